@@ -1,0 +1,230 @@
+//! `repo2agent`: turn repositories into reconstructed development trajectories
+//! for LLM pretraining.
+//!
+//! This crate owns argument parsing, logging and what the user sees; every
+//! stage lives in `repo2agent-core` and the plugin crates, registered in
+//! [`builtins`].
+//!
+//! Exit codes: 0 success; 1 the run failed; 2 bad command line; 3 the config is
+//! invalid (every problem is printed, nothing was done).
+
+mod builtins;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use repo2agent_core::config::{self, ConfigError, RunConfig};
+use repo2agent_core::{Registry, pipeline};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit code when the config is invalid.
+const EXIT_CONFIG: u8 = 3;
+/// Exit code when the run fails.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser, Debug)]
+#[command(name = "repo2agent", version, about = "Turn repositories into reconstructed development trajectories for LLM pretraining.", long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 run failed, 2 bad command line, 3 invalid config."
+)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the pipeline described by a config (the embedded default without -c).
+    Run(RunArgs),
+    /// Validate a config: parse it, load its plugins, build every component and
+    /// check every reference; print every problem with its line. Does no work.
+    Check(ConfigArg),
+    /// List the plugins: built-in ones and those a config loads.
+    Plugins(ConfigArg),
+    /// Print the embedded default config.
+    DefaultConfig,
+}
+
+#[derive(Args, Debug)]
+struct ConfigArg {
+    /// Config file (TOML). Without it, the embedded default.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Repositories to read instead of the config's `input.repos`
+    /// (directories, globs, or list files); relative to the current directory.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    input: Vec<String>,
+    /// Output directory instead of the config's `output.dir`.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match execute(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    let mut registry = builtins::registry()?;
+    match command {
+        Command::Run(args) => {
+            let mut cfg = match load(args.config.config.as_deref(), &mut registry) {
+                Ok(c) => c,
+                Err(e) => return Ok(config_failed(&e)),
+            };
+            if !args.input.is_empty() {
+                cfg.input.repos = args.input.clone();
+            }
+            if let Some(out) = args.out {
+                cfg.output.dir = out;
+            }
+            let report = pipeline::run(&cfg).context("the run failed")?;
+            print_run_summary(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(arg) => match load(arg.config.as_deref(), &mut registry) {
+            Ok(cfg) => {
+                println!("{}: ok", cfg.source);
+                for (kind, name, type_name, origin) in cfg.components() {
+                    println!("  {kind:<9} {name:<16} type = {type_name:<16} {origin}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Ok(config_failed(&e)),
+        },
+        Command::Plugins(arg) => {
+            let cfg = match &arg.config {
+                Some(path) => match config::load(path, &mut registry) {
+                    Ok(c) => Some(c),
+                    Err(e) => return Ok(config_failed(&e)),
+                },
+                None => None,
+            };
+            print_plugins(&registry, cfg.as_ref());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DefaultConfig => {
+            print!("{}", config::DEFAULT_CONFIG);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load(path: Option<&Path>, registry: &mut Registry) -> Result<RunConfig, ConfigError> {
+    match path {
+        Some(p) => config::load(p, registry),
+        None => config::parse(
+            config::DEFAULT_CONFIG,
+            "<default config>",
+            Path::new("."),
+            registry,
+        ),
+    }
+}
+
+fn config_failed(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn print_plugins(registry: &Registry, cfg: Option<&RunConfig>) {
+    println!("{:<10} {:<16} {:<40} SUMMARY", "KIND", "TYPE", "ORIGIN");
+    for l in registry.list() {
+        println!(
+            "{:<10} {:<16} {:<40} {}",
+            l.kind.name(),
+            l.type_name,
+            l.origin.to_string(),
+            l.summary
+        );
+    }
+    if let Some(cfg) = cfg {
+        println!();
+        if cfg.plugins.is_empty() {
+            println!("{} loads no plugin library", cfg.source);
+        }
+        for p in &cfg.plugins {
+            println!(
+                "{} loads {} {} from {} ({} components)",
+                cfg.source,
+                p.manifest.name,
+                p.manifest.version,
+                p.path.display(),
+                p.manifest.components.len()
+            );
+        }
+    }
+}
+
+fn print_run_summary(report: &pipeline::RunReport) {
+    let s = &report.stats.ingest;
+    println!(
+        "repositories: {} seen, {} ingested, {} empty, {} failed",
+        s.repos_seen,
+        s.repos_ingested,
+        s.repos_empty,
+        s.repos_failed.values().sum::<u64>()
+    );
+    println!("files kept: {} ({} bytes)", s.files_kept, s.bytes_kept);
+    for (lang, n) in &s.files_by_language {
+        println!("  {lang:<12} {n}");
+    }
+    if !s.skipped.is_empty() {
+        println!("skipped:");
+        for (reason, n) in &s.skipped {
+            println!("  {reason:<16} {n}");
+        }
+    }
+    let a = &report.stats.analysis;
+    for (lang, l) in &a.by_language {
+        println!(
+            "analyzed {lang}: {} files, {} symbols, {} imports ({} resolved, {} external, {} unresolved)",
+            l.files,
+            l.symbols,
+            l.imports,
+            l.imports_resolved,
+            l.imports_external,
+            l.imports_unresolved
+        );
+    }
+    if !a.failed.is_empty() {
+        println!("analysis failures: {:?}", a.failed);
+    }
+    println!("stats: {}", report.stats_path.display());
+}

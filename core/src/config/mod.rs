@@ -1,0 +1,638 @@
+//! One TOML file describes a run (shape in shared/DESIGN.md, reference in the
+//! README). [`parse`] reads it, loads the plugin libraries it names, builds every
+//! component through the [`Registry`] and checks every reference; it collects
+//! *every* problem, each with its line, and returns them together before any
+//! work starts.
+
+mod problem;
+mod section;
+mod sections;
+
+pub use problem::{ConfigError, Problem, SourceText};
+pub use section::{BuildContext, Section};
+pub use sections::{InputConfig, OutputConfig, PluginsSection, RunSection};
+
+use crate::dylib::{self, LoadedPlugin};
+use crate::registry::{Kind, Origin, Registry, StageObject};
+use crate::stage::{Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toml::Spanned;
+use toml::de::{DeString, DeTable, DeValue};
+
+/// The embedded default run: the template pipeline on the current directory.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// The top-level sections a config may have.
+pub const SECTIONS: [&str; 10] = [
+    "run",
+    "input",
+    "plugins",
+    "analyzers",
+    "policies",
+    "scorers",
+    "search",
+    "format",
+    "mask",
+    "output",
+];
+
+/// A built component with the name and type it was declared with.
+#[derive(Clone, Debug)]
+pub struct Named<T: ?Sized> {
+    /// Name in the config (`teacher` for `[policies.teacher]`; the section name for singletons).
+    pub name: String,
+    /// The `type` that built it.
+    pub type_name: String,
+    /// Where its factory came from.
+    pub origin: Origin,
+    /// The component.
+    pub component: Arc<T>,
+}
+
+/// A fully resolved run: every component built, every reference checked.
+#[derive(Debug)]
+pub struct RunConfig {
+    /// The config's name (file path or `<default>`).
+    pub source: String,
+    /// Directory relative paths were resolved against.
+    pub base_dir: PathBuf,
+    /// `[run]`.
+    pub run: RunSection,
+    /// `[input]`, with `repos` resolved against `base_dir`.
+    pub input: InputConfig,
+    /// `[output]`, with `dir` resolved against `base_dir`.
+    pub output: OutputConfig,
+    /// Plugin libraries loaded for this run.
+    pub plugins: Vec<LoadedPlugin>,
+    /// Analyzers, one per language.
+    pub analyzers: Vec<Named<dyn Analyzer>>,
+    /// Declared policies by name.
+    pub policies: BTreeMap<String, Named<dyn Policy>>,
+    /// The policy the agents use (`run.policy`, or the only one declared).
+    pub policy: Option<String>,
+    /// Declared scorers by name.
+    pub scorers: BTreeMap<String, Named<dyn Scorer>>,
+    /// `[search]`.
+    pub search: Option<Named<dyn SearchStrategy>>,
+    /// `[format]`.
+    pub formatter: Option<Named<dyn Formatter>>,
+    /// `[mask]`.
+    pub masker: Option<Named<dyn Masker>>,
+}
+
+impl RunConfig {
+    /// Every built component as `(kind, name, type, origin)`, for listings.
+    pub fn components(&self) -> Vec<(Kind, &str, &str, &Origin)> {
+        fn row<T: ?Sized>(k: Kind, n: &Named<T>) -> (Kind, &str, &str, &Origin) {
+            (k, n.name.as_str(), n.type_name.as_str(), &n.origin)
+        }
+        let mut v = Vec::new();
+        v.extend(self.analyzers.iter().map(|a| row(Kind::Analyzer, a)));
+        v.extend(self.policies.values().map(|p| row(Kind::Policy, p)));
+        v.extend(self.scorers.values().map(|s| row(Kind::Scorer, s)));
+        v.extend(self.search.iter().map(|s| row(Kind::Search, s)));
+        v.extend(self.formatter.iter().map(|f| row(Kind::Formatter, f)));
+        v.extend(self.masker.iter().map(|m| row(Kind::Masker, m)));
+        v
+    }
+}
+
+/// Reads and resolves a config file. Relative paths inside it are relative to
+/// the file's directory.
+pub fn load(path: &Path, registry: &mut Registry) -> Result<RunConfig, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: name.clone(),
+        problems: vec![Problem::new(format!("cannot read the config: {e}"))],
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    parse(&text, &name, &base, registry)
+}
+
+/// Resolves config text. `name` labels messages; `base_dir` anchors relative paths.
+pub fn parse(
+    text: &str,
+    name: &str,
+    base_dir: &Path,
+    registry: &mut Registry,
+) -> Result<RunConfig, ConfigError> {
+    let source = SourceText { name, text };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        let problems = syntax
+            .iter()
+            .map(|e| {
+                source.problem(
+                    e.span(),
+                    "",
+                    format!("TOML syntax: {}", e.message().trim_end()),
+                )
+            })
+            .collect();
+        return Err(ConfigError {
+            file: name.to_owned(),
+            problems: sorted(problems),
+        });
+    }
+    let mut r = Resolver {
+        source,
+        base_dir,
+        registry,
+        problems: Vec::new(),
+    };
+    let config = r.resolve(doc.into_inner());
+    if r.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError {
+            file: name.to_owned(),
+            problems: sorted(r.problems),
+        })
+    }
+}
+
+fn sorted(mut problems: Vec<Problem>) -> Vec<Problem> {
+    problems.sort_by_key(|p| (p.line.unwrap_or(0), p.column.unwrap_or(0)));
+    problems
+}
+
+struct Resolver<'a, 'r> {
+    source: SourceText<'a>,
+    base_dir: &'a Path,
+    registry: &'r mut Registry,
+    problems: Vec<Problem>,
+}
+
+type Entry<'a> = (Spanned<DeString<'a>>, Spanned<DeValue<'a>>);
+
+impl<'a> Resolver<'a, '_> {
+    fn problem(&mut self, span: Range<usize>, path: &str, message: impl Into<String>) {
+        let p = self.source.problem(Some(span), path, message);
+        self.problems.push(p);
+    }
+
+    fn resolve(&mut self, root: DeTable<'a>) -> RunConfig {
+        let mut sections: BTreeMap<String, Entry<'a>> = BTreeMap::new();
+        for (key, value) in root {
+            let k = key.get_ref().to_string();
+            if SECTIONS.contains(&k.as_str()) {
+                sections.insert(k, (key, value));
+            } else {
+                let span = key.span();
+                self.problem(
+                    span,
+                    &k,
+                    format!(
+                        "unknown section `{k}`; known sections: {}",
+                        SECTIONS.join(", ")
+                    ),
+                );
+            }
+        }
+        let mut take = |k: &str| sections.remove(k);
+
+        let run: RunSection = take("run")
+            .and_then(|e| self.plain(e, "run"))
+            .unwrap_or_default();
+        let mut input: InputConfig = take("input")
+            .and_then(|e| self.plain(e, "input"))
+            .unwrap_or_default();
+        let mut output: OutputConfig = take("output")
+            .and_then(|e| self.plain(e, "output"))
+            .unwrap_or_default();
+        input.repos = input
+            .repos
+            .iter()
+            .map(|r| self.base_dir.join(r).display().to_string())
+            .collect();
+        output.dir = self.base_dir.join(&output.dir);
+
+        let plugins_section: PluginsSection = take("plugins")
+            .and_then(|e| self.plain(e, "plugins"))
+            .unwrap_or_default();
+        let plugins = self.load_plugins(&plugins_section);
+
+        let mut declared: BTreeSet<(Kind, String)> = BTreeSet::new();
+        let analyzer_entries = take("analyzers");
+        let policy_entries = take("policies")
+            .map(|e| self.named_tables(e, "policies"))
+            .unwrap_or_default();
+        let scorer_entries = take("scorers")
+            .map(|e| self.named_tables(e, "scorers"))
+            .unwrap_or_default();
+        for (n, _) in &policy_entries {
+            declared.insert((Kind::Policy, n.clone()));
+        }
+        for (n, _) in &scorer_entries {
+            declared.insert((Kind::Scorer, n.clone()));
+        }
+        let search_entry = take("search");
+        let format_entry = take("format");
+        let mask_entry = take("mask");
+
+        let empty_policies = BTreeMap::new();
+        let empty_scorers = BTreeMap::new();
+
+        // Analyzers and policies depend on nothing.
+        let analyzers = self.analyzers(analyzer_entries, run.seed, &declared);
+        let mut policies: BTreeMap<String, Named<dyn Policy>> = BTreeMap::new();
+        for (name, value) in policy_entries {
+            let ctx = self.ctx(run.seed, &empty_policies, &empty_scorers, &declared);
+            if let Some(c) =
+                self.component::<dyn Policy>(&format!("policies.{name}"), &name, value, None, &ctx)
+            {
+                policies.insert(name, c);
+            }
+        }
+        let policy_objects: BTreeMap<String, Arc<dyn Policy>> = policies
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(&v.component)))
+            .collect();
+
+        // Scorers may refer to policies (a scorer served by the teacher's server).
+        let mut scorers: BTreeMap<String, Named<dyn Scorer>> = BTreeMap::new();
+        for (name, value) in scorer_entries {
+            let ctx = self.ctx(run.seed, &policy_objects, &empty_scorers, &declared);
+            if let Some(c) =
+                self.component::<dyn Scorer>(&format!("scorers.{name}"), &name, value, None, &ctx)
+            {
+                scorers.insert(name, c);
+            }
+        }
+        let scorer_objects: BTreeMap<String, Arc<dyn Scorer>> = scorers
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(&v.component)))
+            .collect();
+
+        let ctx = self.ctx(run.seed, &policy_objects, &scorer_objects, &declared);
+        let search = search_entry.and_then(|(_, v)| {
+            self.component::<dyn SearchStrategy>("search", "search", v, None, &ctx)
+        });
+        let formatter = format_entry
+            .and_then(|(_, v)| self.component::<dyn Formatter>("format", "format", v, None, &ctx));
+        let masker = mask_entry
+            .and_then(|(_, v)| self.component::<dyn Masker>("mask", "mask", v, None, &ctx));
+
+        let policy = self.select_policy(&run, &policies);
+
+        RunConfig {
+            source: self.source.name.to_owned(),
+            base_dir: self.base_dir.to_path_buf(),
+            run,
+            input,
+            output,
+            plugins,
+            analyzers,
+            policies,
+            policy,
+            scorers,
+            search,
+            formatter,
+            masker,
+        }
+    }
+
+    fn ctx<'c>(
+        &self,
+        seed: u64,
+        policies: &'c BTreeMap<String, Arc<dyn Policy>>,
+        scorers: &'c BTreeMap<String, Arc<dyn Scorer>>,
+        declared: &'c BTreeSet<(Kind, String)>,
+    ) -> BuildContext<'c>
+    where
+        'a: 'c,
+    {
+        BuildContext {
+            source: self.source,
+            base_dir: self.base_dir,
+            seed,
+            policies,
+            scorers,
+            declared,
+        }
+    }
+
+    fn select_policy(
+        &mut self,
+        run: &RunSection,
+        policies: &BTreeMap<String, Named<dyn Policy>>,
+    ) -> Option<String> {
+        match &run.policy {
+            Some(name) if policies.contains_key(name.get_ref()) => Some(name.get_ref().clone()),
+            Some(name) => {
+                let known: Vec<&str> = policies.keys().map(String::as_str).collect();
+                let msg = format!(
+                    "no policy named `{}` (declared: {})",
+                    name.get_ref(),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+                self.problem(name.span(), "run.policy", msg);
+                None
+            }
+            None if policies.len() == 1 => policies.keys().next().cloned(),
+            None if policies.len() > 1 => {
+                let known: Vec<&str> = policies.keys().map(String::as_str).collect();
+                self.problems.push(Problem {
+                    path: "run.policy".into(),
+                    ..Problem::new(format!(
+                        "several policies are declared ({}); choose one with run.policy",
+                        known.join(", ")
+                    ))
+                });
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Deserializes a plain section.
+    fn plain<T: serde::de::DeserializeOwned>(
+        &mut self,
+        (key, value): Entry<'a>,
+        path: &str,
+    ) -> Option<T> {
+        if !value.get_ref().is_table() {
+            self.problem(
+                key.span(),
+                path,
+                format!(
+                    "`{path}` must be a table, found a {}",
+                    value.get_ref().type_str()
+                ),
+            );
+            return None;
+        }
+        let anchor = key.span();
+        let section = Section {
+            path: path.to_owned(),
+            value,
+            anchor,
+            source: self.source,
+        };
+        match section.deserialize() {
+            Ok(v) => Some(v),
+            Err(ps) => {
+                self.problems.extend(ps);
+                None
+            }
+        }
+    }
+
+    /// `[policies.NAME]`-style tables: name → value, in name order.
+    fn named_tables(
+        &mut self,
+        (key, value): Entry<'a>,
+        path: &str,
+    ) -> Vec<(String, Spanned<DeValue<'a>>)> {
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Table(t) => t
+                .into_iter()
+                .map(|(k, v)| (k.get_ref().to_string(), v))
+                .collect(),
+            other => {
+                let _ = span;
+                self.problem(
+                    key.span(),
+                    path,
+                    format!(
+                        "`{path}` must hold named tables, found a {}",
+                        other.type_str()
+                    ),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn load_plugins(&mut self, section: &PluginsSection) -> Vec<LoadedPlugin> {
+        let mut loaded = Vec::new();
+        for lib in &section.libraries {
+            let path = self.base_dir.join(lib.get_ref());
+            match dylib::load(&path).and_then(|p| dylib::register(&p, self.registry).map(|()| p)) {
+                Ok(p) => loaded.push(p),
+                Err(e) => self.problem(lib.span(), "plugins.libraries", e.to_string()),
+            }
+        }
+        loaded
+    }
+
+    fn analyzers(
+        &mut self,
+        entry: Option<Entry<'a>>,
+        seed: u64,
+        declared: &BTreeSet<(Kind, String)>,
+    ) -> Vec<Named<dyn Analyzer>> {
+        let empty_p = BTreeMap::new();
+        let empty_s = BTreeMap::new();
+        let mut wanted: Vec<(String, String, Spanned<DeValue<'a>>)> = Vec::new(); // (name, path, table)
+        let mut languages_key = false;
+        if let Some((key, value)) = entry {
+            let key_span = key.span();
+            match value.into_inner() {
+                DeValue::Table(t) => {
+                    for (k, v) in t {
+                        let name = k.get_ref().to_string();
+                        if name == "languages" {
+                            languages_key = true;
+                            self.language_list(v, &mut wanted);
+                        } else if v.get_ref().is_table() {
+                            wanted.push((name.clone(), format!("analyzers.{name}"), v));
+                        } else {
+                            self.problem(
+                                k.span(),
+                                &format!("analyzers.{name}"),
+                                "expected `languages = [...]` or an `[analyzers.NAME]` table",
+                            );
+                        }
+                    }
+                }
+                other => self.problem(
+                    key_span,
+                    "analyzers",
+                    format!("`analyzers` must be a table, found a {}", other.type_str()),
+                ),
+            }
+        }
+        if !languages_key {
+            // Default: every built-in analyzer, with its default configuration.
+            let configured: BTreeSet<String> = wanted.iter().map(|(n, _, _)| n.clone()).collect();
+            for t in self.registry.builtin_type_names::<dyn Analyzer>() {
+                if !configured.contains(t) {
+                    wanted.push((
+                        t.to_owned(),
+                        format!("analyzers.{t}"),
+                        Spanned::new(0..0, DeValue::Table(DeTable::new())),
+                    ));
+                }
+            }
+        }
+        let mut out: Vec<Named<dyn Analyzer>> = Vec::new();
+        let mut by_language: BTreeMap<String, String> = BTreeMap::new();
+        for (name, path, value) in wanted {
+            let ctx = self.ctx(seed, &empty_p, &empty_s, declared);
+            let span = value.span();
+            if let Some(a) = self.component::<dyn Analyzer>(&path, &name, value, Some(&name), &ctx)
+            {
+                let lang = a.component.language().name.clone();
+                if let Some(prev) = by_language.insert(lang.clone(), name.clone()) {
+                    self.problem(
+                        span,
+                        &path,
+                        format!("language `{lang}` is already handled by analyzer `{prev}`"),
+                    );
+                } else {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    fn language_list(
+        &mut self,
+        value: Spanned<DeValue<'a>>,
+        wanted: &mut Vec<(String, String, Spanned<DeValue<'a>>)>,
+    ) {
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Array(items) => {
+                for item in items {
+                    let ispan = item.span();
+                    match item.get_ref().as_str() {
+                        Some(s) => {
+                            let mut t = DeTable::new();
+                            t.insert(
+                                Spanned::new(ispan.clone(), DeString::from("type")),
+                                Spanned::new(
+                                    ispan.clone(),
+                                    DeValue::String(DeString::from(s.to_owned())),
+                                ),
+                            );
+                            wanted.push((
+                                s.to_owned(),
+                                "analyzers.languages".to_owned(),
+                                Spanned::new(ispan, DeValue::Table(t)),
+                            ));
+                        }
+                        None => self.problem(
+                            ispan,
+                            "analyzers.languages",
+                            "expected a language name (a string)",
+                        ),
+                    }
+                }
+            }
+            other => self.problem(
+                span,
+                "analyzers.languages",
+                format!("expected an array of names, found a {}", other.type_str()),
+            ),
+        }
+    }
+
+    /// Builds one component from its table: reads `type`, finds the factory,
+    /// deserializes and builds; records problems and returns `None` on failure.
+    fn component<T: StageObject + ?Sized>(
+        &mut self,
+        path: &str,
+        name: &str,
+        value: Spanned<DeValue<'a>>,
+        default_type: Option<&str>,
+        ctx: &BuildContext<'_>,
+    ) -> Option<Named<T>> {
+        let table_span = value.span();
+        let mut table = match value.into_inner() {
+            DeValue::Table(t) => t,
+            other => {
+                self.problem(
+                    table_span,
+                    path,
+                    format!("expected a table, found a {}", other.type_str()),
+                );
+                return None;
+            }
+        };
+        let type_key = table
+            .keys()
+            .find(|k| k.get_ref().as_ref() == "type")
+            .cloned();
+        let (type_name, anchor) = match type_key.and_then(|k| table.remove(&k)) {
+            Some(v) => {
+                let span = v.span();
+                match v.get_ref().as_str() {
+                    Some(s) => (s.to_owned(), span),
+                    None => {
+                        self.problem(span, path, "`type` must be a string");
+                        return None;
+                    }
+                }
+            }
+            None => match default_type {
+                Some(t) => (t.to_owned(), table_span.clone()),
+                None => {
+                    let known = self.registry.type_names::<T>().join(", ");
+                    self.problem(
+                        table_span,
+                        path,
+                        format!(
+                            "missing `type`; known {} types: {}",
+                            T::KIND,
+                            or_none(&known)
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+        let Some(factory) = self.registry.get::<T>(&type_name) else {
+            let known = self.registry.type_names::<T>().join(", ");
+            self.problem(
+                anchor,
+                path,
+                format!(
+                    "unknown {} type `{type_name}`; known {} types: {}",
+                    T::KIND,
+                    T::KIND,
+                    or_none(&known)
+                ),
+            );
+            return None;
+        };
+        let section = Section {
+            path: path.to_owned(),
+            value: Spanned::new(table_span, DeValue::Table(table)),
+            anchor,
+            source: self.source,
+        };
+        match factory.build(&section, ctx) {
+            Ok(component) => Some(Named {
+                name: name.to_owned(),
+                type_name,
+                origin: factory.origin.clone(),
+                component,
+            }),
+            Err(ps) => {
+                self.problems
+                    .extend(ps.into_iter().map(|p| section.locate(p)));
+                None
+            }
+        }
+    }
+}
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() { "(none registered)" } else { s }
+}

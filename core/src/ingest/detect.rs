@@ -1,0 +1,172 @@
+//! Language detection by file name, extension and shebang.
+
+use crate::stage::LanguageSpec;
+use std::collections::BTreeMap;
+
+/// Maps files to language names. Built-in languages are known even without an
+/// analyzer; analyzers' [`LanguageSpec`]s add to and override them.
+#[derive(Clone, Debug, Default)]
+pub struct LanguageTable {
+    by_extension: BTreeMap<String, String>,
+    by_file_name: BTreeMap<String, String>,
+    by_interpreter: BTreeMap<String, String>,
+}
+
+const BUILTIN: &[(&str, &[&str], &[&str], &[&str])] = &[
+    (
+        "python",
+        &["py", "pyi", "pyw"],
+        &[],
+        &["python", "python2", "python3", "pypy", "pypy3"],
+    ),
+    ("rust", &["rs"], &[], &[]),
+    (
+        "javascript",
+        &["js", "mjs", "cjs", "jsx"],
+        &[],
+        &["node", "nodejs", "deno", "bun"],
+    ),
+    (
+        "typescript",
+        &["ts", "mts", "cts", "tsx"],
+        &[],
+        &["ts-node", "tsx"],
+    ),
+    ("go", &["go"], &[], &[]),
+    ("java", &["java"], &[], &[]),
+    ("c", &["c", "h"], &[], &[]),
+    (
+        "cpp",
+        &[
+            "cc", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "ipp", "tpp",
+        ],
+        &[],
+        &[],
+    ),
+    (
+        "shell",
+        &["sh", "bash", "zsh", "ksh"],
+        &[],
+        &["sh", "bash", "zsh", "ksh", "dash"],
+    ),
+];
+
+impl LanguageTable {
+    /// The built-in languages.
+    pub fn builtin() -> Self {
+        let mut t = Self::default();
+        for (name, exts, names, interps) in BUILTIN {
+            t.add(&LanguageSpec {
+                name: (*name).to_owned(),
+                extensions: exts.iter().map(|s| (*s).to_owned()).collect(),
+                file_names: names.iter().map(|s| (*s).to_owned()).collect(),
+                shebangs: interps.iter().map(|s| (*s).to_owned()).collect(),
+            });
+        }
+        t
+    }
+
+    /// Adds (or overrides with) a language.
+    pub fn add(&mut self, spec: &LanguageSpec) {
+        for e in &spec.extensions {
+            self.by_extension.insert(
+                e.trim_start_matches('.').to_ascii_lowercase(),
+                spec.name.clone(),
+            );
+        }
+        for n in &spec.file_names {
+            self.by_file_name.insert(n.clone(), spec.name.clone());
+        }
+        for i in &spec.shebangs {
+            self.by_interpreter.insert(i.clone(), spec.name.clone());
+        }
+    }
+
+    /// The language of a file from its path and first bytes.
+    pub fn detect(&self, path: &str, head: &[u8]) -> Option<String> {
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        if let Some(l) = self.by_file_name.get(file_name) {
+            return Some(l.clone());
+        }
+        if let Some((stem, ext)) = file_name.rsplit_once('.')
+            && !stem.is_empty()
+            && let Some(l) = self.by_extension.get(&ext.to_ascii_lowercase())
+        {
+            return Some(l.clone());
+        }
+        let interp = interpreter(head)?;
+        self.by_interpreter
+            .get(interp)
+            .or_else(|| {
+                self.by_interpreter
+                    .get(interp.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.'))
+            })
+            .cloned()
+    }
+}
+
+/// The interpreter named by a `#!` line: `#!/usr/bin/env -S python3 -u` → `python3`.
+fn interpreter(head: &[u8]) -> Option<&str> {
+    let rest = head.strip_prefix(b"#!")?;
+    let line = rest.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.trim();
+    let mut words = line.split_whitespace();
+    let program = words.next()?.rsplit('/').next()?;
+    if program == "env" {
+        words.find(|w| !w.starts_with('-') && !w.contains('='))
+    } else {
+        Some(program)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_extension_name_and_shebang() {
+        let t = LanguageTable::builtin();
+        assert_eq!(t.detect("src/main.rs", b"").as_deref(), Some("rust"));
+        assert_eq!(t.detect("a/B.TSX", b"").as_deref(), Some("typescript"));
+        assert_eq!(t.detect("include/x.hpp", b"").as_deref(), Some("cpp"));
+        assert_eq!(
+            t.detect("bin/tool", b"#!/usr/bin/env python3\nprint(1)\n")
+                .as_deref(),
+            Some("python")
+        );
+        assert_eq!(
+            t.detect("bin/tool", b"#!/usr/bin/env -S python3.11 -u\n")
+                .as_deref(),
+            Some("python")
+        );
+        assert_eq!(t.detect("run", b"#!/bin/bash\n").as_deref(), Some("shell"));
+        assert_eq!(
+            t.detect("script", b"#!/usr/bin/env node\n").as_deref(),
+            Some("javascript")
+        );
+        assert_eq!(t.detect("README.md", b"# hi").as_deref(), None);
+        assert_eq!(
+            t.detect(".bashrc", b"").as_deref(),
+            None,
+            "a dotfile's name is not an extension"
+        );
+        assert_eq!(t.detect("x", b"#!").as_deref(), None);
+    }
+
+    #[test]
+    fn analyzer_specs_extend_the_table() {
+        let mut t = LanguageTable::builtin();
+        t.add(&LanguageSpec {
+            name: "lua".into(),
+            extensions: vec![".lua".into()],
+            file_names: vec!["Luafile".into()],
+            shebangs: vec!["lua".into()],
+        });
+        assert_eq!(t.detect("x.lua", b"").as_deref(), Some("lua"));
+        assert_eq!(t.detect("dir/Luafile", b"").as_deref(), Some("lua"));
+        assert_eq!(
+            t.detect("x", b"#!/usr/bin/lua5.4\n").as_deref(),
+            Some("lua")
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! repo2agent-core: the light centre of repo2agent.
+//!
+//! Owns the data model ([`model`]), the stage traits ([`stage`]), the component
+//! [`registry`], run configuration ([`config`]), the dynamic plugin host
+//! ([`dylib`]), ingestion ([`ingest`]), the analysis stage ([`analyze`]) and the
+//! pipeline runner ([`pipeline`]).
+//!
+//! It does not own any concrete analyzer, policy, scorer, formatter or masker
+//! (those are plugin crates), and pulls no tree-sitter, HTTP client or burn.
+//! See shared/DESIGN.md for the architecture.
+
+pub mod analyze;
+pub mod config;
+pub mod dylib;
+pub mod error;
+pub mod ingest;
+pub mod model;
+pub mod pipeline;
+pub mod registry;
+pub mod stage;
+pub mod stats;
+
+pub use error::StageError;
+pub use registry::{Kind, Origin, Registry};

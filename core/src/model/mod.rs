@@ -1,0 +1,22 @@
+//! The data that flows through the pipeline (see shared/DESIGN.md, "What flows
+//! through it"): snapshot → analysis → plan → trajectory → segments.
+//!
+//! Everything here is plain data with serde; collections that reach disk are
+//! ordered (vectors or `BTreeMap`) so output is deterministic.
+
+mod analysis;
+mod plan;
+mod segment;
+mod snapshot;
+mod trajectory;
+
+pub use analysis::{
+    Analysis, DependencyGraph, FileOutline, FileTree, Import, ImportSite, ImportTarget, Symbol,
+    SymbolKind, TextSpan,
+};
+pub use plan::{Plan, PlanStep};
+pub use segment::{Role, Segment};
+pub use snapshot::{FileId, RepoSnapshot, SourceFile};
+pub use trajectory::{
+    AgentId, Candidate, Episode, SearchRecord, Step, StepKind, ThinkSearch, ToolCall, Trajectory,
+};

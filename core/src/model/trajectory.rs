@@ -1,0 +1,272 @@
+use super::plan::Plan;
+use super::segment::Role;
+use serde::{Deserialize, Serialize};
+
+/// Which agent took a step: `"main"` or `"sub-<n>"`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AgentId(pub String);
+
+impl AgentId {
+    /// The main (planning) agent.
+    pub fn main() -> Self {
+        AgentId("main".into())
+    }
+
+    /// The `n`-th sub-agent.
+    pub fn sub(n: usize) -> Self {
+        AgentId(format!("sub-{n}"))
+    }
+}
+
+/// A tool call in structured form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tool", rename_all = "snake_case")]
+pub enum ToolCall {
+    /// Look at an already-written file.
+    Read {
+        /// Repository-relative path.
+        path: String,
+    },
+    /// Write a file; `content` is always the real file.
+    Write {
+        /// Repository-relative path.
+        path: String,
+        /// The file's exact bytes.
+        content: String,
+    },
+}
+
+/// What a step is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepKind {
+    /// Reasoning.
+    Think {
+        /// The thought.
+        text: String,
+    },
+    /// The main agent's plan.
+    Plan {
+        /// Requirements and ordered files.
+        plan: Plan,
+    },
+    /// A tool call.
+    Action {
+        /// The call.
+        call: ToolCall,
+    },
+    /// A tool result; for `Read`, the real file content.
+    Observation {
+        /// What the tool returned.
+        content: String,
+    },
+    /// A sub-agent's whole episode, nested where the main agent delegated it.
+    Delegate {
+        /// The sub-agent's episode.
+        episode: Episode,
+    },
+}
+
+/// One step of an episode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Who took it.
+    pub agent: AgentId,
+    /// The role its text carries when flattened.
+    pub role: Role,
+    /// What it is.
+    #[serde(flatten)]
+    pub kind: StepKind,
+}
+
+/// A sequence of steps by one agent, possibly containing nested episodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Episode {
+    /// The agent.
+    pub agent: AgentId,
+    /// What it was asked to do.
+    pub task: String,
+    /// Its steps in order.
+    pub steps: Vec<Step>,
+}
+
+impl Episode {
+    /// Every step in order, descending into delegated episodes (depth first).
+    pub fn walk(&self) -> Vec<&Step> {
+        let mut out = Vec::new();
+        fn go<'a>(e: &'a Episode, out: &mut Vec<&'a Step>) {
+            for s in &e.steps {
+                out.push(s);
+                if let StepKind::Delegate { episode } = &s.kind {
+                    go(episode, out);
+                }
+            }
+        }
+        go(self, &mut out);
+        out
+    }
+}
+
+/// One candidate thought considered by a search, with its score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The thought.
+    pub text: String,
+    /// Target NLL (nats, summed over target tokens) after this thought.
+    pub nll: f64,
+    /// Search round it was proposed in.
+    pub round: u32,
+}
+
+/// What a search did to one Think step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThinkSearch {
+    /// Sub-agent that owns the step.
+    pub agent: AgentId,
+    /// Index of the step in that agent's episode.
+    pub step: usize,
+    /// NLL with the initial thought.
+    pub initial_nll: f64,
+    /// Every candidate scored.
+    pub candidates: Vec<Candidate>,
+    /// Index into `candidates` of the thought kept, `None` if the initial one stayed.
+    pub accepted: Option<usize>,
+}
+
+/// The record a search leaves in a trajectory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchRecord {
+    /// Strategy type name.
+    pub strategy: String,
+    /// One entry per Think step considered.
+    pub thinks: Vec<ThinkSearch>,
+}
+
+/// A reconstructed development process for one repository: one JSON object per
+/// line of `trajectories.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trajectory {
+    /// Repository name.
+    pub repo: String,
+    /// Seed the trajectory was generated with.
+    pub seed: u64,
+    /// Policy type that wrote it.
+    pub policy: String,
+    /// The main agent's episode, with sub-agent episodes nested as `delegate` steps.
+    pub main: Episode,
+    /// What search did, if it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchRecord>,
+}
+
+impl Trajectory {
+    /// One line of JSONL (no trailing newline).
+    pub fn to_json_line(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    /// Parses one line of JSONL.
+    pub fn from_json_line(line: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FileId, PlanStep};
+
+    fn step(agent: &AgentId, role: Role, kind: StepKind) -> Step {
+        Step {
+            agent: agent.clone(),
+            role,
+            kind,
+        }
+    }
+
+    #[test]
+    fn nested_trajectory_is_one_json_line_and_round_trips() {
+        let main = AgentId::main();
+        let sub = AgentId::sub(0);
+        let episode = Episode {
+            agent: sub.clone(),
+            task: "implement b.py".into(),
+            steps: vec![
+                step(
+                    &sub,
+                    Role::Think,
+                    StepKind::Think {
+                        text: "b needs a".into(),
+                    },
+                ),
+                step(
+                    &sub,
+                    Role::Action,
+                    StepKind::Action {
+                        call: ToolCall::Read {
+                            path: "a.py".into(),
+                        },
+                    },
+                ),
+                step(
+                    &sub,
+                    Role::Observation,
+                    StepKind::Observation {
+                        content: "x = 1\n".into(),
+                    },
+                ),
+                step(
+                    &sub,
+                    Role::Code,
+                    StepKind::Action {
+                        call: ToolCall::Write {
+                            path: "b.py".into(),
+                            content: "import a\n".into(),
+                        },
+                    },
+                ),
+            ],
+        };
+        let plan = Plan {
+            requirements: "r".into(),
+            steps: vec![PlanStep {
+                file: FileId(1),
+                path: "b.py".into(),
+                purpose: "p".into(),
+                reads: vec![FileId(0)],
+            }],
+        };
+        let t = Trajectory {
+            repo: "demo".into(),
+            seed: 7,
+            policy: "template".into(),
+            main: Episode {
+                agent: main.clone(),
+                task: "build demo".into(),
+                steps: vec![
+                    step(&main, Role::Plan, StepKind::Plan { plan }),
+                    step(&main, Role::Markup, StepKind::Delegate { episode }),
+                ],
+            },
+            search: None,
+        };
+        let line = t.to_json_line().unwrap();
+        assert!(!line.contains('\n'));
+        assert!(line.contains(r#""kind":"delegate""#));
+        assert!(line.contains(r#""tool":"write""#));
+        assert_eq!(Trajectory::from_json_line(&line).unwrap(), t);
+        let kinds: Vec<Role> = t.main.walk().iter().map(|s| s.role).collect();
+        assert_eq!(
+            kinds,
+            [
+                Role::Plan,
+                Role::Markup,
+                Role::Think,
+                Role::Action,
+                Role::Observation,
+                Role::Code
+            ]
+        );
+    }
+}

@@ -1,0 +1,125 @@
+use crate::error::StageError;
+use crate::model::{FileOutline, Import, ImportTarget, RepoSnapshot, SourceFile};
+use serde::{Deserialize, Serialize};
+
+/// How files of a language are recognised at ingestion.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageSpec {
+    /// Language name (`python`, `rust`, …); what [`SourceFile::language`] holds.
+    pub name: String,
+    /// File extensions without the dot (`py`, `pyi`).
+    #[serde(default)]
+    pub extensions: Vec<String>,
+    /// Exact file names (`Makefile`, `BUILD`).
+    #[serde(default)]
+    pub file_names: Vec<String>,
+    /// Interpreter names recognised in a `#!` line (`python3`, `bash`).
+    #[serde(default)]
+    pub shebangs: Vec<String>,
+}
+
+/// Turns one file into its outline and resolves its imports (PAPER.md step 1).
+///
+/// Contract:
+/// - [`Analyzer::outline`] is pure: same file, same outline. It returns
+///   `Err(StageError::Invalid)` for a file it cannot parse at all; the runner skips
+///   that file's outline and counts the reason, and never stops the run. It must
+///   not panic on any input (a panic in a dynamic plugin is caught and reported as
+///   [`StageError::PluginPanicked`]).
+/// - Spans in the outline are byte offsets into `file.text` and 1-based lines.
+/// - [`Analyzer::resolve`] maps one raw import to files of the same snapshot; the
+///   default treats the import as a path (relative to the importing file, then to
+///   the repository root), which suits `#include "x.h"` or `source ./lib.sh`.
+pub trait Analyzer: Send + Sync {
+    /// The language this analyzer handles and how to recognise its files.
+    fn language(&self) -> &LanguageSpec;
+
+    /// The outline (symbols and raw imports) of one file of this language.
+    fn outline(&self, file: &SourceFile) -> Result<FileOutline, StageError>;
+
+    /// Where `import`, found in `from`, leads within `repo`.
+    fn resolve(&self, from: &SourceFile, import: &Import, repo: &RepoSnapshot) -> ImportTarget {
+        resolve_path_import(from, &import.raw, repo)
+    }
+}
+
+/// Resolves an import written as a path: relative to the importing file's
+/// directory, then to the repository root. A path that starts with `.` or `/` and
+/// matches nothing is `Unresolved`; anything else that matches nothing is `External`.
+pub fn resolve_path_import(from: &SourceFile, raw: &str, repo: &RepoSnapshot) -> ImportTarget {
+    let dir = from.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    for base in [dir, ""] {
+        if let Some(p) = normalize_join(base, raw)
+            && let Some(f) = repo.by_path(&p)
+        {
+            return ImportTarget::Files(vec![f.id]);
+        }
+    }
+    if raw.starts_with('.') || raw.starts_with('/') {
+        ImportTarget::Unresolved
+    } else {
+        ImportTarget::External
+    }
+}
+
+/// Joins `rel` onto directory `base` and normalises `.` and `..`; `None` if the
+/// result would leave the repository.
+fn normalize_join(base: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = if rel.starts_with('/') {
+        Vec::new()
+    } else {
+        base.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    for seg in rel.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_imports_resolve_relative_then_root_and_classify_misses() {
+        let repo = RepoSnapshot::new(
+            "r",
+            "/r",
+            vec![
+                ("lib/util.sh".into(), None, String::new()),
+                ("bin/run.sh".into(), None, String::new()),
+                ("common.sh".into(), None, String::new()),
+            ],
+        );
+        let from = repo.by_path("bin/run.sh").unwrap();
+        let util = repo.by_path("lib/util.sh").unwrap().id;
+        let common = repo.by_path("common.sh").unwrap().id;
+        assert_eq!(
+            resolve_path_import(from, "../lib/util.sh", &repo),
+            ImportTarget::Files(vec![util])
+        );
+        assert_eq!(
+            resolve_path_import(from, "common.sh", &repo),
+            ImportTarget::Files(vec![common])
+        );
+        assert_eq!(
+            resolve_path_import(from, "./nope.sh", &repo),
+            ImportTarget::Unresolved
+        );
+        assert_eq!(
+            resolve_path_import(from, "../../../etc/passwd", &repo),
+            ImportTarget::Unresolved
+        );
+        assert_eq!(
+            resolve_path_import(from, "stdio.h", &repo),
+            ImportTarget::External
+        );
+    }
+}

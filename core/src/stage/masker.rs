@@ -1,0 +1,11 @@
+use crate::error::StageError;
+use crate::model::Role;
+
+/// Maps the role of each token to its loss weight (PAPER.md step 7).
+///
+/// Contract: returns exactly one finite, non-negative weight per role given, in
+/// order. Weights are per token, so a masker never needs the text.
+pub trait Masker: Send + Sync {
+    /// Loss weights for a run of tokens with these roles.
+    fn weights(&self, roles: &[Role]) -> Result<Vec<f32>, StageError>;
+}

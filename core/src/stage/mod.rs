@@ -1,0 +1,31 @@
+//! The stage traits: one per plugin kind (see shared/DESIGN.md, "Stage plugins").
+//!
+//! Synchronous kinds (analyzer, scorer, formatter, masker) can also come from a
+//! dynamic library (see [`crate::dylib`]); the async kinds (policy, search) are
+//! built in only, because nothing async crosses the plugin boundary.
+
+mod analyzer;
+mod formatter;
+mod masker;
+mod policy;
+mod scorer;
+mod search;
+
+pub use analyzer::{Analyzer, LanguageSpec, resolve_path_import};
+pub use formatter::{FormatInput, Formatter};
+pub use masker::Masker;
+pub use policy::{Policy, RepoContext, ThinkPhase, ThinkRequest};
+pub use scorer::{ScoreRequest, Scorer, TargetScore};
+pub use search::{SearchContext, SearchStrategy};
+
+macro_rules! opaque_debug {
+    ($($t:ident),*) => {$(
+        impl std::fmt::Debug for dyn $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!("dyn ", stringify!($t)))
+            }
+        }
+    )*};
+}
+
+opaque_debug!(Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy);

@@ -1,0 +1,95 @@
+//! Counters written to `stats.json`. Every skipped or failed item is counted
+//! under a stable reason key, so nothing is lost silently.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Counters of the ingestion stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestStats {
+    /// Repositories found in the inputs (after de-duplication).
+    pub repos_seen: u64,
+    /// Repositories with at least one file kept.
+    pub repos_ingested: u64,
+    /// Repositories with no file kept.
+    pub repos_empty: u64,
+    /// Inputs or repositories that could not be read, by reason.
+    pub repos_failed: BTreeMap<String, u64>,
+    /// Files kept.
+    pub files_kept: u64,
+    /// Bytes of text kept.
+    pub bytes_kept: u64,
+    /// Files kept, by detected language (`other` when none).
+    pub files_by_language: BTreeMap<String, u64>,
+    /// Files or directories skipped, by reason (a skipped directory counts once).
+    pub skipped: BTreeMap<String, u64>,
+}
+
+impl IngestStats {
+    /// Adds one skip.
+    pub fn skip(&mut self, reason: &str) {
+        *self.skipped.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// Adds one failed repository or input.
+    pub fn fail_repo(&mut self, reason: &str) {
+        *self.repos_failed.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// Adds another worker's counts.
+    pub fn merge(&mut self, other: &IngestStats) {
+        self.repos_seen += other.repos_seen;
+        self.repos_ingested += other.repos_ingested;
+        self.repos_empty += other.repos_empty;
+        add_all(&mut self.repos_failed, &other.repos_failed);
+        self.files_kept += other.files_kept;
+        self.bytes_kept += other.bytes_kept;
+        add_all(&mut self.files_by_language, &other.files_by_language);
+        add_all(&mut self.skipped, &other.skipped);
+    }
+}
+
+/// Counters of one language in the analysis stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LanguageStats {
+    /// Files outlined.
+    pub files: u64,
+    /// Symbols found, nested ones included.
+    pub symbols: u64,
+    /// Raw imports found.
+    pub imports: u64,
+    /// Imports resolved to files of the same repository.
+    pub imports_resolved: u64,
+    /// Imports of outside code (no edge).
+    pub imports_external: u64,
+    /// Local-looking imports that matched no file.
+    pub imports_unresolved: u64,
+}
+
+/// Counters of the analysis stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalysisStats {
+    /// Per language.
+    pub by_language: BTreeMap<String, LanguageStats>,
+    /// Dependency edges across all repositories.
+    pub edges: u64,
+    /// Files whose outline failed, by reason.
+    pub failed: BTreeMap<String, u64>,
+}
+
+/// Everything `stats.json` holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Ingestion.
+    pub ingest: IngestStats,
+    /// Analysis.
+    pub analysis: AnalysisStats,
+    /// Wall time per stage, seconds.
+    pub seconds: BTreeMap<String, f64>,
+}
+
+fn add_all(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}

@@ -1,0 +1,5 @@
+//! repo2agent's integration tests: one binary, one module per topic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod ingest;

@@ -1,10 +1,183 @@
+//! The CLI end to end, through the built binary.
+
 use repo2agent_tests::*;
 
 #[test]
-fn help_lists_every_command() {
+fn help_lists_every_command_and_each_command_has_help() {
     let (code, out, _) = run_cli(&workspace_root(), &["--help"]);
     assert_eq!(code, 0);
-    for cmd in ["run", "check", "plugins"] {
+    for cmd in ["run", "check", "plugins", "default-config", "Exit codes"] {
         assert!(out.contains(cmd), "{out}");
     }
+    for cmd in ["run", "check", "plugins"] {
+        let (code, out, _) = run_cli(&workspace_root(), &[cmd, "--help"]);
+        assert_eq!(code, 0, "{cmd} --help");
+        assert!(out.contains("--config"), "{cmd}: {out}");
+    }
+    let (code, _, err) = run_cli(&workspace_root(), &["frobnicate"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn run_without_a_config_uses_the_embedded_default_on_the_current_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("demo");
+    write_tree(
+        &repo,
+        &[
+            ("pkg/__init__.py", ""),
+            ("pkg/core.py", "def f():\n    return 1\n"),
+            ("Cargo.lock", "x"),
+            ("README.md", "# demo\n"),
+        ],
+    );
+    let (code, out, err) = run_cli(&repo, &["run"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("repositories: 1 seen, 1 ingested"), "{out}");
+    assert!(out.contains("files kept: 3"), "{out}");
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("out/repo2agent/stats.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stats["ingest"]["files_kept"], 3);
+    assert_eq!(stats["ingest"]["skipped"]["lock_file"], 1);
+    assert_eq!(stats["ingest"]["files_by_language"]["python"], 2);
+
+    // --input and --out override the config, relative to the current directory.
+    let other = tmp.path().join("elsewhere");
+    let (code, out, _) = run_cli(
+        tmp.path(),
+        &["run", "--input", "demo", "--out", other.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(other.join("stats.json").is_file());
+}
+
+#[test]
+fn run_counts_missing_inputs_and_still_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_cli(tmp.path(), &["run", "--input", "nope", "--out", "o"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("0 seen, 0 ingested, 0 empty, 1 failed"),
+        "{out}"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("o/stats.json")).unwrap())
+            .unwrap();
+    assert_eq!(stats["ingest"]["repos_failed"]["not_found"], 1);
+    assert!(err.contains("nope"), "the missing input is logged: {err}");
+}
+
+#[test]
+fn check_reports_every_problem_with_its_line_and_exits_3_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("bad.toml"),
+        "[input]\nrepos = [\"corpus\"]\nmax_file_bytes = -1\n\n[mask]\ntype = \"masks\"\n\n[output]\ndir = \"out\"\nformat = \"mds\"\n",
+    )
+    .unwrap();
+    for cmd in ["check", "run"] {
+        let (code, out, err) = run_cli(tmp.path(), &[cmd, "-c", "bad.toml"]);
+        assert_eq!(code, 3, "{cmd}: {out}{err}");
+        assert!(err.contains("bad.toml has 3 problems"), "{err}");
+        assert!(
+            err.contains("bad.toml:3:18: [input] invalid value: integer `-1`, expected u64"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "bad.toml:6:8: [mask] unknown masker type `masks`; known masker types: none, roles"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("bad.toml:10:1: [output] unknown field `format`"),
+            "{err}"
+        );
+    }
+    assert!(!tmp.path().join("out").exists(), "no work was done");
+
+    std::fs::write(tmp.path().join("good.toml"), "[mask]\ntype = \"none\"\n").unwrap();
+    let (code, out, _) = run_cli(tmp.path(), &["check", "-c", "good.toml"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("good.toml: ok") && out.contains("type = none"),
+        "{out}"
+    );
+
+    let (code, _, err) = run_cli(tmp.path(), &["check", "-c", "missing.toml"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("cannot read the config"), "{err}");
+}
+
+#[test]
+fn plugins_lists_builtins_with_kind_type_and_origin() {
+    let (code, out, _) = run_cli(&workspace_root(), &["plugins"]);
+    assert_eq!(code, 0);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r[..4] == ["masker", "roles", "built-in", "(repo2agent-maskers)"]),
+        "{out}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r[..4] == ["search", "none", "built-in", "(repo2agent-search)"]),
+        "{out}"
+    );
+}
+
+#[test]
+fn verbose_flag_turns_on_tracing_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_tree(&tmp.path().join("r"), &[("a.py", "x = 1\n")]);
+    let (_, _, quiet) = run_cli(tmp.path(), &["run", "--input", "r", "--out", "o"]);
+    let (code, _, loud) = run_cli(tmp.path(), &["-v", "run", "--input", "r", "--out", "o"]);
+    assert_eq!(code, 0);
+    assert!(!quiet.contains("INFO"), "{quiet}");
+    assert!(
+        loud.contains("INFO") && loud.contains("repositories to process"),
+        "{loud}"
+    );
+}
+
+#[test]
+fn default_config_prints_the_embedded_default() {
+    let (code, out, _) = run_cli(&workspace_root(), &["default-config"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, repo2agent_core::config::DEFAULT_CONFIG);
+}
+
+/// Every config under examples/ passes `check` (plugin paths rewritten to this
+/// build's target directory).
+#[test]
+fn example_configs_check_clean() {
+    let examples = workspace_root().join("examples");
+    let profile = binary().parent().unwrap().to_path_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("../target/debug/", &format!("{}/", profile.display()));
+        let copy = examples.join(format!(
+            ".check-{}",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&copy, text).unwrap();
+        let (code, out, err) = run_cli(tmp.path(), &["check", "-c", copy.to_str().unwrap()]);
+        std::fs::remove_file(&copy).unwrap();
+        assert_eq!(code, 0, "{}: {out}{err}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 2, "expected example configs");
 }

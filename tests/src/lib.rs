@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The target profile directory this test binary was built into (`target/debug`).
@@ -25,17 +28,35 @@ fn ensure_built() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = profile_dir();
-        let profile = if dir.file_name().is_some_and(|n| n == "release") { vec!["--release"] } else { vec![] };
+        let profile = if dir.file_name().is_some_and(|n| n == "release") {
+            vec!["--release"]
+        } else {
+            vec![]
+        };
         let target_dir = dir.parent().unwrap();
         let status = Command::new(env!("CARGO"))
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "repo2agent-cli", "-p", "shell-analyzer", "-p", "role-table-masker", "-p", "probe-plugin"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "repo2agent-cli",
+                "-p",
+                "shell-analyzer",
+                "-p",
+                "role-table-masker",
+                "-p",
+                "probe-plugin",
+            ])
             .args(profile)
             .arg("--target-dir")
             .arg(target_dir)
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build of the binary and example plugins failed");
+        assert!(
+            status.success(),
+            "cargo build of the binary and example plugins failed"
+        );
         dir
     })
 }
@@ -48,12 +69,20 @@ pub fn binary() -> PathBuf {
 /// Path of an example plugin library by crate name (`shell-analyzer`).
 pub fn plugin_library(crate_name: &str) -> PathBuf {
     let stem = crate_name.replace('-', "_");
-    ensure_built().join(format!("{}{stem}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
+    ensure_built().join(format!(
+        "{}{stem}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
 }
 
 /// Runs the binary with arguments in a directory; returns (exit code, stdout, stderr).
 pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary()).current_dir(dir).args(args).output().expect("run repo2agent");
+    let out = Command::new(binary())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run repo2agent");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -211,9 +211,9 @@ impl<'a> Resolver<'a, '_> {
         input.repos = input
             .repos
             .iter()
-            .map(|r| self.base_dir.join(r).display().to_string())
+            .map(|r| rebase(self.base_dir, Path::new(r)).display().to_string())
             .collect();
-        output.dir = self.base_dir.join(&output.dir);
+        output.dir = rebase(self.base_dir, &output.dir);
 
         let plugins_section: PluginsSection = take("plugins")
             .and_then(|e| self.plain(e, "plugins"))
@@ -420,7 +420,7 @@ impl<'a> Resolver<'a, '_> {
     fn load_plugins(&mut self, section: &PluginsSection) -> Vec<LoadedPlugin> {
         let mut loaded = Vec::new();
         for lib in &section.libraries {
-            let path = self.base_dir.join(lib.get_ref());
+            let path = rebase(self.base_dir, Path::new(lib.get_ref()));
             match dylib::load(&path).and_then(|p| dylib::register(&p, self.registry).map(|()| p)) {
                 Ok(p) => loaded.push(p),
                 Err(e) => self.problem(lib.span(), "plugins.libraries", e.to_string()),
@@ -630,6 +630,15 @@ impl<'a> Resolver<'a, '_> {
                 None
             }
         }
+    }
+}
+
+/// `path` relative to `base` (unchanged when absolute or when `base` is `.`).
+fn rebase(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() || base == Path::new(".") {
+        path.to_path_buf()
+    } else {
+        base.join(path)
     }
 }
 

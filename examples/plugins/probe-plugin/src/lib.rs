@@ -43,7 +43,9 @@ fn build(kind: &str, type_name: &str, config: &str) -> Result<Box<dyn Component>
     }
     match (kind, type_name) {
         ("analyzer", "probe") => Ok(Box::new(Probe)),
-        ("scorer", "char-nll") => Ok(Box::new(CharNll { per_char: config.per_char.unwrap_or(1.0) })),
+        ("scorer", "char-nll") => Ok(Box::new(CharNll {
+            per_char: config.per_char.unwrap_or(1.0),
+        })),
         ("formatter", "path-headers") => Ok(Box::new(PathHeaders)),
         ("masker", "alternate") => Ok(Box::new(Alternate)),
         _ => Err(format!("probe-plugin has no {kind} `{type_name}`")),
@@ -124,7 +126,10 @@ impl Component for PathHeaders {
                 let files = input["snapshot"]["files"].as_array().ok_or("no files")?;
                 let mut segments = Vec::new();
                 for id in input["order"].as_array().ok_or("no order")? {
-                    let f = id.as_u64().and_then(|i| files.get(i as usize)).ok_or("bad file id")?;
+                    let f = id
+                        .as_u64()
+                        .and_then(|i| files.get(i as usize))
+                        .ok_or("bad file id")?;
                     segments.push(json!({"text": format!("### {}\n", f["path"].as_str().unwrap_or("")), "role": "markup"}));
                     segments.push(json!({"text": f["text"], "role": "code"}));
                 }

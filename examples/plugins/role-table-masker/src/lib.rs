@@ -28,7 +28,16 @@ const MANIFEST: &str = r#"{
 }"#;
 
 /// Role names by their frozen shard id.
-const ROLES: [&str; 8] = ["system", "context", "plan", "think", "action", "code", "observation", "markup"];
+const ROLES: [&str; 8] = [
+    "system",
+    "context",
+    "plan",
+    "think",
+    "action",
+    "code",
+    "observation",
+    "markup",
+];
 
 declare_plugin!(manifest = MANIFEST, factory = build);
 
@@ -77,7 +86,10 @@ impl Component for RoleTable {
 
     fn mask(&self, roles: &[u8], weights: &mut [f32]) -> Result<(), String> {
         for (r, w) in roles.iter().zip(weights.iter_mut()) {
-            *w = *self.table.get(usize::from(*r)).ok_or_else(|| format!("unknown role id {r}"))?;
+            *w = *self
+                .table
+                .get(usize::from(*r))
+                .ok_or_else(|| format!("unknown role id {r}"))?;
         }
         Ok(())
     }

@@ -126,7 +126,11 @@ fn outline(text: &str) -> Outline {
             let indent = line.len() - trimmed.len();
             let end = lines[i + 1..]
                 .iter()
-                .position(|(_, l)| l.len() > indent && l[..indent].trim().is_empty() && l[indent..].starts_with('}'))
+                .position(|(_, l)| {
+                    l.len() > indent
+                        && l[..indent].trim().is_empty()
+                        && l[indent..].starts_with('}')
+                })
                 .map_or(i, |k| i + 1 + k);
             let (end_off, end_line) = lines[end];
             symbols.push(Symbol {
@@ -142,7 +146,10 @@ fn outline(text: &str) -> Outline {
                 },
             });
         } else if let Some(path) = sourced_path(trimmed) {
-            imports.push(Import { raw: path, line: i as u32 + 1 });
+            imports.push(Import {
+                raw: path,
+                line: i as u32 + 1,
+            });
         }
     }
     Outline { symbols, imports }
@@ -152,7 +159,8 @@ fn outline(text: &str) -> Outline {
 fn function_name(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("function ").map(str::trim_start);
     let candidate = rest.unwrap_or(line);
-    let end = candidate.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == ':'))?;
+    let end =
+        candidate.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == ':'))?;
     let (name, after) = candidate.split_at(end);
     if name.is_empty() {
         return None;
@@ -169,14 +177,18 @@ fn function_name(line: &str) -> Option<&str> {
 /// `source FILE` or `. FILE`, with quotes removed and a leading directory
 /// variable (`"$(dirname "$0")"/x.sh`, `$DIR/x.sh`) read as "next to this script".
 fn sourced_path(line: &str) -> Option<String> {
-    let rest = line.strip_prefix("source ").or_else(|| line.strip_prefix(". "))?;
+    let rest = line
+        .strip_prefix("source ")
+        .or_else(|| line.strip_prefix(". "))?;
     let word = rest.split([';', '#']).next()?.trim();
     let word = word.replace(['"', '\''], "");
     if word.is_empty() {
         return None;
     }
     if word.starts_with('$') {
-        let slash = word.rfind(['}', ')']).map_or_else(|| word.find('/'), |i| word[i..].find('/').map(|j| i + j))?;
+        let slash = word
+            .rfind(['}', ')'])
+            .map_or_else(|| word.find('/'), |i| word[i..].find('/').map(|j| i + j))?;
         return Some(format!("./{}", &word[slash + 1..]));
     }
     Some(word)
@@ -205,8 +217,14 @@ mod tests {
         let names: Vec<&str> = o.symbols.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["greet", "bye"]);
         assert_eq!(o.symbols[0].doc.as_deref(), Some("Greets.\nTwice."));
-        assert_eq!((o.symbols[0].span.start_line, o.symbols[0].span.end_line), (6, 8));
-        assert_eq!(&text[o.symbols[1].span.start_byte..o.symbols[1].span.end_byte], "function bye {\n  echo bye\n}");
+        assert_eq!(
+            (o.symbols[0].span.start_line, o.symbols[0].span.end_line),
+            (6, 8)
+        );
+        assert_eq!(
+            &text[o.symbols[1].span.start_byte..o.symbols[1].span.end_byte],
+            "function bye {\n  echo bye\n}"
+        );
         let raws: Vec<&str> = o.imports.iter().map(|i| i.raw.as_str()).collect();
         assert_eq!(raws, ["./lib.sh", "../common.sh"]);
     }

@@ -302,9 +302,9 @@ impl LoadedPlugin {
         // SAFETY: arguments are live for the call; slots are writable.
         let status = unsafe {
             (self.entry.create)(
-                RStr::from_str(kind.name()),
-                RStr::from_str(type_name),
-                RStr::from_str(&config),
+                RStr::new(kind.name()),
+                RStr::new(type_name),
+                RStr::new(&config),
                 &mut handle,
                 &mut out,
             )
@@ -362,12 +362,7 @@ impl Instance {
         let mut out = RBuf::EMPTY;
         // SAFETY: arguments are live for the call; the slot is writable.
         let status = unsafe {
-            (self.entry.call)(
-                self.handle,
-                RStr::from_str(method),
-                RStr::from_str(input),
-                &mut out,
-            )
+            (self.entry.call)(self.handle, RStr::new(method), RStr::new(input), &mut out)
         };
         let bytes = take_buf(self.entry, out);
         if status == STATUS_OK {

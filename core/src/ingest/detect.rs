@@ -12,7 +12,15 @@ pub struct LanguageTable {
     by_interpreter: BTreeMap<String, String>,
 }
 
-const BUILTIN: &[(&str, &[&str], &[&str], &[&str])] = &[
+/// `(name, extensions, file names, interpreters)` of a built-in language.
+type BuiltinLanguage = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const BUILTIN: &[BuiltinLanguage] = &[
     (
         "python",
         &["py", "pyi", "pyw"],

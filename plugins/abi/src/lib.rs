@@ -54,7 +54,7 @@ pub struct RStr {
 
 impl RStr {
     /// Borrow a Rust string.
-    pub fn from_str(s: &str) -> Self {
+    pub fn new(s: &str) -> Self {
         Self {
             ptr: s.as_ptr(),
             len: s.len(),

@@ -347,3 +347,15 @@ fn factory_errors_are_placed_at_the_component() {
 fn unreachable_policy() -> Result<Arc<dyn Policy>, Problem> {
     Err(Problem::new("this test only builds with an empty phrase"))
 }
+
+#[test]
+fn bad_exclude_patterns_are_config_problems() {
+    let e = parse("[run]\nseed = 1\n[input]\nexclude = [\"docs/\", \"src/[z-a\"]\n").unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Some(3));
+    assert!(
+        e[0].1
+            .starts_with("[input.exclude] bad exclude pattern `src/[z-a`"),
+        "{e:?}"
+    );
+}

@@ -202,9 +202,14 @@ impl<'a> Resolver<'a, '_> {
         let run: RunSection = take("run")
             .and_then(|e| self.plain(e, "run"))
             .unwrap_or_default();
-        let mut input: InputConfig = take("input")
+        let input_entry = take("input");
+        let input_span = input_entry.as_ref().map_or(0..0, |(k, _)| k.span());
+        let mut input: InputConfig = input_entry
             .and_then(|e| self.plain(e, "input"))
             .unwrap_or_default();
+        for message in crate::ingest::check_exclude_patterns(&input.exclude) {
+            self.problem(input_span.clone(), "input.exclude", message);
+        }
         let mut output: OutputConfig = take("output")
             .and_then(|e| self.plain(e, "output"))
             .unwrap_or_default();

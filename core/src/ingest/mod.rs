@@ -271,6 +271,19 @@ impl Ingestor {
     }
 }
 
+/// Problems with `input.exclude` patterns (checked with the config, before any work).
+pub fn check_exclude_patterns(patterns: &[String]) -> Vec<String> {
+    let mut b = GitignoreBuilder::new("/");
+    patterns
+        .iter()
+        .filter_map(|p| {
+            b.add_line(None, p)
+                .err()
+                .map(|e| format!("bad exclude pattern `{p}`: {e}"))
+        })
+        .collect()
+}
+
 fn is_excluded(matcher: &Option<Gitignore>, root: &Path, path: &Path, is_dir: bool) -> bool {
     let Some(m) = matcher else { return false };
     let rel = path.strip_prefix(root).unwrap_or(path);

@@ -195,8 +195,30 @@ pub type Factory = fn(&str, &str, &str) -> Result<Box<dyn Component>, String>;
 
 /// Exports the entry table of a plugin library.
 ///
-/// ```ignore
-/// repo2agent_plugin_abi::declare_plugin!(manifest = MANIFEST_JSON, factory = build);
+/// ```no_run
+/// use repo2agent_plugin_abi::{Component, declare_plugin};
+///
+/// const MANIFEST_JSON: &str =
+///     r#"{"name": "demo", "components": [{"kind": "masker", "type": "ones"}]}"#;
+///
+/// struct Ones;
+///
+/// impl Component for Ones {
+///     fn call(&self, method: &str, _input: &str) -> Result<String, String> {
+///         Err(format!("no method `{method}`"))
+///     }
+///     fn mask(&self, _roles: &[u8], weights: &mut [f32]) -> Result<(), String> {
+///         weights.fill(1.0);
+///         Ok(())
+///     }
+/// }
+///
+/// fn build(_kind: &str, _type_name: &str, _config: &str) -> Result<Box<dyn Component>, String> {
+///     Ok(Box::new(Ones))
+/// }
+///
+/// declare_plugin!(manifest = MANIFEST_JSON, factory = build);
+/// # fn main() {}
 /// ```
 /// `MANIFEST_JSON` is a `&'static str`; `build` is a [`Factory`]. Every call into
 /// the plugin runs under `catch_unwind`, so a panic becomes [`STATUS_PANIC`].

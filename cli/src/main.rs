@@ -24,9 +24,7 @@ const EXIT_FAILURE: u8 = 1;
 
 #[derive(Parser, Debug)]
 #[command(name = "repo2agent", version, about = "Turn repositories into reconstructed development trajectories for LLM pretraining.", long_about = None)]
-#[command(
-    after_help = "Exit codes: 0 success, 1 run failed, 2 bad command line, 3 invalid config."
-)]
+#[command(after_help = "Exit codes: 0 success, 1 run failed, 2 bad command line, 3 invalid config.")]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -149,12 +147,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
 fn load(path: Option<&Path>, registry: &mut Registry) -> Result<RunConfig, ConfigError> {
     match path {
         Some(p) => config::load(p, registry),
-        None => config::parse(
-            config::DEFAULT_CONFIG,
-            "<default config>",
-            Path::new("."),
-            registry,
-        ),
+        None => config::parse(config::DEFAULT_CONFIG, "<default config>", Path::new("."), registry),
     }
 }
 
@@ -215,12 +208,7 @@ fn print_run_summary(report: &pipeline::RunReport) {
     for (lang, l) in &a.by_language {
         println!(
             "analyzed {lang}: {} files, {} symbols, {} imports ({} resolved, {} external, {} unresolved)",
-            l.files,
-            l.symbols,
-            l.imports,
-            l.imports_resolved,
-            l.imports_external,
-            l.imports_unresolved
+            l.files, l.symbols, l.imports, l.imports_resolved, l.imports_external, l.imports_unresolved
         );
     }
     if !a.failed.is_empty() {

@@ -23,10 +23,7 @@ fn corpus() -> Vec<RepoInput> {
         }
     }
     if let Ok(out) = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
-        ])
+        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
         .output()
     {
         let stdlib = String::from_utf8_lossy(&out.stdout).trim().to_owned();

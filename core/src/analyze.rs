@@ -11,15 +11,9 @@ use std::sync::Arc;
 /// Analyzes one repository. A file whose analyzer fails (or panics) gets no
 /// outline and is counted under `stats.failed`; the rest of the repository is
 /// analyzed as usual.
-pub fn analyze(
-    snapshot: &RepoSnapshot,
-    analyzers: &[Arc<dyn Analyzer>],
-    stats: &mut AnalysisStats,
-) -> Analysis {
-    let by_language: BTreeMap<&str, &Arc<dyn Analyzer>> = analyzers
-        .iter()
-        .map(|a| (a.language().name.as_str(), a))
-        .collect();
+pub fn analyze(snapshot: &RepoSnapshot, analyzers: &[Arc<dyn Analyzer>], stats: &mut AnalysisStats) -> Analysis {
+    let by_language: BTreeMap<&str, &Arc<dyn Analyzer>> =
+        analyzers.iter().map(|a| (a.language().name.as_str(), a)).collect();
     let mut analysis = Analysis {
         tree: FileTree::of(snapshot),
         graph: DependencyGraph::for_snapshot(snapshot),
@@ -40,11 +34,7 @@ pub fn analyze(
                 continue;
             }
             Err(_) => {
-                tracing::warn!(
-                    "{}/{}: the {lang} analyzer panicked",
-                    snapshot.name,
-                    file.path
-                );
+                tracing::warn!("{}/{}: the {lang} analyzer panicked", snapshot.name, file.path);
                 *stats.failed.entry("analyzer_panic".to_owned()).or_default() += 1;
                 continue;
             }

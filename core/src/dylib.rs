@@ -32,12 +32,8 @@ use crate::config::{Problem, Section};
 use crate::error::StageError;
 use crate::model::{FileOutline, Role, Segment, SourceFile};
 use crate::registry::{Kind, Origin, Registry, RegistryError};
-use crate::stage::{
-    Analyzer, FormatInput, Formatter, LanguageSpec, Masker, ScoreRequest, Scorer, TargetScore,
-};
-use repo2agent_plugin_abi::{
-    ABI_VERSION, ENTRY_SYMBOL, EntryFn, PluginEntry, RBuf, RStr, STATUS_OK, STATUS_PANIC,
-};
+use crate::stage::{Analyzer, FormatInput, Formatter, LanguageSpec, Masker, ScoreRequest, Scorer, TargetScore};
+use repo2agent_plugin_abi::{ABI_VERSION, ENTRY_SYMBOL, EntryFn, PluginEntry, RBuf, RStr, STATUS_OK, STATUS_PANIC};
 use serde::Deserialize;
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
@@ -197,11 +193,7 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, DylibError> {
             }
         }
     }
-    Ok(LoadedPlugin {
-        path,
-        manifest,
-        entry,
-    })
+    Ok(LoadedPlugin { path, manifest, entry })
 }
 
 /// Registers every component of a loaded plugin. A library already registered
@@ -290,12 +282,7 @@ fn take_buf(entry: &PluginEntry, buf: RBuf) -> Vec<u8> {
 
 impl LoadedPlugin {
     /// Builds one component instance from its config section.
-    fn instantiate(
-        &self,
-        kind: Kind,
-        type_name: &str,
-        section: &Section<'_>,
-    ) -> Result<Instance, Vec<Problem>> {
+    fn instantiate(&self, kind: Kind, type_name: &str, section: &Section<'_>) -> Result<Instance, Vec<Problem>> {
         let config = section.to_json()?.to_string();
         let mut handle: *mut c_void = std::ptr::null_mut();
         let mut out = RBuf::EMPTY;
@@ -361,9 +348,7 @@ impl Instance {
     fn call_raw(&self, method: &str, input: &str) -> Result<Vec<u8>, StageError> {
         let mut out = RBuf::EMPTY;
         // SAFETY: arguments are live for the call; the slot is writable.
-        let status = unsafe {
-            (self.entry.call)(self.handle, RStr::new(method), RStr::new(input), &mut out)
-        };
+        let status = unsafe { (self.entry.call)(self.handle, RStr::new(method), RStr::new(input), &mut out) };
         let bytes = take_buf(self.entry, out);
         if status == STATUS_OK {
             Ok(bytes)
@@ -411,11 +396,7 @@ impl Scorer for DylibScorer {
         if scores.len() != batch.len() {
             return Err(StageError::Plugin {
                 plugin: self.inst.plugin.clone(),
-                message: format!(
-                    "`score` returned {} scores for {} requests",
-                    scores.len(),
-                    batch.len()
-                ),
+                message: format!("`score` returned {} scores for {} requests", scores.len(), batch.len()),
             });
         }
         Ok(scores)
@@ -468,9 +449,7 @@ impl Masker for DylibMasker {
         if let Some(bad) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
             return Err(StageError::Plugin {
                 plugin: self.inst.plugin.clone(),
-                message: format!(
-                    "masker returned an invalid weight {bad} (weights must be finite and >= 0)"
-                ),
+                message: format!("masker returned an invalid weight {bad} (weights must be finite and >= 0)"),
             });
         }
         Ok(weights)

@@ -47,12 +47,8 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
     for a in &config.analyzers {
         languages.add(a.component.language());
     }
-    let analyzers: Vec<Arc<dyn Analyzer>> = config
-        .analyzers
-        .iter()
-        .map(|a| Arc::clone(&a.component))
-        .collect();
-    let ingestor = Ingestor::new(config.input.clone(), languages);
+    let analyzers: Vec<Arc<dyn Analyzer>> = config.analyzers.iter().map(|a| Arc::clone(&a.component)).collect();
+    let ingestor = Ingestor::new(config.input.clone(), languages).skip_output_dir(out);
 
     let mut stats = RunStats::default();
     let mut ingest_s = 0.0;

@@ -91,8 +91,7 @@ impl std::fmt::Display for Origin {
 }
 
 /// A factory after type erasure: section in, component out.
-pub type BuildFn<T> =
-    Box<dyn Fn(&Section<'_>, &BuildContext<'_>) -> Result<Arc<T>, Vec<Problem>> + Send + Sync>;
+pub type BuildFn<T> = Box<dyn Fn(&Section<'_>, &BuildContext<'_>) -> Result<Arc<T>, Vec<Problem>> + Send + Sync>;
 
 /// One registered factory.
 pub struct Factory<T: ?Sized> {
@@ -105,11 +104,7 @@ pub struct Factory<T: ?Sized> {
 
 impl<T: ?Sized> Factory<T> {
     /// Builds a component from its config section.
-    pub fn build(
-        &self,
-        section: &Section<'_>,
-        ctx: &BuildContext<'_>,
-    ) -> Result<Arc<T>, Vec<Problem>> {
+    pub fn build(&self, section: &Section<'_>, ctx: &BuildContext<'_>) -> Result<Arc<T>, Vec<Problem>> {
         (self.build)(section, ctx)
     }
 }

@@ -35,13 +35,19 @@ fn run_without_a_config_uses_the_embedded_default_on_the_current_directory() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("repositories: 1 seen, 1 ingested"), "{out}");
     assert!(out.contains("files kept: 3"), "{out}");
-    let stats: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo.join("out/repo2agent/stats.json")).unwrap(),
-    )
-    .unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("out/repo2agent/stats.json")).unwrap()).unwrap();
     assert_eq!(stats["ingest"]["files_kept"], 3);
     assert_eq!(stats["ingest"]["skipped"]["lock_file"], 1);
     assert_eq!(stats["ingest"]["files_by_language"]["python"], 2);
+
+    // The first run's output lies inside the repository: a second run skips it.
+    let (code, out, _) = run_cli(&repo, &["run"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("files kept: 3"), "{out}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("out/repo2agent/stats.json")).unwrap()).unwrap();
+    assert_eq!(stats["ingest"]["skipped"]["output_dir"], 1);
 
     // --input and --out override the config, relative to the current directory.
     let other = tmp.path().join("elsewhere");
@@ -58,13 +64,9 @@ fn run_counts_missing_inputs_and_still_succeeds() {
     let tmp = tempfile::tempdir().unwrap();
     let (code, out, err) = run_cli(tmp.path(), &["run", "--input", "nope", "--out", "o"]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("0 seen, 0 ingested, 0 empty, 1 failed"),
-        "{out}"
-    );
+    assert!(out.contains("0 seen, 0 ingested, 0 empty, 1 failed"), "{out}");
     let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("o/stats.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("o/stats.json")).unwrap()).unwrap();
     assert_eq!(stats["ingest"]["repos_failed"]["not_found"], 1);
     assert!(err.contains("nope"), "the missing input is logged: {err}");
 }
@@ -86,25 +88,17 @@ fn check_reports_every_problem_with_its_line_and_exits_3_before_any_work() {
             "{err}"
         );
         assert!(
-            err.contains(
-                "bad.toml:6:8: [mask] unknown masker type `masks`; known masker types: none, roles"
-            ),
+            err.contains("bad.toml:6:8: [mask] unknown masker type `masks`; known masker types: none, roles"),
             "{err}"
         );
-        assert!(
-            err.contains("bad.toml:10:1: [output] unknown field `format`"),
-            "{err}"
-        );
+        assert!(err.contains("bad.toml:10:1: [output] unknown field `format`"), "{err}");
     }
     assert!(!tmp.path().join("out").exists(), "no work was done");
 
     std::fs::write(tmp.path().join("good.toml"), "[mask]\ntype = \"none\"\n").unwrap();
     let (code, out, _) = run_cli(tmp.path(), &["check", "-c", "good.toml"]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("good.toml: ok") && out.contains("type = none"),
-        "{out}"
-    );
+    assert!(out.contains("good.toml: ok") && out.contains("type = none"), "{out}");
 
     let (code, _, err) = run_cli(tmp.path(), &["check", "-c", "missing.toml"]);
     assert_eq!(code, 3);
@@ -115,11 +109,7 @@ fn check_reports_every_problem_with_its_line_and_exits_3_before_any_work() {
 fn plugins_lists_builtins_with_kind_type_and_origin() {
     let (code, out, _) = run_cli(&workspace_root(), &["plugins"]);
     assert_eq!(code, 0);
-    let rows: Vec<Vec<&str>> = out
-        .lines()
-        .skip(1)
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
     assert!(
         rows.iter()
             .any(|r| r[..4] == ["masker", "roles", "built-in", "(repo2agent-maskers)"]),
@@ -169,13 +159,9 @@ fn example_configs_check_clean() {
         let text = std::fs::read_to_string(&path)
             .unwrap()
             .replace("../target/debug/", &format!("{}/", profile.display()));
-        let copy = examples.join(format!(
-            ".check-{}",
-            path.file_name().unwrap().to_string_lossy()
-        ));
+        let copy = tmp.path().join(path.file_name().unwrap());
         std::fs::write(&copy, text).unwrap();
         let (code, out, err) = run_cli(tmp.path(), &["check", "-c", copy.to_str().unwrap()]);
-        std::fs::remove_file(&copy).unwrap();
         assert_eq!(code, 0, "{}: {out}{err}", path.display());
         checked += 1;
     }

@@ -4,9 +4,7 @@
 use repo2agent_core::config::{self, BuildContext, Problem, RunConfig};
 use repo2agent_core::model::{Plan, PlanStep};
 use repo2agent_core::registry::{Origin, Registry, RegistryError};
-use repo2agent_core::stage::{
-    Policy, RepoContext, ScoreRequest, Scorer, TargetScore, ThinkRequest,
-};
+use repo2agent_core::stage::{Policy, RepoContext, ScoreRequest, Scorer, TargetScore, ThinkRequest};
 use repo2agent_core::{Kind, StageError};
 use serde::Deserialize;
 use std::path::Path;
@@ -43,12 +41,7 @@ impl Policy for ListPolicy {
         Ok(format!("{} {}", self.phrase, request.step.path))
     }
 
-    async fn propose_rewrites(
-        &self,
-        _r: ThinkRequest<'_>,
-        current: &str,
-        n: usize,
-    ) -> Result<Vec<String>, StageError> {
+    async fn propose_rewrites(&self, _r: ThinkRequest<'_>, current: &str, n: usize) -> Result<Vec<String>, StageError> {
         Ok((0..n).map(|i| format!("{current} ({i})")).collect())
     }
 }
@@ -90,12 +83,9 @@ fn registry() -> Registry {
     let mut r = Registry::new();
     repo2agent_maskers::register(&mut r).unwrap();
     repo2agent_search::register(&mut r).unwrap();
-    r.register::<dyn Policy, ListPolicyConfig, _>(
-        "list",
-        Origin::BuiltIn("tests"),
-        "test policy",
-        |c, _| Ok(Arc::new(ListPolicy { phrase: c.phrase }) as Arc<dyn Policy>),
-    )
+    r.register::<dyn Policy, ListPolicyConfig, _>("list", Origin::BuiltIn("tests"), "test policy", |c, _| {
+        Ok(Arc::new(ListPolicy { phrase: c.phrase }) as Arc<dyn Policy>)
+    })
     .unwrap();
     r.register::<dyn Scorer, LengthScorerConfig, _>(
         "length",
@@ -166,11 +156,7 @@ x = 1
         ],
         "{problems:#?}"
     );
-    let all = problems
-        .iter()
-        .map(|(_, m)| m.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let all = problems.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("\n");
     for fragment in [
         "[run] invalid type: string \"seven\", expected u64",
         "[input] unknown field `colour`",
@@ -193,11 +179,7 @@ fn references_resolve_to_declared_components_and_run_policy_selects_one() {
     .unwrap();
     assert_eq!(ok.policy.as_deref(), Some("b"));
     assert_eq!(ok.scorers["s"].type_name, "length");
-    let kinds: Vec<(Kind, &str)> = ok
-        .components()
-        .into_iter()
-        .map(|(k, n, _, _)| (k, n))
-        .collect();
+    let kinds: Vec<(Kind, &str)> = ok.components().into_iter().map(|(k, n, _, _)| (k, n)).collect();
     assert_eq!(
         kinds,
         [
@@ -208,8 +190,7 @@ fn references_resolve_to_declared_components_and_run_policy_selects_one() {
         ]
     );
 
-    let ambiguous =
-        parse("[policies.a]\ntype = \"list\"\n[policies.b]\ntype = \"list\"\n").unwrap_err();
+    let ambiguous = parse("[policies.a]\ntype = \"list\"\n[policies.b]\ntype = \"list\"\n").unwrap_err();
     assert!(
         ambiguous[0]
             .1
@@ -220,19 +201,15 @@ fn references_resolve_to_declared_components_and_run_policy_selects_one() {
     let wrong = parse("[run]\npolicy = \"c\"\n[policies.a]\ntype = \"list\"\n").unwrap_err();
     assert_eq!(
         wrong,
-        [(
-            Some(2),
-            "[run.policy] no policy named `c` (declared: a)".to_owned()
-        )]
+        [(Some(2), "[run.policy] no policy named `c` (declared: a)".to_owned())]
     );
 
     // A reference to a component that is itself invalid says so instead of "not declared".
-    let broken = parse("[policies.a]\ntype = \"list\"\nphrase = 1\n[scorers.s]\ntype = \"length\"\npolicy = \"a\"\n").unwrap_err();
+    let broken = parse("[policies.a]\ntype = \"list\"\nphrase = 1\n[scorers.s]\ntype = \"length\"\npolicy = \"a\"\n")
+        .unwrap_err();
     assert_eq!(broken.len(), 2, "{broken:?}");
     assert!(
-        broken[1]
-            .1
-            .contains("policy `a` is invalid (see its own problems)"),
+        broken[1].1.contains("policy `a` is invalid (see its own problems)"),
         "{broken:?}"
     );
 }
@@ -250,10 +227,7 @@ fn unknown_types_list_the_known_ones_and_missing_type_is_reported() {
     let e = parse("[search]\nrounds = 3\n").unwrap_err();
     assert_eq!(
         e,
-        [(
-            Some(1),
-            "[search] missing `type`; known search types: none".to_owned()
-        )]
+        [(Some(1), "[search] missing `type`; known search types: none".to_owned())]
     );
     let e = parse("[analyzers]\nlanguages = [\"python\", 3]\n").unwrap_err();
     assert_eq!(e.len(), 2, "{e:?}");
@@ -266,8 +240,7 @@ fn unknown_types_list_the_known_ones_and_missing_type_is_reported() {
 
 #[test]
 fn relative_paths_are_relative_to_the_config_file_and_defaults_apply() {
-    let cfg =
-        parse("[input]\nrepos = [\"corpus/*\", \"/abs\"]\n[output]\ndir = \"out/x\"\n").unwrap();
+    let cfg = parse("[input]\nrepos = [\"corpus/*\", \"/abs\"]\n[output]\ndir = \"out/x\"\n").unwrap();
     assert_eq!(cfg.input.repos, ["/base/corpus/*", "/abs"]);
     assert_eq!(cfg.output.dir, Path::new("/base/out/x"));
     assert_eq!(cfg.input.max_file_bytes, 1_000_000);
@@ -278,27 +251,15 @@ fn relative_paths_are_relative_to_the_config_file_and_defaults_apply() {
 
 #[test]
 fn the_embedded_default_config_resolves() {
-    let cfg = config::parse(
-        config::DEFAULT_CONFIG,
-        "<default>",
-        Path::new("."),
-        &mut registry(),
-    )
-    .unwrap();
-    assert_eq!(
-        cfg.masker.as_ref().map(|m| m.type_name.as_str()),
-        Some("roles")
-    );
+    let cfg = config::parse(config::DEFAULT_CONFIG, "<default>", Path::new("."), &mut registry()).unwrap();
+    assert_eq!(cfg.masker.as_ref().map(|m| m.type_name.as_str()), Some("roles"));
     assert_eq!(cfg.input.repos, ["."]);
 }
 
 #[test]
 fn syntax_errors_are_all_reported_with_lines() {
     let e = parse("[mask\ntype = \"roles\"\n[x]]\n").unwrap_err();
-    assert_eq!(
-        e.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
-        [Some(1), Some(3)]
-    );
+    assert_eq!(e.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [Some(1), Some(3)]);
     assert!(e[0].1.contains("TOML syntax"));
 }
 
@@ -306,9 +267,7 @@ fn syntax_errors_are_all_reported_with_lines() {
 fn duplicate_registration_is_refused_naming_the_first() {
     let mut r = registry();
     let err = repo2agent_maskers::register(&mut r).unwrap_err();
-    assert!(
-        matches!(&err, RegistryError::Duplicate { kind: Kind::Masker, type_name, .. } if type_name == "roles")
-    );
+    assert!(matches!(&err, RegistryError::Duplicate { kind: Kind::Masker, type_name, .. } if type_name == "roles"));
     assert_eq!(
         err.to_string(),
         "masker type `roles` is already registered by built-in (repo2agent-maskers)"
@@ -354,8 +313,7 @@ fn bad_exclude_patterns_are_config_problems() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!(e[0].0, Some(3));
     assert!(
-        e[0].1
-            .starts_with("[input.exclude] bad exclude pattern `src/[z-a`"),
+        e[0].1.starts_with("[input.exclude] bad exclude pattern `src/[z-a`"),
         "{e:?}"
     );
 }

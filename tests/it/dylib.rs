@@ -55,8 +55,7 @@ fn shell_analyzer_plugin_is_loaded_by_a_config_and_used_by_a_run() {
     let (code, out, err) = run_cli(tmp.path(), &["run", "-c", "run.toml"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/stats.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/stats.json")).unwrap()).unwrap();
     let shell = &stats["analysis"]["by_language"]["shell"];
     assert_eq!(shell["files"], 3, "{stats:#}");
     assert_eq!(shell["symbols"], 3);
@@ -99,10 +98,7 @@ fn masker_plugin_gets_its_config_as_json_and_answers_with_a_slice() {
     let err = resolve(&text).unwrap_err();
     assert_eq!(err.problems.len(), 1);
     assert_eq!(err.problems[0].line, Some(5));
-    assert!(
-        err.problems[0].message.contains("unknown role `thoughts`"),
-        "{err}"
-    );
+    assert!(err.problems[0].message.contains("unknown role `thoughts`"), "{err}");
 }
 
 #[test]
@@ -113,27 +109,14 @@ fn every_synchronous_kind_works_across_the_boundary() {
     ))
     .unwrap();
     // analyzer
-    let analyzer = &cfg
-        .analyzers
-        .iter()
-        .find(|a| a.name == "probe")
-        .unwrap()
-        .component;
+    let analyzer = &cfg.analyzers.iter().find(|a| a.name == "probe").unwrap().component;
     assert_eq!(analyzer.language().extensions, ["probe"]);
     let snap = RepoSnapshot::new(
         "p",
         "/p",
         vec![
-            (
-                "a.probe".into(),
-                Some("probe".into()),
-                "def main\nuse b.probe\n".into(),
-            ),
-            (
-                "b.probe".into(),
-                Some("probe".into()),
-                "def helper\n".into(),
-            ),
+            ("a.probe".into(), Some("probe".into()), "def main\nuse b.probe\n".into()),
+            ("b.probe".into(), Some("probe".into()), "def helper\n".into()),
         ],
     );
     let outline = analyzer.outline(&snap.files[0]).unwrap();
@@ -153,10 +136,7 @@ fn every_synchronous_kind_works_across_the_boundary() {
             },
         ])
         .unwrap();
-    assert_eq!(
-        scores.iter().map(|s| s.sum()).collect::<Vec<_>>(),
-        [2.0, 0.5]
-    );
+    assert_eq!(scores.iter().map(|s| s.sum()).collect::<Vec<_>>(), [2.0, 0.5]);
     // formatter
     let formatter = &cfg.formatter.as_ref().unwrap().component;
     assert!(!formatter.needs_trajectory());
@@ -169,10 +149,7 @@ fn every_synchronous_kind_works_across_the_boundary() {
         })
         .unwrap();
     let text: String = segs.iter().map(|s| s.text.as_str()).collect();
-    assert_eq!(
-        text,
-        "### b.probe\ndef helper\n### a.probe\ndef main\nuse b.probe\n"
-    );
+    assert_eq!(text, "### b.probe\ndef helper\n### a.probe\ndef main\nuse b.probe\n");
     assert_eq!(
         segs.iter().map(|s| s.role).collect::<Vec<_>>(),
         [Role::Markup, Role::Code, Role::Markup, Role::Code]
@@ -187,11 +164,7 @@ fn every_synchronous_kind_works_across_the_boundary() {
 
 #[test]
 fn a_panic_inside_a_plugin_becomes_an_error_and_the_run_goes_on() {
-    let cfg = resolve(&format!(
-        "{}[analyzers.probe]\n",
-        plugins_header(&["probe-plugin"])
-    ))
-    .unwrap();
+    let cfg = resolve(&format!("{}[analyzers.probe]\n", plugins_header(&["probe-plugin"]))).unwrap();
     let analyzer = &cfg.analyzers[0].component;
     let snap = RepoSnapshot::new(
         "p",
@@ -214,14 +187,10 @@ fn a_panic_inside_a_plugin_becomes_an_error_and_the_run_goes_on() {
         Err(StageError::Plugin { .. })
     ));
     // The plugin still works after a panic.
-    assert_eq!(
-        analyzer.outline(&snap.files[2]).unwrap().symbols[0].name,
-        "fine"
-    );
+    assert_eq!(analyzer.outline(&snap.files[2]).unwrap().symbols[0].name, "fine");
 
     let mut stats = repo2agent_core::stats::AnalysisStats::default();
-    let analysis =
-        repo2agent_core::analyze::analyze(&snap, std::slice::from_ref(analyzer), &mut stats);
+    let analysis = repo2agent_core::analyze::analyze(&snap, std::slice::from_ref(analyzer), &mut stats);
     assert_eq!(analysis.outlines.len(), 1);
     assert_eq!(stats.failed.get("plugin_panic"), Some(&1));
     assert_eq!(stats.failed.get("plugin_error"), Some(&1));
@@ -300,11 +269,7 @@ fn a_wrong_abi_version_is_refused_naming_both_versions() {
 #[test]
 fn a_library_without_the_entry_symbol_or_not_a_library_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let so = c_library(
-        tmp.path(),
-        "plain",
-        "int add(int a, int b) { return a + b; }\n",
-    );
+    let so = c_library(tmp.path(), "plain", "int add(int a, int b) { return a + b; }\n");
     let err = dylib::load(&so).unwrap_err();
     assert!(
         matches!(
@@ -320,10 +285,7 @@ fn a_library_without_the_entry_symbol_or_not_a_library_is_refused() {
 
     let text = tmp.path().join("notes.so");
     std::fs::write(&text, "not a library").unwrap();
-    assert!(matches!(
-        dylib::load(&text),
-        Err(DylibError::OpenLib { .. })
-    ));
+    assert!(matches!(dylib::load(&text), Err(DylibError::OpenLib { .. })));
     assert!(matches!(
         dylib::load(&tmp.path().join("missing.so")),
         Err(DylibError::OpenLib { .. })

@@ -8,10 +8,7 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// The target profile directory this test binary was built into (`target/debug`).
@@ -53,10 +50,7 @@ fn ensure_built() -> &'static PathBuf {
             .arg(target_dir)
             .status()
             .expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build of the binary and example plugins failed"
-        );
+        assert!(status.success(), "cargo build of the binary and example plugins failed");
         dir
     })
 }

@@ -118,24 +118,13 @@ pub fn load(path: &Path, registry: &mut Registry) -> Result<RunConfig, ConfigErr
 }
 
 /// Resolves config text. `name` labels messages; `base_dir` anchors relative paths.
-pub fn parse(
-    text: &str,
-    name: &str,
-    base_dir: &Path,
-    registry: &mut Registry,
-) -> Result<RunConfig, ConfigError> {
+pub fn parse(text: &str, name: &str, base_dir: &Path, registry: &mut Registry) -> Result<RunConfig, ConfigError> {
     let source = SourceText { name, text };
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         let problems = syntax
             .iter()
-            .map(|e| {
-                source.problem(
-                    e.span(),
-                    "",
-                    format!("TOML syntax: {}", e.message().trim_end()),
-                )
-            })
+            .map(|e| source.problem(e.span(), "", format!("TOML syntax: {}", e.message().trim_end())))
             .collect();
         return Err(ConfigError {
             file: name.to_owned(),
@@ -190,29 +179,20 @@ impl<'a> Resolver<'a, '_> {
                 self.problem(
                     span,
                     &k,
-                    format!(
-                        "unknown section `{k}`; known sections: {}",
-                        SECTIONS.join(", ")
-                    ),
+                    format!("unknown section `{k}`; known sections: {}", SECTIONS.join(", ")),
                 );
             }
         }
         let mut take = |k: &str| sections.remove(k);
 
-        let run: RunSection = take("run")
-            .and_then(|e| self.plain(e, "run"))
-            .unwrap_or_default();
+        let run: RunSection = take("run").and_then(|e| self.plain(e, "run")).unwrap_or_default();
         let input_entry = take("input");
         let input_span = input_entry.as_ref().map_or(0..0, |(k, _)| k.span());
-        let mut input: InputConfig = input_entry
-            .and_then(|e| self.plain(e, "input"))
-            .unwrap_or_default();
+        let mut input: InputConfig = input_entry.and_then(|e| self.plain(e, "input")).unwrap_or_default();
         for message in crate::ingest::check_exclude_patterns(&input.exclude) {
             self.problem(input_span.clone(), "input.exclude", message);
         }
-        let mut output: OutputConfig = take("output")
-            .and_then(|e| self.plain(e, "output"))
-            .unwrap_or_default();
+        let mut output: OutputConfig = take("output").and_then(|e| self.plain(e, "output")).unwrap_or_default();
         input.repos = input
             .repos
             .iter()
@@ -251,9 +231,7 @@ impl<'a> Resolver<'a, '_> {
         let mut policies: BTreeMap<String, Named<dyn Policy>> = BTreeMap::new();
         for (name, value) in policy_entries {
             let ctx = self.ctx(run.seed, &empty_policies, &empty_scorers, &declared);
-            if let Some(c) =
-                self.component::<dyn Policy>(&format!("policies.{name}"), &name, value, None, &ctx)
-            {
+            if let Some(c) = self.component::<dyn Policy>(&format!("policies.{name}"), &name, value, None, &ctx) {
                 policies.insert(name, c);
             }
         }
@@ -266,9 +244,7 @@ impl<'a> Resolver<'a, '_> {
         let mut scorers: BTreeMap<String, Named<dyn Scorer>> = BTreeMap::new();
         for (name, value) in scorer_entries {
             let ctx = self.ctx(run.seed, &policy_objects, &empty_scorers, &declared);
-            if let Some(c) =
-                self.component::<dyn Scorer>(&format!("scorers.{name}"), &name, value, None, &ctx)
-            {
+            if let Some(c) = self.component::<dyn Scorer>(&format!("scorers.{name}"), &name, value, None, &ctx) {
                 scorers.insert(name, c);
             }
         }
@@ -278,13 +254,11 @@ impl<'a> Resolver<'a, '_> {
             .collect();
 
         let ctx = self.ctx(run.seed, &policy_objects, &scorer_objects, &declared);
-        let search = search_entry.and_then(|(_, v)| {
-            self.component::<dyn SearchStrategy>("search", "search", v, None, &ctx)
-        });
-        let formatter = format_entry
-            .and_then(|(_, v)| self.component::<dyn Formatter>("format", "format", v, None, &ctx));
-        let masker = mask_entry
-            .and_then(|(_, v)| self.component::<dyn Masker>("mask", "mask", v, None, &ctx));
+        let search =
+            search_entry.and_then(|(_, v)| self.component::<dyn SearchStrategy>("search", "search", v, None, &ctx));
+        let formatter =
+            format_entry.and_then(|(_, v)| self.component::<dyn Formatter>("format", "format", v, None, &ctx));
+        let masker = mask_entry.and_then(|(_, v)| self.component::<dyn Masker>("mask", "mask", v, None, &ctx));
 
         let policy = self.select_policy(&run, &policies);
 
@@ -325,11 +299,7 @@ impl<'a> Resolver<'a, '_> {
         }
     }
 
-    fn select_policy(
-        &mut self,
-        run: &RunSection,
-        policies: &BTreeMap<String, Named<dyn Policy>>,
-    ) -> Option<String> {
+    fn select_policy(&mut self, run: &RunSection, policies: &BTreeMap<String, Named<dyn Policy>>) -> Option<String> {
         match &run.policy {
             Some(name) if policies.contains_key(name.get_ref()) => Some(name.get_ref().clone()),
             Some(name) => {
@@ -363,19 +333,12 @@ impl<'a> Resolver<'a, '_> {
     }
 
     /// Deserializes a plain section.
-    fn plain<T: serde::de::DeserializeOwned>(
-        &mut self,
-        (key, value): Entry<'a>,
-        path: &str,
-    ) -> Option<T> {
+    fn plain<T: serde::de::DeserializeOwned>(&mut self, (key, value): Entry<'a>, path: &str) -> Option<T> {
         if !value.get_ref().is_table() {
             self.problem(
                 key.span(),
                 path,
-                format!(
-                    "`{path}` must be a table, found a {}",
-                    value.get_ref().type_str()
-                ),
+                format!("`{path}` must be a table, found a {}", value.get_ref().type_str()),
             );
             return None;
         }
@@ -396,26 +359,16 @@ impl<'a> Resolver<'a, '_> {
     }
 
     /// `[policies.NAME]`-style tables: name → value, in name order.
-    fn named_tables(
-        &mut self,
-        (key, value): Entry<'a>,
-        path: &str,
-    ) -> Vec<(String, Spanned<DeValue<'a>>)> {
+    fn named_tables(&mut self, (key, value): Entry<'a>, path: &str) -> Vec<(String, Spanned<DeValue<'a>>)> {
         let span = value.span();
         match value.into_inner() {
-            DeValue::Table(t) => t
-                .into_iter()
-                .map(|(k, v)| (k.get_ref().to_string(), v))
-                .collect(),
+            DeValue::Table(t) => t.into_iter().map(|(k, v)| (k.get_ref().to_string(), v)).collect(),
             other => {
                 let _ = span;
                 self.problem(
                     key.span(),
                     path,
-                    format!(
-                        "`{path}` must hold named tables, found a {}",
-                        other.type_str()
-                    ),
+                    format!("`{path}` must hold named tables, found a {}", other.type_str()),
                 );
                 Vec::new()
             }
@@ -489,8 +442,7 @@ impl<'a> Resolver<'a, '_> {
         for (name, path, value) in wanted {
             let ctx = self.ctx(seed, &empty_p, &empty_s, declared);
             let span = value.span();
-            if let Some(a) = self.component::<dyn Analyzer>(&path, &name, value, Some(&name), &ctx)
-            {
+            if let Some(a) = self.component::<dyn Analyzer>(&path, &name, value, Some(&name), &ctx) {
                 let lang = a.component.language().name.clone();
                 if let Some(prev) = by_language.insert(lang.clone(), name.clone()) {
                     self.problem(
@@ -506,11 +458,7 @@ impl<'a> Resolver<'a, '_> {
         out
     }
 
-    fn language_list(
-        &mut self,
-        value: Spanned<DeValue<'a>>,
-        wanted: &mut Vec<(String, String, Spanned<DeValue<'a>>)>,
-    ) {
+    fn language_list(&mut self, value: Spanned<DeValue<'a>>, wanted: &mut Vec<(String, String, Spanned<DeValue<'a>>)>) {
         let span = value.span();
         match value.into_inner() {
             DeValue::Array(items) => {
@@ -521,10 +469,7 @@ impl<'a> Resolver<'a, '_> {
                             let mut t = DeTable::new();
                             t.insert(
                                 Spanned::new(ispan.clone(), DeString::from("type")),
-                                Spanned::new(
-                                    ispan.clone(),
-                                    DeValue::String(DeString::from(s.to_owned())),
-                                ),
+                                Spanned::new(ispan.clone(), DeValue::String(DeString::from(s.to_owned()))),
                             );
                             wanted.push((
                                 s.to_owned(),
@@ -532,11 +477,7 @@ impl<'a> Resolver<'a, '_> {
                                 Spanned::new(ispan, DeValue::Table(t)),
                             ));
                         }
-                        None => self.problem(
-                            ispan,
-                            "analyzers.languages",
-                            "expected a language name (a string)",
-                        ),
+                        None => self.problem(ispan, "analyzers.languages", "expected a language name (a string)"),
                     }
                 }
             }
@@ -570,10 +511,7 @@ impl<'a> Resolver<'a, '_> {
                 return None;
             }
         };
-        let type_key = table
-            .keys()
-            .find(|k| k.get_ref().as_ref() == "type")
-            .cloned();
+        let type_key = table.keys().find(|k| k.get_ref().as_ref() == "type").cloned();
         let (type_name, anchor) = match type_key.and_then(|k| table.remove(&k)) {
             Some(v) => {
                 let span = v.span();
@@ -592,11 +530,7 @@ impl<'a> Resolver<'a, '_> {
                     self.problem(
                         table_span,
                         path,
-                        format!(
-                            "missing `type`; known {} types: {}",
-                            T::KIND,
-                            or_none(&known)
-                        ),
+                        format!("missing `type`; known {} types: {}", T::KIND, or_none(&known)),
                     );
                     return None;
                 }
@@ -630,8 +564,7 @@ impl<'a> Resolver<'a, '_> {
                 component,
             }),
             Err(ps) => {
-                self.problems
-                    .extend(ps.into_iter().map(|p| section.locate(p)));
+                self.problems.extend(ps.into_iter().map(|p| section.locate(p)));
                 None
             }
         }

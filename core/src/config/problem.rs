@@ -15,20 +15,12 @@ impl SourceText<'_> {
         let offset = offset.min(self.text.len());
         let before = &self.text.as_bytes()[..offset];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         (line, offset - line_start + 1)
     }
 
     /// A problem at a span of this text.
-    pub fn problem(
-        &self,
-        span: Option<Range<usize>>,
-        path: &str,
-        message: impl Into<String>,
-    ) -> Problem {
+    pub fn problem(&self, span: Option<Range<usize>>, path: &str, message: impl Into<String>) -> Problem {
         let mut p = Problem::new(message);
         p.path = path.to_owned();
         if let Some(span) = span {
@@ -97,12 +89,7 @@ pub struct ConfigError {
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.problems.len();
-        write!(
-            f,
-            "{} has {n} problem{}:",
-            self.file,
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "{} has {n} problem{}:", self.file, if n == 1 { "" } else { "s" })?;
         for p in &self.problems {
             write!(f, "\n  {}:", self.file)?;
             if let Some(line) = p.line {

@@ -85,12 +85,7 @@ impl BuildContext<'_> {
 
     /// The policy a component refers to by name.
     pub fn policy(&self, name: &Spanned<String>) -> Result<Arc<dyn Policy>, Problem> {
-        self.reference(
-            crate::registry::Kind::Policy,
-            "policies",
-            self.policies,
-            name,
-        )
+        self.reference(crate::registry::Kind::Policy, "policies", self.policies, name)
     }
 
     /// The scorer a component refers to by name.
@@ -109,10 +104,7 @@ impl BuildContext<'_> {
             return Ok(Arc::clone(c));
         }
         let message = if self.declared.contains(&(kind, name.get_ref().clone())) {
-            format!(
-                "{kind} `{}` is invalid (see its own problems)",
-                name.get_ref()
-            )
+            format!("{kind} `{}` is invalid (see its own problems)", name.get_ref())
         } else {
             let known: Vec<&str> = built.keys().map(String::as_str).collect();
             format!(

@@ -34,20 +34,13 @@ const BUILTIN: &[BuiltinLanguage] = &[
         &[],
         &["node", "nodejs", "deno", "bun"],
     ),
-    (
-        "typescript",
-        &["ts", "mts", "cts", "tsx"],
-        &[],
-        &["ts-node", "tsx"],
-    ),
+    ("typescript", &["ts", "mts", "cts", "tsx"], &[], &["ts-node", "tsx"]),
     ("go", &["go"], &[], &[]),
     ("java", &["java"], &[], &[]),
     ("c", &["c", "h"], &[], &[]),
     (
         "cpp",
-        &[
-            "cc", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "ipp", "tpp",
-        ],
+        &["cc", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "ipp", "tpp"],
         &[],
         &[],
     ),
@@ -77,10 +70,8 @@ impl LanguageTable {
     /// Adds (or overrides with) a language.
     pub fn add(&mut self, spec: &LanguageSpec) {
         for e in &spec.extensions {
-            self.by_extension.insert(
-                e.trim_start_matches('.').to_ascii_lowercase(),
-                spec.name.clone(),
-            );
+            self.by_extension
+                .insert(e.trim_start_matches('.').to_ascii_lowercase(), spec.name.clone());
         }
         for n in &spec.file_names {
             self.by_file_name.insert(n.clone(), spec.name.clone());
@@ -138,13 +129,11 @@ mod tests {
         assert_eq!(t.detect("a/B.TSX", b"").as_deref(), Some("typescript"));
         assert_eq!(t.detect("include/x.hpp", b"").as_deref(), Some("cpp"));
         assert_eq!(
-            t.detect("bin/tool", b"#!/usr/bin/env python3\nprint(1)\n")
-                .as_deref(),
+            t.detect("bin/tool", b"#!/usr/bin/env python3\nprint(1)\n").as_deref(),
             Some("python")
         );
         assert_eq!(
-            t.detect("bin/tool", b"#!/usr/bin/env -S python3.11 -u\n")
-                .as_deref(),
+            t.detect("bin/tool", b"#!/usr/bin/env -S python3.11 -u\n").as_deref(),
             Some("python")
         );
         assert_eq!(t.detect("run", b"#!/bin/bash\n").as_deref(), Some("shell"));
@@ -172,9 +161,6 @@ mod tests {
         });
         assert_eq!(t.detect("x.lua", b"").as_deref(), Some("lua"));
         assert_eq!(t.detect("dir/Luafile", b"").as_deref(), Some("lua"));
-        assert_eq!(
-            t.detect("x", b"#!/usr/bin/lua5.4\n").as_deref(),
-            Some("lua")
-        );
+        assert_eq!(t.detect("x", b"#!/usr/bin/lua5.4\n").as_deref(), Some("lua"));
     }
 }

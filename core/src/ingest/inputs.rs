@@ -26,12 +26,7 @@ pub fn expand(entries: &[String], stats: &mut IngestStats) -> Vec<RepoInput> {
     found.into_iter().collect()
 }
 
-fn expand_one(
-    entry: &str,
-    allow_list: bool,
-    found: &mut BTreeSet<RepoInput>,
-    stats: &mut IngestStats,
-) {
+fn expand_one(entry: &str, allow_list: bool, found: &mut BTreeSet<RepoInput>, stats: &mut IngestStats) {
     if entry.contains(['*', '?', '[']) {
         let paths = match glob::glob(entry) {
             Ok(p) => p,

@@ -33,6 +33,8 @@ pub mod reason {
     pub const EXCLUDED: &str = "excluded";
     /// A version-control directory (`.git`, `.hg`, `.svn`).
     pub const VCS: &str = "vcs_dir";
+    /// The run's own output directory.
+    pub const OUTPUT_DIR: &str = "output_dir";
     /// A vendored / third-party directory (`input.vendored_dirs`).
     pub const VENDORED: &str = "vendored";
     /// A lock file.
@@ -68,12 +70,26 @@ const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "_darcs", ".jj"];
 pub struct Ingestor {
     config: InputConfig,
     languages: LanguageTable,
+    output_dirs: BTreeSet<PathBuf>,
 }
 
 impl Ingestor {
     /// An ingestor with a language table (built-ins plus analyzers' languages).
     pub fn new(config: InputConfig, languages: LanguageTable) -> Self {
-        Self { config, languages }
+        Self {
+            config,
+            languages,
+            output_dirs: BTreeSet::new(),
+        }
+    }
+
+    /// Never ingests `dir` (the run's own output directory, which may sit inside
+    /// an input repository): it is skipped as `output_dir`.
+    pub fn skip_output_dir(mut self, dir: &Path) -> Self {
+        if let Ok(canonical) = dir.canonicalize() {
+            self.output_dirs.insert(canonical);
+        }
+        self
     }
 
     /// Reads one repository. Never fails: what cannot be read is skipped and
@@ -97,6 +113,7 @@ impl Ingestor {
             let pruned = Arc::clone(&pruned);
             let vendored: BTreeSet<String> = self.config.vendored_dirs.iter().cloned().collect();
             let root = root.clone();
+            let output_dirs = self.output_dirs.clone();
             walker.filter_entry(move |e| {
                 let reason = if e.depth() == 0 {
                     None
@@ -104,6 +121,8 @@ impl Ingestor {
                     let name = e.file_name().to_string_lossy();
                     if VCS_DIRS.contains(&name.as_ref()) {
                         Some(reason::VCS)
+                    } else if output_dirs.contains(e.path()) {
+                        Some(reason::OUTPUT_DIR)
                     } else if vendored.contains(name.as_ref()) {
                         Some(reason::VENDORED)
                     } else if is_excluded(&exclude, &root, e.path(), true) {
@@ -218,11 +237,7 @@ impl Ingestor {
     }
 
     /// Reads and classifies one regular file: `(language, text)` or a skip reason.
-    pub fn read_file(
-        &self,
-        path: &Path,
-        rel: &str,
-    ) -> Result<(Option<String>, String), &'static str> {
+    pub fn read_file(&self, path: &Path, rel: &str) -> Result<(Option<String>, String), &'static str> {
         let name = rel.rsplit('/').next().unwrap_or(rel);
         if filters::is_lock_file(name) {
             return Err(reason::LOCK_FILE);

@@ -142,10 +142,7 @@ impl DependencyGraph {
 
     /// Adds a node (idempotent).
     pub fn add_file(&mut self, id: FileId) -> NodeIndex {
-        *self
-            .nodes
-            .entry(id)
-            .or_insert_with(|| self.graph.add_node(id))
+        *self.nodes.entry(id).or_insert_with(|| self.graph.add_node(id))
     }
 
     /// Records that `from` imports `to` at `site` (self-imports are ignored).
@@ -186,11 +183,7 @@ impl DependencyGraph {
         let Some(n) = self.node(id) else {
             return Vec::new();
         };
-        let mut v: Vec<FileId> = self
-            .graph
-            .neighbors_directed(n, dir)
-            .map(|m| self.graph[m])
-            .collect();
+        let mut v: Vec<FileId> = self.graph.neighbors_directed(n, dir).map(|m| self.graph[m]).collect();
         v.sort();
         v.dedup();
         v
@@ -201,13 +194,7 @@ impl DependencyGraph {
         let mut v: Vec<_> = self
             .graph
             .edge_references()
-            .map(|e| {
-                (
-                    self.graph[e.source()],
-                    self.graph[e.target()],
-                    e.weight().as_slice(),
-                )
-            })
+            .map(|e| (self.graph[e.source()], self.graph[e.target()], e.weight().as_slice()))
             .collect();
         v.sort_by_key(|(a, b, _)| (*a, *b));
         v
@@ -358,9 +345,6 @@ mod tests {
                 "src/b.rs".into(),
             ],
         };
-        assert_eq!(
-            t.render(),
-            "README.md\nsrc/\n  a/\n    x.rs\n    y.rs\n  b.rs\n"
-        );
+        assert_eq!(t.render(), "README.md\nsrc/\n  a/\n    x.rs\n    y.rs\n  b.rs\n");
     }
 }

@@ -11,12 +11,9 @@ mod snapshot;
 mod trajectory;
 
 pub use analysis::{
-    Analysis, DependencyGraph, FileOutline, FileTree, Import, ImportSite, ImportTarget, Symbol,
-    SymbolKind, TextSpan,
+    Analysis, DependencyGraph, FileOutline, FileTree, Import, ImportSite, ImportTarget, Symbol, SymbolKind, TextSpan,
 };
 pub use plan::{Plan, PlanStep};
 pub use segment::{Role, Segment};
 pub use snapshot::{FileId, RepoSnapshot, SourceFile};
-pub use trajectory::{
-    AgentId, Candidate, Episode, SearchRecord, Step, StepKind, ThinkSearch, ToolCall, Trajectory,
-};
+pub use trajectory::{AgentId, Candidate, Episode, SearchRecord, Step, StepKind, ThinkSearch, ToolCall, Trajectory};

@@ -87,10 +87,7 @@ mod tests {
             assert_eq!(usize::from(r.id()), i);
             assert_eq!(Role::from_id(r.id()), Some(r));
             assert_eq!(Role::from_name(r.name()), Some(r));
-            assert_eq!(
-                serde_json::to_string(&r).unwrap(),
-                format!("\"{}\"", r.name())
-            );
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.name()));
         }
         assert_eq!(Role::from_id(8), None);
         assert_eq!(Role::from_name("nope"), None);

@@ -204,9 +204,7 @@ mod tests {
                     &sub,
                     Role::Action,
                     StepKind::Action {
-                        call: ToolCall::Read {
-                            path: "a.py".into(),
-                        },
+                        call: ToolCall::Read { path: "a.py".into() },
                     },
                 ),
                 step(

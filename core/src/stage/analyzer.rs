@@ -109,17 +109,11 @@ mod tests {
             resolve_path_import(from, "common.sh", &repo),
             ImportTarget::Files(vec![common])
         );
-        assert_eq!(
-            resolve_path_import(from, "./nope.sh", &repo),
-            ImportTarget::Unresolved
-        );
+        assert_eq!(resolve_path_import(from, "./nope.sh", &repo), ImportTarget::Unresolved);
         assert_eq!(
             resolve_path_import(from, "../../../etc/passwd", &repo),
             ImportTarget::Unresolved
         );
-        assert_eq!(
-            resolve_path_import(from, "stdio.h", &repo),
-            ImportTarget::External
-        );
+        assert_eq!(resolve_path_import(from, "stdio.h", &repo), ImportTarget::External);
     }
 }

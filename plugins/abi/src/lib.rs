@@ -153,12 +153,7 @@ pub struct PluginEntry {
         out: *mut RBuf,
     ) -> i32,
     /// Calls a JSON method on an instance; the result (or error) goes to `out`.
-    pub call: unsafe extern "C" fn(
-        instance: *mut c_void,
-        method: RStr,
-        input: RStr,
-        out: *mut RBuf,
-    ) -> i32,
+    pub call: unsafe extern "C" fn(instance: *mut c_void, method: RStr, input: RStr, out: *mut RBuf) -> i32,
     /// Masker fast path: one `u8` role id per token in, one `f32` weight per token
     /// written into the host's `weights` (same length). Errors go to `out`.
     pub mask: unsafe extern "C" fn(
@@ -230,9 +225,7 @@ macro_rules! declare_plugin {
             use ::std::boxed::Box;
             use ::std::ffi::c_void;
             use ::std::string::{String, ToString};
-            use $crate::{
-                Component, PluginEntry, RBuf, RStr, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
-            };
+            use $crate::{Component, PluginEntry, RBuf, RStr, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
 
             type Instance = Box<dyn Component>;
 
@@ -248,14 +241,10 @@ macro_rules! declare_plugin {
 
             unsafe fn text<'a>(s: RStr) -> Result<&'a str, String> {
                 // SAFETY: the host passes a live borrowed string.
-                ::std::str::from_utf8(unsafe { s.as_bytes() })
-                    .map_err(|e| format!("argument is not UTF-8: {e}"))
+                ::std::str::from_utf8(unsafe { s.as_bytes() }).map_err(|e| format!("argument is not UTF-8: {e}"))
             }
 
-            fn finish(
-                result: ::std::thread::Result<Result<Vec<u8>, String>>,
-                out: *mut RBuf,
-            ) -> i32 {
+            fn finish(result: ::std::thread::Result<Result<Vec<u8>, String>>, out: *mut RBuf) -> i32 {
                 let (status, bytes) = match result {
                     Ok(Ok(bytes)) => (STATUS_OK, bytes),
                     Ok(Err(msg)) => (STATUS_ERROR, msg.into_bytes()),
@@ -292,12 +281,7 @@ macro_rules! declare_plugin {
                 finish(result, out)
             }
 
-            unsafe extern "C" fn call(
-                instance: *mut c_void,
-                method: RStr,
-                input: RStr,
-                out: *mut RBuf,
-            ) -> i32 {
+            unsafe extern "C" fn call(instance: *mut c_void, method: RStr, input: RStr, out: *mut RBuf) -> i32 {
                 let result = ::std::panic::catch_unwind(|| -> Result<Vec<u8>, String> {
                     // SAFETY: `instance` came from `create` and is not yet destroyed.
                     let this: &Instance = unsafe { &*instance.cast::<Instance>() };

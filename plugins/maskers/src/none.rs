@@ -24,10 +24,7 @@ mod tests {
 
     #[test]
     fn every_role_weighs_one() {
-        assert_eq!(
-            NoneMasker.weights(&Role::ALL).unwrap(),
-            vec![1.0; Role::ALL.len()]
-        );
+        assert_eq!(NoneMasker.weights(&Role::ALL).unwrap(), vec![1.0; Role::ALL.len()]);
         assert!(NoneMasker.weights(&[]).unwrap().is_empty());
     }
 }

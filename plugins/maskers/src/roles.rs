@@ -36,9 +36,9 @@ impl RolesMasker {
         let mut bad = Vec::new();
         for (name, w) in &config.weights {
             match Role::from_name(name) {
-                Some(_) if !w.is_finite() || *w < 0.0 => bad.push(format!(
-                    "weight of `{name}` must be finite and >= 0, got {w}"
-                )),
+                Some(_) if !w.is_finite() || *w < 0.0 => {
+                    bad.push(format!("weight of `{name}` must be finite and >= 0, got {w}"))
+                }
                 Some(r) => table[usize::from(r.id())] = *w as f32,
                 None => bad.push(format!(
                     "unknown role `{name}` in weights; roles: {}",
@@ -84,8 +84,7 @@ mod tests {
 
     #[test]
     fn configured_weights_override_defaults() {
-        let m =
-            RolesMasker::new(config("weights = { observation = 0.25, context = 0.0 }")).unwrap();
+        let m = RolesMasker::new(config("weights = { observation = 0.25, context = 0.0 }")).unwrap();
         assert_eq!(m.weight(Role::Observation), 0.25);
         assert_eq!(m.weight(Role::Context), 0.0);
         assert_eq!(m.weight(Role::Think), 1.0);
@@ -93,16 +92,10 @@ mod tests {
 
     #[test]
     fn unknown_roles_and_bad_weights_are_reported_together() {
-        let err =
-            RolesMasker::new(config("weights = { thinking = 1.0, code = -1.0 }")).unwrap_err();
+        let err = RolesMasker::new(config("weights = { thinking = 1.0, code = -1.0 }")).unwrap_err();
+        assert!(err.message.contains("unknown role `thinking`"), "{}", err.message);
         assert!(
-            err.message.contains("unknown role `thinking`"),
-            "{}",
-            err.message
-        );
-        assert!(
-            err.message
-                .contains("weight of `code` must be finite and >= 0"),
+            err.message.contains("weight of `code` must be finite and >= 0"),
             "{}",
             err.message
         );

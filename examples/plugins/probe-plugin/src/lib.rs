@@ -126,11 +126,9 @@ impl Component for PathHeaders {
                 let files = input["snapshot"]["files"].as_array().ok_or("no files")?;
                 let mut segments = Vec::new();
                 for id in input["order"].as_array().ok_or("no order")? {
-                    let f = id
-                        .as_u64()
-                        .and_then(|i| files.get(i as usize))
-                        .ok_or("bad file id")?;
-                    segments.push(json!({"text": format!("### {}\n", f["path"].as_str().unwrap_or("")), "role": "markup"}));
+                    let f = id.as_u64().and_then(|i| files.get(i as usize)).ok_or("bad file id")?;
+                    segments
+                        .push(json!({"text": format!("### {}\n", f["path"].as_str().unwrap_or("")), "role": "markup"}));
                     segments.push(json!({"text": f["text"], "role": "code"}));
                 }
                 Ok(Value::Array(segments).to_string())

@@ -126,11 +126,7 @@ fn outline(text: &str) -> Outline {
             let indent = line.len() - trimmed.len();
             let end = lines[i + 1..]
                 .iter()
-                .position(|(_, l)| {
-                    l.len() > indent
-                        && l[..indent].trim().is_empty()
-                        && l[indent..].starts_with('}')
-                })
+                .position(|(_, l)| l.len() > indent && l[..indent].trim().is_empty() && l[indent..].starts_with('}'))
                 .map_or(i, |k| i + 1 + k);
             let (end_off, end_line) = lines[end];
             symbols.push(Symbol {
@@ -159,8 +155,7 @@ fn outline(text: &str) -> Outline {
 fn function_name(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("function ").map(str::trim_start);
     let candidate = rest.unwrap_or(line);
-    let end =
-        candidate.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == ':'))?;
+    let end = candidate.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == ':'))?;
     let (name, after) = candidate.split_at(end);
     if name.is_empty() {
         return None;
@@ -177,9 +172,7 @@ fn function_name(line: &str) -> Option<&str> {
 /// `source FILE` or `. FILE`, with quotes removed and a leading directory
 /// variable (`"$(dirname "$0")"/x.sh`, `$DIR/x.sh`) read as "next to this script".
 fn sourced_path(line: &str) -> Option<String> {
-    let rest = line
-        .strip_prefix("source ")
-        .or_else(|| line.strip_prefix(". "))?;
+    let rest = line.strip_prefix("source ").or_else(|| line.strip_prefix(". "))?;
     let word = rest.split([';', '#']).next()?.trim();
     let word = word.replace(['"', '\''], "");
     if word.is_empty() {
@@ -217,10 +210,7 @@ mod tests {
         let names: Vec<&str> = o.symbols.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["greet", "bye"]);
         assert_eq!(o.symbols[0].doc.as_deref(), Some("Greets.\nTwice."));
-        assert_eq!(
-            (o.symbols[0].span.start_line, o.symbols[0].span.end_line),
-            (6, 8)
-        );
+        assert_eq!((o.symbols[0].span.start_line, o.symbols[0].span.end_line), (6, 8));
         assert_eq!(
             &text[o.symbols[1].span.start_byte..o.symbols[1].span.end_byte],
             "function bye {\n  echo bye\n}"

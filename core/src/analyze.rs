@@ -1,8 +1,9 @@
-//! The analysis stage: outline every file with its language's analyzer and
-//! resolve imports into the dependency graph.
+//! The analysis stage: outline every file with its language's analyzer,
+//! resolve imports into the dependency graph, and order the files.
 
 use crate::model::{Analysis, DependencyGraph, FileTree, ImportSite, ImportTarget, RepoSnapshot};
-use crate::stage::Analyzer;
+use crate::order::implementation_order;
+use crate::stage::{Analyzer, ImportResolver};
 use crate::stats::AnalysisStats;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,19 +11,20 @@ use std::sync::Arc;
 
 /// Analyzes one repository. A file whose analyzer fails (or panics) gets no
 /// outline and is counted under `stats.failed`; the rest of the repository is
-/// analyzed as usual.
-pub fn analyze(snapshot: &RepoSnapshot, analyzers: &[Arc<dyn Analyzer>], stats: &mut AnalysisStats) -> Analysis {
+/// analyzed as usual. `seed` breaks ties in the implementation order.
+pub fn analyze(
+    snapshot: &RepoSnapshot,
+    analyzers: &[Arc<dyn Analyzer>],
+    seed: u64,
+    stats: &mut AnalysisStats,
+) -> Analysis {
     let by_language: BTreeMap<&str, &Arc<dyn Analyzer>> =
         analyzers.iter().map(|a| (a.language().name.as_str(), a)).collect();
-    let mut analysis = Analysis {
-        tree: FileTree::of(snapshot),
-        graph: DependencyGraph::for_snapshot(snapshot),
-        outlines: BTreeMap::new(),
-    };
+    let mut graph = DependencyGraph::for_snapshot(snapshot);
+    let mut outlines = BTreeMap::new();
+    let mut resolvers: BTreeMap<&str, Box<dyn ImportResolver + '_>> = BTreeMap::new();
     for file in &snapshot.files {
-        let Some(lang) = file.language.as_deref() else {
-            continue;
-        };
+        let Some(lang) = file.language.as_deref() else { continue };
         let Some(analyzer) = by_language.get(lang) else {
             continue;
         };
@@ -39,16 +41,17 @@ pub fn analyze(snapshot: &RepoSnapshot, analyzers: &[Arc<dyn Analyzer>], stats: 
                 continue;
             }
         };
+        let resolver = resolvers.entry(lang).or_insert_with(|| analyzer.resolver(snapshot));
         let ls = stats.by_language.entry(lang.to_owned()).or_default();
         ls.files += 1;
         ls.symbols += outline.symbol_count() as u64;
         ls.imports += outline.imports.len() as u64;
         for import in &outline.imports {
-            match analyzer.resolve(file, import, snapshot) {
+            match resolver.resolve(file, import) {
                 ImportTarget::Files(targets) => {
                     ls.imports_resolved += 1;
                     for t in targets {
-                        analysis.graph.add_import(
+                        graph.add_import(
                             file.id,
                             t,
                             ImportSite {
@@ -59,11 +62,20 @@ pub fn analyze(snapshot: &RepoSnapshot, analyzers: &[Arc<dyn Analyzer>], stats: 
                     }
                 }
                 ImportTarget::External => ls.imports_external += 1,
-                ImportTarget::Unresolved => ls.imports_unresolved += 1,
+                ImportTarget::Unresolved => {
+                    tracing::debug!("{}/{}: unresolved import `{}`", snapshot.name, file.path, import.raw);
+                    ls.imports_unresolved += 1;
+                }
             }
         }
-        analysis.outlines.insert(file.id, outline);
+        outlines.insert(file.id, outline);
     }
-    stats.edges += analysis.graph.edge_count() as u64;
-    analysis
+    stats.edges += graph.edge_count() as u64;
+    let order = implementation_order(snapshot, &graph, seed);
+    Analysis {
+        tree: FileTree::of(snapshot),
+        graph,
+        outlines,
+        order,
+    }
 }

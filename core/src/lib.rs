@@ -15,6 +15,7 @@ pub mod dylib;
 pub mod error;
 pub mod ingest;
 pub mod model;
+pub mod order;
 pub mod pipeline;
 pub mod registry;
 pub mod stage;

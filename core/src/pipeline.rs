@@ -64,7 +64,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
             continue;
         }
         let t = Instant::now();
-        let analysis = analyze(&snapshot, &analyzers, &mut stats.analysis);
+        let analysis = analyze(&snapshot, &analyzers, config.run.seed, &mut stats.analysis);
         analyze_s += t.elapsed().as_secs_f64();
         tracing::info!(
             "{}: {} files, {} bytes, {} outlined, {} edges",

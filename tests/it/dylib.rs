@@ -190,7 +190,7 @@ fn a_panic_inside_a_plugin_becomes_an_error_and_the_run_goes_on() {
     assert_eq!(analyzer.outline(&snap.files[2]).unwrap().symbols[0].name, "fine");
 
     let mut stats = repo2agent_core::stats::AnalysisStats::default();
-    let analysis = repo2agent_core::analyze::analyze(&snap, std::slice::from_ref(analyzer), &mut stats);
+    let analysis = repo2agent_core::analyze::analyze(&snap, std::slice::from_ref(analyzer), 0, &mut stats);
     assert_eq!(analysis.outlines.len(), 1);
     assert_eq!(stats.failed.get("plugin_panic"), Some(&1));
     assert_eq!(stats.failed.get("plugin_error"), Some(&1));

@@ -300,6 +300,8 @@ pub struct Analysis {
     pub graph: DependencyGraph,
     /// Outline of every file an analyzer handled.
     pub outlines: BTreeMap<FileId, FileOutline>,
+    /// Every file, dependencies first (see [`crate::order`]).
+    pub order: Vec<FileId>,
 }
 
 #[cfg(test)]

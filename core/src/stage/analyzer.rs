@@ -28,9 +28,11 @@ pub struct LanguageSpec {
 ///   not panic on any input (a panic in a dynamic plugin is caught and reported as
 ///   [`StageError::PluginPanicked`]).
 /// - Spans in the outline are byte offsets into `file.text` and 1-based lines.
-/// - [`Analyzer::resolve`] maps one raw import to files of the same snapshot; the
-///   default treats the import as a path (relative to the importing file, then to
-///   the repository root), which suits `#include "x.h"` or `source ./lib.sh`.
+/// - [`Analyzer::resolver`] is called once per repository and may read what the
+///   language needs for resolution (`go.mod`, `tsconfig.json`, `Cargo.toml` …);
+///   the resolver it returns maps one raw import to files of the same snapshot.
+///   The default treats an import as a path (relative to the importing file, then
+///   to the repository root), which suits `source ./lib.sh`.
 pub trait Analyzer: Send + Sync {
     /// The language this analyzer handles and how to recognise its files.
     fn language(&self) -> &LanguageSpec;
@@ -38,9 +40,28 @@ pub trait Analyzer: Send + Sync {
     /// The outline (symbols and raw imports) of one file of this language.
     fn outline(&self, file: &SourceFile) -> Result<FileOutline, StageError>;
 
-    /// Where `import`, found in `from`, leads within `repo`.
-    fn resolve(&self, from: &SourceFile, import: &Import, repo: &RepoSnapshot) -> ImportTarget {
-        resolve_path_import(from, &import.raw, repo)
+    /// The import resolver for one repository.
+    fn resolver<'r>(&self, repo: &'r RepoSnapshot) -> Box<dyn ImportResolver + 'r> {
+        Box::new(PathResolver { repo })
+    }
+}
+
+/// Resolves the imports of one repository's files (built by [`Analyzer::resolver`]).
+pub trait ImportResolver {
+    /// Where `import`, found in `from`, leads.
+    fn resolve(&self, from: &SourceFile, import: &Import) -> ImportTarget;
+}
+
+/// The default resolver: imports are paths ([`resolve_path_import`]).
+#[derive(Clone, Copy, Debug)]
+pub struct PathResolver<'r> {
+    /// The repository.
+    pub repo: &'r RepoSnapshot,
+}
+
+impl ImportResolver for PathResolver<'_> {
+    fn resolve(&self, from: &SourceFile, import: &Import) -> ImportTarget {
+        resolve_path_import(from, &import.raw, self.repo)
     }
 }
 
@@ -63,9 +84,9 @@ pub fn resolve_path_import(from: &SourceFile, raw: &str, repo: &RepoSnapshot) ->
     }
 }
 
-/// Joins `rel` onto directory `base` and normalises `.` and `..`; `None` if the
+/// Joins `rel` onto directory `base` (both `/`-separated, repository-relative) and normalises `.` and `..`; `None` if the
 /// result would leave the repository.
-fn normalize_join(base: &str, rel: &str) -> Option<String> {
+pub fn normalize_join(base: &str, rel: &str) -> Option<String> {
     let mut parts: Vec<&str> = if rel.starts_with('/') {
         Vec::new()
     } else {

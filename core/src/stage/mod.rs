@@ -11,7 +11,7 @@ mod policy;
 mod scorer;
 mod search;
 
-pub use analyzer::{Analyzer, LanguageSpec, resolve_path_import};
+pub use analyzer::{Analyzer, ImportResolver, LanguageSpec, PathResolver, normalize_join, resolve_path_import};
 pub use formatter::{FormatInput, Formatter};
 pub use masker::Masker;
 pub use policy::{Policy, RepoContext, ThinkPhase, ThinkRequest};

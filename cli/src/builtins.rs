@@ -7,5 +7,6 @@ pub fn registry() -> anyhow::Result<Registry> {
     let mut r = Registry::new();
     repo2agent_maskers::register(&mut r)?;
     repo2agent_search::register(&mut r)?;
+    repo2agent_treesitter::register(&mut r)?;
     Ok(r)
 }

@@ -18,6 +18,7 @@ pub mod model;
 pub mod order;
 pub mod pipeline;
 pub mod registry;
+pub mod render;
 pub mod stage;
 pub mod stats;
 

@@ -173,6 +173,7 @@ pub struct Registry {
     scorers: BTreeMap<String, Factory<dyn Scorer>>,
     formatters: BTreeMap<String, Factory<dyn Formatter>>,
     maskers: BTreeMap<String, Factory<dyn Masker>>,
+    not_default: std::collections::BTreeSet<(Kind, String)>,
 }
 
 /// One row of [`Registry::list`].
@@ -257,13 +258,22 @@ impl Registry {
         T::table(self).keys().map(String::as_str).collect()
     }
 
-    /// Built-in type names of a kind, sorted.
-    pub fn builtin_type_names<T: StageObject + ?Sized>(&self) -> Vec<&str> {
+    /// Built-in type names of a kind that a config gets without naming them
+    /// (every analyzer language when `[analyzers]` lists none), sorted.
+    pub fn default_type_names<T: StageObject + ?Sized>(&self) -> Vec<&str> {
         T::table(self)
             .iter()
-            .filter(|(_, f)| matches!(f.origin, Origin::BuiltIn(_)))
+            .filter(|(name, f)| {
+                matches!(f.origin, Origin::BuiltIn(_)) && !self.not_default.contains(&(T::KIND, (*name).clone()))
+            })
             .map(|(k, _)| k.as_str())
             .collect()
+    }
+
+    /// Keeps a built-in type out of [`Registry::default_type_names`] (a type that
+    /// needs options, such as the grammar-library analyzer).
+    pub fn exclude_from_defaults<T: StageObject + ?Sized>(&mut self, type_name: &str) {
+        self.not_default.insert((T::KIND, type_name.to_owned()));
     }
 
     /// Every factory, by kind then type name.

@@ -427,7 +427,7 @@ impl<'a> Resolver<'a, '_> {
         if !languages_key {
             // Default: every built-in analyzer, with its default configuration.
             let configured: BTreeSet<String> = wanted.iter().map(|(n, _, _)| n.clone()).collect();
-            for t in self.registry.builtin_type_names::<dyn Analyzer>() {
+            for t in self.registry.default_type_names::<dyn Analyzer>() {
                 if !configured.contains(t) {
                     wanted.push((
                         t.to_owned(),

@@ -1,0 +1,2 @@
+(mod_item name: (identifier) @mod !body)
+(use_declaration argument: (_) @use)

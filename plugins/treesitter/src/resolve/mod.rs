@@ -1,0 +1,95 @@
+//! Import resolution per language: raw imports to files of the same repository.
+
+mod c;
+mod go;
+mod java;
+mod javascript;
+mod python;
+mod rust;
+
+use repo2agent_core::model::{FileId, ImportTarget, RepoSnapshot};
+use repo2agent_core::stage::{ImportResolver, PathResolver};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Which resolver a language uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResolverKind {
+    /// Python modules and packages.
+    Python,
+    /// JS/TS module specifiers.
+    JavaScript,
+    /// Rust modules and crates.
+    Rust,
+    /// Go packages under `go.mod` module paths.
+    Go,
+    /// Java packages and classes.
+    Java,
+    /// C/C++ includes.
+    C,
+    /// Paths relative to the file, then the root.
+    Path,
+}
+
+impl ResolverKind {
+    /// Builds the resolver for one repository.
+    pub fn build<'r>(self, repo: &'r RepoSnapshot) -> Box<dyn ImportResolver + 'r> {
+        match self {
+            ResolverKind::Python => Box::new(python::PythonResolver::new(repo)),
+            ResolverKind::JavaScript => Box::new(javascript::JsResolver::new(repo)),
+            ResolverKind::Rust => Box::new(rust::RustResolver::new(repo)),
+            ResolverKind::Go => Box::new(go::GoResolver::new(repo)),
+            ResolverKind::Java => Box::new(java::JavaResolver::new(repo)),
+            ResolverKind::C => Box::new(c::CResolver::new(repo)),
+            ResolverKind::Path => Box::new(PathResolver { repo }),
+        }
+    }
+}
+
+/// Path lookups over a snapshot shared by the resolvers.
+#[derive(Debug)]
+pub(crate) struct Files<'r> {
+    pub repo: &'r RepoSnapshot,
+    /// Directory (`""` for the root) → files directly in it.
+    pub dirs: BTreeMap<&'r str, Vec<FileId>>,
+}
+
+impl<'r> Files<'r> {
+    pub fn new(repo: &'r RepoSnapshot) -> Self {
+        let mut dirs: BTreeMap<&str, Vec<FileId>> = BTreeMap::new();
+        for f in &repo.files {
+            dirs.entry(dir_of(&f.path)).or_default().push(f.id);
+        }
+        Self { repo, dirs }
+    }
+
+    pub fn get(&self, path: &str) -> Option<FileId> {
+        self.repo.by_path(path).map(|f| f.id)
+    }
+}
+
+/// The directory part of a repository path (`""` at the root).
+pub(crate) fn dir_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// Joins two repository-relative parts.
+pub(crate) fn join(dir: &str, rest: &str) -> String {
+    if dir.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{dir}/{rest}")
+    }
+}
+
+pub(crate) fn files(ids: impl IntoIterator<Item = FileId>) -> ImportTarget {
+    let set: BTreeSet<FileId> = ids.into_iter().collect();
+    if set.is_empty() {
+        ImportTarget::Unresolved
+    } else {
+        ImportTarget::Files(set.into_iter().collect())
+    }
+}
+
+pub(crate) fn one(id: FileId) -> ImportTarget {
+    ImportTarget::Files(vec![id])
+}

@@ -1,12 +1,12 @@
 (function_definition declarator: (function_declarator declarator: (identifier) @name)) @definition.function
 (function_definition declarator: (function_declarator declarator: (field_identifier) @name)) @definition.method
+(declaration declarator: (function_declarator declarator: (identifier) @name)) @definition.function
+(declaration declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier) @name))) @definition.function
 (function_definition declarator: (function_declarator declarator: (qualified_identifier) @name)) @definition.function
 (function_definition declarator: (function_declarator declarator: (destructor_name) @name)) @definition.method
 (function_definition declarator: (pointer_declarator declarator: (function_declarator declarator: (_) @name))) @definition.function
 (function_definition declarator: (reference_declarator (function_declarator declarator: (_) @name))) @definition.function
 (field_declaration declarator: (function_declarator declarator: (field_identifier) @name)) @definition.method
-(translation_unit (declaration declarator: (function_declarator declarator: (identifier) @name)) @definition.function)
-(declaration_list (declaration declarator: (function_declarator declarator: (identifier) @name)) @definition.function)
 (class_specifier name: (_) @name body: (_)) @definition.class
 (struct_specifier name: (_) @name body: (_)) @definition.struct
 (union_specifier name: (_) @name body: (_)) @definition.struct

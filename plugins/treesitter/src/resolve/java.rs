@@ -47,10 +47,17 @@ impl JavaResolver {
         }
     }
 
+    /// Whether a name lies under the repository's own package root (the longest
+    /// package prefix all its packages share, e.g. `com.example`).
     fn ours(&self, name: &str) -> bool {
-        self.packages
-            .keys()
-            .any(|p| !p.is_empty() && (name.starts_with(&format!("{p}.")) || name == p))
+        let mut packages = self.packages.keys().filter(|p| !p.is_empty());
+        let Some(first) = packages.next() else { return false };
+        let mut root: Vec<&str> = first.split('.').collect();
+        for p in packages {
+            let common = root.iter().zip(p.split('.')).take_while(|(a, b)| **a == *b).count();
+            root.truncate(common);
+        }
+        !root.is_empty() && name.starts_with(&format!("{}.", root.join(".")))
     }
 }
 

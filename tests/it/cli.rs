@@ -167,3 +167,60 @@ fn example_configs_check_clean() {
     }
     assert!(checked >= 2, "expected example configs");
 }
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    workspace_root().join("plugins/treesitter/tests/fixtures").join(name)
+}
+
+#[test]
+fn analyze_prints_order_edges_and_outlines_as_text_json_and_dot() {
+    let repo = fixture("python");
+    let (code, text, err) = run_cli(&workspace_root(), &["analyze", repo.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.starts_with("# python — 9 files, 8 edges"), "{text}");
+    assert!(text.contains("src/app/models/user.py -> src/app/util.py"), "{text}");
+    let pos = |p: &str| text.find(&format!(". {p}\n")).unwrap();
+    assert!(
+        pos("src/app/util.py") < pos("src/app/models/user.py"),
+        "dependencies first:\n{text}"
+    );
+    assert!(
+        text.contains("class User  L4-12  class User  — A user with a slug."),
+        "{text}"
+    );
+
+    let (code, json, _) = run_cli(
+        &workspace_root(),
+        &["analyze", repo.to_str().unwrap(), "--format", "json"],
+    );
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["files"].as_array().unwrap().len(), 9);
+    assert_eq!(v["analysis"]["order"].as_array().unwrap().len(), 9);
+    assert_eq!(v["analysis"]["graph"]["edges"].as_array().unwrap().len(), 8);
+    assert_eq!(v["stats"]["analysis"]["by_language"]["python"]["imports_unresolved"], 1);
+
+    let (code, dot, _) = run_cli(
+        &workspace_root(),
+        &["analyze", repo.to_str().unwrap(), "--format", "dot"],
+    );
+    assert_eq!(code, 0);
+    assert!(dot.starts_with("digraph \"python\" {"), "{dot}");
+    // Graphviz itself must accept it.
+    let mut child = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("graphviz `dot` (scripts/test installs it)");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(dot.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let svg = String::from_utf8_lossy(&out.stdout);
+    assert!(svg.contains("<svg") && svg.contains("src/app/util.py"), "{svg}");
+
+    let (code, _, err) = run_cli(&workspace_root(), &["analyze", "/definitely/not/here"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is not a readable directory"), "{err}");
+}

@@ -15,7 +15,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn analyzers() -> Vec<Arc<dyn Analyzer>> {
-    NAMES.iter().map(|n| Arc::new(TreeSitterAnalyzer::builtin(n).unwrap().unwrap()) as Arc<dyn Analyzer>).collect()
+    NAMES
+        .iter()
+        .map(|n| Arc::new(TreeSitterAnalyzer::builtin(n).unwrap().unwrap()) as Arc<dyn Analyzer>)
+        .collect()
 }
 
 fn fixture(name: &str) -> (RepoSnapshot, repo2agent_core::model::Analysis, AnalysisStats) {
@@ -51,14 +54,19 @@ fn check(name: &str, expected_edges: &[&str], unresolved: u64) {
         snap.push_str(&format!("## {}\n", snapshot.file(*id).unwrap().path));
         snap.push_str(&outline_text(outline));
     }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.txt"));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.txt"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, &snap).unwrap();
     }
     let expected = std::fs::read_to_string(&file)
         .unwrap_or_else(|_| panic!("missing snapshot {}; run with UPDATE_SNAPSHOTS=1", file.display()));
-    assert_eq!(snap, expected, "outline snapshot of {name} differs (UPDATE_SNAPSHOTS=1 to accept)");
+    assert_eq!(
+        snap, expected,
+        "outline snapshot of {name} differs (UPDATE_SNAPSHOTS=1 to accept)"
+    );
 }
 
 #[test]
@@ -168,7 +176,13 @@ fn external_imports_make_no_edge() {
     let analyzer = TreeSitterAnalyzer::builtin("python").unwrap().unwrap();
     let resolver = analyzer.resolver(&snapshot);
     let from = snapshot.by_path("src/app/util.py").unwrap();
-    let import = |raw: &str| repo2agent_core::model::Import { raw: raw.into(), line: 1 };
+    let import = |raw: &str| repo2agent_core::model::Import {
+        raw: raw.into(),
+        line: 1,
+    };
     assert_eq!(resolver.resolve(from, &import("json")), ImportTarget::External);
-    assert_eq!(resolver.resolve(from, &import("app.sub.nothing")), ImportTarget::Unresolved);
+    assert_eq!(
+        resolver.resolve(from, &import("app.sub.nothing")),
+        ImportTarget::Unresolved
+    );
 }

@@ -327,10 +327,22 @@ impl Extractor {
                 }),
                 ImportStyle::Rust => {
                     if let Some(name) = text("mod") {
-                        let path = caps
-                            .get("mod")
-                            .and_then(|n| n.parent())
-                            .and_then(|m| rust_path_attribute(m, src));
+                        let item = caps.get("mod").and_then(|n| n.parent());
+                        let path = item.and_then(|m| rust_path_attribute(m, src));
+                        // `mod a { mod b; }` declares `a/b.rs`: prefix the inline modules.
+                        let mut inline = Vec::new();
+                        let mut up = item.and_then(|m| m.parent());
+                        while let Some(n) = up {
+                            if n.kind() == "mod_item"
+                                && let Some(outer) = n.child_by_field_name("name").and_then(|x| x.utf8_text(src).ok())
+                            {
+                                inline.push(outer);
+                            }
+                            up = n.parent();
+                        }
+                        inline.reverse();
+                        inline.push(name);
+                        let name = inline.join("::");
                         Some(match path {
                             Some(p) => format!("mod {name} path={p}"),
                             None => format!("mod {name}"),
@@ -420,12 +432,16 @@ fn rust_path_attribute(mod_item: Node<'_>, src: &[u8]) -> Option<String> {
         if n.kind() != "attribute_item" && !n.kind().contains("comment") {
             break;
         }
-        if let Ok(t) = n.utf8_text(src) {
-            let inner = t.trim_start_matches("#[").trim_end_matches(']').trim();
-            if let Some(rest) = inner.strip_prefix("path")
-                && let Some(value) = rest.trim_start().strip_prefix('=')
-            {
-                return Some(unquote(value));
+        // `#[path = "x.rs"]`, or inside `#[cfg_attr(cond, path = "x.rs")]` (first one wins).
+        if let Ok(t) = n.utf8_text(src)
+            && let Some(at) = t.find("path")
+        {
+            let rest = t[at + 4..].trim_start();
+            if let Some(value) = rest.strip_prefix('=') {
+                let value = value.trim_start();
+                if let Some(inner) = value.strip_prefix('"').and_then(|v| v.split('"').next()) {
+                    return Some(inner.to_owned());
+                }
             }
         }
         s = n.prev_sibling();

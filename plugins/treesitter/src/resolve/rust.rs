@@ -40,12 +40,14 @@ fn is_root_name(file: &str) -> bool {
 impl<'r> RustResolver<'r> {
     pub fn new(repo: &'r RepoSnapshot) -> Self {
         let files = Files::new(repo);
-        let mut crates = Vec::new();
-        for f in repo
-            .files
-            .iter()
-            .filter(|f| f.path == "Cargo.toml" || f.path.ends_with("/Cargo.toml"))
-        {
+        let mut crates: Vec<Crate> = Vec::new();
+        // Cargo.toml (or, where it was left out as generated, the Cargo.toml.orig
+        // that `cargo publish` keeps beside it).
+        let manifests = repo.files.iter().filter(|f| {
+            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+            name == "Cargo.toml" || name == "Cargo.toml.orig"
+        });
+        for f in manifests {
             let Ok(t) = toml::from_str::<toml::Table>(&f.text) else {
                 continue;
             };
@@ -53,6 +55,9 @@ impl<'r> RustResolver<'r> {
                 continue;
             };
             let dir = dir_of(&f.path).to_owned();
+            if crates.iter().any(|c| c.dir == dir) {
+                continue;
+            }
             let lib_path = t
                 .get("lib")
                 .and_then(|l| l.get("path"))
@@ -64,6 +69,24 @@ impl<'r> RustResolver<'r> {
                 dir,
                 lib: files.get(&lib_path),
             });
+        }
+        // Crates without a manifest in the snapshot: a `src/lib.rs` or `src/main.rs` marks one.
+        for f in &repo.files {
+            if let Some(dir) = f
+                .path
+                .strip_suffix("src/lib.rs")
+                .or_else(|| f.path.strip_suffix("src/main.rs"))
+            {
+                let dir = dir.trim_end_matches('/').to_owned();
+                if !crates.iter().any(|c| c.dir == dir) {
+                    let lib = files.get(&join(&dir, "src/lib.rs"));
+                    crates.push(Crate {
+                        name: String::new(),
+                        dir,
+                        lib,
+                    });
+                }
+            }
         }
         crates.sort_by(|a, b| b.dir.len().cmp(&a.dir.len()).then_with(|| a.dir.cmp(&b.dir)));
         let by_name = crates.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
@@ -135,7 +158,7 @@ impl<'r> RustResolver<'r> {
         } else {
             join(dir, file_name.trim_end_matches(".rs"))
         };
-        let base = join(&child_dir, name);
+        let base = join(&child_dir, &name.replace("::", "/"));
         self.files
             .get(&format!("{base}.rs"))
             .or_else(|| self.files.get(&format!("{base}/mod.rs")))

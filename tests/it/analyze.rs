@@ -99,3 +99,100 @@ fn real_code_analyzes_without_panic_and_accounts_for_every_file() {
         );
     }
 }
+
+/// A language added at run time: a tree-sitter grammar built into a shared
+/// library plus query files (examples/lua.toml).
+#[test]
+fn a_grammar_library_adds_a_language_without_recompiling() {
+    use repo2agent_tests::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = example_config("lua.toml", tmp.path());
+    let demo = workspace_root().join("examples/languages/lua/demo");
+    let (code, out, err) = run_cli(
+        tmp.path(),
+        &["analyze", demo.to_str().unwrap(), "-c", config.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("main.lua -> lib/util.lua"), "{out}");
+    assert!(out.contains("main.lua -> lib/init.lua"), "{out}");
+    assert!(
+        out.contains("function greet  L5-7  local function greet(name)  — Greets someone, twice."),
+        "{out}"
+    );
+    assert!(
+        out.contains("function M.twice  L4-6  function M.twice(s)  — Repeats a string."),
+        "{out}"
+    );
+    assert!(out.contains("method M:method"), "{out}");
+    let pos = |p: &str| out.find(&format!(". {p}\n")).unwrap();
+    assert!(pos("lib/util.lua") < pos("main.lua"));
+
+    // And a whole run uses it.
+    let (code, out, err) = run_cli(tmp.path(), &["run", "-c", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("analyzed lua: 3 files, 7 symbols, 2 imports (2 resolved"),
+        "{out}"
+    );
+}
+
+#[test]
+fn grammar_library_errors_are_config_problems() {
+    use repo2agent_tests::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let grammar = lua_grammar();
+    let base = format!(
+        "[analyzers.lua]\ntype = \"tree-sitter\"\nlanguage = \"lua\"\ngrammar = {:?}\nextensions = [\"lua\"]\noutline_query = {:?}\n",
+        grammar.display().to_string(),
+        workspace_root()
+            .join("examples/languages/lua/outline.scm")
+            .display()
+            .to_string()
+    );
+    let check = |text: &str| {
+        std::fs::write(tmp.path().join("c.toml"), text).unwrap();
+        run_cli(tmp.path(), &["check", "-c", "c.toml"])
+    };
+    let (code, _, err) = check(&format!("{base}symbol = \"tree_sitter_nope\"\n"));
+    assert_eq!(code, 3);
+    assert!(err.contains("has no symbol `tree_sitter_nope`"), "{err}");
+
+    let (code, _, err) = check(&base.replace("examples/languages/lua/outline.scm", "examples/languages/lua/nope.scm"));
+    assert_eq!(code, 3);
+    assert!(err.contains("cannot read query file"), "{err}");
+
+    std::fs::write(tmp.path().join("bad.scm"), "(no_such_node) @definition.function\n").unwrap();
+    let bad = base.replace(
+        &workspace_root()
+            .join("examples/languages/lua/outline.scm")
+            .display()
+            .to_string(),
+        &tmp.path().join("bad.scm").display().to_string(),
+    );
+    let (code, _, err) = check(&bad);
+    assert_eq!(code, 3);
+    assert!(err.contains("lua/outline.scm") && err.contains("no_such_node"), "{err}");
+
+    // A grammar generated for an ABI this tree-sitter does not support.
+    let c = tmp.path().join("old.c");
+    std::fs::write(&c, "struct lang { unsigned int abi_version; };\nstatic const struct lang L = { 9 };\nconst void *tree_sitter_old(void) { return &L; }\n").unwrap();
+    let so = tmp.path().join("libold.so");
+    assert!(
+        std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&so)
+            .arg(&c)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let old = base
+        .replace(
+            &format!("{:?}", grammar.display().to_string()),
+            &format!("{:?}", so.display().to_string()),
+        )
+        .replace("language = \"lua\"", "language = \"old\"");
+    let (code, _, err) = check(&old);
+    assert_eq!(code, 3);
+    assert!(err.contains("has ABI version 9; this build supports"), "{err}");
+}

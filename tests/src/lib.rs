@@ -97,3 +97,63 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
 pub fn toml_path(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
+
+/// The source directory of a crate in the dependency graph (from `cargo metadata`).
+pub fn crate_source_dir(name: &str) -> PathBuf {
+    let out = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .output()
+        .expect("cargo metadata");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let manifest = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in the dependency graph"))["manifest_path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Path::new(&manifest).parent().unwrap().to_path_buf()
+}
+
+/// The Lua grammar built into a shared library by `examples/languages/build-grammar.sh`
+/// from the tree-sitter-lua crate's C sources (once per test process).
+pub fn lua_grammar() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = ensure_built().join("liblua-grammar.so");
+            let src = crate_source_dir("tree-sitter-lua").join("src");
+            let status = Command::new(workspace_root().join("examples/languages/build-grammar.sh"))
+                .arg(&src)
+                .arg(&out)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("run build-grammar.sh");
+            assert!(status.success(), "building the Lua grammar failed");
+            out
+        })
+        .clone()
+}
+
+/// An example config with its relative paths made absolute and plugin / grammar
+/// paths pointed at this build, written to `dir`.
+pub fn example_config(name: &str, dir: &Path) -> PathBuf {
+    let examples = workspace_root().join("examples");
+    let text = std::fs::read_to_string(examples.join(name)).unwrap();
+    let profile = binary().parent().unwrap().to_path_buf();
+    let text = text
+        .replace("\"../target/debug/", &format!("\"{}/", profile.display()))
+        .replace(
+            "\"languages/lua/liblua.so\"",
+            &format!("{:?}", lua_grammar().display().to_string()),
+        )
+        .replace("\"languages/", &format!("\"{}/languages/", examples.display()))
+        .replace("\"..\"", &format!("{:?}", workspace_root().display().to_string()))
+        .replace("\"../out/", &format!("\"{}/out/", dir.display()));
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -455,7 +455,7 @@ fn clean_comment(c: &str) -> String {
     c.lines()
         .map(|l| {
             let l = l.trim();
-            for p in ["///", "//!", "//", "/**", "/*!", "/*", "#", "*"] {
+            for p in ["///", "//!", "//", "/**", "/*!", "/*", "---", "--", "#", "*"] {
                 if let Some(rest) = l.strip_prefix(p) {
                     return rest.strip_prefix(' ').unwrap_or(rest).trim_end().to_owned();
                 }

@@ -15,7 +15,7 @@
 
 use crate::TreeSitterAnalyzer;
 use crate::engine::{DocStyle, Extractor, Grammar, ImportStyle};
-use crate::resolve::ResolverKind;
+use crate::resolve::{ModuleRule, ResolverKind};
 use repo2agent_core::stage::LanguageSpec;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,16 @@ pub struct TreeSitterConfig {
     /// Comment prefixes that count as doc comments. Default: any comment.
     #[serde(default)]
     pub doc_comment_prefixes: Vec<String>,
+    /// Module separator in imports, replaced by `/` (`"."` for Lua's
+    /// `require("lib.util")`). Default none: imports are paths.
+    #[serde(default)]
+    pub import_separator: Option<String>,
+    /// Extensions tried after an import's path (`["lua"]`). Default none.
+    #[serde(default)]
+    pub import_extensions: Vec<String>,
+    /// File stems tried inside an imported directory (`["init"]`). Default none.
+    #[serde(default)]
+    pub import_index: Vec<String>,
 }
 
 /// Loading a grammar library failed.
@@ -145,9 +155,14 @@ pub fn build(config: TreeSitterConfig, base: &Path) -> Result<TreeSitterAnalyzer
         docstrings: false,
         comment_prefixes: config.doc_comment_prefixes,
     };
+    let rule = ModuleRule {
+        separator: config.import_separator,
+        extensions: config.import_extensions,
+        index: config.import_index,
+    };
     Ok(TreeSitterAnalyzer::new(
         spec,
         Extractor::new(vec![grammar], ImportStyle::Path, docs),
-        ResolverKind::Path,
+        ResolverKind::Module(rule),
     ))
 }

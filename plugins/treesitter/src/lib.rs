@@ -14,7 +14,7 @@ mod resolve;
 pub use engine::{DocStyle, Extractor, Grammar, ImportStyle, QueryError};
 pub use grammar_lib::{GrammarLibError, TreeSitterConfig};
 pub use languages::NAMES;
-pub use resolve::ResolverKind;
+pub use resolve::{ModuleRule, ResolverKind};
 
 use repo2agent_core::StageError;
 use repo2agent_core::config::Problem;

@@ -7,12 +7,24 @@ mod javascript;
 mod python;
 mod rust;
 
-use repo2agent_core::model::{FileId, ImportTarget, RepoSnapshot};
-use repo2agent_core::stage::{ImportResolver, PathResolver};
+use repo2agent_core::model::{FileId, Import, ImportTarget, RepoSnapshot, SourceFile};
+use repo2agent_core::stage::{ImportResolver, PathResolver, normalize_join};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How a language loaded at run time names its imports: path-like module
+/// names (`require("lib.util")` → `lib/util.lua`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleRule {
+    /// Replaced by `/` in an import (`.` for Lua). Default none.
+    pub separator: Option<String>,
+    /// Extensions tried after the path (`lua`). Default none.
+    pub extensions: Vec<String>,
+    /// File stems tried inside a directory (`init` for Lua packages). Default none.
+    pub index: Vec<String>,
+}
+
 /// Which resolver a language uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResolverKind {
     /// Python modules and packages.
     Python,
@@ -28,11 +40,13 @@ pub enum ResolverKind {
     C,
     /// Paths relative to the file, then the root.
     Path,
+    /// Path-like module names (languages loaded at run time).
+    Module(ModuleRule),
 }
 
 impl ResolverKind {
     /// Builds the resolver for one repository.
-    pub fn build<'r>(self, repo: &'r RepoSnapshot) -> Box<dyn ImportResolver + 'r> {
+    pub fn build<'r>(&self, repo: &'r RepoSnapshot) -> Box<dyn ImportResolver + 'r> {
         match self {
             ResolverKind::Python => Box::new(python::PythonResolver::new(repo)),
             ResolverKind::JavaScript => Box::new(javascript::JsResolver::new(repo)),
@@ -41,6 +55,10 @@ impl ResolverKind {
             ResolverKind::Java => Box::new(java::JavaResolver::new(repo)),
             ResolverKind::C => Box::new(c::CResolver::new(repo)),
             ResolverKind::Path => Box::new(PathResolver { repo }),
+            ResolverKind::Module(rule) => Box::new(ModuleResolver {
+                files: Files::new(repo),
+                rule: rule.clone(),
+            }),
         }
     }
 }
@@ -92,4 +110,36 @@ pub(crate) fn files(ids: impl IntoIterator<Item = FileId>) -> ImportTarget {
 
 pub(crate) fn one(id: FileId) -> ImportTarget {
     ImportTarget::Files(vec![id])
+}
+
+/// Resolves path-like module names by a [`ModuleRule`], relative to the
+/// importing file's directory, then to the repository root.
+struct ModuleResolver<'r> {
+    files: Files<'r>,
+    rule: ModuleRule,
+}
+
+impl ImportResolver for ModuleResolver<'_> {
+    fn resolve(&self, from: &SourceFile, import: &Import) -> ImportTarget {
+        let raw = match &self.rule.separator {
+            Some(sep) if !import.raw.starts_with('.') => import.raw.replace(sep.as_str(), "/"),
+            _ => import.raw.clone(),
+        };
+        for base in [dir_of(&from.path), ""] {
+            let Some(p) = normalize_join(base, &raw) else { continue };
+            let mut candidates = vec![p.clone()];
+            candidates.extend(self.rule.extensions.iter().map(|e| format!("{p}.{e}")));
+            for stem in &self.rule.index {
+                candidates.extend(self.rule.extensions.iter().map(|e| format!("{p}/{stem}.{e}")));
+            }
+            if let Some(id) = candidates.iter().find_map(|c| self.files.get(c)) {
+                return one(id);
+            }
+        }
+        if raw.starts_with('.') {
+            ImportTarget::Unresolved
+        } else {
+            ImportTarget::External
+        }
+    }
 }

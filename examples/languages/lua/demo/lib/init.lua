@@ -1,0 +1,3 @@
+local M = {}
+M.name = "world"
+return M

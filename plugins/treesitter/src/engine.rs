@@ -271,10 +271,15 @@ impl Extractor {
                     | "const_declaration"
                     | "var_declaration"
             );
-            let first = (0..parent.named_child_count())
-                .filter_map(|i| parent.named_child(i as u32))
+            if !wrapper {
+                break;
+            }
+            // Only when the declaration is the wrapper's first real child.
+            let mut cursor = parent.walk();
+            let first = parent
+                .named_children(&mut cursor)
                 .find(|c| !c.kind().contains("comment") && !c.kind().contains("decorator"));
-            if wrapper && first.is_some_and(|f| f.id() == anchor.id()) {
+            if first.is_some_and(|f| f.id() == anchor.id()) {
                 anchor = parent;
             } else {
                 break;

@@ -88,7 +88,7 @@ fn python_packages_relative_imports_src_layout_and_scripts() {
 }
 
 #[test]
-fn javascript_and_typescript_extensions_index_files_and_tsconfig_paths() {
+fn javascript_and_typescript_extensions_index_files_package_mains_subpath_imports_and_tsconfig_paths() {
     check(
         "web",
         &[
@@ -98,9 +98,12 @@ fn javascript_and_typescript_extensions_index_files_and_tsconfig_paths() {
             "src/index.ts -> src/a.ts",
             "src/index.ts -> src/components/index.tsx",
             "src/index.ts -> src/lib/b.ts",
+            "src/index.ts -> src/pkgdir/lib/entry.js",
+            "src/index.ts -> src/util.cjs",
             "src/legacy.js -> src/a.ts",
             "src/legacy.js -> src/util.cjs",
             "src/lib/b.ts -> src/a.ts",
+            "test/index.test.js -> src/pkgdir/lib/entry.js",
         ],
         1,
     );

@@ -58,6 +58,31 @@ struct PackageJson {
     module: Option<String>,
     #[serde(default)]
     main: Option<String>,
+    #[serde(default)]
+    imports: Option<serde_json::Value>,
+}
+
+/// What a directory's package.json says about resolution.
+#[derive(Debug, Default)]
+struct PackageDir {
+    /// `source`, `types`, `module`, `main`, in that order of preference.
+    entries: Vec<String>,
+    /// Subpath imports (`"#x": "./src/x.js"`, with conditions).
+    imports: Vec<(String, String)>,
+}
+
+/// The first target string of a package.json target (a string or a conditions object).
+fn target_of(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(m) => ["import", "require", "node", "default"]
+            .iter()
+            .filter_map(|k| m.get(*k))
+            .chain(m.values())
+            .find_map(target_of),
+        serde_json::Value::Array(a) => a.iter().find_map(target_of),
+        _ => None,
+    }
 }
 
 pub(crate) struct JsResolver<'r> {
@@ -65,6 +90,8 @@ pub(crate) struct JsResolver<'r> {
     configs: BTreeMap<String, TsConfig>,
     /// package name → (package dir, entry candidates)
     packages: BTreeMap<String, (String, Vec<String>)>,
+    /// directory → its package.json's entries and subpath imports
+    package_dirs: BTreeMap<String, PackageDir>,
 }
 
 /// Strips `//` and `/* */` comments and trailing commas (tsconfig is JSONC).
@@ -142,6 +169,7 @@ impl<'r> JsResolver<'r> {
             }
         }
         let mut packages = BTreeMap::new();
+        let mut package_dirs = BTreeMap::new();
         for f in repo
             .files
             .iter()
@@ -150,15 +178,24 @@ impl<'r> JsResolver<'r> {
             let Ok(p) = serde_json::from_str::<PackageJson>(&f.text) else {
                 continue;
             };
-            let Some(name) = p.name else { continue };
             let dir = dir_of(&f.path).to_owned();
-            let entries = [p.source, p.types, p.module, p.main].into_iter().flatten().collect();
-            packages.entry(name).or_insert((dir, entries));
+            let entries: Vec<String> = [p.source, p.types, p.module, p.main].into_iter().flatten().collect();
+            let imports = match &p.imports {
+                Some(serde_json::Value::Object(m)) => {
+                    m.iter().filter_map(|(k, v)| Some((k.clone(), target_of(v)?))).collect()
+                }
+                _ => Vec::new(),
+            };
+            if let Some(name) = p.name {
+                packages.entry(name).or_insert((dir.clone(), entries.clone()));
+            }
+            package_dirs.insert(dir, PackageDir { entries, imports });
         }
         Self {
             files,
             configs,
             packages,
+            package_dirs,
         }
     }
 
@@ -206,31 +243,59 @@ impl<'r> JsResolver<'r> {
         }
     }
 
-    /// A file for a path without or with an extension, or a directory's index.
+    /// A file for a path without or with an extension, or a directory's
+    /// package.json entry or index.
     fn file(&self, path: &str) -> Option<FileId> {
-        if let Some(id) = self.files.get(path) {
-            return Some(id);
-        }
-        for ext in EXTENSIONS {
-            if let Some(id) = self.files.get(&format!("{path}.{ext}")) {
+        self.file_in(path, true)
+    }
+
+    fn file_in(&self, path: &str, via_package: bool) -> Option<FileId> {
+        if !path.is_empty() {
+            if let Some(id) = self.files.get(path) {
                 return Some(id);
             }
-        }
-        for (js, ts) in JS_TO_TS {
-            if let Some(stem) = path.strip_suffix(js) {
-                for t in ts {
-                    if let Some(id) = self.files.get(&format!("{stem}{t}")) {
-                        return Some(id);
+            for ext in EXTENSIONS {
+                if let Some(id) = self.files.get(&format!("{path}.{ext}")) {
+                    return Some(id);
+                }
+            }
+            for (js, ts) in JS_TO_TS {
+                if let Some(stem) = path.strip_suffix(js) {
+                    for t in ts {
+                        if let Some(id) = self.files.get(&format!("{stem}{t}")) {
+                            return Some(id);
+                        }
                     }
                 }
             }
         }
-        for ext in EXTENSIONS {
-            if let Some(id) = self.files.get(&format!("{path}/index.{ext}")) {
-                return Some(id);
+        if via_package && let Some(pkg) = self.package_dirs.get(path) {
+            for e in &pkg.entries {
+                if let Some(id) = normalize_join(path, e).and_then(|p| self.file_in(&p, false)) {
+                    return Some(id);
+                }
             }
         }
-        None
+        EXTENSIONS
+            .iter()
+            .find_map(|ext| self.files.get(&join(path, &format!("index.{ext}"))))
+    }
+
+    /// `#name` subpath imports of the nearest package.json above `from`.
+    fn subpath_import(&self, from: &str, spec: &str) -> Option<FileId> {
+        let mut dir = dir_of(from);
+        loop {
+            if let Some(pkg) = self.package_dirs.get(dir).filter(|p| !p.imports.is_empty()) {
+                return pkg.imports.iter().find_map(|(pattern, target)| {
+                    let star = matches_pattern(pattern, spec)?;
+                    normalize_join(dir, &target.replacen('*', star, 1)).and_then(|p| self.file(&p))
+                });
+            }
+            if dir.is_empty() {
+                return None;
+            }
+            dir = dir_of(dir);
+        }
     }
 
     fn package(&self, spec: &str) -> Option<FileId> {
@@ -265,10 +330,21 @@ fn matches_pattern<'a>(pattern: &str, spec: &'a str) -> Option<&'a str> {
 
 impl ImportResolver for JsResolver<'_> {
     fn resolve(&self, from: &SourceFile, import: &Import) -> ImportTarget {
-        let spec = import.raw.split(['?', '#']).next().unwrap_or(&import.raw);
+        // `./x.js?raw` and `./x#frag` lose their suffix; `#name` is a subpath import.
+        let raw = import.raw.as_str();
+        let spec = if raw.starts_with('#') {
+            raw
+        } else {
+            raw.split(['?', '#']).next().unwrap_or(raw)
+        };
         if spec.starts_with("./") || spec.starts_with("../") || spec == "." || spec == ".." || spec.starts_with('/') {
             return normalize_join(dir_of(&from.path), spec)
                 .and_then(|p| self.file(&p))
+                .map_or(ImportTarget::Unresolved, one);
+        }
+        if spec.starts_with('#') {
+            return self
+                .subpath_import(&from.path, spec)
                 .map_or(ImportTarget::Unresolved, one);
         }
         if let Some(config) = self.config_for(&from.path) {

@@ -36,6 +36,7 @@ impl<'r> PythonResolver<'r> {
         // Shallow paths first, so `pkg/x.py` wins over `tests/pkg/x.py` for `pkg.x`.
         let mut py: Vec<&SourceFile> = repo.files.iter().filter(|f| is_python(&f.path)).collect();
         py.sort_by_key(|f| (f.path.matches('/').count(), f.path.ends_with(".pyi"), f.path.clone()));
+        let root_is_package = files.get("__init__.py").is_some();
         let mut modules = BTreeMap::new();
         for f in py {
             // Root of the package the file is in: climb while directories are packages.
@@ -43,7 +44,9 @@ impl<'r> PythonResolver<'r> {
             while !top.is_empty() && is_package(top) {
                 top = dir_of(top);
             }
-            let mut roots = vec![top, ""];
+            // When the root is itself a package, names relative to it are not
+            // importable (`import subprocess` inside `asyncio/` is the stdlib's).
+            let mut roots = if root_is_package { vec![] } else { vec![top, ""] };
             if f.path.starts_with("src/") {
                 roots.push("src");
             }
@@ -54,6 +57,17 @@ impl<'r> PythonResolver<'r> {
                     f.path.strip_prefix(&format!("{root}/"))
                 };
                 if let Some(name) = rel.and_then(module_of) {
+                    modules.entry(name).or_insert(f.id);
+                }
+            }
+            // The repository root is itself a package (a package checked out on
+            // its own, like `email/`): its modules are also `NAME.x`.
+            if root_is_package {
+                let name = match f.path.as_str() {
+                    "__init__.py" => Some(repo.name.clone()),
+                    p => module_of(p).map(|m| format!("{}.{m}", repo.name)),
+                };
+                if let Some(name) = name {
                     modules.entry(name).or_insert(f.id);
                 }
             }

@@ -5,6 +5,8 @@
   standard library; module-level edges inside each package.
 - JavaScript: madge (precinct + filing-cabinet) on npm's own dependencies;
   file-level edges between .js/.cjs/.mjs files.
+- TypeScript: madge on the `src/` of npm packages that ship their TypeScript
+  sources; file-level edges between .ts/.tsx files.
 
 Installs both into ~/.cache/repo2agent/accuracy (PyPI, npm), runs
 `repo2agent analyze --format json` on the same directories, and prints
@@ -23,6 +25,10 @@ import sysconfig
 CACHE = os.path.expanduser("~/.cache/repo2agent/accuracy")
 GRIMP = "grimp==3.9"
 MADGE = "madge@8.0.0"
+TYPESCRIPT = "typescript@5.6.3"  # madge parses TypeScript with it
+# npm packages that ship their TypeScript sources (`src/`).
+TS_PACKAGES = ["@tanstack/query-core@5.59.0", "@tanstack/react-query@5.59.0", "immer@10.1.1", "@trpc/server@10.45.2"]
+TS_EXTS = (".ts", ".tsx", ".mts", ".cts")
 PY_PACKAGES = ["email", "json", "asyncio", "importlib", "concurrent", "xml", "unittest", "http",
                "logging", "multiprocessing", "urllib", "sqlite3", "tomllib", "zoneinfo", "wsgiref",
                "dbm", "html", "collections", "encodings", "pydoc_data", "lib2to3", "idlelib"]
@@ -44,7 +50,7 @@ def install():
     madge = os.path.join(npm, "node_modules", ".bin", "madge")
     if not os.path.exists(madge):
         os.makedirs(npm, exist_ok=True)
-        sh(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", npm, MADGE])
+        sh(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", npm, MADGE, TYPESCRIPT])
     return madge
 
 
@@ -138,6 +144,32 @@ def js_edges(binary, madge, verbose):
     return rows, total
 
 
+def ts_edges(binary, madge, verbose):
+    import shutil
+    import tarfile
+    work = os.path.join(CACHE, "ts")
+    os.makedirs(work, exist_ok=True)
+    total = [0, 0, 0]
+    rows = []
+    for spec in TS_PACKAGES:
+        name = spec.rsplit("@", 1)[0].replace("/", "-").lstrip("@")
+        src = os.path.join(work, name, "src")
+        if not os.path.isdir(src):
+            tgz = sh(["npm", "pack", "--silent", spec], cwd=work).strip().splitlines()[-1]
+            with tarfile.open(os.path.join(work, tgz)) as t:
+                t.extractall(os.path.join(work, name), filter="data")
+            shutil.move(os.path.join(work, name, "package", "src"), src)
+        raw = json.loads(sh([madge, "--json", "--extensions", "ts,tsx", src]))
+        edges, kept = ours(binary, src)
+        theirs = {(a, b) for a, deps in raw.items() for b in deps
+                  if a.endswith(TS_EXTS) and b.endswith(TS_EXTS) and a in kept and b in kept}
+        mine = {(a, b) for a, b in edges if a.endswith(TS_EXTS) and b.endswith(TS_EXTS)}
+        tp, fp, fn = score(name, mine, theirs, verbose)
+        rows.append((name, tp, fp, fn))
+        total = [total[0] + tp, total[1] + fp, total[2] + fn]
+    return rows, total
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="target/release/repo2agent")
@@ -148,7 +180,8 @@ def main():
     ok = True
     passed = failed = 0
     for lang, (rows, total) in [("python (grimp)", python_edges(args.binary, args.verbose)),
-                                ("javascript (madge)", js_edges(args.binary, madge, args.verbose))]:
+                                ("javascript (madge)", js_edges(args.binary, madge, args.verbose)),
+                                ("typescript (madge)", ts_edges(args.binary, madge, args.verbose))]:
         p, r, f = prf(*total)
         print(f"{lang}: {len(rows)} targets, {total[0]} common edges, {total[1]} only ours, "
               f"{total[2]} only theirs: precision {p:.4f}, recall {r:.4f}, F1 {f:.4f}")

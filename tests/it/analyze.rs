@@ -8,37 +8,16 @@ use repo2agent_core::ingest::{Ingestor, LanguageTable, expand};
 use repo2agent_core::stage::Analyzer;
 use repo2agent_core::stats::{AnalysisStats, IngestStats};
 use repo2agent_treesitter::{NAMES, TreeSitterAnalyzer};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-pub fn real_code_roots() -> Vec<PathBuf> {
-    let mut roots = Vec::new();
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .unwrap();
-    if let Ok(indexes) = std::fs::read_dir(cargo_home.join("registry/src")) {
-        for index in indexes.flatten() {
-            let mut crates: Vec<_> = std::fs::read_dir(index.path())
-                .unwrap()
-                .flatten()
-                .map(|e| e.path())
-                .collect();
-            crates.sort();
-            roots.extend(crates.into_iter().step_by(5));
-        }
+fn real_code_roots() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = repo2agent_tests::registry_crates().into_iter().step_by(5).collect();
+    if let Some(stdlib) = repo2agent_tests::python_stdlib() {
+        roots
+            .extend(["json", "email", "asyncio", "importlib", "concurrent", "xml", "unittest"].map(|p| stdlib.join(p)));
     }
-    if let Ok(out) = std::process::Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
-        .output()
-    {
-        let stdlib = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        for sub in ["json", "email", "asyncio", "importlib", "concurrent", "xml", "unittest"] {
-            roots.push(stdlib.join(sub));
-        }
-    }
-    if let Ok(out) = std::process::Command::new("npm").args(["root", "-g"]).output() {
-        let npm = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("npm");
+    if let Some(npm) = repo2agent_tests::npm_dir() {
         roots.push(npm.clone());
         if let Ok(deps) = std::fs::read_dir(npm.join("node_modules")) {
             let mut deps: Vec<_> = deps.flatten().map(|e| e.path()).collect();

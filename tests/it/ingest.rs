@@ -224,32 +224,9 @@ fn unreadable_files_are_counted_not_fatal() {
 /// standard library. Checks robustness and the invariants, not exact counts.
 #[test]
 fn real_code_on_this_machine_ingests_without_loss() {
-    let mut roots = Vec::new();
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .unwrap();
-    if let Ok(indexes) = std::fs::read_dir(cargo_home.join("registry/src")) {
-        for index in indexes.flatten() {
-            let mut crates: Vec<_> = std::fs::read_dir(index.path())
-                .unwrap()
-                .flatten()
-                .map(|e| e.path())
-                .collect();
-            crates.sort();
-            roots.extend(crates.into_iter().take(40));
-        }
-    }
-    if let Ok(out) = std::process::Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
-        .output()
-    {
-        let stdlib = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !stdlib.is_empty() {
-            roots.push(Path::new(&stdlib).join("json"));
-            roots.push(Path::new(&stdlib).join("email"));
-            roots.push(Path::new(&stdlib).join("asyncio"));
-        }
+    let mut roots: Vec<std::path::PathBuf> = repo2agent_tests::registry_crates().into_iter().take(40).collect();
+    if let Some(stdlib) = repo2agent_tests::python_stdlib() {
+        roots.extend(["json", "email", "asyncio"].map(|p| stdlib.join(p)));
     }
     assert!(roots.len() >= 10, "expected real code on the machine, found {roots:?}");
 

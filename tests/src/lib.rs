@@ -157,3 +157,38 @@ pub fn example_config(name: &str, dir: &Path) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Crate sources cargo downloaded (`$CARGO_HOME/registry/src/*/*`), sorted.
+pub fn registry_crates() -> Vec<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .unwrap_or_default();
+    let mut crates = Vec::new();
+    if let Ok(indexes) = std::fs::read_dir(cargo_home.join("registry/src")) {
+        for index in indexes.flatten() {
+            if let Ok(dir) = std::fs::read_dir(index.path()) {
+                crates.extend(dir.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    crates.sort();
+    crates
+}
+
+/// Python's standard library directory, if Python is installed.
+pub fn python_stdlib() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// npm's own install directory (`$(npm root -g)/npm`), if npm is installed.
+pub fn npm_dir() -> Option<PathBuf> {
+    let out = Command::new("npm").args(["root", "-g"]).output().ok()?;
+    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!root.is_empty()).then(|| Path::new(&root).join("npm"))
+}

@@ -282,5 +282,30 @@ fn print_run_summary(report: &pipeline::RunReport) {
     if !a.failed.is_empty() {
         println!("analysis failures: {:?}", a.failed);
     }
+    let sim = &report.stats.simulation;
+    if let Some(path) = &report.trajectories_path {
+        println!(
+            "trajectories: {} written ({} sub-agents, {} reads; plans repaired: {} invented, {} duplicated, {} missing) -> {}",
+            sim.trajectories,
+            sim.sub_agents,
+            sim.reads,
+            sim.plan_invented,
+            sim.plan_duplicated,
+            sim.plan_missing,
+            path.display()
+        );
+    }
+    if !sim.grounding_failures.is_empty() || !sim.failed.is_empty() {
+        println!(
+            "simulation failures: {:?} grounding: {:?}",
+            sim.failed, sim.grounding_failures
+        );
+    }
+    if report.stats.format.documents > 0 {
+        println!(
+            "formatted: {} documents, characters by role {:?}",
+            report.stats.format.documents, report.stats.format.chars_by_role
+        );
+    }
     println!("stats: {}", report.stats_path.display());
 }

@@ -13,12 +13,14 @@ pub mod analyze;
 pub mod config;
 pub mod dylib;
 pub mod error;
+pub mod grounding;
 pub mod ingest;
 pub mod model;
 pub mod order;
 pub mod pipeline;
 pub mod registry;
 pub mod render;
+pub mod simulate;
 pub mod stage;
 pub mod stats;
 

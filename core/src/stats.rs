@@ -77,6 +77,40 @@ pub struct AnalysisStats {
     pub failed: BTreeMap<String, u64>,
 }
 
+/// Counters of the simulation (trajectory synthesis) stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulationStats {
+    /// Trajectories written.
+    pub trajectories: u64,
+    /// Sub-agent episodes (files implemented).
+    pub sub_agents: u64,
+    /// Read actions.
+    pub reads: u64,
+    /// Plan steps naming a file the repository does not have (dropped).
+    pub plan_invented: u64,
+    /// Plan steps naming a file twice (dropped).
+    pub plan_duplicated: u64,
+    /// Files the plan left out (appended in dependency order).
+    pub plan_missing: u64,
+    /// Reads of files not written yet or not real (dropped).
+    pub reads_repaired: u64,
+    /// Trajectories that failed the grounding check (not written), by reason.
+    pub grounding_failures: BTreeMap<String, u64>,
+    /// Repositories whose simulation failed, by reason.
+    pub failed: BTreeMap<String, u64>,
+}
+
+/// Counters of the formatting stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatStats {
+    /// Documents formatted.
+    pub documents: u64,
+    /// Characters per role.
+    pub chars_by_role: BTreeMap<String, u64>,
+    /// Repositories whose formatting failed, by reason.
+    pub failed: BTreeMap<String, u64>,
+}
+
 /// Everything `stats.json` holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
@@ -84,6 +118,12 @@ pub struct RunStats {
     pub ingest: IngestStats,
     /// Analysis.
     pub analysis: AnalysisStats,
+    /// Simulation.
+    #[serde(default)]
+    pub simulation: SimulationStats,
+    /// Formatting.
+    #[serde(default)]
+    pub format: FormatStats,
     /// Wall time per stage, seconds.
     pub seconds: BTreeMap<String, f64>,
 }

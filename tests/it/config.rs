@@ -251,7 +251,12 @@ fn relative_paths_are_relative_to_the_config_file_and_defaults_apply() {
 
 #[test]
 fn the_embedded_default_config_resolves() {
-    let cfg = config::parse(config::DEFAULT_CONFIG, "<default>", Path::new("."), &mut registry()).unwrap();
+    let mut r = registry();
+    repo2agent_template::register(&mut r).unwrap();
+    repo2agent_formatters::register(&mut r).unwrap();
+    let cfg = config::parse(config::DEFAULT_CONFIG, "<default>", Path::new("."), &mut r).unwrap();
+    assert_eq!(cfg.policy.as_deref(), Some("template"));
+    assert_eq!(cfg.formatter.as_ref().map(|f| f.type_name.as_str()), Some("agent"));
     assert_eq!(cfg.masker.as_ref().map(|m| m.type_name.as_str()), Some("roles"));
     assert_eq!(cfg.input.repos, ["."]);
 }

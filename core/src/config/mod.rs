@@ -65,6 +65,8 @@ pub struct RunConfig {
     pub input: InputConfig,
     /// `[output]`, with `dir` resolved against `base_dir`.
     pub output: OutputConfig,
+    /// `[simulation]`.
+    pub simulation: crate::simulate::SimulationConfig,
     /// Plugin libraries loaded for this run.
     pub plugins: Vec<LoadedPlugin>,
     /// Analyzers, one per language.
@@ -200,6 +202,9 @@ impl<'a> Resolver<'a, '_> {
             .collect();
         output.dir = rebase(self.base_dir, &output.dir);
 
+        let simulation: crate::simulate::SimulationConfig = take("simulation")
+            .and_then(|e| self.plain(e, "simulation"))
+            .unwrap_or_default();
         let plugins_section: PluginsSection = take("plugins")
             .and_then(|e| self.plain(e, "plugins"))
             .unwrap_or_default();
@@ -261,6 +266,18 @@ impl<'a> Resolver<'a, '_> {
         let masker = mask_entry.and_then(|(_, v)| self.component::<dyn Masker>("mask", "mask", v, None, &ctx));
 
         let policy = self.select_policy(&run, &policies);
+        if let Some(f) = &formatter
+            && f.component.needs_trajectory()
+            && policies.is_empty()
+        {
+            self.problems.push(Problem {
+                path: "format".into(),
+                ..Problem::new(format!(
+                    "the `{}` format renders trajectories, but no policy is declared; add [policies.NAME] (e.g. type = \"template\") or use type = \"raw-repos\"",
+                    f.type_name
+                ))
+            });
+        }
 
         RunConfig {
             source: self.source.name.to_owned(),
@@ -268,6 +285,7 @@ impl<'a> Resolver<'a, '_> {
             run,
             input,
             output,
+            simulation,
             plugins,
             analyzers,
             policies,

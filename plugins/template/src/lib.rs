@@ -1,0 +1,398 @@
+//! The `template` policy: grounded, deterministic for a seed, offline — the
+//! embedded default of repo2agent.
+//!
+//! It writes the main agent's requirements (from the README, docstrings and
+//! outlines), plan purposes (from outlines and import edges) and the sub-agents'
+//! thoughts (the dependencies to read, the symbols to define with their
+//! signatures, how the file uses what it imports). Phrasings are drawn from
+//! several variants by a seeded generator, so the same seed gives the same text
+//! and the corpus does not repeat one sentence. It also proposes alternative
+//! thoughts for search. Owns nothing else.
+
+mod describe;
+mod rng;
+
+use describe::{file_role, first_sentence, join_list, kind_word, main_symbols, paths, symbol_summary};
+use repo2agent_core::StageError;
+use repo2agent_core::model::{FileId, Plan, PlanStep};
+use repo2agent_core::registry::{Origin, Registry, RegistryError};
+use repo2agent_core::stage::{Policy, RepoContext, ThinkPhase, ThinkRequest};
+use rng::Rng;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Config of the `template` policy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatePolicyConfig {
+    /// Sentences of the README quoted in the requirements. Default 6.
+    #[serde(default = "TemplatePolicyConfig::default_readme_sentences")]
+    pub readme_sentences: usize,
+    /// Symbols listed per file in a "before writing" thought. Default 12.
+    #[serde(default = "TemplatePolicyConfig::default_max_symbols")]
+    pub max_symbols: usize,
+}
+
+impl TemplatePolicyConfig {
+    fn default_readme_sentences() -> usize {
+        6
+    }
+    fn default_max_symbols() -> usize {
+        12
+    }
+}
+
+impl Default for TemplatePolicyConfig {
+    fn default() -> Self {
+        Self {
+            readme_sentences: Self::default_readme_sentences(),
+            max_symbols: Self::default_max_symbols(),
+        }
+    }
+}
+
+/// The policy.
+#[derive(Clone, Debug, Default)]
+pub struct TemplatePolicy {
+    config: TemplatePolicyConfig,
+}
+
+/// Registers `template`.
+pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    registry.register::<dyn Policy, TemplatePolicyConfig, _>(
+        "template",
+        Origin::BuiltIn("repo2agent-template"),
+        "grounded, deterministic, offline plans and thoughts (the default)",
+        |config, _| Ok(Arc::new(TemplatePolicy::new(config)) as Arc<dyn Policy>),
+    )
+}
+
+impl TemplatePolicy {
+    /// A policy with this configuration.
+    pub fn new(config: TemplatePolicyConfig) -> Self {
+        Self { config }
+    }
+
+    fn readme(&self, repo: RepoContext<'_>) -> Option<String> {
+        let file = repo
+            .snapshot
+            .files
+            .iter()
+            .find(|f| !f.path.contains('/') && f.path.to_ascii_lowercase().starts_with("readme"))?;
+        let mut prose = Vec::new();
+        let mut in_code = false;
+        for line in file.text.lines() {
+            let t = line.trim();
+            if t.starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            if in_code
+                || t.is_empty()
+                || t.starts_with('#')
+                || t.starts_with('!')
+                || t.starts_with("[!")
+                || t.starts_with('<')
+                || t.starts_with('|')
+                || t.starts_with("==")
+                || t.starts_with("--")
+            {
+                continue;
+            }
+            prose.push(t.trim_start_matches(['-', '*', ' ']).to_owned());
+        }
+        let text = prose.join(" ");
+        let mut sentences = Vec::new();
+        let mut rest = text.as_str();
+        while sentences.len() < self.config.readme_sentences && !rest.is_empty() {
+            let end = rest.find(". ").map_or(rest.len(), |i| i + 1);
+            sentences.push(rest[..end].trim().to_owned());
+            rest = rest[end..].trim_start();
+        }
+        let out = sentences.join(" ");
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn requirements(&self, repo: RepoContext<'_>, rng: &mut Rng) -> String {
+        let snap = repo.snapshot;
+        let mut out = String::new();
+        let opener = rng.pick(&[
+            "Requirements for `{}`.",
+            "What `{}` must do.",
+            "The goal: build `{}`.",
+            "Project `{}`: requirements.",
+        ]);
+        out.push_str(&opener.replace("{}", &snap.name));
+        out.push('\n');
+        if let Some(readme) = self.readme(repo) {
+            out.push_str(&readme);
+            out.push('\n');
+        } else {
+            let docs: Vec<String> = repo
+                .analysis
+                .outlines
+                .values()
+                .flat_map(|o| o.symbols.iter())
+                .filter_map(|s| s.doc.as_deref().map(first_sentence))
+                .filter(|d| d.len() > 12)
+                .take(3)
+                .collect();
+            if !docs.is_empty() {
+                out.push_str(&docs.join(" "));
+                out.push('\n');
+            }
+        }
+        // Languages.
+        let mut langs: std::collections::BTreeMap<&str, usize> = Default::default();
+        for f in &snap.files {
+            if let Some(l) = f.language.as_deref() {
+                *langs.entry(l).or_default() += 1;
+            }
+        }
+        let langs: Vec<String> = langs.iter().map(|(l, n)| format!("{n} {l}")).collect();
+        let files_line = if langs.is_empty() {
+            format!("- {} files in all.", snap.files.len())
+        } else {
+            format!(
+                "- {} files in all, of them {} source files.",
+                snap.files.len(),
+                join_list(&langs)
+            )
+        };
+        out.push_str(&files_line);
+        out.push('\n');
+        // The files most depended on, with what they define.
+        let mut core: Vec<(usize, FileId)> = snap
+            .files
+            .iter()
+            .map(|f| (repo.analysis.graph.dependents(f.id).len(), f.id))
+            .filter(|(n, _)| *n > 0)
+            .collect();
+        core.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let lead = rng.pick(&["- Core modules:", "- The foundations:", "- Most-used parts:"]);
+        if !core.is_empty() {
+            out.push_str(lead);
+            out.push('\n');
+            for (n, id) in core.iter().take(5) {
+                let Some(f) = snap.file(*id) else { continue };
+                let defs = repo
+                    .analysis
+                    .outlines
+                    .get(id)
+                    .map(|o| symbol_summary(&o.symbols, 4))
+                    .unwrap_or_default();
+                let used = if *n == 1 {
+                    "used by 1 file".to_owned()
+                } else {
+                    format!("used by {n} files")
+                };
+                if defs.is_empty() {
+                    out.push_str(&format!("  - `{}` ({used})\n", f.path));
+                } else {
+                    out.push_str(&format!("  - `{}` ({used}): {defs}\n", f.path));
+                }
+            }
+        }
+        out.push_str(&format!(
+            "- {} files, dependencies first; each is written after the files it imports.",
+            rng.pick(&["Implement the", "Write the", "Build the"])
+        ));
+        out
+    }
+
+    fn purpose(&self, repo: RepoContext<'_>, id: FileId, rng: &mut Rng) -> String {
+        let Some(file) = repo.snapshot.file(id) else {
+            return String::new();
+        };
+        let outline = repo.analysis.outlines.get(&id);
+        let mut parts = Vec::new();
+        if let Some(o) = outline.filter(|o| !main_symbols(&o.symbols).is_empty()) {
+            let verb = rng.pick(&["defines", "provides", "implements", "holds"]);
+            parts.push(format!("{verb} {}", symbol_summary(&o.symbols, 5)));
+            if let Some(doc) = o.symbols.iter().find_map(|s| s.doc.as_deref()) {
+                let d = first_sentence(doc);
+                if !d.is_empty() {
+                    parts.push(format!("({})", d.trim_end_matches('.')));
+                }
+            }
+        } else if let Some(role) = file_role(&file.path) {
+            parts.push(rng.pick(&["{}", "this is {}", "the file with {}"]).replace("{}", role));
+        } else {
+            parts.push(rng.pick(&["supporting file", "part of the project"]).to_owned());
+        }
+        let users = repo.analysis.graph.dependents(id);
+        if !users.is_empty() {
+            let u = paths(repo, &users[..users.len().min(3)]);
+            let more = if users.len() > 3 {
+                format!(" and {} more", users.len() - 3)
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "{} {}{more}",
+                rng.pick(&["; used by", "; needed by", "; imported by"]),
+                join_list(&u)
+            ));
+        }
+        let mut s = parts.join(" ").replace(" ;", ";");
+        if let Some(c) = s.get(..1) {
+            s = c.to_uppercase() + &s[1..];
+        }
+        s
+    }
+
+    fn before_reading(&self, req: ThinkRequest<'_>, rng: &mut Rng) -> String {
+        let path = &req.step.path;
+        let opener = rng
+            .pick(&["Next: `{}`.", "Now `{}`.", "Time for `{}`.", "Moving on to `{}`."])
+            .replace("{}", path);
+        let why = if req.step.purpose.is_empty() {
+            String::new()
+        } else {
+            format!(" {}.", req.step.purpose.trim_end_matches('.'))
+        };
+        let reads = paths(req.repo, &req.step.reads);
+        let needs = match reads.len() {
+            0 => rng
+                .pick(&[
+                    " It imports nothing from the repository, so I can write it straight away.",
+                    " Nothing in the repository is a prerequisite, so no reading first.",
+                    " It stands on its own; no other file needs reading.",
+                ])
+                .to_owned(),
+            1 => rng
+                .pick(&[
+                    " It builds on {}, so I'll read that first.",
+                    " It needs {}; let me look at it before writing.",
+                    " First I'll check {}, which it depends on.",
+                ])
+                .replace("{}", &reads[0]),
+            _ => rng
+                .pick(&[
+                    " It builds on {}, so I'll read those first.",
+                    " It needs {}; I'll look at them before writing.",
+                    " Its dependencies are {}; reading them first.",
+                ])
+                .replace("{}", &join_list(&reads)),
+        };
+        format!("{opener}{why}{needs}")
+    }
+
+    fn before_writing(&self, req: ThinkRequest<'_>, rng: &mut Rng) -> String {
+        let repo = req.repo;
+        let id = req.step.file;
+        let mut out = String::new();
+        // How it uses its dependencies: the import sites of each edge.
+        let mut uses = Vec::new();
+        for (from, to, sites) in repo.analysis.graph.edges() {
+            if from == id
+                && let Some(t) = repo.snapshot.file(to)
+            {
+                let raws: Vec<&str> = sites.iter().map(|s| s.raw.as_str()).collect();
+                uses.push(format!("`{}` (via `{}`)", t.path, raws.join("`, `")));
+            }
+        }
+        uses.sort();
+        if !uses.is_empty() {
+            let lead = rng.pick(&["It uses ", "It draws on ", "From the files I read it takes "]);
+            out.push_str(lead);
+            out.push_str(&join_list(&uses));
+            out.push_str(".\n");
+        }
+        let outline = repo.analysis.outlines.get(&id);
+        let symbols: Vec<_> = outline.map(|o| main_symbols(&o.symbols)).unwrap_or_default();
+        if symbols.is_empty() {
+            let what = file_role(&req.step.path).unwrap_or("the file's content");
+            out.push_str(
+                &rng.pick(&["Now I write {}.", "Writing {} now.", "Here goes {}."])
+                    .replace("{}", what),
+            );
+            return out;
+        }
+        out.push_str(rng.pick(&[
+            "Plan for the file:",
+            "I'll define:",
+            "What goes in:",
+            "The file will contain:",
+        ]));
+        out.push('\n');
+        for s in symbols.iter().take(self.config.max_symbols) {
+            out.push_str(&format!("- {} `{}`", kind_word(s.kind), s.signature));
+            if let Some(doc) = &s.doc {
+                out.push_str(&format!(" — {}", first_sentence(doc)));
+            }
+            let methods: Vec<String> = s
+                .children
+                .iter()
+                .filter(|c| matches!(c.kind, repo2agent_core::model::SymbolKind::Method))
+                .map(|c| format!("`{}`", c.name))
+                .collect();
+            if !methods.is_empty() {
+                out.push_str(&format!(
+                    " ({} {})",
+                    rng.pick(&["methods", "with"]),
+                    join_list(&methods)
+                ));
+            }
+            out.push('\n');
+        }
+        if symbols.len() > self.config.max_symbols {
+            out.push_str(&format!("- and {} more.\n", symbols.len() - self.config.max_symbols));
+        }
+        out.trim_end().to_owned()
+    }
+
+    fn think_with(&self, req: ThinkRequest<'_>, seed: u64) -> String {
+        let mut rng = Rng::new(seed);
+        match req.phase {
+            ThinkPhase::BeforeReading => self.before_reading(req, &mut rng),
+            ThinkPhase::BeforeWriting => self.before_writing(req, &mut rng),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Policy for TemplatePolicy {
+    async fn plan(&self, repo: RepoContext<'_>, seed: u64) -> Result<Plan, StageError> {
+        let mut rng = Rng::new(seed);
+        let requirements = self.requirements(repo, &mut rng);
+        let steps = repo
+            .order
+            .iter()
+            .filter_map(|id| repo.snapshot.file(*id))
+            .map(|f| {
+                let mut r = Rng::new(repo2agent_core::order::seeded_hash(seed, &f.path));
+                PlanStep {
+                    file: f.id,
+                    path: f.path.clone(),
+                    purpose: self.purpose(repo, f.id, &mut r),
+                    reads: Vec::new(),
+                }
+            })
+            .collect();
+        Ok(Plan { requirements, steps })
+    }
+
+    async fn think(&self, request: ThinkRequest<'_>) -> Result<String, StageError> {
+        Ok(self.think_with(request, request.seed))
+    }
+
+    async fn propose_rewrites(
+        &self,
+        request: ThinkRequest<'_>,
+        current: &str,
+        n: usize,
+    ) -> Result<Vec<String>, StageError> {
+        let mut out: Vec<String> = Vec::new();
+        for k in 1..=(4 * n as u64) {
+            if out.len() == n {
+                break;
+            }
+            let t = self.think_with(request, request.seed ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            if t != current && !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -226,3 +226,228 @@ pub async fn simulate(
         search: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grounding::{GroundingError, verify};
+    use crate::model::{Analysis, DependencyGraph, FileTree, ImportSite, RepoSnapshot};
+
+    /// A policy that returns a fixed (possibly broken) plan and numbered thoughts.
+    struct Fixed(Vec<(u32, &'static str)>);
+
+    #[async_trait::async_trait]
+    impl Policy for Fixed {
+        async fn plan(&self, _repo: RepoContext<'_>, _seed: u64) -> Result<Plan, StageError> {
+            let steps = self
+                .0
+                .iter()
+                .map(|(id, path)| PlanStep {
+                    file: FileId(*id),
+                    path: (*path).to_owned(),
+                    purpose: "p".into(),
+                    reads: vec![FileId(2)],
+                })
+                .collect();
+            Ok(Plan {
+                requirements: "r".into(),
+                steps,
+            })
+        }
+        async fn think(&self, r: ThinkRequest<'_>) -> Result<String, StageError> {
+            Ok(format!("{:?} {}", r.phase, r.step.path))
+        }
+        async fn propose_rewrites(&self, _: ThinkRequest<'_>, _: &str, _: usize) -> Result<Vec<String>, StageError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn repo() -> (RepoSnapshot, Analysis) {
+        let snap = RepoSnapshot::new(
+            "r",
+            "/r",
+            vec![
+                ("a.py".into(), None, "import b\n".into()),
+                ("b.py".into(), None, "import c\n".into()),
+                ("c.py".into(), None, "X = 1\n".into()),
+            ],
+        );
+        let mut graph = DependencyGraph::for_snapshot(&snap);
+        graph.add_import(
+            FileId(0),
+            FileId(1),
+            ImportSite {
+                raw: "b".into(),
+                line: 1,
+            },
+        );
+        graph.add_import(
+            FileId(1),
+            FileId(2),
+            ImportSite {
+                raw: "c".into(),
+                line: 1,
+            },
+        );
+        let order = vec![FileId(2), FileId(1), FileId(0)];
+        let analysis = Analysis {
+            tree: FileTree::of(&snap),
+            graph,
+            outlines: Default::default(),
+            order,
+        };
+        (snap, analysis)
+    }
+
+    fn run(policy: &Fixed) -> (Trajectory, SimulationStats, RepoSnapshot) {
+        let (snap, analysis) = repo();
+        let ctx = RepoContext {
+            snapshot: &snap,
+            analysis: &analysis,
+            order: &analysis.order,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let mut stats = SimulationStats::default();
+        let t = rt
+            .block_on(simulate(
+                ctx,
+                policy,
+                "fixed",
+                1,
+                &SimulationConfig::default(),
+                &mut stats,
+            ))
+            .unwrap();
+        (t, stats, snap)
+    }
+
+    #[test]
+    fn invented_duplicated_and_missing_files_are_repaired_and_counted() {
+        // c.py, an invented file, c.py again, b.py; a.py is missing.
+        let (t, stats, snap) = run(&Fixed(vec![(2, "c.py"), (9, "ghost.py"), (2, "c.py"), (1, "b.py")]));
+        assert_eq!(
+            (stats.plan_invented, stats.plan_duplicated, stats.plan_missing),
+            (1, 1, 1)
+        );
+        let crate::model::StepKind::Plan { plan } = &t.main.steps[0].kind else {
+            panic!()
+        };
+        let paths: Vec<&str> = plan.steps.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, ["c.py", "b.py", "a.py"]);
+        // c.py asked to read c.py (itself, not yet written): dropped; b.py reads c.py.
+        assert_eq!(plan.steps[0].reads, Vec::<FileId>::new());
+        assert_eq!(plan.steps[1].reads, vec![FileId(2)]);
+        // The appended a.py gets its dependencies as reads.
+        assert_eq!(plan.steps[2].reads, vec![FileId(1)]);
+        assert_eq!(stats.reads_repaired, 1, "c.py's read of itself, not written yet");
+        verify(&t, &snap).unwrap();
+        assert_eq!(stats.sub_agents, 3);
+    }
+
+    #[test]
+    fn sub_agents_think_read_think_write_observe_with_real_bytes() {
+        let (t, _, snap) = run(&Fixed(vec![(2, "c.py"), (1, "b.py"), (0, "a.py")]));
+        let crate::model::StepKind::Delegate { episode } = &t.main.steps[2].kind else {
+            panic!()
+        };
+        let kinds: Vec<(Role, String)> = episode
+            .steps
+            .iter()
+            .map(|s| {
+                let what = match &s.kind {
+                    StepKind::Think { text } => text.clone(),
+                    StepKind::Action {
+                        call: ToolCall::Read { path },
+                    } => format!("read {path}"),
+                    StepKind::Action {
+                        call: ToolCall::Write { path, content },
+                    } => format!("write {path} {content:?}"),
+                    StepKind::Observation { content } => format!("obs {content:?}"),
+                    other => format!("{other:?}"),
+                };
+                (s.role, what)
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Role::Think, "BeforeReading b.py".to_owned()),
+                (Role::Action, "read c.py".to_owned()),
+                (Role::Observation, "obs \"X = 1\\n\"".to_owned()),
+                (Role::Think, "BeforeWriting b.py".to_owned()),
+                (Role::Code, "write b.py \"import c\\n\"".to_owned()),
+                (Role::Observation, "obs \"Wrote b.py (1 lines).\"".to_owned()),
+            ]
+        );
+        assert_eq!(episode.agent, AgentId::sub(2));
+        verify(&t, &snap).unwrap();
+    }
+
+    #[test]
+    fn the_grounding_check_catches_every_kind_of_tampering() {
+        let (t, _, snap) = run(&Fixed(vec![(2, "c.py"), (1, "b.py"), (0, "a.py")]));
+        let tamper = |f: &dyn Fn(&mut Trajectory)| {
+            let mut t2 = t.clone();
+            f(&mut t2);
+            verify(&t2, &snap).unwrap_err()
+        };
+        fn sub(t: &mut Trajectory, i: usize) -> &mut Episode {
+            match &mut t.main.steps[i].kind {
+                StepKind::Delegate { episode } => episode,
+                _ => panic!(),
+            }
+        }
+        // A model's code kept instead of the real file.
+        let e = tamper(&|t| {
+            if let StepKind::Action {
+                call: ToolCall::Write { content, .. },
+            } = &mut sub(t, 1).steps[2].kind
+            {
+                content.push_str("# hallucinated\n");
+            }
+        });
+        assert_eq!(e, GroundingError::WriteMismatch { path: "c.py".into() });
+        // A Read observation that is not the file.
+        let e = tamper(&|t| {
+            if let StepKind::Observation { content } = &mut sub(t, 2).steps[2].kind {
+                *content = "X = 2\n".into();
+            }
+        });
+        assert_eq!(e, GroundingError::ReadMismatch { path: "c.py".into() });
+        // A file written twice / never.
+        let e = tamper(&|t| {
+            let extra = t.main.steps[1].clone();
+            t.main.steps.push(extra);
+        });
+        assert_eq!(
+            e,
+            GroundingError::WriteCount {
+                path: "c.py".into(),
+                times: 2
+            }
+        );
+        let e = tamper(&|t| {
+            t.main.steps.remove(3);
+        });
+        assert_eq!(
+            e,
+            GroundingError::WriteCount {
+                path: "a.py".into(),
+                times: 0
+            }
+        );
+        // A read of a file the repository does not have.
+        let e = tamper(&|t| {
+            sub(t, 2).steps[1].kind = StepKind::Action {
+                call: ToolCall::Read { path: "nope.py".into() },
+            };
+        });
+        assert_eq!(
+            e,
+            GroundingError::UnknownFile {
+                tool: "read",
+                path: "nope.py".into()
+            }
+        );
+    }
+}

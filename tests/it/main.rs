@@ -6,3 +6,4 @@ mod cli;
 mod config;
 mod dylib;
 mod ingest;
+mod trajectories;

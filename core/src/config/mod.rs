@@ -26,11 +26,12 @@ use toml::de::{DeString, DeTable, DeValue};
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 /// The top-level sections a config may have.
-pub const SECTIONS: [&str; 10] = [
+pub const SECTIONS: [&str; 11] = [
     "run",
     "input",
     "plugins",
     "analyzers",
+    "simulation",
     "policies",
     "scorers",
     "search",

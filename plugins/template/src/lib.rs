@@ -396,3 +396,133 @@ impl Policy for TemplatePolicy {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use repo2agent_core::model::{Analysis, DependencyGraph, FileTree, ImportSite, RepoSnapshot};
+
+    fn repo() -> (RepoSnapshot, Analysis) {
+        let snap = RepoSnapshot::new(
+            "demo",
+            "/demo",
+            (0..12)
+                .map(|i| {
+                    (
+                        format!("m{i:02}.py"),
+                        Some("python".to_owned()),
+                        format!("import m{:02}\n", (i + 1) % 12),
+                    )
+                })
+                .chain([(
+                    "README.md".to_owned(),
+                    None,
+                    "# Demo\n\nDemo greets. It is small.\n".to_owned(),
+                )])
+                .collect(),
+        );
+        let mut graph = DependencyGraph::for_snapshot(&snap);
+        let id = |i: u32| snap.by_path(&format!("m{i:02}.py")).unwrap().id;
+        for i in 1..12u32 {
+            graph.add_import(
+                id(i - 1),
+                id(i),
+                ImportSite {
+                    raw: format!("m{i:02}"),
+                    line: 1,
+                },
+            );
+        }
+        let order = repo2agent_core::order::implementation_order(&snap, &graph, 0);
+        (
+            snap.clone(),
+            Analysis {
+                tree: FileTree::of(&snap),
+                graph,
+                outlines: Default::default(),
+                order,
+            },
+        )
+    }
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn same_seed_same_text_other_seeds_other_words() {
+        let (snap, analysis) = repo();
+        let ctx = RepoContext {
+            snapshot: &snap,
+            analysis: &analysis,
+            order: &analysis.order,
+        };
+        let p = TemplatePolicy::default();
+        let a = block(p.plan(ctx, 1)).unwrap();
+        assert_eq!(a, block(p.plan(ctx, 1)).unwrap(), "deterministic for a seed");
+        assert!(
+            a.requirements.contains("Demo greets. It is small."),
+            "{}",
+            a.requirements
+        );
+        assert_eq!(a.steps.len(), 13);
+        // Thoughts across the files of one repository do not all repeat one sentence.
+        let mut openers = std::collections::BTreeSet::new();
+        for step in &a.steps {
+            let req = ThinkRequest {
+                repo: ctx,
+                step,
+                phase: ThinkPhase::BeforeReading,
+                seed: repo2agent_core::order::seeded_hash(1, &step.path),
+            };
+            let t = block(p.think(req)).unwrap();
+            assert!(t.contains(&format!("`{}`", step.path)), "{t}");
+            openers.insert(t.split('`').next().unwrap_or_default().to_owned());
+        }
+        assert!(openers.len() >= 3, "phrasings vary: {openers:?}");
+        let plans: std::collections::BTreeSet<String> =
+            (0..8).map(|s| block(p.plan(ctx, s)).unwrap().requirements).collect();
+        assert!(plans.len() >= 3, "seeds change the wording");
+    }
+
+    #[test]
+    fn thoughts_name_the_dependencies_and_rewrites_differ() {
+        let (snap, analysis) = repo();
+        let ctx = RepoContext {
+            snapshot: &snap,
+            analysis: &analysis,
+            order: &analysis.order,
+        };
+        let p = TemplatePolicy::default();
+        let id = |p: &str| snap.by_path(p).unwrap().id;
+        let step = PlanStep {
+            file: id("m03.py"),
+            path: "m03.py".into(),
+            purpose: String::new(),
+            reads: vec![id("m04.py")],
+        };
+        let req = ThinkRequest {
+            repo: ctx,
+            step: &step,
+            phase: ThinkPhase::BeforeReading,
+            seed: 5,
+        };
+        let t = block(p.think(req)).unwrap();
+        assert!(t.contains("`m04.py`"), "names what it reads: {t}");
+        let w = block(p.think(ThinkRequest {
+            phase: ThinkPhase::BeforeWriting,
+            ..req
+        }))
+        .unwrap();
+        assert!(
+            w.contains("`m04.py` (via `m04`)"),
+            "says how it uses the dependency: {w}"
+        );
+        let alts = block(p.propose_rewrites(req, &t, 3)).unwrap();
+        assert!(!alts.is_empty() && alts.len() <= 3);
+        assert!(alts.iter().all(|a| a != &t && a.contains("`m04.py`")), "{alts:?}");
+    }
+}

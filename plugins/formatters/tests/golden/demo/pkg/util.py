@@ -1,0 +1,6 @@
+"""Helpers."""
+
+
+def shout(text):
+    """Upper-case it."""
+    return text.upper()

@@ -9,6 +9,7 @@
 //! invalid (every problem is printed, nothing was done).
 
 mod builtins;
+mod inspect;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -48,8 +49,35 @@ enum Command {
     /// Analyze one repository: outlines, dependency graph and implementation
     /// order, with the config's analyzers (all built-in ones by default).
     Analyze(AnalyzeArgs),
+    /// Show a trajectory readably: roles coloured in the terminal, or an HTML page.
+    Inspect(InspectArgs),
     /// Print the embedded default config.
     DefaultConfig,
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// A `trajectories.jsonl` written by `repo2agent run`.
+    file: PathBuf,
+    /// Which repository (default: the first line).
+    #[arg(long)]
+    repo: Option<String>,
+    /// Write an HTML page here instead of printing.
+    #[arg(long, value_name = "OUT")]
+    html: Option<PathBuf>,
+    /// Colour the terminal output: always, never, or auto (when stdout is a terminal).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ColorChoice {
+    /// When stdout is a terminal.
+    Auto,
+    /// Always (ANSI colours).
+    Always,
+    /// Never: roles as `[role]` tags.
+    Never,
 }
 
 #[derive(Args, Debug)]
@@ -98,6 +126,15 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     match execute(cli.command) {
         Ok(code) => code,
+        // Output piped into `head` and closed early is not a failure.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_FAILURE)
@@ -167,6 +204,25 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(config_failed(&e)),
             };
             analyze_one(&cfg, &args)
+        }
+        Command::Inspect(args) => {
+            let t = inspect::load(&args.file, args.repo.as_deref())?;
+            match &args.html {
+                Some(out) => {
+                    std::fs::write(out, inspect::html(&t)?)
+                        .with_context(|| format!("cannot write {}", out.display()))?;
+                    println!("wrote {}", out.display());
+                }
+                None => {
+                    let color = match args.color {
+                        ColorChoice::Auto => None,
+                        ColorChoice::Always => Some(true),
+                        ColorChoice::Never => Some(false),
+                    };
+                    inspect::print_terminal(&t, color)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::DefaultConfig => {
             print!("{}", config::DEFAULT_CONFIG);

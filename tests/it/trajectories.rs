@@ -130,3 +130,60 @@ fn real_repositories_produce_grounded_trajectories() {
     assert_eq!(sim["trajectories"], stats["ingest"]["repos_ingested"]);
     assert_eq!(sim["sub_agents"], stats["ingest"]["files_kept"]);
 }
+
+#[test]
+fn inspect_shows_roles_in_the_terminal_and_as_html() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = workspace_root().join("plugins/treesitter/tests/fixtures");
+    let out = tmp.path().join("out");
+    let inputs = [fixtures.join("python"), fixtures.join("go")];
+    let (code, _, err) = run_cli(
+        tmp.path(),
+        &[
+            "run",
+            "--out",
+            out.to_str().unwrap(),
+            "--input",
+            inputs[0].to_str().unwrap(),
+            inputs[1].to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let jsonl = out.join("trajectories.jsonl");
+    let j = jsonl.to_str().unwrap();
+
+    let (code, plain, _) = run_cli(tmp.path(), &["inspect", j, "--repo", "python", "--color", "never"]);
+    assert_eq!(code, 0);
+    assert!(plain.starts_with("repository python · policy template"), "{plain}");
+    for role in [
+        "[markup]<|repo|>python",
+        "[context]<|task|>",
+        "[plan]<|plan|>",
+        "[think]<|think|>",
+        "[action]<|call|>",
+        "[code]",
+        "[observation]<|result|>",
+    ] {
+        assert!(plain.contains(role), "{role} missing");
+    }
+    let (_, colored, _) = run_cli(tmp.path(), &["inspect", j, "--repo", "go", "--color", "always"]);
+    assert!(
+        colored.contains("\x1b[33m<|think|>") && colored.contains("repository go"),
+        "ANSI colour per role"
+    );
+
+    let html = tmp.path().join("t.html");
+    let (code, _, _) = run_cli(tmp.path(), &["inspect", j, "--repo", "python", "--html", html.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<h2>Plan</h2>") && page.contains("<code>src/app/util.py</code>"));
+    assert!(
+        page.contains("<span class=\"think\" title=\"think\">&lt;|think|&gt;"),
+        "spans escaped and tagged"
+    );
+    assert!(!page.contains("<|"), "no raw marker leaks into the HTML");
+
+    let (code, _, err) = run_cli(tmp.path(), &["inspect", j, "--repo", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no trajectory for repository `nope`") && err.contains("go, python"), "{err}");
+}

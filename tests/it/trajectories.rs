@@ -173,7 +173,10 @@ fn inspect_shows_roles_in_the_terminal_and_as_html() {
     );
 
     let html = tmp.path().join("t.html");
-    let (code, _, _) = run_cli(tmp.path(), &["inspect", j, "--repo", "python", "--html", html.to_str().unwrap()]);
+    let (code, _, _) = run_cli(
+        tmp.path(),
+        &["inspect", j, "--repo", "python", "--html", html.to_str().unwrap()],
+    );
     assert_eq!(code, 0);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<h2>Plan</h2>") && page.contains("<code>src/app/util.py</code>"));
@@ -185,5 +188,8 @@ fn inspect_shows_roles_in_the_terminal_and_as_html() {
 
     let (code, _, err) = run_cli(tmp.path(), &["inspect", j, "--repo", "nope"]);
     assert_eq!(code, 1);
-    assert!(err.contains("no trajectory for repository `nope`") && err.contains("go, python"), "{err}");
+    assert!(
+        err.contains("no trajectory for repository `nope`") && err.contains("go, python"),
+        "{err}"
+    );
 }

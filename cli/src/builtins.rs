@@ -9,6 +9,7 @@ pub fn registry() -> anyhow::Result<Registry> {
     repo2agent_search::register(&mut r)?;
     repo2agent_treesitter::register(&mut r)?;
     repo2agent_template::register(&mut r)?;
+    repo2agent_openai::register(&mut r)?;
     repo2agent_formatters::register(&mut r)?;
     Ok(r)
 }

@@ -213,6 +213,9 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
     for (name, s) in ["ingest", "analyze", "simulate", "format"].iter().zip(seconds) {
         stats.seconds.insert((*name).into(), s);
     }
+    if let Some(p) = policy {
+        stats.simulation.policy = p.component.counters();
+    }
     let trajectories_path = trajectories.map(AtomicFile::finish).transpose()?;
 
     let stats_path = out.join("stats.json");

@@ -98,6 +98,9 @@ pub struct SimulationStats {
     pub grounding_failures: BTreeMap<String, u64>,
     /// Repositories whose simulation failed, by reason.
     pub failed: BTreeMap<String, u64>,
+    /// The policy's own counters (model calls, tokens, cache hits, fallbacks …).
+    #[serde(default)]
+    pub policy: BTreeMap<String, u64>,
 }
 
 /// Counters of the formatting stage.

@@ -6,4 +6,5 @@ mod cli;
 mod config;
 mod dylib;
 mod ingest;
+mod openai;
 mod trajectories;

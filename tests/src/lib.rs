@@ -2,6 +2,8 @@
 //! example plugin libraries are, building them on first use.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod llm_server;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -98,24 +100,24 @@ pub fn toml_path(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
 
-/// The source directory of a crate in the dependency graph (from `cargo metadata`).
+/// The source directory of a registry crate of the dependency graph: its
+/// version from Cargo.lock, its sources under `$CARGO_HOME/registry/src`.
 pub fn crate_source_dir(name: &str) -> PathBuf {
-    let out = Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .output()
-        .expect("cargo metadata");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
-    let manifest = v["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("{name} is not in the dependency graph"))["manifest_path"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    Path::new(&manifest).parent().unwrap().to_path_buf()
+    let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock")).expect("Cargo.lock");
+    let needle = format!("name = \"{name}\"\nversion = \"");
+    let at = lock
+        .find(&needle)
+        .unwrap_or_else(|| panic!("{name} is not in Cargo.lock"))
+        + needle.len();
+    let version = &lock[at..at + lock[at..].find('"').expect("version")];
+    let dir = registry_crates()
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy() == format!("{name}-{version}"))
+        })
+        .unwrap_or_else(|| panic!("{name}-{version} is not in the cargo registry; build the workspace first"));
+    dir
 }
 
 /// The Lua grammar built into a shared library by `examples/languages/build-grammar.sh`

@@ -62,4 +62,10 @@ pub trait Policy: Send + Sync {
         current: &str,
         n: usize,
     ) -> Result<Vec<String>, StageError>;
+
+    /// Counters of the policy's own work (model calls, tokens, cache hits,
+    /// fallbacks …), added to `stats.json` under `simulation.policy`.
+    fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::new()
+    }
 }

@@ -1,0 +1,233 @@
+//! Calls to an OpenAI-compatible chat endpoint: bounded concurrency, a request
+//! timeout, retries with exponential backoff and jitter on 429 / 5xx / timeouts /
+//! dropped connections / malformed answers, a call cache and usage counters.
+
+use crate::cache::CallCache;
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
+    CreateChatCompletionRequest,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Counters of model use, reported in `stats.json`.
+#[derive(Debug, Default)]
+pub struct Usage {
+    pub calls: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub retries: AtomicU64,
+    pub failures: AtomicU64,
+    pub malformed: AtomicU64,
+    pub fallbacks: AtomicU64,
+    pub prompt_tokens: AtomicU64,
+    pub completion_tokens: AtomicU64,
+}
+
+impl Usage {
+    /// Every counter by name.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            ("calls", g(&self.calls)),
+            ("cache_hits", g(&self.cache_hits)),
+            ("retries", g(&self.retries)),
+            ("failed_calls", g(&self.failures)),
+            ("malformed_answers", g(&self.malformed)),
+            ("template_fallbacks", g(&self.fallbacks)),
+            ("prompt_tokens", g(&self.prompt_tokens)),
+            ("completion_tokens", g(&self.completion_tokens)),
+        ]
+    }
+}
+
+/// How calls are made.
+#[derive(Clone, Debug)]
+pub struct CallSettings {
+    pub model: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+/// Why a call gave no usable answer after every retry.
+#[derive(Debug, Clone)]
+pub struct CallFailed(pub String);
+
+/// A shared client.
+pub struct ChatClient {
+    client: Client<OpenAIConfig>,
+    settings: CallSettings,
+    permits: Arc<Semaphore>,
+    cache: CallCache,
+    pub usage: Usage,
+}
+
+impl std::fmt::Debug for ChatClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatClient")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Attempt {
+    /// Worth retrying (429, 5xx, timeout, connection, garbage, empty or malformed answer).
+    Transient(String),
+    /// Not worth retrying (400, 401, 404 …).
+    Fatal(String),
+}
+
+impl ChatClient {
+    /// A client for `base_url` with `api_key`.
+    pub fn new(base_url: &str, api_key: &str, settings: CallSettings, concurrency: usize, cache: CallCache) -> Self {
+        let config = OpenAIConfig::new()
+            .with_api_base(base_url.trim_end_matches('/'))
+            .with_api_key(api_key);
+        // async-openai's default stack retries 429 / 5xx on its own; we want our
+        // own retries (counted, jittered, with a fallback), so no retry layer.
+        let service = async_openai::middleware::ReqwestService::new(reqwest::Client::new());
+        Self {
+            client: Client::with_config(config).with_http_service(service),
+            settings,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            cache,
+            usage: Usage::default(),
+        }
+    }
+
+    /// One chat call (system + user), validated by `accept` (return `Err` to
+    /// retry a malformed answer). Cached by content.
+    pub async fn chat<T>(
+        &self,
+        system: &str,
+        user: &str,
+        seed: u64,
+        accept: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, CallFailed> {
+        let s = &self.settings;
+        let key_json = serde_json::json!({
+            "model": s.model, "system": system, "user": user,
+            "temperature": s.temperature, "max_tokens": s.max_tokens, "seed": seed,
+        });
+        let key = CallCache::key(&key_json);
+        if let Some(answer) = self.cache.get(&key)
+            && let Ok(v) = accept(&answer)
+        {
+            self.usage.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(v);
+        }
+        let mut last = String::new();
+        for attempt in 0..=s.max_retries {
+            if attempt > 0 {
+                self.usage.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(self.backoff(attempt, seed)).await;
+            }
+            match self.once(system, user, seed).await {
+                Ok(answer) => match accept(&answer) {
+                    Ok(v) => {
+                        self.cache.put(&key, &key_json, &answer);
+                        return Ok(v);
+                    }
+                    Err(why) => {
+                        self.usage.malformed.fetch_add(1, Ordering::Relaxed);
+                        last = format!("malformed answer: {why}");
+                    }
+                },
+                Err(Attempt::Transient(why)) => last = why,
+                Err(Attempt::Fatal(why)) => {
+                    self.usage.failures.fetch_add(1, Ordering::Relaxed);
+                    return Err(CallFailed(why));
+                }
+            }
+            tracing::debug!("model call attempt {} failed: {last}", attempt + 1);
+        }
+        self.usage.failures.fetch_add(1, Ordering::Relaxed);
+        Err(CallFailed(format!(
+            "gave up after {} attempts: {last}",
+            s.max_retries + 1
+        )))
+    }
+
+    /// Exponential backoff with jitter in [0.5, 1.5), capped.
+    fn backoff(&self, attempt: u32, seed: u64) -> Duration {
+        let s = &self.settings;
+        let base = s
+            .backoff_initial
+            .saturating_mul(1u32 << attempt.min(16).saturating_sub(1));
+        let base = base.min(s.backoff_max);
+        let mut z = seed ^ u64::from(attempt).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z ^= z >> 31;
+        let jitter = 0.5 + (z % 1000) as f64 / 1000.0;
+        base.mul_f64(jitter)
+    }
+
+    async fn once(&self, system: &str, user: &str, seed: u64) -> Result<String, Attempt> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Attempt::Fatal(e.to_string()))?;
+        self.usage.calls.fetch_add(1, Ordering::Relaxed);
+        let s = &self.settings;
+        #[allow(deprecated)]
+        let request = CreateChatCompletionRequest {
+            model: s.model.clone(),
+            messages: vec![
+                ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(system)),
+                ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(user)),
+            ],
+            temperature: Some(s.temperature),
+            max_tokens: Some(s.max_tokens),
+            seed: Some(seed as i64 & i64::MAX),
+            ..Default::default()
+        };
+        let response = match tokio::time::timeout(s.timeout, self.client.chat().create(request)).await {
+            Err(_) => return Err(Attempt::Transient(format!("no answer within {:?}", s.timeout))),
+            Ok(Err(e)) => return Err(classify(e)),
+            Ok(Ok(r)) => r,
+        };
+        if let Some(u) = &response.usage {
+            self.usage
+                .prompt_tokens
+                .fetch_add(u64::from(u.prompt_tokens), Ordering::Relaxed);
+            self.usage
+                .completion_tokens
+                .fetch_add(u64::from(u.completion_tokens), Ordering::Relaxed);
+        }
+        let text = response
+            .choices
+            .first()
+            .and_then(|c| c.message.content.clone())
+            .unwrap_or_default();
+        if text.trim().is_empty() {
+            self.usage.malformed.fetch_add(1, Ordering::Relaxed);
+            return Err(Attempt::Transient("empty answer".into()));
+        }
+        Ok(text)
+    }
+}
+
+fn classify(e: OpenAIError) -> Attempt {
+    match &e {
+        OpenAIError::ApiError(r) => {
+            let status = r.status_code.as_u16();
+            if status == 429 || status == 408 || status >= 500 {
+                Attempt::Transient(e.to_string())
+            } else {
+                Attempt::Fatal(e.to_string())
+            }
+        }
+        OpenAIError::InvalidArgument(_) => Attempt::Fatal(e.to_string()),
+        // Connection errors, garbage bodies, dropped streams.
+        _ => Attempt::Transient(e.to_string()),
+    }
+}

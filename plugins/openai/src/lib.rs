@@ -1,0 +1,232 @@
+//! The `openai` policy: requirements, plans and thoughts from any
+//! OpenAI-compatible server (vLLM, SGLang, llama.cpp, OpenAI) through
+//! async-openai.
+//!
+//! Prompts inject the real structure; answers are validated (a plan must be
+//! JSON, a thought prose), and a call that keeps failing — 429 / 5xx, timeouts,
+//! dropped connections, garbage, empty or malformed answers — is retried with
+//! exponential backoff and jitter, then that step falls back to the `template`
+//! policy and is counted. Every answer is cached by content on disk, so re-runs
+//! and resumed runs repeat no call. Owns only this policy.
+
+mod cache;
+mod client;
+mod prompts;
+
+pub use cache::CallCache;
+pub use client::{CallFailed, CallSettings, ChatClient};
+
+use repo2agent_core::StageError;
+use repo2agent_core::config::Problem;
+use repo2agent_core::model::Plan;
+use repo2agent_core::registry::{Origin, Registry, RegistryError};
+use repo2agent_core::stage::{Policy, RepoContext, ThinkRequest};
+use repo2agent_template::TemplatePolicy;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Config of the `openai` policy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiPolicyConfig {
+    /// Server base URL, e.g. `http://127.0.0.1:8000/v1`. Required.
+    pub base_url: String,
+    /// Model name the server knows. Required.
+    pub model: String,
+    /// Environment variable holding the API key. Default: none (local servers).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Sampling temperature. Default 0.7.
+    #[serde(default = "defaults::temperature")]
+    pub temperature: f32,
+    /// Most tokens per answer. Default 768.
+    #[serde(default = "defaults::max_tokens")]
+    pub max_tokens: u32,
+    /// Requests in flight at most. Default 8.
+    #[serde(default = "defaults::max_concurrency")]
+    pub max_concurrency: usize,
+    /// Seconds to wait for one answer. Default 120.
+    #[serde(default = "defaults::timeout_s")]
+    pub timeout_s: f64,
+    /// Retries after a failed or malformed answer. Default 4.
+    #[serde(default = "defaults::max_retries")]
+    pub max_retries: u32,
+    /// First backoff, milliseconds (doubled each retry, jittered, capped by
+    /// `backoff_max_ms`). Default 500.
+    #[serde(default = "defaults::backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    /// Longest backoff, milliseconds. Default 20000.
+    #[serde(default = "defaults::backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// Directory of the call cache, relative to the config file; `""` disables
+    /// it. Default `~/.cache/repo2agent/calls`.
+    #[serde(default)]
+    pub cache_dir: Option<String>,
+}
+
+mod defaults {
+    pub fn temperature() -> f32 {
+        0.7
+    }
+    pub fn max_tokens() -> u32 {
+        768
+    }
+    pub fn max_concurrency() -> usize {
+        8
+    }
+    pub fn timeout_s() -> f64 {
+        120.0
+    }
+    pub fn max_retries() -> u32 {
+        4
+    }
+    pub fn backoff_initial_ms() -> u64 {
+        500
+    }
+    pub fn backoff_max_ms() -> u64 {
+        20_000
+    }
+}
+
+/// The policy.
+#[derive(Debug)]
+pub struct OpenAiPolicy {
+    client: ChatClient,
+    fallback: TemplatePolicy,
+}
+
+impl OpenAiPolicy {
+    /// A policy talking to `client`.
+    pub fn new(client: ChatClient) -> Self {
+        Self {
+            client,
+            fallback: TemplatePolicy::default(),
+        }
+    }
+
+    /// Model-use counters.
+    pub fn usage(&self) -> &client::Usage {
+        &self.client.usage
+    }
+
+    fn fell_back(&self, what: &str, e: &CallFailed) {
+        self.client.usage.fallbacks.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            "{what}: the model gave no usable answer ({}); using the template policy",
+            e.0
+        );
+    }
+}
+
+/// Registers `openai`.
+pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    registry.register::<dyn Policy, OpenAiPolicyConfig, _>(
+        "openai",
+        Origin::BuiltIn("repo2agent-openai"),
+        "plans and thoughts from an OpenAI-compatible server (cached, retried, template fallback)",
+        |c, ctx| {
+            let api_key = match &c.api_key_env {
+                Some(var) => std::env::var(var).map_err(|_| {
+                    Problem::new(format!(
+                        "api_key_env names `{var}`, which is not set in the environment"
+                    ))
+                })?,
+                None => "no-key".to_owned(),
+            };
+            if !(c.timeout_s > 0.0 && c.timeout_s.is_finite()) {
+                return Err(Problem::new("timeout_s must be a positive number of seconds"));
+            }
+            let cache_dir: Option<PathBuf> = match c.cache_dir.as_deref() {
+                Some("") => None,
+                Some(d) => Some(ctx.resolve_path(d)),
+                None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/repo2agent/calls")),
+            };
+            let settings = CallSettings {
+                model: c.model.clone(),
+                temperature: c.temperature,
+                max_tokens: c.max_tokens,
+                timeout: Duration::from_secs_f64(c.timeout_s),
+                max_retries: c.max_retries,
+                backoff_initial: Duration::from_millis(c.backoff_initial_ms),
+                backoff_max: Duration::from_millis(c.backoff_max_ms),
+            };
+            let client = ChatClient::new(
+                &c.base_url,
+                &api_key,
+                settings,
+                c.max_concurrency,
+                CallCache::new(cache_dir),
+            );
+            Ok(Arc::new(OpenAiPolicy::new(client)) as Arc<dyn Policy>)
+        },
+    )
+}
+
+#[async_trait::async_trait]
+impl Policy for OpenAiPolicy {
+    async fn plan(&self, repo: RepoContext<'_>, seed: u64) -> Result<Plan, StageError> {
+        let prompt = prompts::plan_prompt(repo);
+        match self
+            .client
+            .chat(prompts::PLAN_SYSTEM, &prompt, seed, |a| prompts::parse_plan(a, repo))
+            .await
+        {
+            Ok(plan) => Ok(plan),
+            Err(e) => {
+                self.fell_back(&format!("{}: plan", repo.snapshot.name), &e);
+                self.fallback.plan(repo, seed).await
+            }
+        }
+    }
+
+    async fn think(&self, request: ThinkRequest<'_>) -> Result<String, StageError> {
+        let prompt = prompts::think_prompt(request);
+        match self
+            .client
+            .chat(prompts::THINK_SYSTEM, &prompt, request.seed, prompts::parse_thought)
+            .await
+        {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                self.fell_back(&format!("{}: thought", request.step.path), &e);
+                self.fallback.think(request).await
+            }
+        }
+    }
+
+    async fn propose_rewrites(
+        &self,
+        request: ThinkRequest<'_>,
+        current: &str,
+        n: usize,
+    ) -> Result<Vec<String>, StageError> {
+        let prompt = prompts::rewrite_prompt(request, current, n);
+        let parse = |a: &str| prompts::parse_rewrites(a, current);
+        match self
+            .client
+            .chat(prompts::THINK_SYSTEM, &prompt, request.seed, parse)
+            .await
+        {
+            Ok(mut v) => {
+                v.truncate(n);
+                Ok(v)
+            }
+            Err(e) => {
+                self.fell_back(&format!("{}: rewrites", request.step.path), &e);
+                self.fallback.propose_rewrites(request, current, n).await
+            }
+        }
+    }
+
+    fn counters(&self) -> BTreeMap<String, u64> {
+        self.usage()
+            .snapshot()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+}

@@ -1,0 +1,190 @@
+//! The `openai` policy against a real HTTP server on 127.0.0.1 (started by the
+//! test) that can inject faults: every fault ends with the run complete,
+//! grounded, and nothing lost.
+
+use repo2agent_tests::llm_server::{FakeLlm, Fault};
+use repo2agent_tests::*;
+use std::path::Path;
+use std::time::Duration;
+
+fn config(server: &FakeLlm, dir: &Path, extra: &str) -> std::path::PathBuf {
+    let text = format!(
+        "[policies.teacher]\ntype = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-coder\"\nmax_retries = 8\nbackoff_initial_ms = 5\nbackoff_max_ms = 40\ntimeout_s = 1.0\ncache_dir = \"cache\"\n{extra}\n[format]\ntype = \"agent\"\n",
+        server.base_url()
+    );
+    let path = dir.join("openai.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(dir: &Path, cfg: &Path, out: &str) -> (serde_json::Value, String) {
+    let repo = workspace_root().join("plugins/treesitter/tests/fixtures/python");
+    let (code, stdout, err) = run_cli(
+        dir,
+        &[
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--input",
+            repo.to_str().unwrap(),
+            "--out",
+            out,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(out).join("stats.json")).unwrap()).unwrap();
+    let jsonl = std::fs::read_to_string(dir.join(out).join("trajectories.jsonl")).unwrap();
+    (stats, jsonl)
+}
+
+fn thoughts(jsonl: &str) -> Vec<String> {
+    let t: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    let mut out = Vec::new();
+    for step in t["main"]["steps"].as_array().unwrap() {
+        if step["kind"] == "delegate" {
+            for s in step["episode"]["steps"].as_array().unwrap() {
+                if s["kind"] == "think" {
+                    out.push(s["text"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_openai_policy_writes_grounded_trajectories_through_a_real_http_server() {
+    let server = FakeLlm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "");
+    let (stats, jsonl) = run(tmp.path(), &cfg, "out");
+    let sim = &stats["simulation"];
+    assert_eq!(sim["trajectories"], 1);
+    assert_eq!(sim["grounding_failures"], serde_json::json!({}));
+    assert_eq!(sim["plan_invented"], 1, "the model's invented ghost.py was dropped");
+    assert_eq!(sim["plan_missing"], 0);
+    let files = stats["ingest"]["files_kept"].as_u64().unwrap();
+    // One plan call and two thoughts per file.
+    assert_eq!(sim["policy"]["calls"].as_u64().unwrap(), 1 + 2 * files);
+    assert_eq!(
+        sim["policy"]["completion_tokens"].as_u64().unwrap(),
+        7 * (1 + 2 * files)
+    );
+    assert_eq!(sim["policy"]["template_fallbacks"], 0);
+    let th = thoughts(&jsonl);
+    assert_eq!(th.len() as u64, 2 * files);
+    assert!(
+        th.iter()
+            .all(|t| t.starts_with("I will implement ") && t.ends_with("That is the plan.")),
+        "{th:?}"
+    );
+    assert!(!jsonl.contains("hallucinated"), "code a model proposes is never kept");
+    assert!(jsonl.contains("A fake model's requirements.") && jsonl.contains("\"policy\":\"openai\""));
+    assert_eq!(server.requests() as u64, 1 + 2 * files);
+}
+
+#[test]
+fn every_injected_fault_is_retried_and_the_run_completes() {
+    let server = FakeLlm::start();
+    server.inject([
+        Fault::Status(500),
+        Fault::Status(429),
+        Fault::Status(503),
+        Fault::Garbage,
+        Fault::Drop,
+        Fault::Hang(Duration::from_millis(1500)),
+        Fault::Empty,
+        Fault::Malformed,
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "");
+    let (stats, jsonl) = run(tmp.path(), &cfg, "out");
+    let sim = &stats["simulation"];
+    assert_eq!(sim["trajectories"], 1);
+    assert_eq!(sim["grounding_failures"], serde_json::json!({}));
+    let files = stats["ingest"]["files_kept"].as_u64().unwrap();
+    assert_eq!(
+        server.requests() as u64,
+        8 + 1 + 2 * files,
+        "every fault was served, then every call succeeded"
+    );
+    assert_eq!(
+        sim["policy"]["retries"], 8,
+        "each fault cost one retry of the plan call"
+    );
+    assert_eq!(
+        sim["policy"]["template_fallbacks"], 0,
+        "nothing fell back: the plan call succeeded on its 9th try"
+    );
+    assert!(jsonl.contains("A fake model's requirements."));
+}
+
+#[test]
+fn a_server_that_keeps_failing_falls_back_to_the_template_policy_and_counts_it() {
+    let server = FakeLlm::start();
+    server.inject(std::iter::repeat_n(Fault::Status(500), 1000));
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "").to_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_retries = 8", "max_retries = 1");
+    std::fs::write(&cfg, text).unwrap();
+    let (stats, jsonl) = run(tmp.path(), Path::new(&cfg), "out");
+    let sim = &stats["simulation"];
+    let files = stats["ingest"]["files_kept"].as_u64().unwrap();
+    assert_eq!(sim["trajectories"], 1, "the run completes");
+    assert_eq!(sim["grounding_failures"], serde_json::json!({}));
+    assert_eq!(sim["policy"]["template_fallbacks"].as_u64().unwrap(), 1 + 2 * files);
+    assert_eq!(
+        sim["policy"]["calls"].as_u64().unwrap(),
+        2 * (1 + 2 * files),
+        "two tries per call"
+    );
+    assert!(
+        !jsonl.contains("I will implement"),
+        "every thought came from the template policy"
+    );
+}
+
+#[test]
+fn the_call_cache_makes_a_rerun_repeat_no_call() {
+    let server = FakeLlm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "");
+    let (first, a) = run(tmp.path(), &cfg, "one");
+    let after_first = server.requests();
+    let (second, b) = run(tmp.path(), &cfg, "two");
+    assert_eq!(server.requests(), after_first, "no request on the second run");
+    assert_eq!(a, b, "same trajectories");
+    assert_eq!(
+        second["simulation"]["policy"]["cache_hits"],
+        first["simulation"]["policy"]["calls"]
+    );
+    assert_eq!(second["simulation"]["policy"]["calls"], 0);
+}
+
+#[test]
+fn a_client_error_is_not_retried_and_a_missing_key_is_a_config_problem() {
+    let server = FakeLlm::start();
+    server.inject([Fault::Status(401)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "");
+    let (stats, _) = run(tmp.path(), &cfg, "out");
+    let p = &stats["simulation"]["policy"];
+    assert_eq!(p["retries"], 0);
+    assert_eq!(p["failed_calls"], 1);
+    assert_eq!(
+        p["template_fallbacks"], 1,
+        "the plan fell back; the thoughts came from the server"
+    );
+
+    let cfg = config(&server, tmp.path(), "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("model = ", "api_key_env = \"R2A_TEST_NO_SUCH_KEY\"\nmodel = ");
+    std::fs::write(&cfg, text).unwrap();
+    let (code, _, err) = run_cli(tmp.path(), &["check", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 3);
+    assert!(err.contains("R2A_TEST_NO_SUCH_KEY") && err.contains("not set"), "{err}");
+}

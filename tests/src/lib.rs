@@ -110,14 +110,13 @@ pub fn crate_source_dir(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("{name} is not in Cargo.lock"))
         + needle.len();
     let version = &lock[at..at + lock[at..].find('"').expect("version")];
-    let dir = registry_crates()
+    registry_crates()
         .into_iter()
         .find(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy() == format!("{name}-{version}"))
         })
-        .unwrap_or_else(|| panic!("{name}-{version} is not in the cargo registry; build the workspace first"));
-    dir
+        .unwrap_or_else(|| panic!("{name}-{version} is not in the cargo registry; build the workspace first"))
 }
 
 /// The Lua grammar built into a shared library by `examples/languages/build-grammar.sh`

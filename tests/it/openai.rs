@@ -284,3 +284,48 @@ fn check_grounded(jsonl: &Path, root: &Path) {
     }
     assert!(writes > 0);
 }
+
+#[test]
+fn the_openai_policy_proposes_alternative_thoughts() {
+    use repo2agent_core::model::{Analysis, FileId, PlanStep, RepoSnapshot};
+    use repo2agent_core::stage::{RepoContext, ThinkPhase, ThinkRequest};
+    let server = FakeLlm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut registry = repo2agent_core::Registry::new();
+    repo2agent_openai::register(&mut registry).unwrap();
+    let text = std::fs::read_to_string(config(&server, tmp.path(), ""))
+        .unwrap()
+        .replace("[format]\ntype = \"agent\"\n", "");
+    let cfg = repo2agent_core::config::parse(&text, "t.toml", tmp.path(), &mut registry).unwrap();
+    let policy = &cfg.policies["teacher"].component;
+    let snap = RepoSnapshot::new(
+        "r",
+        "/r",
+        vec![("a.py".into(), Some("python".into()), "x = 1\n".into())],
+    );
+    let analysis = Analysis::default();
+    let repo = RepoContext {
+        snapshot: &snap,
+        analysis: &analysis,
+        order: &[],
+    };
+    let step = PlanStep {
+        file: FileId(0),
+        path: "a.py".into(),
+        purpose: "holds x".into(),
+        reads: vec![],
+    };
+    let req = ThinkRequest {
+        repo,
+        step: &step,
+        phase: ThinkPhase::BeforeWriting,
+        seed: 3,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let alts = rt.block_on(policy.propose_rewrites(req, "first version", 2)).unwrap();
+    assert_eq!(alts, ["Alternative one for a.py.", "Alternative two for a.py."]);
+    assert_eq!(policy.counters()["calls"], 1);
+}

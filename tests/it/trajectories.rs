@@ -2,39 +2,6 @@
 //! repository, checked here again against the files on disk.
 
 use repo2agent_tests::*;
-use std::path::Path;
-
-/// Every Read observation and Write body in a JSONL file equals the file on disk.
-fn check_against_disk(jsonl: &Path, root_of: impl Fn(&str) -> std::path::PathBuf) -> usize {
-    let text = std::fs::read_to_string(jsonl).unwrap();
-    let mut writes = 0;
-    for line in text.lines() {
-        let t: serde_json::Value = serde_json::from_str(line).unwrap();
-        let root = root_of(t["repo"].as_str().unwrap());
-        let mut stack = vec![t["main"].clone()];
-        while let Some(ep) = stack.pop() {
-            let steps = ep["steps"].as_array().unwrap();
-            for (i, s) in steps.iter().enumerate() {
-                match s["kind"].as_str().unwrap() {
-                    "delegate" => stack.push(s["episode"].clone()),
-                    "action" if s["call"]["tool"] == "write" => {
-                        let disk = std::fs::read_to_string(root.join(s["call"]["path"].as_str().unwrap())).unwrap();
-                        assert_eq!(s["call"]["content"].as_str().unwrap(), disk);
-                        assert_eq!(s["role"], "code");
-                        writes += 1;
-                    }
-                    "action" if s["call"]["tool"] == "read" => {
-                        let disk = std::fs::read_to_string(root.join(s["call"]["path"].as_str().unwrap())).unwrap();
-                        assert_eq!(steps[i + 1]["kind"], "observation");
-                        assert_eq!(steps[i + 1]["content"].as_str().unwrap(), disk);
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-    writes
-}
 
 #[test]
 fn run_writes_a_grounded_trajectory_per_repository_with_the_default_config() {
@@ -52,7 +19,7 @@ fn run_writes_a_grounded_trajectory_per_repository_with_the_default_config() {
     assert_eq!(stats["format"]["documents"], 6);
     assert!(stats["format"]["chars_by_role"]["think"].as_u64().unwrap() > 1000);
     let files: u64 = stats["ingest"]["files_kept"].as_u64().unwrap();
-    let writes = check_against_disk(&out.join("trajectories.jsonl"), |name| fixtures.join(name));
+    let writes = check_trajectories_against_disk(&out.join("trajectories.jsonl"), |name| fixtures.join(name));
     assert_eq!(writes as u64, files, "every kept file is written exactly once");
 
     // The same seed gives the same bytes; another seed another text.

@@ -193,3 +193,37 @@ pub fn npm_dir() -> Option<PathBuf> {
     let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     (!root.is_empty()).then(|| Path::new(&root).join("npm"))
 }
+
+/// Every Read observation and Write body in a `trajectories.jsonl` equals the
+/// file on disk (`root_of(repo name)` gives each repository's directory);
+/// returns the number of writes.
+pub fn check_trajectories_against_disk(jsonl: &Path, root_of: impl Fn(&str) -> PathBuf) -> usize {
+    let text = std::fs::read_to_string(jsonl).unwrap();
+    let mut writes = 0;
+    for line in text.lines() {
+        let t: serde_json::Value = serde_json::from_str(line).unwrap();
+        let root = root_of(t["repo"].as_str().unwrap());
+        let mut stack = vec![t["main"].clone()];
+        while let Some(ep) = stack.pop() {
+            let steps = ep["steps"].as_array().unwrap();
+            for (i, s) in steps.iter().enumerate() {
+                match s["kind"].as_str().unwrap() {
+                    "delegate" => stack.push(s["episode"].clone()),
+                    "action" if s["call"]["tool"] == "write" => {
+                        let disk = std::fs::read_to_string(root.join(s["call"]["path"].as_str().unwrap())).unwrap();
+                        assert_eq!(s["call"]["content"].as_str().unwrap(), disk);
+                        assert_eq!(s["role"], "code");
+                        writes += 1;
+                    }
+                    "action" if s["call"]["tool"] == "read" => {
+                        let disk = std::fs::read_to_string(root.join(s["call"]["path"].as_str().unwrap())).unwrap();
+                        assert_eq!(steps[i + 1]["kind"], "observation");
+                        assert_eq!(steps[i + 1]["content"].as_str().unwrap(), disk);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    writes
+}

@@ -122,6 +122,87 @@ pub fn main_task(repo: RepoContext<'_>) -> String {
     )
 }
 
+/// One sub-agent's episode for one plan step, and how many files it read
+/// (`None` when the step names no file of the snapshot).
+async fn sub_agent(
+    repo: RepoContext<'_>,
+    policy: &dyn Policy,
+    plan_step: &PlanStep,
+    index: usize,
+    seed: u64,
+) -> Result<Option<(Episode, u64)>, StageError> {
+    let snapshot = repo.snapshot;
+    let Some(file) = snapshot.file(plan_step.file) else {
+        return Ok(None);
+    };
+    let agent = AgentId::sub(index);
+    let step_seed = crate::order::seeded_hash(seed, &file.path);
+    let ask = |phase| ThinkRequest {
+        repo,
+        step: plan_step,
+        phase,
+        seed: step_seed,
+    };
+    let mut steps = Vec::new();
+    let mut reads = 0;
+    steps.push(step(
+        &agent,
+        Role::Think,
+        StepKind::Think {
+            text: policy.think(ask(ThinkPhase::BeforeReading)).await?,
+        },
+    ));
+    for r in &plan_step.reads {
+        let Some(dep) = snapshot.file(*r) else { continue };
+        steps.push(step(
+            &agent,
+            Role::Action,
+            StepKind::Action {
+                call: ToolCall::Read { path: dep.path.clone() },
+            },
+        ));
+        steps.push(step(
+            &agent,
+            Role::Observation,
+            StepKind::Observation {
+                content: dep.text.clone(),
+            },
+        ));
+        reads += 1;
+    }
+    steps.push(step(
+        &agent,
+        Role::Think,
+        StepKind::Think {
+            text: policy.think(ask(ThinkPhase::BeforeWriting)).await?,
+        },
+    ));
+    steps.push(step(
+        &agent,
+        Role::Code,
+        StepKind::Action {
+            call: ToolCall::Write {
+                path: file.path.clone(),
+                content: file.text.clone(),
+            },
+        },
+    ));
+    let lines = file.text.lines().count();
+    steps.push(step(
+        &agent,
+        Role::Observation,
+        StepKind::Observation {
+            content: format!("Wrote {} ({lines} lines).", file.path),
+        },
+    ));
+    let task = if plan_step.purpose.is_empty() {
+        format!("Implement {}.", file.path)
+    } else {
+        format!("Implement {}: {}", file.path, plan_step.purpose)
+    };
+    Ok(Some((Episode { agent, task, steps }, reads)))
+}
+
 /// Simulates one repository's development with `policy`.
 pub async fn simulate(
     repo: RepoContext<'_>,
@@ -136,82 +217,20 @@ pub async fn simulate(
     let plan = repair_plan(raw, repo, config, stats);
     let main = AgentId::main();
     let mut main_steps = vec![step(&main, Role::Plan, StepKind::Plan { plan: plan.clone() })];
-    for (i, plan_step) in plan.steps.iter().enumerate() {
-        let Some(file) = snapshot.file(plan_step.file) else {
-            continue;
-        };
-        let agent = AgentId::sub(i + 1);
-        let step_seed = crate::order::seeded_hash(seed, &file.path);
-        let ask = |phase| ThinkRequest {
-            repo,
-            step: plan_step,
-            phase,
-            seed: step_seed,
-        };
-        let mut steps = Vec::new();
-        steps.push(step(
-            &agent,
-            Role::Think,
-            StepKind::Think {
-                text: policy.think(ask(ThinkPhase::BeforeReading)).await?,
-            },
-        ));
-        for r in &plan_step.reads {
-            let Some(dep) = snapshot.file(*r) else { continue };
-            steps.push(step(
-                &agent,
-                Role::Action,
-                StepKind::Action {
-                    call: ToolCall::Read { path: dep.path.clone() },
-                },
-            ));
-            steps.push(step(
-                &agent,
-                Role::Observation,
-                StepKind::Observation {
-                    content: dep.text.clone(),
-                },
-            ));
-            stats.reads += 1;
-        }
-        steps.push(step(
-            &agent,
-            Role::Think,
-            StepKind::Think {
-                text: policy.think(ask(ThinkPhase::BeforeWriting)).await?,
-            },
-        ));
-        steps.push(step(
-            &agent,
-            Role::Code,
-            StepKind::Action {
-                call: ToolCall::Write {
-                    path: file.path.clone(),
-                    content: file.text.clone(),
-                },
-            },
-        ));
-        let lines = file.text.lines().count();
-        steps.push(step(
-            &agent,
-            Role::Observation,
-            StepKind::Observation {
-                content: format!("Wrote {} ({lines} lines).", file.path),
-            },
-        ));
+    // Sub-agents run concurrently (a model-backed policy bounds its own
+    // requests in flight); their episodes are kept in plan order.
+    let episodes = futures_util::future::join_all(
+        plan.steps
+            .iter()
+            .enumerate()
+            .map(|(i, plan_step)| sub_agent(repo, policy, plan_step, i + 1, seed)),
+    )
+    .await;
+    for episode in episodes {
+        let Some((episode, reads)) = episode? else { continue };
+        stats.reads += reads;
         stats.sub_agents += 1;
-        let task = if plan_step.purpose.is_empty() {
-            format!("Implement {}.", file.path)
-        } else {
-            format!("Implement {}: {}", file.path, plan_step.purpose)
-        };
-        main_steps.push(step(
-            &main,
-            Role::Markup,
-            StepKind::Delegate {
-                episode: Episode { agent, task, steps },
-            },
-        ));
+        main_steps.push(step(&main, Role::Markup, StepKind::Delegate { episode }));
     }
     stats.trajectories += 1;
     Ok(Trajectory {

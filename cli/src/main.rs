@@ -232,19 +232,14 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn analyze_one(cfg: &RunConfig, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    use repo2agent_core::ingest::{Ingestor, LanguageTable};
     use repo2agent_core::stats::{AnalysisStats, IngestStats};
     let mut ingest_stats = IngestStats::default();
     let repos = repo2agent_core::ingest::expand(&[args.repo.display().to_string()], &mut ingest_stats);
     let repo = repos
         .first()
         .with_context(|| format!("{} is not a readable directory", args.repo.display()))?;
-    let mut languages = LanguageTable::builtin();
-    for a in &cfg.analyzers {
-        languages.add(a.component.language());
-    }
-    let analyzers: Vec<_> = cfg.analyzers.iter().map(|a| a.component.clone()).collect();
-    let snapshot = Ingestor::new(cfg.input.clone(), languages).snapshot(repo, &mut ingest_stats);
+    let (ingestor, analyzers) = pipeline::ingestor(cfg);
+    let snapshot = ingestor.snapshot(repo, &mut ingest_stats);
     let mut stats = AnalysisStats::default();
     let analysis = repo2agent_core::analyze::analyze(&snapshot, &analyzers, cfg.run.seed, &mut stats);
     match args.format {

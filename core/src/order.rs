@@ -28,10 +28,13 @@ pub fn seeded_hash(seed: u64, text: &str) -> u64 {
 
 /// Every file of `snapshot`, dependencies before the files that import them.
 pub fn implementation_order(snapshot: &RepoSnapshot, graph: &DependencyGraph, seed: u64) -> Vec<FileId> {
-    let key = |id: FileId| {
-        let path = snapshot.file(id).map_or("", |f| f.path.as_str());
-        (seeded_hash(seed, path), path.to_owned())
-    };
+    // Tie-break keys, hashed once per file (they are compared many times).
+    let keys: Vec<(u64, &str)> = snapshot
+        .files
+        .iter()
+        .map(|f| (seeded_hash(seed, &f.path), f.path.as_str()))
+        .collect();
+    let key = |id: FileId| keys.get(id.index()).copied().unwrap_or((seeded_hash(seed, ""), ""));
     let g = graph.graph();
     // Components, each a sorted list of files.
     let mut components: Vec<Vec<FileId>> = tarjan_scc(g)
@@ -60,7 +63,7 @@ pub fn implementation_order(snapshot: &RepoSnapshot, graph: &DependencyGraph, se
         }
     }
     let component_key = |c: usize| components[c].iter().map(|f| key(*f)).min().unwrap_or_default();
-    let mut ready: BTreeSet<((u64, String), usize)> = (0..components.len())
+    let mut ready: BTreeSet<((u64, &str), usize)> = (0..components.len())
         .filter(|c| waiting[*c].is_empty())
         .map(|c| (component_key(c), c))
         .collect();
@@ -90,10 +93,10 @@ pub fn implementation_order(snapshot: &RepoSnapshot, graph: &DependencyGraph, se
 
 /// Orders the files of one component: fewest unwritten in-component
 /// dependencies first, ties by the seeded key.
-fn order_cycle(
+fn order_cycle<'k>(
     files: &[FileId],
     graph: &DependencyGraph,
-    key: &impl Fn(FileId) -> (u64, String),
+    key: &impl Fn(FileId) -> (u64, &'k str),
     order: &mut Vec<FileId>,
 ) {
     if files.len() == 1 {

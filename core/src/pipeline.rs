@@ -81,6 +81,14 @@ impl AtomicFile {
     }
 }
 
+/// The ingestor and analyzers a config describes (languages of its analyzers
+/// added to the built-in ones).
+pub fn ingestor(config: &RunConfig) -> (Ingestor, Vec<Arc<dyn Analyzer>>) {
+    let analyzers: Vec<Arc<dyn Analyzer>> = config.analyzers.iter().map(|a| Arc::clone(&a.component)).collect();
+    let ingestor = Ingestor::new(config.input.clone(), LanguageTable::for_analyzers(&analyzers));
+    (ingestor, analyzers)
+}
+
 /// Runs the configured pipeline over every input repository.
 pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
     let out = &config.output.dir;
@@ -96,12 +104,8 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
             source,
         })?;
 
-    let mut languages = LanguageTable::builtin();
-    for a in &config.analyzers {
-        languages.add(a.component.language());
-    }
-    let analyzers: Vec<Arc<dyn Analyzer>> = config.analyzers.iter().map(|a| Arc::clone(&a.component)).collect();
-    let ingestor = Ingestor::new(config.input.clone(), languages).skip_output_dir(out);
+    let (ingestor, analyzers) = ingestor(config);
+    let ingestor = ingestor.skip_output_dir(out);
     let policy = config.policy.as_ref().and_then(|name| config.policies.get(name));
     let mut trajectories = match policy {
         Some(_) => Some(AtomicFile::create(out.join("trajectories.jsonl"))?),
@@ -244,11 +248,10 @@ fn grounding_reason(e: &crate::grounding::GroundingError) -> &'static str {
 
 /// Writes a file so that readers see either the old or the whole new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let err = |source| PipelineError::Write {
-        path: path.to_path_buf(),
+    let mut file = AtomicFile::create(path.to_path_buf())?;
+    file.out.write_all(bytes).map_err(|source| PipelineError::Write {
+        path: file.tmp.clone(),
         source,
-    };
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    })?;
+    file.finish().map(drop)
 }

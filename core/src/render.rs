@@ -6,21 +6,15 @@ use std::fmt::Write;
 
 /// One line per symbol, indented by nesting:
 /// `kind name  L3-7  signature  — first doc line`.
-pub fn outline_text(outline: &FileOutline) -> String {
+pub fn symbols_text(symbols: &[Symbol]) -> String {
     fn go(symbols: &[Symbol], depth: usize, out: &mut String) {
         for s in symbols {
-            let kind = serde_json::to_value(s.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let indent = "  ".repeat(depth);
+            let (kind, name, sig) = (s.kind.name(), &s.name, &s.signature);
             let _ = write!(
                 out,
-                "{}{kind} {}  L{}-{}  {}",
-                "  ".repeat(depth),
-                s.name,
-                s.span.start_line,
-                s.span.end_line,
-                s.signature
+                "{indent}{kind} {name}  L{}-{}  {sig}",
+                s.span.start_line, s.span.end_line
             );
             if let Some(doc) = &s.doc {
                 let _ = write!(out, "  — {}", doc.lines().next().unwrap_or(""));
@@ -30,7 +24,13 @@ pub fn outline_text(outline: &FileOutline) -> String {
         }
     }
     let mut out = String::new();
-    go(&outline.symbols, 0, &mut out);
+    go(symbols, 0, &mut out);
+    out
+}
+
+/// The symbols ([`symbols_text`]), then one line per import: `import RAW  Lline`.
+pub fn outline_text(outline: &FileOutline) -> String {
+    let mut out = symbols_text(&outline.symbols);
     for i in &outline.imports {
         let _ = writeln!(out, "import {}  L{}", i.raw, i.line);
     }

@@ -35,18 +35,6 @@ impl IngestStats {
     pub fn fail_repo(&mut self, reason: &str) {
         *self.repos_failed.entry(reason.to_owned()).or_default() += 1;
     }
-
-    /// Adds another worker's counts.
-    pub fn merge(&mut self, other: &IngestStats) {
-        self.repos_seen += other.repos_seen;
-        self.repos_ingested += other.repos_ingested;
-        self.repos_empty += other.repos_empty;
-        add_all(&mut self.repos_failed, &other.repos_failed);
-        self.files_kept += other.files_kept;
-        self.bytes_kept += other.bytes_kept;
-        add_all(&mut self.files_by_language, &other.files_by_language);
-        add_all(&mut self.skipped, &other.skipped);
-    }
 }
 
 /// Counters of one language in the analysis stage.
@@ -129,10 +117,4 @@ pub struct RunStats {
     pub format: FormatStats,
     /// Wall time per stage, seconds.
     pub seconds: BTreeMap<String, f64>,
-}
-
-fn add_all(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
-    for (k, v) in from {
-        *into.entry(k.clone()).or_default() += v;
-    }
 }

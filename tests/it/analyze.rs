@@ -5,11 +5,9 @@
 use repo2agent_core::analyze::analyze;
 use repo2agent_core::config::InputConfig;
 use repo2agent_core::ingest::{Ingestor, LanguageTable, expand};
-use repo2agent_core::stage::Analyzer;
 use repo2agent_core::stats::{AnalysisStats, IngestStats};
-use repo2agent_treesitter::{NAMES, TreeSitterAnalyzer};
+use repo2agent_treesitter::NAMES;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 fn real_code_roots() -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = repo2agent_tests::registry_crates().into_iter().step_by(5).collect();
@@ -30,14 +28,8 @@ fn real_code_roots() -> Vec<PathBuf> {
 
 #[test]
 fn real_code_analyzes_without_panic_and_accounts_for_every_file() {
-    let analyzers: Vec<Arc<dyn Analyzer>> = NAMES
-        .iter()
-        .map(|n| Arc::new(TreeSitterAnalyzer::builtin(n).unwrap().unwrap()) as Arc<dyn Analyzer>)
-        .collect();
-    let mut table = LanguageTable::builtin();
-    for a in &analyzers {
-        table.add(a.language());
-    }
+    let analyzers = repo2agent_treesitter::builtin_analyzers().unwrap();
+    let table = LanguageTable::for_analyzers(&analyzers);
     let ingestor = Ingestor::new(InputConfig::default(), table);
     let mut istats = IngestStats::default();
     let inputs: Vec<String> = real_code_roots().iter().map(|r| r.display().to_string()).collect();

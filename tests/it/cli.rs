@@ -35,8 +35,7 @@ fn run_without_a_config_uses_the_embedded_default_on_the_current_directory() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("repositories: 1 seen, 1 ingested"), "{out}");
     assert!(out.contains("files kept: 3"), "{out}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo.join("out/repo2agent/stats.json")).unwrap()).unwrap();
+    let stats = read_json(repo.join("out/repo2agent/stats.json"));
     assert_eq!(stats["ingest"]["files_kept"], 3);
     assert_eq!(stats["ingest"]["skipped"]["lock_file"], 1);
     assert_eq!(stats["ingest"]["files_by_language"]["python"], 2);
@@ -45,8 +44,7 @@ fn run_without_a_config_uses_the_embedded_default_on_the_current_directory() {
     let (code, out, _) = run_cli(&repo, &["run"]);
     assert_eq!(code, 0);
     assert!(out.contains("files kept: 3"), "{out}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo.join("out/repo2agent/stats.json")).unwrap()).unwrap();
+    let stats = read_json(repo.join("out/repo2agent/stats.json"));
     assert_eq!(stats["ingest"]["skipped"]["output_dir"], 1);
 
     // --input and --out override the config, relative to the current directory.
@@ -65,8 +63,7 @@ fn run_counts_missing_inputs_and_still_succeeds() {
     let (code, out, err) = run_cli(tmp.path(), &["run", "--input", "nope", "--out", "o"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("0 seen, 0 ingested, 0 empty, 1 failed"), "{out}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("o/stats.json")).unwrap()).unwrap();
+    let stats = read_json(tmp.path().join("o/stats.json"));
     assert_eq!(stats["ingest"]["repos_failed"]["not_found"], 1);
     assert!(err.contains("nope"), "the missing input is logged: {err}");
 }

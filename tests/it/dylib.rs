@@ -54,8 +54,7 @@ fn shell_analyzer_plugin_is_loaded_by_a_config_and_used_by_a_run() {
 
     let (code, out, err) = run_cli(tmp.path(), &["run", "-c", "run.toml"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/stats.json")).unwrap()).unwrap();
+    let stats = read_json(tmp.path().join("out/stats.json"));
     let shell = &stats["analysis"]["by_language"]["shell"];
     assert_eq!(shell["files"], 3, "{stats:#}");
     assert_eq!(shell["symbols"], 3);

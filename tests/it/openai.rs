@@ -18,7 +18,16 @@ fn config(server: &FakeLlm, dir: &Path, extra: &str) -> std::path::PathBuf {
 }
 
 fn run(dir: &Path, cfg: &Path, out: &str) -> (serde_json::Value, String) {
-    let repo = workspace_root().join("plugins/treesitter/tests/fixtures/python");
+    run_repo(
+        dir,
+        cfg,
+        &workspace_root().join("plugins/treesitter/tests/fixtures/python"),
+        out,
+    )
+}
+
+/// `repo2agent run -c CFG --input REPO --out OUT` in `dir`: its stats and trajectories.
+fn run_repo(dir: &Path, cfg: &Path, repo: &Path, out: &str) -> (serde_json::Value, String) {
     let (code, stdout, err) = run_cli(
         dir,
         &[
@@ -32,8 +41,7 @@ fn run(dir: &Path, cfg: &Path, out: &str) -> (serde_json::Value, String) {
         ],
     );
     assert_eq!(code, 0, "{stdout}\n{err}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(out).join("stats.json")).unwrap()).unwrap();
+    let stats = read_json(dir.join(out).join("stats.json"));
     let jsonl = std::fs::read_to_string(dir.join(out).join("trajectories.jsonl")).unwrap();
     (stats, jsonl)
 }
@@ -233,22 +241,8 @@ fn the_openai_policy_with_a_real_local_model_writes_a_grounded_trajectory() {
     )
     .unwrap();
     let repo = workspace_root().join("plugins/formatters/tests/golden/demo");
-    let (code, stdout, err) = run_cli(
-        tmp.path(),
-        &[
-            "run",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--input",
-            repo.to_str().unwrap(),
-            "--out",
-            "out",
-        ],
-    );
+    let (stats, _) = run_repo(tmp.path(), &cfg, &repo, "out");
     drop(server);
-    assert_eq!(code, 0, "{stdout}\n{err}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/stats.json")).unwrap()).unwrap();
     let sim = &stats["simulation"];
     assert_eq!(sim["trajectories"], 1, "{sim}");
     assert_eq!(sim["grounding_failures"], serde_json::json!({}));

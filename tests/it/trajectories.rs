@@ -12,8 +12,7 @@ fn run_writes_a_grounded_trajectory_per_repository_with_the_default_config() {
     let (code, stdout, err) = run_cli(tmp.path(), &["run", "--input", &glob, "--out", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("trajectories: 6 written"), "{stdout}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
+    let stats = read_json(out.join("stats.json"));
     assert_eq!(stats["simulation"]["trajectories"], 6);
     assert_eq!(stats["simulation"]["grounding_failures"], serde_json::json!({}));
     assert_eq!(stats["format"]["documents"], 6);
@@ -52,8 +51,7 @@ fn raw_repos_example_formats_without_a_policy() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.join("trajectories.jsonl").exists(), "no policy, no trajectories");
     assert!(stdout.contains("formatted: 1 documents"), "{stdout}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
+    let stats = read_json(out.join("stats.json"));
     let roles = &stats["format"]["chars_by_role"];
     assert!(
         roles["code"].as_u64().unwrap() > 0 && roles["think"].is_null(),
@@ -89,8 +87,7 @@ fn real_repositories_produce_grounded_trajectories() {
     args.extend(inputs.iter().map(String::as_str));
     let (code, _, err) = run_cli(tmp.path(), &args);
     assert_eq!(code, 0, "{err}");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
+    let stats = read_json(out.join("stats.json"));
     let sim = &stats["simulation"];
     assert_eq!(sim["grounding_failures"], serde_json::json!({}), "{sim}");
     assert_eq!(sim["failed"], serde_json::json!({}), "{sim}");

@@ -227,3 +227,10 @@ pub fn check_trajectories_against_disk(jsonl: &Path, root_of: impl Fn(&str) -> P
     }
     writes
 }
+
+/// A JSON file (`stats.json`), parsed.
+pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}

@@ -379,11 +379,9 @@ impl<'a> Resolver<'a, '_> {
 
     /// `[policies.NAME]`-style tables: name → value, in name order.
     fn named_tables(&mut self, (key, value): Entry<'a>, path: &str) -> Vec<(String, Spanned<DeValue<'a>>)> {
-        let span = value.span();
         match value.into_inner() {
             DeValue::Table(t) => t.into_iter().map(|(k, v)| (k.get_ref().to_string(), v)).collect(),
             other => {
-                let _ = span;
                 self.problem(
                     key.span(),
                     path,

@@ -67,6 +67,15 @@ impl LanguageTable {
         t
     }
 
+    /// The built-in languages plus (overridden by) those of `analyzers`.
+    pub fn for_analyzers(analyzers: &[std::sync::Arc<dyn crate::stage::Analyzer>]) -> Self {
+        let mut t = Self::builtin();
+        for a in analyzers {
+            t.add(a.language());
+        }
+        t
+    }
+
     /// Adds (or overrides with) a language.
     pub fn add(&mut self, spec: &LanguageSpec) {
         for e in &spec.extensions {

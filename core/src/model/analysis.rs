@@ -51,6 +51,28 @@ pub enum SymbolKind {
     Field,
 }
 
+impl SymbolKind {
+    /// The name used in JSON and renderings (`type_alias`, `method` …).
+    pub fn name(self) -> &'static str {
+        match self {
+            SymbolKind::Class => "class",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Enum => "enum",
+            SymbolKind::Trait => "trait",
+            SymbolKind::Interface => "interface",
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Constant => "constant",
+            SymbolKind::Variable => "variable",
+            SymbolKind::TypeAlias => "type_alias",
+            SymbolKind::Module => "module",
+            SymbolKind::Macro => "macro",
+            SymbolKind::Impl => "impl",
+            SymbolKind::Field => "field",
+        }
+    }
+}
+
 /// One declaration in a file's outline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Symbol {
@@ -177,6 +199,18 @@ impl DependencyGraph {
     /// Files that import `id`, sorted.
     pub fn dependents(&self, id: FileId) -> Vec<FileId> {
         self.neighbors(id, petgraph::Direction::Incoming)
+    }
+
+    /// What `id` imports: each target with its import sites, sorted by target.
+    pub fn imports_of(&self, id: FileId) -> Vec<(FileId, &[ImportSite])> {
+        let Some(n) = self.node(id) else { return Vec::new() };
+        let mut v: Vec<(FileId, &[ImportSite])> = self
+            .graph
+            .edges(n)
+            .map(|e| (self.graph[e.target()], e.weight().as_slice()))
+            .collect();
+        v.sort_by_key(|(t, _)| *t);
+        v
     }
 
     fn neighbors(&self, id: FileId, dir: petgraph::Direction) -> Vec<FileId> {
@@ -335,6 +369,17 @@ mod tests {
         );
         let back: DependencyGraph = serde_json::from_str(&json).unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+
+    #[test]
+    fn symbol_kind_names_match_their_json() {
+        use SymbolKind::*;
+        for k in [
+            Class, Struct, Enum, Trait, Interface, Function, Method, Constant, Variable, TypeAlias, Module, Macro,
+            Impl, Field,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
     }
 
     #[test]

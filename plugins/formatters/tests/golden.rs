@@ -31,8 +31,7 @@ fn demo() -> (
             .unwrap()
             .unwrap(),
     )];
-    let mut table = LanguageTable::builtin();
-    table.add(analyzers[0].language());
+    let table = LanguageTable::for_analyzers(&analyzers);
     let mut istats = IngestStats::default();
     let repos = expand(&[golden_dir().join("demo").display().to_string()], &mut istats);
     let snapshot = Ingestor::new(InputConfig::default(), table).snapshot(&repos[0], &mut istats);

@@ -3,7 +3,7 @@
 //! answers are parsed strictly.
 
 use repo2agent_core::model::{FileId, Plan, PlanStep};
-use repo2agent_core::render::outline_text;
+use repo2agent_core::render::{outline_text, symbols_text};
 use repo2agent_core::stage::{RepoContext, ThinkPhase, ThinkRequest};
 use serde::Deserialize;
 
@@ -47,10 +47,7 @@ pub fn plan_prompt(repo: RepoContext<'_>) -> String {
     let mut outlines = String::new();
     for (id, o) in &repo.analysis.outlines {
         if let Some(f) = snap.file(*id) {
-            let o = outline_text(&repo2agent_core::model::FileOutline {
-                symbols: o.symbols.clone(),
-                imports: Vec::new(),
-            });
+            let o = symbols_text(&o.symbols);
             if !o.is_empty() {
                 outlines.push_str(&format!("## {}\n{o}", f.path));
             }

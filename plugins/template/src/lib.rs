@@ -284,10 +284,8 @@ impl TemplatePolicy {
         let mut out = String::new();
         // How it uses its dependencies: the import sites of each edge.
         let mut uses = Vec::new();
-        for (from, to, sites) in repo.analysis.graph.edges() {
-            if from == id
-                && let Some(t) = repo.snapshot.file(to)
-            {
+        for (to, sites) in repo.analysis.graph.imports_of(id) {
+            if let Some(t) = repo.snapshot.file(to) {
                 let raws: Vec<&str> = sites.iter().map(|s| s.raw.as_str()).collect();
                 uses.push(format!("`{}` (via `{}`)", t.path, raws.join("`, `")));
             }

@@ -9,11 +9,9 @@ use repo2agent_core::analyze::analyze;
 use repo2agent_core::config::InputConfig;
 use repo2agent_core::ingest::{Ingestor, LanguageTable, expand};
 use repo2agent_core::model::RepoSnapshot;
-use repo2agent_core::stage::Analyzer;
 use repo2agent_core::stats::{AnalysisStats, IngestStats};
-use repo2agent_treesitter::{NAMES, TreeSitterAnalyzer};
+use repo2agent_treesitter::NAMES;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 fn corpus() -> Vec<String> {
     let mut roots: Vec<PathBuf> = Vec::new();
@@ -51,15 +49,8 @@ fn corpus() -> Vec<String> {
 }
 
 fn bench(c: &mut Criterion) {
-    let analyzers: Vec<Arc<dyn Analyzer>> = NAMES
-        .iter()
-        .filter_map(|n| TreeSitterAnalyzer::builtin(n)?.ok())
-        .map(|a| Arc::new(a) as Arc<dyn Analyzer>)
-        .collect();
-    let mut table = LanguageTable::builtin();
-    for a in &analyzers {
-        table.add(a.language());
-    }
+    let analyzers = repo2agent_treesitter::builtin_analyzers().expect("built-in queries compile");
+    let table = LanguageTable::for_analyzers(&analyzers);
     let ingestor = Ingestor::new(InputConfig::default(), table);
     let mut istats = IngestStats::default();
     let repos = expand(&corpus(), &mut istats);

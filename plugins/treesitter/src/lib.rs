@@ -70,6 +70,15 @@ impl Analyzer for TreeSitterAnalyzer {
     }
 }
 
+/// Every built-in analyzer with its default options.
+pub fn builtin_analyzers() -> Result<Vec<Arc<dyn Analyzer>>, QueryError> {
+    NAMES
+        .iter()
+        .filter_map(|n| TreeSitterAnalyzer::builtin(n))
+        .map(|a| a.map(|a| Arc::new(a) as Arc<dyn Analyzer>))
+        .collect()
+}
+
 /// Options of a built-in analyzer.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,24 +10,18 @@ use repo2agent_core::model::{ImportTarget, RepoSnapshot};
 use repo2agent_core::render::{edges_text, outline_text};
 use repo2agent_core::stage::Analyzer;
 use repo2agent_core::stats::{AnalysisStats, IngestStats};
-use repo2agent_treesitter::{NAMES, TreeSitterAnalyzer};
+use repo2agent_treesitter::TreeSitterAnalyzer;
 use std::path::Path;
 use std::sync::Arc;
 
 fn analyzers() -> Vec<Arc<dyn Analyzer>> {
-    NAMES
-        .iter()
-        .map(|n| Arc::new(TreeSitterAnalyzer::builtin(n).unwrap().unwrap()) as Arc<dyn Analyzer>)
-        .collect()
+    repo2agent_treesitter::builtin_analyzers().unwrap()
 }
 
 fn fixture(name: &str) -> (RepoSnapshot, repo2agent_core::model::Analysis, AnalysisStats) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let analyzers = analyzers();
-    let mut table = LanguageTable::builtin();
-    for a in &analyzers {
-        table.add(a.language());
-    }
+    let table = LanguageTable::for_analyzers(&analyzers);
     let mut istats = IngestStats::default();
     let repos = expand(&[dir.display().to_string()], &mut istats);
     let snapshot = Ingestor::new(InputConfig::default(), table).snapshot(&repos[0], &mut istats);

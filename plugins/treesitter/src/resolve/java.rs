@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 pub(crate) struct JavaResolver {
     classes: BTreeMap<String, FileId>,
     packages: BTreeMap<String, Vec<FileId>>,
+    /// The longest package prefix all the repository's packages share, with a
+    /// trailing dot (`com.example.`); empty when there is none.
+    root: String,
 }
 
 fn package_of(text: &str) -> Option<&str> {
@@ -34,7 +37,22 @@ impl JavaResolver {
             classes.entry(fqcn).or_insert(f.id);
             packages.entry(package.to_owned()).or_default().push(f.id);
         }
-        Self { classes, packages }
+        let mut named = packages.keys().filter(|p| !p.is_empty());
+        let mut root: Vec<&str> = named.next().map(|p| p.split('.').collect()).unwrap_or_default();
+        for p in named {
+            let common = root.iter().zip(p.split('.')).take_while(|(a, b)| **a == *b).count();
+            root.truncate(common);
+        }
+        let root = if root.is_empty() {
+            String::new()
+        } else {
+            format!("{}.", root.join("."))
+        };
+        Self {
+            classes,
+            packages,
+            root,
+        }
     }
 
     fn class(&self, name: &str) -> Option<FileId> {
@@ -47,17 +65,9 @@ impl JavaResolver {
         }
     }
 
-    /// Whether a name lies under the repository's own package root (the longest
-    /// package prefix all its packages share, e.g. `com.example`).
+    /// Whether a name lies under the repository's own package root.
     fn ours(&self, name: &str) -> bool {
-        let mut packages = self.packages.keys().filter(|p| !p.is_empty());
-        let Some(first) = packages.next() else { return false };
-        let mut root: Vec<&str> = first.split('.').collect();
-        for p in packages {
-            let common = root.iter().zip(p.split('.')).take_while(|(a, b)| **a == *b).count();
-            root.truncate(common);
-        }
-        !root.is_empty() && name.starts_with(&format!("{}.", root.join(".")))
+        !self.root.is_empty() && name.starts_with(&self.root)
     }
 }
 

@@ -166,8 +166,7 @@ impl<'r> RustResolver<'r> {
     }
 
     /// Resolves one `use` path (segments); `Err(true)` when it looked local.
-    fn use_path(&self, from: &SourceFile, segs: &[&str]) -> Result<FileId, bool> {
-        let place = self.place(from);
+    fn use_path(&self, place: &Place, segs: &[&str]) -> Result<FileId, bool> {
         let (src, root, mut module, rest): (String, Option<FileId>, Vec<String>, &[&str]) = match segs.first() {
             Some(&"crate") => (place.src.clone(), place.root, Vec::new(), &segs[1..]),
             Some(&"self") => (place.src.clone(), place.root, place.module.clone(), &segs[1..]),
@@ -268,11 +267,13 @@ impl ImportResolver for RustResolver<'_> {
         if tree.starts_with("::") {
             return ImportTarget::External;
         }
+        // Where the importing file sits, computed once for every path of the tree.
+        let place = self.place(from);
         let mut found = Vec::new();
         let mut local = false;
         for path in expand_use(tree) {
             let segs: Vec<&str> = path.iter().map(String::as_str).collect();
-            match self.use_path(from, &segs) {
+            match self.use_path(&place, &segs) {
                 Ok(id) => found.push(id),
                 Err(l) => local |= l,
             }

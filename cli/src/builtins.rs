@@ -11,5 +11,6 @@ pub fn registry() -> anyhow::Result<Registry> {
     repo2agent_template::register(&mut r)?;
     repo2agent_openai::register(&mut r)?;
     repo2agent_formatters::register(&mut r)?;
+    repo2agent_tokenizer::register(&mut r)?;
     Ok(r)
 }

@@ -10,6 +10,7 @@
 
 mod builtins;
 mod inspect;
+mod inspect_shards;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -49,25 +50,52 @@ enum Command {
     /// Analyze one repository: outlines, dependency graph and implementation
     /// order, with the config's analyzers (all built-in ones by default).
     Analyze(AnalyzeArgs),
-    /// Show a trajectory readably: roles coloured in the terminal, or an HTML page.
+    /// Show a trajectory (`trajectories.jsonl`) or a packed sequence of a shard
+    /// directory readably: roles coloured in the terminal, or an HTML page.
     Inspect(InspectArgs),
+    /// Convert shards to another training format (Megatron-LM `.bin/.idx`).
+    Export(ExportArgs),
     /// Print the embedded default config.
     DefaultConfig,
 }
 
 #[derive(Args, Debug)]
 struct InspectArgs {
-    /// A `trajectories.jsonl` written by `repo2agent run`.
+    /// A `trajectories.jsonl` or a shard directory (`OUT/shards`) written by `repo2agent run`.
     file: PathBuf,
-    /// Which repository (default: the first line).
+    /// Which repository (trajectories; default: the first line).
     #[arg(long)]
     repo: Option<String>,
+    /// Which packed sequence (shards; default 0).
+    #[arg(long, default_value_t = 0)]
+    sequence: u64,
+    /// Decode at most this many tokens of the sequence (shards; 0 = all).
+    #[arg(long, default_value_t = 4096)]
+    max_tokens: usize,
     /// Write an HTML page here instead of printing.
     #[arg(long, value_name = "OUT")]
     html: Option<PathBuf>,
     /// Colour the terminal output: always, never, or auto (when stdout is a terminal).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// The shard directory (`OUT/shards`).
+    shards: PathBuf,
+    /// Target format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Megatron)]
+    format: ExportFormat,
+    /// Output prefix: writes PREFIX.bin/.idx and PREFIX_loss_mask.bin/.idx.
+    #[arg(long, value_name = "PREFIX")]
+    out: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ExportFormat {
+    /// Megatron-LM indexed dataset plus a parallel loss-mask dataset.
+    Megatron,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,6 +232,38 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(config_failed(&e)),
             };
             analyze_one(&cfg, &args)
+        }
+        Command::Inspect(args) if inspect_shards::is_shard_dir(&args.file) => {
+            anyhow::ensure!(
+                args.html.is_none(),
+                "--html is for trajectories; shards print to the terminal"
+            );
+            let color = match args.color {
+                ColorChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+            };
+            inspect_shards::print(&args.file, args.sequence, args.max_tokens, color)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(args) => {
+            let reader = repo2agent_core::shard::MdsReader::open(&args.shards)?;
+            let meta = repo2agent_core::shard::DatasetMeta::read(&args.shards)?;
+            match args.format {
+                ExportFormat::Megatron => {
+                    let e = repo2agent_core::shard::megatron::export(&reader, &args.out, meta.tokenizer.vocab_size)?;
+                    println!(
+                        "megatron: {} sequences, {} tokens -> {} / {} (loss mask: {} / {})",
+                        e.sequences,
+                        e.tokens_written,
+                        e.tokens.0.display(),
+                        e.tokens.1.display(),
+                        e.loss_mask.0.display(),
+                        e.loss_mask.1.display()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Inspect(args) => {
             let t = inspect::load(&args.file, args.repo.as_deref())?;
@@ -357,6 +417,25 @@ fn print_run_summary(report: &pipeline::RunReport) {
             "formatted: {} documents, characters by role {:?}",
             report.stats.format.documents, report.stats.format.chars_by_role
         );
+    }
+    if let (Some(t), Some(dir)) = (&report.stats.tokens, &report.shards_dir) {
+        println!(
+            "tokens: {} in {} sequences of {} ({} documents, {} split into {} chunks; masked {:.1}%, padding {:.1}%; tokenizer {}, vocab {}) -> {}",
+            t.pack.tokens,
+            t.pack.sequences,
+            t.seq_len,
+            t.pack.documents,
+            t.pack.documents_split,
+            t.pack.chunks,
+            100.0 * t.masked_share,
+            100.0 * t.padding_share,
+            t.tokenizer,
+            t.vocab_size,
+            dir.display()
+        );
+        if !t.failed.is_empty() {
+            println!("documents not tokenized: {:?}", t.failed);
+        }
     }
     println!("stats: {}", report.stats_path.display());
 }

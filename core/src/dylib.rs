@@ -177,7 +177,7 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, DylibError> {
                 return Err(DylibError::BadManifest {
                     path,
                     message: format!(
-                        "component `{}`: kind `{k}` is async and cannot come from a dylib",
+                        "component `{}`: kind `{k}` cannot come from a dylib (policies, search strategies and tokenizers are built in only)",
                         c.type_name
                     ),
                 });
@@ -262,7 +262,7 @@ pub fn register(plugin: &LoadedPlugin, registry: &mut Registry) -> Result<(), Dy
                     }) as Arc<dyn Masker>)
                 }),
             ),
-            Kind::Policy | Kind::Search => Ok(()),
+            Kind::Policy | Kind::Search | Kind::Tokenizer => Ok(()),
         };
         res.map_err(|source| DylibError::Register {
             path: plugin.path.clone(),

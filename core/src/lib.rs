@@ -20,6 +20,7 @@ pub mod order;
 pub mod pipeline;
 pub mod registry;
 pub mod render;
+pub mod shard;
 pub mod simulate;
 pub mod stage;
 pub mod stats;

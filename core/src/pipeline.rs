@@ -1,15 +1,21 @@
 //! The pipeline runner behind `repo2agent run`.
 //!
-//! Stages so far: ingest → analyze → simulate (with the run's policy) → ground
-//! (the byte-exact check) → format. Each repository streams through them one
-//! at a time; trajectories go to `trajectories.jsonl` (one repository per line)
-//! and counters to `stats.json`, both written to a temporary file and renamed
-//! into place when the run ends, so a reader never sees half a file.
+//! Stages: ingest → analyze → simulate (with the run's policy) → ground (the
+//! byte-exact check) → format → tokenize → mask → pack → MDS shards. Each
+//! repository streams through them one at a time (in an order shuffled with the
+//! seed); trajectories go to `trajectories.jsonl` (one repository per line),
+//! shards to `shards/` and counters to `stats.json`, each written under a
+//! temporary name and renamed into place, so a reader never sees half a file.
+//!
+//! A tokenizer that must first be trained on the corpus (`bpe`) makes the run
+//! spool the formatted documents to disk, train, then tokenize from the spool:
+//! memory stays bounded either way.
 
 use crate::analyze::analyze;
 use crate::config::RunConfig;
 use crate::grounding::verify;
 use crate::ingest::{self, Ingestor, LanguageTable};
+use crate::shard::{PackConfig, ShardReport, ShardSink, SinkConfig, SinkError};
 use crate::simulate::{repo_seed, simulate};
 use crate::stage::{Analyzer, FormatInput, RepoContext};
 use crate::stats::RunStats;
@@ -29,6 +35,12 @@ pub enum PipelineError {
         /// Why.
         source: std::io::Error,
     },
+    /// Shards could not be written.
+    #[error("{0}")]
+    Shard(#[from] crate::shard::ShardError),
+    /// The tokenizer could not be prepared (trained or given its special tokens).
+    #[error("tokenizer: {0}")]
+    Tokenizer(crate::StageError),
 }
 
 /// What a finished run produced.
@@ -40,6 +52,8 @@ pub struct RunReport {
     pub stats_path: PathBuf,
     /// Where `trajectories.jsonl` was written, when a policy ran.
     pub trajectories_path: Option<PathBuf>,
+    /// The shard directory, when shards were written.
+    pub shards_dir: Option<PathBuf>,
 }
 
 /// A file written under a temporary name and renamed into place by `finish`.
@@ -112,9 +126,19 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
         None => None,
     };
 
+    let mut tokens = TokenStage::new(config)?;
     let mut stats = RunStats::default();
-    let mut seconds = [0.0f64; 4];
-    let repos = ingest::expand(&config.input.repos, &mut stats.ingest);
+    let mut seconds = [0.0f64; 5];
+    let mut repos = ingest::expand(&config.input.repos, &mut stats.ingest);
+    if config.run.shuffle {
+        repos.sort_by_cached_key(|r| {
+            (
+                crate::order::seeded_hash(config.run.seed, &r.name),
+                r.name.clone(),
+                r.root.clone(),
+            )
+        });
+    }
     tracing::info!("{} repositories to process", repos.len());
     for repo in &repos {
         let t = Instant::now();
@@ -176,7 +200,6 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
         }
         seconds[2] += t.elapsed().as_secs_f64();
 
-        let t = Instant::now();
         if let Some(f) = &config.formatter
             && (!f.component.needs_trajectory() || trajectory.is_some())
         {
@@ -185,6 +208,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
                 order: &analysis.order,
                 trajectory: trajectory.as_ref(),
             };
+            let t = Instant::now();
             match f.component.format(input) {
                 Ok(segments) => {
                     stats.format.documents += 1;
@@ -192,14 +216,18 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
                         *stats.format.chars_by_role.entry(s.role.name().into()).or_default() +=
                             s.text.chars().count() as u64;
                     }
+                    seconds[3] += t.elapsed().as_secs_f64();
+                    let t = Instant::now();
+                    tokens.push(&repo.name, &segments)?;
+                    seconds[4] += t.elapsed().as_secs_f64();
                 }
                 Err(e) => {
                     tracing::warn!("{}: formatting failed: {e}", repo.name);
                     *stats.format.failed.entry(e.reason().into()).or_default() += 1;
+                    seconds[3] += t.elapsed().as_secs_f64();
                 }
             }
         }
-        seconds[3] += t.elapsed().as_secs_f64();
         tracing::info!(
             "{}: {} files, {} bytes, {} outlined, {} edges{}",
             repo.name,
@@ -214,7 +242,15 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
             }
         );
     }
-    for (name, s) in ["ingest", "analyze", "simulate", "format"].iter().zip(seconds) {
+    let t = Instant::now();
+    let shards = tokens.finish()?;
+    seconds[4] += t.elapsed().as_secs_f64();
+    let shards_dir = shards.as_ref().map(|_| out.join(SHARD_DIR));
+    stats.tokens = shards.map(|r| token_stats(&r));
+    for (name, s) in ["ingest", "analyze", "simulate", "format", "tokenize"]
+        .iter()
+        .zip(seconds)
+    {
         stats.seconds.insert((*name).into(), s);
     }
     if let Some(p) = policy {
@@ -232,6 +268,160 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
         stats,
         stats_path,
         trajectories_path,
+        shards_dir,
+    })
+}
+
+/// The shard directory inside the output directory.
+pub const SHARD_DIR: &str = "shards";
+
+fn token_stats(r: &ShardReport) -> crate::stats::TokenStats {
+    crate::stats::TokenStats {
+        tokenizer: r.meta.tokenizer.kind.clone(),
+        vocab_size: r.meta.tokenizer.vocab_size,
+        seq_len: r.meta.seq_len,
+        pack: r.stats.clone(),
+        masked_share: r.stats.masked_share(),
+        padding_share: r.stats.padding_share(),
+        shard_files: r.shard_files,
+        shard_bytes: r.shard_bytes,
+        failed: r.failed.clone(),
+    }
+}
+
+/// The token side of the run: off, streaming into shards, or spooling
+/// documents to disk until a tokenizer has been trained on them.
+enum TokenStage<'a> {
+    Off,
+    Direct(Box<ShardSink<'a>>),
+    Spool {
+        config: &'a RunConfig,
+        path: PathBuf,
+        out: std::io::BufWriter<std::fs::File>,
+    },
+}
+
+impl<'a> TokenStage<'a> {
+    fn new(config: &'a RunConfig) -> Result<Self, PipelineError> {
+        let (Some(_), Some(t), Some(_)) = (&config.formatter, &config.tokenizer, &config.masker) else {
+            return Ok(TokenStage::Off);
+        };
+        if !config.output.shards {
+            return Ok(TokenStage::Off);
+        }
+        if t.component.needs_corpus() {
+            let path = config.output.dir.join(".spool.jsonl");
+            let file = std::fs::File::create(&path).map_err(|source| PipelineError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            return Ok(TokenStage::Spool {
+                config,
+                path,
+                out: std::io::BufWriter::new(file),
+            });
+        }
+        let encoder = t
+            .component
+            .prepare(&special_tokens(config), None)
+            .map_err(PipelineError::Tokenizer)?;
+        Ok(TokenStage::Direct(Box::new(sink(config, encoder)?)))
+    }
+
+    fn push(&mut self, repo: &str, segments: &[crate::model::Segment]) -> Result<(), PipelineError> {
+        match self {
+            TokenStage::Off => Ok(()),
+            TokenStage::Direct(sink) => match sink.push(segments) {
+                Ok(()) => Ok(()),
+                Err(SinkError::Stage(e)) => {
+                    tracing::warn!("{repo}: not tokenized: {e}");
+                    Ok(())
+                }
+                Err(SinkError::Shard(e)) => Err(e.into()),
+            },
+            TokenStage::Spool { path, out, .. } => {
+                let line = serde_json::to_string(segments).map_err(|e| PipelineError::Write {
+                    path: path.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+                writeln!(out, "{line}").map_err(|source| PipelineError::Write {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Option<ShardReport>, PipelineError> {
+        match self {
+            TokenStage::Off => Ok(None),
+            TokenStage::Direct(sink) => Ok(Some(sink.finish()?)),
+            TokenStage::Spool { config, path, out } => {
+                let io = |source| PipelineError::Write {
+                    path: path.clone(),
+                    source,
+                };
+                drop(out.into_inner().map_err(|e| io(e.into_error()))?);
+                let read = || -> Result<_, PipelineError> {
+                    let file = std::fs::File::open(&path).map_err(io)?;
+                    Ok(std::io::BufRead::lines(std::io::BufReader::new(file))
+                        .map_while(Result::ok)
+                        .filter_map(|l| serde_json::from_str::<Vec<crate::model::Segment>>(&l).ok()))
+                };
+                let Some(t) = &config.tokenizer else { return Ok(None) };
+                tracing::info!("training the {} tokenizer on the run's documents", t.type_name);
+                let mut corpus = read()?.map(|segs| segs.into_iter().map(|s| s.text).collect::<String>());
+                let encoder = t
+                    .component
+                    .prepare(&special_tokens(config), Some(&mut corpus))
+                    .map_err(PipelineError::Tokenizer)?;
+                let mut sink = sink(config, encoder)?;
+                for segments in read()? {
+                    match sink.push(&segments) {
+                        Ok(()) | Err(SinkError::Stage(_)) => {}
+                        Err(SinkError::Shard(e)) => return Err(e.into()),
+                    }
+                }
+                let report = sink.finish()?;
+                std::fs::remove_file(&path).map_err(io)?;
+                Ok(Some(report))
+            }
+        }
+    }
+}
+
+fn special_tokens(config: &RunConfig) -> Vec<String> {
+    config
+        .formatter
+        .as_ref()
+        .map(|f| f.component.special_tokens())
+        .unwrap_or_default()
+}
+
+fn sink(config: &RunConfig, encoder: Box<dyn crate::stage::TokenEncoder>) -> Result<ShardSink<'_>, PipelineError> {
+    let masker = config
+        .masker
+        .as_ref()
+        .map(|m| (m.type_name.clone(), m.component.as_ref()));
+    let Some((masker_name, masker)) = masker else {
+        return Err(PipelineError::Tokenizer(crate::StageError::Failed("no masker".into())));
+    };
+    let o = &config.output;
+    let cfg = SinkConfig {
+        dir: o.dir.join(SHARD_DIR),
+        pack: PackConfig {
+            seq_len: o.seq_len,
+            window: o.pack_window,
+            last: o.last_sequence,
+            pad_id: 0,
+        },
+        size_limit: o.shard_size_limit,
+        masker: masker_name,
+        seed: config.run.seed,
+    };
+    ShardSink::new(cfg, encoder, masker).map_err(|e| match e {
+        SinkError::Stage(e) => PipelineError::Tokenizer(e),
+        SinkError::Shard(e) => PipelineError::Shard(e),
     })
 }
 

@@ -7,7 +7,7 @@
 //! that builds the runtime object; building validates and does no work.
 
 use crate::config::{BuildContext, Problem, Section};
-use crate::stage::{Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy};
+use crate::stage::{Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy, Tokenizer};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,17 +28,20 @@ pub enum Kind {
     Formatter,
     /// [`Masker`]
     Masker,
+    /// [`Tokenizer`]
+    Tokenizer,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Analyzer,
         Kind::Policy,
         Kind::Search,
         Kind::Scorer,
         Kind::Formatter,
         Kind::Masker,
+        Kind::Tokenizer,
     ];
 
     /// The name used in manifests and listings.
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Scorer => "scorer",
             Kind::Formatter => "formatter",
             Kind::Masker => "masker",
+            Kind::Tokenizer => "tokenizer",
         }
     }
 
@@ -163,6 +167,7 @@ stage_object!(dyn SearchStrategy, Kind::Search, searches);
 stage_object!(dyn Scorer, Kind::Scorer, scorers);
 stage_object!(dyn Formatter, Kind::Formatter, formatters);
 stage_object!(dyn Masker, Kind::Masker, maskers);
+stage_object!(dyn Tokenizer, Kind::Tokenizer, tokenizers);
 
 /// Every factory the run can use, by kind and type name.
 #[derive(Debug, Default)]
@@ -173,6 +178,7 @@ pub struct Registry {
     scorers: BTreeMap<String, Factory<dyn Scorer>>,
     formatters: BTreeMap<String, Factory<dyn Formatter>>,
     maskers: BTreeMap<String, Factory<dyn Masker>>,
+    tokenizers: BTreeMap<String, Factory<dyn Tokenizer>>,
     not_default: std::collections::BTreeSet<(Kind, String)>,
 }
 
@@ -295,6 +301,7 @@ impl Registry {
         rows::<dyn Scorer>(self, &mut out);
         rows::<dyn Formatter>(self, &mut out);
         rows::<dyn Masker>(self, &mut out);
+        rows::<dyn Tokenizer>(self, &mut out);
         out
     }
 }

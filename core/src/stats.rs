@@ -102,6 +102,30 @@ pub struct FormatStats {
     pub failed: BTreeMap<String, u64>,
 }
 
+/// Counters of the token stage (tokenize → mask → pack → shards).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenStats {
+    /// The tokenizer's type (`hf`, `bpe`).
+    pub tokenizer: String,
+    /// Its vocabulary size, special tokens included.
+    pub vocab_size: u32,
+    /// Tokens per sequence.
+    pub seq_len: u32,
+    /// Documents, splits, sequences, tokens per role, padding …
+    #[serde(flatten)]
+    pub pack: crate::shard::PackStats,
+    /// Share of real tokens with loss weight 0.
+    pub masked_share: f64,
+    /// Share of written tokens that are padding.
+    pub padding_share: f64,
+    /// Shard files written.
+    pub shard_files: u64,
+    /// Bytes of shard files.
+    pub shard_bytes: u64,
+    /// Documents that could not be tokenized or masked (skipped), by reason.
+    pub failed: BTreeMap<String, u64>,
+}
+
 /// Everything `stats.json` holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
@@ -115,6 +139,9 @@ pub struct RunStats {
     /// Formatting.
     #[serde(default)]
     pub format: FormatStats,
+    /// Tokens and shards (absent when no shards were written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenStats>,
     /// Wall time per stage, seconds.
     pub seconds: BTreeMap<String, f64>,
 }

@@ -7,4 +7,5 @@ mod config;
 mod dylib;
 mod ingest;
 mod openai;
+mod shards;
 mod trajectories;

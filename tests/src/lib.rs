@@ -234,3 +234,25 @@ pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
+
+/// The Python of the interop environment (`streaming`, megatron-core), created
+/// by `scripts/interop_env` on first use.
+pub fn interop_python() -> PathBuf {
+    script_output(&["scripts/interop_env"])
+}
+
+/// Llama 3's `tokenizer.json`, fetched by `scripts/assets` on first use.
+pub fn llama3_tokenizer() -> PathBuf {
+    script_output(&["scripts/assets", "llama3-tokenizer"])
+}
+
+fn script_output(args: &[&str]) -> PathBuf {
+    let out = Command::new(workspace_root().join(args[0]))
+        .args(&args[1..])
+        .current_dir(workspace_root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+    assert!(out.status.success(), "{} failed", args.join(" "));
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}

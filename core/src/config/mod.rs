@@ -14,7 +14,7 @@ pub use sections::{InputConfig, OutputConfig, PluginsSection, RunSection};
 
 use crate::dylib::{self, LoadedPlugin};
 use crate::registry::{Kind, Origin, Registry, StageObject};
-use crate::stage::{Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy};
+use crate::stage::{Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy, Tokenizer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use toml::de::{DeString, DeTable, DeValue};
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 /// The top-level sections a config may have.
-pub const SECTIONS: [&str; 11] = [
+pub const SECTIONS: [&str; 12] = [
     "run",
     "input",
     "plugins",
@@ -37,6 +37,7 @@ pub const SECTIONS: [&str; 11] = [
     "search",
     "format",
     "mask",
+    "tokenizer",
     "output",
 ];
 
@@ -82,8 +83,11 @@ pub struct RunConfig {
     pub search: Option<Named<dyn SearchStrategy>>,
     /// `[format]`.
     pub formatter: Option<Named<dyn Formatter>>,
-    /// `[mask]`.
+    /// `[mask]` (the built-in `roles` masker when absent and a formatter is configured).
     pub masker: Option<Named<dyn Masker>>,
+    /// `[tokenizer]` (the built-in `bpe`, trained on the run's corpus, when
+    /// absent and a formatter is configured).
+    pub tokenizer: Option<Named<dyn Tokenizer>>,
 }
 
 impl RunConfig {
@@ -99,6 +103,7 @@ impl RunConfig {
         v.extend(self.search.iter().map(|s| row(Kind::Search, s)));
         v.extend(self.formatter.iter().map(|f| row(Kind::Formatter, f)));
         v.extend(self.masker.iter().map(|m| row(Kind::Masker, m)));
+        v.extend(self.tokenizer.iter().map(|t| row(Kind::Tokenizer, t)));
         v
     }
 }
@@ -195,7 +200,12 @@ impl<'a> Resolver<'a, '_> {
         for message in crate::ingest::check_exclude_patterns(&input.exclude) {
             self.problem(input_span.clone(), "input.exclude", message);
         }
-        let mut output: OutputConfig = take("output").and_then(|e| self.plain(e, "output")).unwrap_or_default();
+        let output_entry = take("output");
+        let output_span = output_entry.as_ref().map_or(0..0, |(k, _)| k.span());
+        let mut output: OutputConfig = output_entry.and_then(|e| self.plain(e, "output")).unwrap_or_default();
+        for message in output.check() {
+            self.problem(output_span.clone(), "output", message);
+        }
         input.repos = input
             .repos
             .iter()
@@ -228,6 +238,7 @@ impl<'a> Resolver<'a, '_> {
         let search_entry = take("search");
         let format_entry = take("format");
         let mask_entry = take("mask");
+        let tokenizer_entry = take("tokenizer");
 
         let empty_policies = BTreeMap::new();
         let empty_scorers = BTreeMap::new();
@@ -264,7 +275,24 @@ impl<'a> Resolver<'a, '_> {
             search_entry.and_then(|(_, v)| self.component::<dyn SearchStrategy>("search", "search", v, None, &ctx));
         let formatter =
             format_entry.and_then(|(_, v)| self.component::<dyn Formatter>("format", "format", v, None, &ctx));
-        let masker = mask_entry.and_then(|(_, v)| self.component::<dyn Masker>("mask", "mask", v, None, &ctx));
+        let implied = |registered: bool| {
+            (formatter.is_some() && registered).then(|| Spanned::new(0..0, DeValue::Table(DeTable::new())))
+        };
+        let masker_value = match mask_entry {
+            Some((_, v)) => Some(v),
+            None => implied(self.registry.get::<dyn Masker>("roles").is_some()),
+        };
+        let masker = masker_value.and_then(|v| self.component::<dyn Masker>("mask", "mask", v, Some("roles"), &ctx));
+        let (tokenizer_value, tokenizer_type) = match tokenizer_entry {
+            Some((_, v)) => {
+                let has_path =
+                    matches!(v.get_ref(), DeValue::Table(t) if t.keys().any(|k| k.get_ref().as_ref() == "path"));
+                (Some(v), if has_path { "hf" } else { "bpe" })
+            }
+            None => (implied(self.registry.get::<dyn Tokenizer>("bpe").is_some()), "bpe"),
+        };
+        let tokenizer = tokenizer_value
+            .and_then(|v| self.component::<dyn Tokenizer>("tokenizer", "tokenizer", v, Some(tokenizer_type), &ctx));
 
         let policy = self.select_policy(&run, &policies);
         if let Some(f) = &formatter
@@ -295,6 +323,7 @@ impl<'a> Resolver<'a, '_> {
             search,
             formatter,
             masker,
+            tokenizer,
         }
     }
 

@@ -25,6 +25,12 @@ pub trait Formatter: Send + Sync {
     /// Whether this format renders a trajectory (agent formats) or only the files.
     fn needs_trajectory(&self) -> bool;
 
+    /// Markers this format writes that the tokenizer must keep as single special
+    /// tokens (the serialization spec's). Default none.
+    fn special_tokens(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The segments of one document.
     fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError>;
 }

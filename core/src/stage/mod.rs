@@ -1,6 +1,6 @@
 //! The stage traits: one per plugin kind (see shared/DESIGN.md, "Stage plugins").
 //!
-//! Synchronous kinds (analyzer, scorer, formatter, masker) can also come from a
+//! Synchronous kinds (analyzer, scorer, formatter, masker; not the tokenizer) can also come from a
 //! dynamic library (see [`crate::dylib`]); the async kinds (policy, search) are
 //! built in only, because nothing async crosses the plugin boundary.
 
@@ -10,6 +10,7 @@ mod masker;
 mod policy;
 mod scorer;
 mod search;
+mod tokenizer;
 
 pub use analyzer::{Analyzer, ImportResolver, LanguageSpec, PathResolver, normalize_join, resolve_path_import};
 pub use formatter::{FormatInput, Formatter};
@@ -17,6 +18,7 @@ pub use masker::Masker;
 pub use policy::{Policy, RepoContext, ThinkPhase, ThinkRequest};
 pub use scorer::{ScoreRequest, Scorer, TargetScore};
 pub use search::{SearchContext, SearchStrategy};
+pub use tokenizer::{TokenEncoder, Tokenizer, TokenizerInfo};
 
 macro_rules! opaque_debug {
     ($($t:ident),*) => {$(
@@ -28,4 +30,13 @@ macro_rules! opaque_debug {
     )*};
 }
 
-opaque_debug!(Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy);
+opaque_debug!(
+    Analyzer,
+    Formatter,
+    Masker,
+    Policy,
+    Scorer,
+    SearchStrategy,
+    Tokenizer,
+    TokenEncoder
+);

@@ -123,6 +123,10 @@ impl Formatter for AgentFormatter {
         true
     }
 
+    fn special_tokens(&self) -> Vec<String> {
+        SPECIAL_TOKENS.map(str::to_owned).to_vec()
+    }
+
     fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
         let t = input
             .trajectory

@@ -50,6 +50,13 @@ impl Formatter for RawReposFormatter {
         false
     }
 
+    fn special_tokens(&self) -> Vec<String> {
+        match self.config.style {
+            RawStyle::Starcoder => vec!["<repo_name>".to_owned(), "<file_sep>".to_owned()],
+            RawStyle::PathComment => Vec::new(),
+        }
+    }
+
     fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
         let snap = input.snapshot;
         let mut out = Vec::new();

@@ -1,0 +1,632 @@
+//! MosaicML MDS shards: the writer produces the bytes `streaming.MDSWriter`
+//! produces for the same samples (tested against the Python package), and the
+//! reader reads them back for `inspect`, `export` and the trainer.
+//!
+//! A shard file is `[n: u32][offsets: (n + 1) × u32][config JSON][samples]`;
+//! a sample is `[sizes of its variable-size columns: u32 each][column bytes in
+//! column-name order]`. `index.json` lists the shards. Compression and hashes
+//! are not used.
+
+use super::ShardError;
+use super::pack::Sequence;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// MDS's default shard size limit (64 MiB).
+pub const DEFAULT_SIZE_LIMIT: u64 = 1 << 26;
+
+/// One shard's entry in `index.json` (the fields `streaming` writes, in its order).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// Encodings, one per column.
+    pub column_encodings: Vec<String>,
+    /// Column names, sorted.
+    pub column_names: Vec<String>,
+    /// Fixed byte size per column, `null` for variable-size ones.
+    pub column_sizes: Vec<Option<u64>>,
+    /// Always `null` here.
+    pub compression: Option<String>,
+    /// `"mds"`.
+    pub format: String,
+    /// Always empty here.
+    pub hashes: Vec<String>,
+    /// The shard file.
+    pub raw_data: RawData,
+    /// Samples in the shard.
+    pub samples: u64,
+    /// The size limit it was written with.
+    pub size_limit: Option<u64>,
+    /// `2`.
+    pub version: u32,
+    /// Always `null` here.
+    pub zip_data: Option<serde_json::Value>,
+}
+
+/// The file of a shard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RawData {
+    /// File name inside the dataset directory.
+    pub basename: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Always empty here.
+    #[serde(default)]
+    pub hashes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `index.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    /// The shards, in order.
+    pub shards: Vec<ShardInfo>,
+    /// `2`.
+    pub version: u32,
+}
+
+/// Column names and encodings of our samples, sorted by name as MDS requires.
+fn columns(with_weight: bool) -> Vec<(&'static str, &'static str, Option<u64>)> {
+    let mut c = vec![
+        ("indices", "ndarray:uint32", None),
+        ("input_ids", "ndarray:uint32", None),
+        ("length", "int", Some(8)),
+        ("mask", "ndarray:uint8", None),
+        ("roles", "ndarray:uint8", None),
+    ];
+    if with_weight {
+        c.push(("weight", "ndarray:float32", None));
+    }
+    c
+}
+
+/// Python's `json.dumps(obj, sort_keys=True)` spacing, which the shard header uses.
+fn python_json(v: &serde_json::Value) -> String {
+    use serde_json::Value as V;
+    match v {
+        V::Array(a) => format!("[{}]", a.iter().map(python_json).collect::<Vec<_>>().join(", ")),
+        V::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            let items: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}: {}", V::String(k.clone()), python_json(&o[k])))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// An ndarray column value with its shape in the header (`ndarray:DTYPE`).
+fn ndarray(out: &mut Vec<u8>, shape: &[usize], values: &[u8]) {
+    let max = shape.iter().copied().max().unwrap_or(0) as u64;
+    let (code, width) = match max {
+        m if m < 1 << 8 => (0u8, 1),
+        m if m < 1 << 16 => (1, 2),
+        m if m < 1 << 32 => (2, 4),
+        _ => (3, 8),
+    };
+    out.push(((shape.len() as u8) << 2) | code);
+    for &d in shape {
+        out.extend_from_slice(&(d as u64).to_le_bytes()[..width]);
+    }
+    out.extend_from_slice(values);
+}
+
+fn u32s(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Encodes one sequence as an MDS sample.
+pub fn encode_sample(s: &Sequence, with_weight: bool) -> Vec<u8> {
+    let n = s.input_ids.len();
+    let flat: Vec<u32> = s.indices.iter().flatten().copied().collect();
+    let mut cols: Vec<Vec<u8>> = Vec::with_capacity(6);
+    let mut c = Vec::new();
+    ndarray(&mut c, &[s.indices.len(), 2], &u32s(&flat));
+    cols.push(c);
+    let mut c = Vec::with_capacity(n * 4 + 16);
+    ndarray(&mut c, &[n], &u32s(&s.input_ids));
+    cols.push(c);
+    cols.push(i64::from(s.length).to_le_bytes().to_vec());
+    let mut c = Vec::with_capacity(n + 16);
+    ndarray(&mut c, &[n], &s.mask());
+    cols.push(c);
+    let mut c = Vec::with_capacity(n + 16);
+    ndarray(&mut c, &[n], &s.roles);
+    cols.push(c);
+    if with_weight {
+        let mut c = Vec::with_capacity(n * 4 + 16);
+        let w: Vec<u8> = s.weights.iter().flat_map(|x| x.to_le_bytes()).collect();
+        ndarray(&mut c, &[n], &w);
+        cols.push(c);
+    }
+    let specs = columns(with_weight);
+    let mut out = Vec::new();
+    for (col, (_, _, size)) in cols.iter().zip(&specs) {
+        if size.is_none() {
+            out.extend_from_slice(&(col.len() as u32).to_le_bytes());
+        }
+    }
+    for col in cols {
+        out.extend_from_slice(&col);
+    }
+    out
+}
+
+/// Writes samples into numbered shard files (`shard.00000.mds`, …) of at most
+/// `size_limit` bytes, each written under a temporary name and renamed, then
+/// `index.json` (atomically) when finished.
+#[derive(Debug)]
+pub struct MdsWriter {
+    dir: PathBuf,
+    size_limit: u64,
+    with_weight: bool,
+    config_json: String,
+    samples: Vec<Vec<u8>>,
+    pending_bytes: u64,
+    shards: Vec<ShardInfo>,
+}
+
+impl MdsWriter {
+    /// A writer into `dir` (created). `with_weight` adds the `weight` column.
+    pub fn new(dir: &Path, size_limit: u64, with_weight: bool) -> Result<Self, ShardError> {
+        std::fs::create_dir_all(dir).map_err(ShardError::io(dir))?;
+        let mut w = Self {
+            dir: dir.to_path_buf(),
+            size_limit,
+            with_weight,
+            config_json: String::new(),
+            samples: Vec::new(),
+            pending_bytes: 0,
+            shards: Vec::new(),
+        };
+        w.config_json = python_json(&w.config_value());
+        w.pending_bytes = w.extra_per_shard();
+        Ok(w)
+    }
+
+    fn config_value(&self) -> serde_json::Value {
+        let cols = columns(self.with_weight);
+        serde_json::json!({
+            "column_encodings": cols.iter().map(|c| c.1).collect::<Vec<_>>(),
+            "column_names": cols.iter().map(|c| c.0).collect::<Vec<_>>(),
+            "column_sizes": cols.iter().map(|c| c.2).collect::<Vec<_>>(),
+            "compression": null,
+            "format": "mds",
+            "hashes": [],
+            "size_limit": self.size_limit,
+            "version": 2,
+        })
+    }
+
+    fn extra_per_shard(&self) -> u64 {
+        4 + 4 + self.config_json.len() as u64
+    }
+
+    /// Adds a sample; a full shard is written first when this one would overflow it.
+    pub fn write(&mut self, s: &Sequence) -> Result<(), ShardError> {
+        let sample = encode_sample(s, self.with_weight);
+        let size = sample.len() as u64 + 4;
+        if self.size_limit > 0 && !self.samples.is_empty() && self.size_limit < self.pending_bytes + size {
+            self.flush()?;
+        }
+        self.pending_bytes += size;
+        self.samples.push(sample);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ShardError> {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        let n = self.samples.len();
+        let basename = format!("shard.{:05}.mds", self.shards.len());
+        let header = 4 + 4 * (n as u64 + 1) + self.config_json.len() as u64;
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut at = header;
+        offsets.push(at);
+        for s in &self.samples {
+            at += s.len() as u64;
+            offsets.push(at);
+        }
+        let path = self.dir.join(&basename);
+        if at > u64::from(u32::MAX) {
+            return Err(ShardError::format(
+                &path,
+                "shard larger than 4 GiB; lower the shard size limit",
+            ));
+        }
+        let tmp = self.dir.join(format!(".{basename}.tmp"));
+        let file = std::fs::File::create(&tmp).map_err(ShardError::io(&tmp))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut write = |b: &[u8]| out.write_all(b).map_err(ShardError::io(&tmp));
+        write(&(n as u32).to_le_bytes())?;
+        for o in &offsets {
+            write(&(*o as u32).to_le_bytes())?;
+        }
+        write(self.config_json.as_bytes())?;
+        for s in &self.samples {
+            write(s)?;
+        }
+        out.into_inner()
+            .map_err(|e| ShardError::io(&tmp)(e.into_error()))?
+            .sync_all()
+            .map_err(ShardError::io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(ShardError::io(&path))?;
+        let cols = columns(self.with_weight);
+        self.shards.push(ShardInfo {
+            column_encodings: cols.iter().map(|c| c.1.to_owned()).collect(),
+            column_names: cols.iter().map(|c| c.0.to_owned()).collect(),
+            column_sizes: cols.iter().map(|c| c.2).collect(),
+            compression: None,
+            format: "mds".into(),
+            hashes: Vec::new(),
+            raw_data: RawData {
+                basename,
+                bytes: at,
+                hashes: Default::default(),
+            },
+            samples: n as u64,
+            size_limit: Some(self.size_limit),
+            version: 2,
+            zip_data: None,
+        });
+        self.samples.clear();
+        self.pending_bytes = self.extra_per_shard();
+        Ok(())
+    }
+
+    /// Writes the last shard and `index.json`; returns the index.
+    pub fn finish(mut self) -> Result<Index, ShardError> {
+        self.flush()?;
+        let index = Index {
+            shards: self.shards,
+            version: 2,
+        };
+        let path = self.dir.join("index.json");
+        let json = serde_json::to_value(&index).map_err(|e| ShardError::format(&path, e.to_string()))?;
+        crate::pipeline::write_atomic(&path, python_json(&json).as_bytes())
+            .map_err(|e| ShardError::format(&path, e.to_string()))?;
+        Ok(index)
+    }
+}
+
+/// One decoded sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// `input_ids`.
+    pub input_ids: Vec<u32>,
+    /// `indices` as `[start, end)` pairs.
+    pub indices: Vec<[u32; 2]>,
+    /// `mask`.
+    pub mask: Vec<u8>,
+    /// `roles`.
+    pub roles: Vec<u8>,
+    /// `length`.
+    pub length: u64,
+    /// `weight`, when the dataset has it.
+    pub weight: Option<Vec<f32>>,
+}
+
+impl Sample {
+    /// The loss weight of each token: `weight` when present, else `mask`.
+    pub fn weights(&self) -> Vec<f32> {
+        match &self.weight {
+            Some(w) => w.clone(),
+            None => self.mask.iter().map(|m| f32::from(*m)).collect(),
+        }
+    }
+}
+
+/// Reads a directory of MDS shards written in our column layout.
+#[derive(Debug)]
+pub struct MdsReader {
+    dir: PathBuf,
+    index: Index,
+    /// Sample count before each shard (prefix sums).
+    starts: Vec<u64>,
+}
+
+impl MdsReader {
+    /// Opens `dir/index.json` and checks every shard's columns.
+    pub fn open(dir: &Path) -> Result<Self, ShardError> {
+        let path = dir.join("index.json");
+        let text = std::fs::read_to_string(&path).map_err(ShardError::io(&path))?;
+        let index: Index = serde_json::from_str(&text).map_err(|e| ShardError::format(&path, e.to_string()))?;
+        let mut starts = Vec::with_capacity(index.shards.len());
+        let mut total = 0;
+        for s in &index.shards {
+            if s.format != "mds" || s.compression.is_some() {
+                return Err(ShardError::format(
+                    &path,
+                    format!("{}: only uncompressed MDS shards are read", s.raw_data.basename),
+                ));
+            }
+            let want: Vec<&str> = columns(true).iter().map(|c| c.0).collect();
+            for (name, enc) in s.column_names.iter().zip(&s.column_encodings) {
+                let known = columns(true).iter().any(|c| c.0 == name && c.1 == enc);
+                if !known {
+                    return Err(ShardError::format(
+                        &path,
+                        format!(
+                            "{}: unexpected column `{name}` ({enc}); expected {}",
+                            s.raw_data.basename,
+                            want.join(", ")
+                        ),
+                    ));
+                }
+            }
+            starts.push(total);
+            total += s.samples;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            index,
+            starts,
+        })
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Samples in the dataset.
+    pub fn len(&self) -> u64 {
+        self.index.shards.iter().map(|s| s.samples).sum()
+    }
+
+    /// Whether the dataset has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every sample of one shard, in order.
+    pub fn shard_samples(&self, shard: usize) -> Result<Vec<Sample>, ShardError> {
+        let info = &self.index.shards[shard];
+        let path = self.dir.join(&info.raw_data.basename);
+        let bytes = std::fs::read(&path).map_err(ShardError::io(&path))?;
+        let bad = |m: &str| ShardError::format(&path, m.to_owned());
+        let u32_at = |at: usize| -> Result<u32, ShardError> {
+            bytes
+                .get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(|| bad("truncated"))
+        };
+        let n = u32_at(0)? as usize;
+        if n as u64 != info.samples {
+            return Err(bad("sample count differs from index.json"));
+        }
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let a = u32_at(4 + 4 * i)? as usize;
+            let b = u32_at(8 + 4 * i)? as usize;
+            let data = bytes.get(a..b).ok_or_else(|| bad("sample offset out of range"))?;
+            out.push(decode_sample(data, info).map_err(|m| bad(&format!("sample {i}: {m}")))?);
+        }
+        Ok(out)
+    }
+
+    /// Sample `i` of the whole dataset.
+    pub fn sample(&self, i: u64) -> Result<Sample, ShardError> {
+        let shard = self.starts.partition_point(|&s| s <= i).saturating_sub(1);
+        let info = self
+            .index
+            .shards
+            .get(shard)
+            .filter(|s| i - self.starts[shard] < s.samples)
+            .ok_or_else(|| ShardError::format(&self.dir, format!("no sample {i} (the dataset has {})", self.len())))?;
+        let _ = info;
+        let mut all = self.shard_samples(shard)?;
+        Ok(all.swap_remove((i - self.starts[shard]) as usize))
+    }
+}
+
+fn decode_sample(data: &[u8], info: &ShardInfo) -> Result<Sample, String> {
+    let var = info.column_sizes.iter().filter(|s| s.is_none()).count();
+    let mut sizes = Vec::with_capacity(info.column_sizes.len());
+    let mut at = 0usize;
+    let mut var_i = 0;
+    for s in &info.column_sizes {
+        sizes.push(match s {
+            Some(n) => *n as usize,
+            None => {
+                let b = data.get(4 * var_i..4 * var_i + 4).ok_or("truncated sizes")?;
+                var_i += 1;
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+            }
+        });
+    }
+    at += 4 * var;
+    let mut sample = Sample {
+        input_ids: Vec::new(),
+        indices: Vec::new(),
+        mask: Vec::new(),
+        roles: Vec::new(),
+        length: 0,
+        weight: None,
+    };
+    for (name, size) in info.column_names.iter().zip(sizes) {
+        let col = data.get(at..at + size).ok_or("truncated column")?;
+        at += size;
+        match name.as_str() {
+            "length" => sample.length = i64::from_le_bytes(col.try_into().map_err(|_| "bad length")?) as u64,
+            _ => {
+                let (shape, values) = split_ndarray(col)?;
+                match name.as_str() {
+                    "input_ids" => sample.input_ids = le_u32s(values),
+                    "indices" => {
+                        if shape.len() != 2 || shape[1] != 2 {
+                            return Err(format!("indices has shape {shape:?}, expected (n, 2)"));
+                        }
+                        sample.indices = le_u32s(values).chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+                    }
+                    "mask" => sample.mask = values.to_vec(),
+                    "roles" => sample.roles = values.to_vec(),
+                    "weight" => {
+                        sample.weight = Some(
+                            values
+                                .chunks_exact(4)
+                                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                                .collect(),
+                        )
+                    }
+                    other => return Err(format!("unknown column {other}")),
+                }
+            }
+        }
+    }
+    Ok(sample)
+}
+
+fn split_ndarray(col: &[u8]) -> Result<(Vec<u64>, &[u8]), String> {
+    let head = *col.first().ok_or("empty ndarray")?;
+    let ndim = usize::from(head >> 2);
+    let width = 1usize << (head & 3);
+    let end = 1 + ndim * width;
+    let dims = col.get(1..end).ok_or("truncated shape")?;
+    let shape = dims
+        .chunks_exact(width)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..width].copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .collect();
+    Ok((shape, &col[end..]))
+}
+
+fn le_u32s(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn seq(n: u32, docs: &[u32], weight: f32) -> Sequence {
+        let mut s = Sequence::default();
+        let mut at = 0;
+        for d in docs {
+            s.indices.push([at, at + d]);
+            at += d;
+        }
+        s.input_ids = (0..n).map(|i| i * 7 + 70_000).collect();
+        s.roles = (0..n)
+            .map(|i| if i < at { (i % 8) as u8 } else { crate::shard::PAD_ROLE })
+            .collect();
+        s.weights = (0..n)
+            .map(|i| if i < at && i % 3 != 0 { weight } else { 0.0 })
+            .collect();
+        s.length = at;
+        s
+    }
+
+    #[test]
+    fn samples_round_trip_and_shards_respect_the_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let seqs: Vec<Sequence> = (0..7).map(|i| seq(64, &[10 + i, 20, 64 - 30 - i], 1.0)).collect();
+        let mut w = MdsWriter::new(dir.path(), 1200, false).unwrap();
+        for s in &seqs {
+            w.write(s).unwrap();
+        }
+        let index = w.finish().unwrap();
+        assert!(
+            index.shards.len() > 1,
+            "a 1200-byte limit splits 7 samples of ~350 bytes"
+        );
+        for s in &index.shards {
+            assert!(
+                s.raw_data.bytes <= 1200,
+                "{} is {} bytes",
+                s.raw_data.basename,
+                s.raw_data.bytes
+            );
+            let on_disk = std::fs::metadata(dir.path().join(&s.raw_data.basename)).unwrap().len();
+            assert_eq!(on_disk, s.raw_data.bytes);
+        }
+        assert_eq!(
+            index.shards[0].column_names,
+            ["indices", "input_ids", "length", "mask", "roles"]
+        );
+        let r = MdsReader::open(dir.path()).unwrap();
+        assert_eq!(r.len(), 7);
+        for (i, want) in seqs.iter().enumerate() {
+            let got = r.sample(i as u64).unwrap();
+            assert_eq!(got.input_ids, want.input_ids);
+            assert_eq!(got.indices, want.indices);
+            assert_eq!(got.roles, want.roles);
+            assert_eq!(got.mask, want.mask());
+            assert_eq!(got.length, u64::from(want.length));
+            assert_eq!(got.weight, None);
+            assert_eq!(got.weights(), want.weights);
+        }
+        assert!(r.sample(7).is_err());
+        // No temporary files are left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains("tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn weight_column_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = seq(16, &[16], 0.25);
+        let mut w = MdsWriter::new(dir.path(), DEFAULT_SIZE_LIMIT, true).unwrap();
+        w.write(&s).unwrap();
+        let index = w.finish().unwrap();
+        assert_eq!(index.shards[0].column_names.last().map(String::as_str), Some("weight"));
+        let got = MdsReader::open(dir.path()).unwrap().sample(0).unwrap();
+        assert_eq!(got.weight.as_deref(), Some(&s.weights[..]));
+        assert_eq!(got.mask, s.mask());
+    }
+
+    #[test]
+    fn shard_header_matches_the_mds_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = MdsWriter::new(dir.path(), DEFAULT_SIZE_LIMIT, false).unwrap();
+        w.write(&seq(3, &[3], 1.0)).unwrap();
+        w.finish().unwrap();
+        let b = std::fs::read(dir.path().join("shard.00000.mds")).unwrap();
+        assert_eq!(&b[0..4], &1u32.to_le_bytes());
+        let start = u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
+        let end = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+        assert_eq!(end, b.len());
+        let config = std::str::from_utf8(&b[12..start]).unwrap();
+        assert!(
+            config.starts_with(r#"{"column_encodings": ["ndarray:uint32", "ndarray:uint32", "int""#),
+            "{config}"
+        );
+        // Sample: 4 variable-size columns' sizes, then indices with a (1, 2) uint8 shape header.
+        let sample = &b[start..end];
+        let sizes: Vec<u32> = sample[..16]
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(sizes, vec![1 + 2 + 8, 1 + 1 + 12, 1 + 1 + 3, 1 + 1 + 3]);
+        assert_eq!(sample[16], 2 << 2, "ndim 2, uint8 dims");
+        assert_eq!(&sample[17..19], &[1, 2]);
+    }
+
+    #[test]
+    fn reader_rejects_foreign_columns_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = MdsWriter::new(dir.path(), DEFAULT_SIZE_LIMIT, false).unwrap();
+        w.write(&seq(8, &[8], 1.0)).unwrap();
+        w.finish().unwrap();
+        let shard = dir.path().join("shard.00000.mds");
+        let bytes = std::fs::read(&shard).unwrap();
+        std::fs::write(&shard, &bytes[..bytes.len() - 5]).unwrap();
+        let err = MdsReader::open(dir.path()).unwrap().sample(0).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        let index = std::fs::read_to_string(dir.path().join("index.json")).unwrap();
+        std::fs::write(dir.path().join("index.json"), index.replace("\"mask\"", "\"text\"")).unwrap();
+        let err = MdsReader::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("unexpected column `text`"), "{err}");
+    }
+}

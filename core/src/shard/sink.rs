@@ -1,0 +1,197 @@
+//! Tokenize → mask → pack → write, one document at a time.
+
+use super::mds::{Index, MdsWriter};
+use super::meta::DatasetMeta;
+use super::pack::{PackConfig, PackStats, Packer, Sequence};
+use super::tokens::tokenize;
+use super::{ShardError, TOKENIZER_FILE};
+use crate::StageError;
+use crate::model::{Role, Segment};
+use crate::stage::{Masker, TokenEncoder};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the shards go and how they are packed.
+#[derive(Clone, Debug)]
+pub struct SinkConfig {
+    /// The shard directory.
+    pub dir: PathBuf,
+    /// Packing.
+    pub pack: PackConfig,
+    /// Bytes per shard file.
+    pub size_limit: u64,
+    /// The masker's type name (recorded).
+    pub masker: String,
+    /// The run's seed (recorded).
+    pub seed: u64,
+}
+
+/// Why one document could not go into the shards (it is skipped and counted).
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The tokenizer or masker failed on this document.
+    #[error("{0}")]
+    Stage(#[from] StageError),
+    /// Writing failed (fatal for the run).
+    #[error("{0}")]
+    Shard(#[from] ShardError),
+}
+
+/// Streams documents into MDS shards with bounded memory.
+pub struct ShardSink<'a> {
+    config: SinkConfig,
+    encoder: Box<dyn TokenEncoder>,
+    masker: &'a dyn Masker,
+    role_weights: BTreeMap<String, f32>,
+    weight_column: bool,
+    packer: Packer,
+    writer: MdsWriter,
+    failed: BTreeMap<String, u64>,
+}
+
+impl std::fmt::Debug for ShardSink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardSink")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> ShardSink<'a> {
+    /// Probes the masker with one token of every role (to decide whether a
+    /// `weight` column is needed) and opens the writer.
+    /// The pad id comes from the tokenizer.
+    pub fn new(
+        mut config: SinkConfig,
+        encoder: Box<dyn TokenEncoder>,
+        masker: &'a dyn Masker,
+    ) -> Result<Self, SinkError> {
+        config.pack.pad_id = encoder.info().pad;
+        let probe = masker.weights(&Role::ALL)?;
+        if probe.len() != Role::ALL.len() || probe.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Err(StageError::Invalid("the masker broke its contract on the role probe".into()).into());
+        }
+        let role_weights: BTreeMap<String, f32> = Role::ALL
+            .iter()
+            .zip(&probe)
+            .map(|(r, w)| (r.name().to_owned(), *w))
+            .collect();
+        let weight_column = probe.iter().any(|w| *w != 0.0 && *w != 1.0);
+        let writer = MdsWriter::new(&config.dir, config.size_limit, weight_column)?;
+        Ok(Self {
+            packer: Packer::new(config.pack),
+            config,
+            encoder,
+            masker,
+            role_weights,
+            weight_column,
+            writer,
+            failed: BTreeMap::new(),
+        })
+    }
+
+    /// The tokenizer in use.
+    pub fn encoder(&self) -> &dyn TokenEncoder {
+        self.encoder.as_ref()
+    }
+
+    /// Adds one document. A tokenizer or masker failure skips the document and
+    /// is counted (and returned); a write failure is returned as fatal.
+    pub fn push(&mut self, segments: &[Segment]) -> Result<(), SinkError> {
+        match self.prepare(segments) {
+            Ok((doc, weights)) => {
+                let writer = &mut self.writer;
+                self.packer.push(doc, weights, &mut |s: Sequence| writer.write(&s))?;
+                Ok(())
+            }
+            Err(e) => {
+                *self.failed.entry(e.reason().to_owned()).or_default() += 1;
+                Err(e.into())
+            }
+        }
+    }
+
+    fn prepare(&self, segments: &[Segment]) -> Result<(super::TokenizedDoc, Vec<f32>), StageError> {
+        let doc = tokenize(self.encoder.as_ref(), segments)?;
+        let roles: Vec<Role> = doc.roles.iter().filter_map(|r| Role::from_id(*r)).collect();
+        let weights = self.masker.weights(&roles)?;
+        if weights.len() != roles.len() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Err(StageError::Invalid(
+                "the masker returned a wrong number of weights or a negative one".into(),
+            ));
+        }
+        if !self.weight_column && weights.iter().any(|w| *w != 0.0 && *w != 1.0) {
+            return Err(StageError::Invalid(
+                "the masker gave a weight other than 0 or 1 that its role probe did not show".into(),
+            ));
+        }
+        Ok((doc, weights))
+    }
+
+    /// Closes the open sequences, writes the last shard, `index.json`,
+    /// `repo2agent.json` and `tokenizer.json`, and removes shard files of an
+    /// earlier run that the new index does not list.
+    pub fn finish(self) -> Result<ShardReport, ShardError> {
+        let mut writer = self.writer;
+        let stats = self.packer.finish(&mut |s: Sequence| writer.write(&s))?;
+        let index = writer.finish()?;
+        let dir = &self.config.dir;
+        remove_stale(dir, &index)?;
+        let json = self
+            .encoder
+            .to_json()
+            .map_err(|e| ShardError::format(&dir.join(TOKENIZER_FILE), e.to_string()))?;
+        crate::pipeline::write_atomic(&dir.join(TOKENIZER_FILE), json.as_bytes())
+            .map_err(|e| ShardError::format(&dir.join(TOKENIZER_FILE), e.to_string()))?;
+        let meta = DatasetMeta {
+            format: "repo2agent-mds".into(),
+            version: 1,
+            seq_len: self.config.pack.seq_len,
+            last: self.config.pack.last,
+            pack_window: self.config.pack.window,
+            tokenizer: self.encoder.info().clone(),
+            roles: DatasetMeta::role_table(),
+            masker: self.config.masker.clone(),
+            role_weights: self.role_weights,
+            weight_column: self.weight_column,
+            seed: self.config.seed,
+            samples: stats.sequences,
+            stats: stats.clone(),
+        };
+        meta.write(dir)?;
+        Ok(ShardReport {
+            shard_files: index.shards.len() as u64,
+            shard_bytes: index.shards.iter().map(|s| s.raw_data.bytes).sum(),
+            stats,
+            failed: self.failed,
+            meta,
+        })
+    }
+}
+
+/// What the token stage produced.
+#[derive(Clone, Debug)]
+pub struct ShardReport {
+    /// Packing counters.
+    pub stats: PackStats,
+    /// Documents skipped, by reason.
+    pub failed: BTreeMap<String, u64>,
+    /// Shard files written.
+    pub shard_files: u64,
+    /// Their total size.
+    pub shard_bytes: u64,
+    /// What `repo2agent.json` says.
+    pub meta: DatasetMeta,
+}
+
+fn remove_stale(dir: &Path, index: &Index) -> Result<(), ShardError> {
+    let keep: std::collections::BTreeSet<&str> = index.shards.iter().map(|s| s.raw_data.basename.as_str()).collect();
+    for entry in std::fs::read_dir(dir).map_err(ShardError::io(dir))? {
+        let entry = entry.map_err(ShardError::io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("shard.") && name.ends_with(".mds") && !keep.contains(name.as_str()) {
+            std::fs::remove_file(entry.path()).map_err(ShardError::io(&entry.path()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Segments → tokens, one role per token.
+
+use crate::StageError;
+use crate::model::{Role, Segment};
+use crate::stage::TokenEncoder;
+
+/// One document as tokens: a role per token, and where each segment starts
+/// (the places a document may be split without cutting a segment).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenizedDoc {
+    /// Token ids.
+    pub ids: Vec<u32>,
+    /// Role id per token.
+    pub roles: Vec<u8>,
+    /// Token index where each segment starts, increasing, the first one 0.
+    pub boundaries: Vec<u32>,
+}
+
+impl TokenizedDoc {
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Tokenizes a document segment by segment, so no token straddles two roles.
+/// BOS (when the tokenizer has one) opens the document and EOS closes it, both
+/// with role `markup`. Empty segments add no tokens and no boundary; a document
+/// without text gives no tokens at all (not even BOS/EOS).
+pub fn tokenize(encoder: &dyn TokenEncoder, segments: &[Segment]) -> Result<TokenizedDoc, StageError> {
+    let info = encoder.info();
+    let mut doc = TokenizedDoc::default();
+    let push = |doc: &mut TokenizedDoc, ids: &[u32], role: Role| -> Result<(), StageError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let start = u32::try_from(doc.ids.len())
+            .ok()
+            .filter(|s| s.checked_add(ids.len() as u32).is_some())
+            .ok_or_else(|| StageError::Invalid("document longer than 2^32 tokens".into()))?;
+        doc.boundaries.push(start);
+        doc.ids.extend_from_slice(ids);
+        doc.roles.extend(std::iter::repeat_n(role.id(), ids.len()));
+        Ok(())
+    };
+    if let Some(bos) = info.bos {
+        push(&mut doc, &[bos], Role::Markup)?;
+    }
+    let before = doc.len();
+    for s in segments {
+        if s.text.is_empty() {
+            continue;
+        }
+        let ids = encoder.encode(&s.text)?;
+        push(&mut doc, &ids, s.role)?;
+    }
+    if doc.len() == before {
+        return Ok(TokenizedDoc::default());
+    }
+    if let Some(eos) = info.eos {
+        push(&mut doc, &[eos], Role::Markup)?;
+    }
+    Ok(doc)
+}

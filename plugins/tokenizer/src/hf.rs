@@ -1,0 +1,106 @@
+use crate::encoder::{BOS_CANDIDATES, EOS_CANDIDATES, HfEncoder, PAD_CANDIDATES, add_special, pick, vocab_rows};
+use repo2agent_core::StageError;
+use repo2agent_core::config::Problem;
+use repo2agent_core::stage::{TokenEncoder, Tokenizer, TokenizerInfo};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Config of the `hf` tokenizer.
+///
+/// ```toml
+/// [tokenizer]
+/// path = "tokenizer.json"      # type = "hf" is implied by `path`
+/// bos = "auto"                 # "<|begin_of_text|>" for Llama 3; "" for none
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HfTokenizerConfig {
+    /// A Hugging Face `tokenizer.json`, relative to the config file.
+    pub path: PathBuf,
+    /// Token put before every document: a token of the vocabulary, `"auto"`
+    /// (the first of `<|begin_of_text|>`, `<s>`, `<bos>`, `<|startoftext|>` the
+    /// vocabulary has; none otherwise) or `""` (none). Default `"auto"`.
+    #[serde(default = "auto")]
+    pub bos: String,
+    /// Token put after every document: like `bos`; `"auto"` tries
+    /// `<|end_of_text|>`, `</s>`, `<eos>`, `<|endoftext|>`, `<|im_end|>`. Default `"auto"`.
+    #[serde(default = "auto")]
+    pub eos: String,
+    /// Padding token: like `bos`; `"auto"` tries `<|finetune_right_pad_id|>`,
+    /// `<|pad|>`, `<pad>`, `[PAD]`, then falls back to EOS, then id 0. Padding
+    /// always has loss weight 0, so the choice only matters to readers. Default `"auto"`.
+    #[serde(default = "auto")]
+    pub pad: String,
+}
+
+fn auto() -> String {
+    "auto".to_owned()
+}
+
+/// A Hugging Face tokenizer loaded when the config is read.
+#[derive(Debug)]
+pub struct HfTokenizer {
+    path: PathBuf,
+    tokenizer: tokenizers::Tokenizer,
+    bos: Option<u32>,
+    eos: Option<u32>,
+    pad: u32,
+}
+
+impl HfTokenizer {
+    /// Loads and checks the file (a missing or malformed file is a config problem).
+    pub fn new(config: HfTokenizerConfig, base_dir: &Path) -> Result<Self, Problem> {
+        let path = if config.path.is_absolute() {
+            config.path.clone()
+        } else {
+            base_dir.join(&config.path)
+        };
+        let tokenizer = tokenizers::Tokenizer::from_file(&path)
+            .map_err(|e| Problem::new(format!("cannot load tokenizer {}: {e}", path.display())))?;
+        let mut bad = Vec::new();
+        let mut get = |wanted: &str, cands: &[&str], what: &str| {
+            pick(&tokenizer, wanted, cands, what).unwrap_or_else(|e| {
+                bad.push(e);
+                None
+            })
+        };
+        let bos = get(&config.bos, &BOS_CANDIDATES, "bos");
+        let eos = get(&config.eos, &EOS_CANDIDATES, "eos");
+        let pad = get(&config.pad, &PAD_CANDIDATES, "pad");
+        if !bad.is_empty() {
+            return Err(Problem::new(bad.join("; ")));
+        }
+        Ok(Self {
+            pad: pad.or(eos).unwrap_or(0),
+            path,
+            tokenizer,
+            bos,
+            eos,
+        })
+    }
+}
+
+impl Tokenizer for HfTokenizer {
+    fn needs_corpus(&self) -> bool {
+        false
+    }
+
+    fn prepare(
+        &self,
+        special_tokens: &[String],
+        _corpus: Option<&mut (dyn Iterator<Item = String> + Send)>,
+    ) -> Result<Box<dyn TokenEncoder>, StageError> {
+        let mut t = self.tokenizer.clone();
+        let special = add_special(&mut t, special_tokens)?;
+        let info = TokenizerInfo {
+            kind: "hf".into(),
+            source: self.path.display().to_string(),
+            vocab_size: vocab_rows(&t),
+            bos: self.bos,
+            eos: self.eos,
+            pad: self.pad,
+            special_tokens: special,
+        };
+        Ok(Box::new(HfEncoder::new(t, info)))
+    }
+}

@@ -67,3 +67,71 @@ pub fn tokenize(encoder: &dyn TokenEncoder, segments: &[Segment]) -> Result<Toke
     }
     Ok(doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::TokenizerInfo;
+
+    /// One token per byte (id = byte + 10); BOS 1, EOS 2.
+    struct Bytes(TokenizerInfo);
+
+    impl TokenEncoder for Bytes {
+        fn info(&self) -> &TokenizerInfo {
+            &self.0
+        }
+        fn encode(&self, text: &str) -> Result<Vec<u32>, StageError> {
+            Ok(text.bytes().map(|b| u32::from(b) + 10).collect())
+        }
+        fn decode(&self, ids: &[u32]) -> Result<String, StageError> {
+            Ok(ids.iter().map(|i| char::from((i - 10) as u8)).collect())
+        }
+        fn to_json(&self) -> Result<String, StageError> {
+            Ok(String::new())
+        }
+    }
+
+    fn enc(bos: Option<u32>, eos: Option<u32>) -> Bytes {
+        Bytes(TokenizerInfo {
+            kind: "bytes".into(),
+            source: String::new(),
+            vocab_size: 266,
+            bos,
+            eos,
+            pad: 0,
+            special_tokens: Vec::new(),
+        })
+    }
+
+    fn seg(text: &str, role: Role) -> Segment {
+        Segment {
+            text: text.into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn roles_follow_segments_with_bos_and_eos_as_markup() {
+        let d = tokenize(
+            &enc(Some(1), Some(2)),
+            &[seg("ab", Role::Think), seg("", Role::Code), seg("c", Role::Observation)],
+        )
+        .unwrap();
+        assert_eq!(d.ids, vec![1, 107, 108, 109, 2]);
+        let m = Role::Markup.id();
+        assert_eq!(
+            d.roles,
+            vec![m, Role::Think.id(), Role::Think.id(), Role::Observation.id(), m]
+        );
+        assert_eq!(d.boundaries, vec![0, 1, 3, 4], "the empty segment adds no boundary");
+    }
+
+    #[test]
+    fn without_bos_eos_and_without_text() {
+        let d = tokenize(&enc(None, None), &[seg("xy", Role::Code)]).unwrap();
+        assert_eq!((d.ids, d.boundaries), (vec![130, 131], vec![0]));
+        let empty = tokenize(&enc(Some(1), Some(2)), &[seg("", Role::Code)]).unwrap();
+        assert!(empty.is_empty(), "no BOS/EOS around nothing");
+        assert!(tokenize(&enc(Some(1), Some(2)), &[]).unwrap().is_empty());
+    }
+}

@@ -1,7 +1,11 @@
 //! repo2agent-trainer: the burn trainer that continues pretraining a
 //! Llama-architecture model on repo2agent's shards (PAPER.md step 8).
 //!
-//! Not built yet: this crate is deliberately empty and exports nothing. It will
-//! own the model, the shard data loader, the training loop, checkpoints and
-//! evaluation, with burn backends behind cargo features, and depend on the core
-//! only for the shard reader. Nothing in the CLI calls it until then.
+//! Built so far: [`data`], the training examples read from the MDS shards
+//! (targets inside documents, positions restarting per document, the
+//! block-diagonal causal mask, loss weights of predicted tokens) and a seeded,
+//! resumable epoch order. The model, loop, checkpoints and evaluation (burn,
+//! backends behind features) are the rest of the trainer issue; nothing in the
+//! CLI calls this crate yet. It depends on the core only for the shard reader.
+
+pub mod data;

@@ -1,11 +1,22 @@
 //! repo2agent-trainer: the burn trainer that continues pretraining a
 //! Llama-architecture model on repo2agent's shards (PAPER.md step 8).
 //!
-//! Built so far: [`data`], the training examples read from the MDS shards
-//! (targets inside documents, positions restarting per document, the
-//! block-diagonal causal mask, loss weights of predicted tokens) and a seeded,
-//! resumable epoch order. The model, loop, checkpoints and evaluation (burn,
-//! backends behind features) are the rest of the trainer issue; nothing in the
-//! CLI calls this crate yet. It depends on the core only for the shard reader.
+//! Built so far (burn 0.22, CPU `flex` backend with autodiff):
+//! - [`data`]: training examples from the MDS shards (targets inside documents,
+//!   loss weights of predicted tokens, positions restarting per document, the
+//!   block-diagonal causal mask) and a seeded, resumable epoch order;
+//! - [`model`]: the Llama architecture (RMSNorm, HF rotate-half RoPE with
+//!   per-token positions, grouped-query attention under the block-diagonal
+//!   mask, SwiGLU, tied or untied output) with plain attention;
+//! - [`loss`]: cross-entropy weighted per token and normalised by the global
+//!   batch's total weight.
+//!
+//! Still to come with the trainer issue: weight loading (HF safetensors, GGUF)
+//! and the check against llama.cpp, the optimiser, schedule and loop,
+//! checkpoints and resume, evaluation, the wgpu/cuda features, memory-efficient
+//! attention for 64k, benchmarks and `repo2agent train`. Nothing in the CLI
+//! calls this crate yet. It depends on the core only for the shard reader.
 
 pub mod data;
+pub mod loss;
+pub mod model;

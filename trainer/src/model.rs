@@ -1,0 +1,334 @@
+//! The Llama architecture in burn: token embedding, RMSNorm, rotary position
+//! embeddings (Hugging Face's rotate-half convention, positions given per
+//! token so they restart per document), grouped-query attention restricted to
+//! a block-diagonal causal mask, SwiGLU MLP, tied or untied output.
+//!
+//! Attention here is the plain one (the full score matrix); the memory-efficient
+//! attention for 64k sequences is part of the trainer issue still to come.
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+/// The shape of a Llama model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LlamaConfig {
+    /// Vocabulary size (embedding rows).
+    pub vocab_size: usize,
+    /// Hidden size.
+    pub d_model: usize,
+    /// Decoder layers.
+    pub n_layers: usize,
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads (grouped-query attention; divides `n_heads`).
+    pub n_kv_heads: usize,
+    /// MLP inner size.
+    pub ffn_dim: usize,
+    /// RoPE base.
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    pub rms_eps: f64,
+    /// Output projection shares the embedding matrix.
+    pub tie_embeddings: bool,
+}
+
+impl LlamaConfig {
+    /// A tiny model for tests.
+    pub fn tiny(vocab_size: usize) -> Self {
+        Self {
+            vocab_size,
+            d_model: 32,
+            n_layers: 2,
+            n_heads: 4,
+            n_kv_heads: 2,
+            ffn_dim: 64,
+            rope_theta: 10_000.0,
+            rms_eps: 1e-5,
+            tie_embeddings: true,
+        }
+    }
+
+    /// Per-head size.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// Builds a randomly initialised model.
+    pub fn init(&self, device: &Device) -> Llama {
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let hd = self.head_dim();
+        let layers = (0..self.n_layers)
+            .map(|_| Block {
+                attn_norm: RmsNormConfig::new(self.d_model).with_epsilon(self.rms_eps).init(device),
+                wq: lin(self.d_model, self.n_heads * hd),
+                wk: lin(self.d_model, self.n_kv_heads * hd),
+                wv: lin(self.d_model, self.n_kv_heads * hd),
+                wo: lin(self.n_heads * hd, self.d_model),
+                mlp_norm: RmsNormConfig::new(self.d_model).with_epsilon(self.rms_eps).init(device),
+                w_gate: lin(self.d_model, self.ffn_dim),
+                w_up: lin(self.d_model, self.ffn_dim),
+                w_down: lin(self.ffn_dim, self.d_model),
+            })
+            .collect();
+        Llama {
+            embed: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            layers,
+            norm: RmsNormConfig::new(self.d_model).with_epsilon(self.rms_eps).init(device),
+            lm_head: (!self.tie_embeddings).then(|| lin(self.d_model, self.vocab_size)),
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            rope_theta: self.rope_theta,
+        }
+    }
+}
+
+/// One decoder layer.
+#[derive(Module, Debug)]
+pub struct Block {
+    attn_norm: RmsNorm,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    mlp_norm: RmsNorm,
+    w_gate: Linear,
+    w_up: Linear,
+    w_down: Linear,
+}
+
+/// A Llama decoder.
+#[derive(Module, Debug)]
+pub struct Llama {
+    embed: Embedding,
+    layers: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: Option<Linear>,
+    n_heads: usize,
+    n_kv_heads: usize,
+    rope_theta: f64,
+}
+
+/// Model inputs for a batch: tokens, per-token positions and the attention mask.
+#[derive(Debug)]
+pub struct Inputs {
+    /// `[batch, seq]` token ids.
+    pub tokens: Tensor<2, Int>,
+    /// `[batch, seq]` positions (restarting per document).
+    pub positions: Tensor<2, Int>,
+    /// `[batch, seq, seq]`: true where attention is *not* allowed.
+    pub blocked: Tensor<3, Bool>,
+}
+
+impl Inputs {
+    /// Builds the tensors of a batch of examples of equal length.
+    pub fn from_examples(examples: &[crate::data::Example], device: &Device) -> Inputs {
+        let b = examples.len();
+        let t = examples.first().map_or(0, |e| e.inputs.len());
+        let tokens: Vec<i64> = examples
+            .iter()
+            .flat_map(|e| e.inputs.iter().map(|x| i64::from(*x)))
+            .collect();
+        let positions: Vec<i64> = examples
+            .iter()
+            .flat_map(|e| e.positions.iter().map(|x| i64::from(*x)))
+            .collect();
+        let mut blocked = Vec::with_capacity(b * t * t);
+        for e in examples {
+            for q in 0..t {
+                for k in 0..t {
+                    blocked.push(!e.may_attend(q, k));
+                }
+            }
+        }
+        Inputs {
+            tokens: Tensor::from_data(TensorData::new(tokens, [b, t]), device),
+            positions: Tensor::from_data(TensorData::new(positions, [b, t]), device),
+            blocked: Tensor::from_data(TensorData::new(blocked, [b, t, t]), device),
+        }
+    }
+}
+
+/// `x * cos + rotate_half(x) * sin` with `rotate_half([a, b]) = [-b, a]` (HF).
+fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
+    let [_, _, _, d] = x.dims();
+    let half = d / 2;
+    let a = x.clone().narrow(3, 0, half);
+    let b = x.clone().narrow(3, half, half);
+    let rotated = Tensor::cat(vec![b.neg(), a], 3);
+    x * cos + rotated * sin
+}
+
+impl Llama {
+    /// `[batch, seq, vocab]` logits.
+    pub fn forward(&self, inputs: &Inputs) -> Tensor<3> {
+        let device = inputs.tokens.device();
+        let [b, t] = inputs.tokens.dims();
+        let mut h = self.embed.forward(inputs.tokens.clone());
+        let [_, _, d_model] = h.dims();
+        let hd = d_model / self.n_heads;
+        // cos/sin: [b, 1, t, hd], the frequencies repeated for both halves.
+        let inv: Vec<f32> = (0..hd / 2)
+            .map(|i| (self.rope_theta.powf(-(2.0 * i as f64) / hd as f64)) as f32)
+            .collect();
+        let inv = Tensor::<1>::from_data(TensorData::new(inv, [hd / 2]), &device).reshape([1, 1, hd / 2]);
+        let pos = inputs.positions.clone().float().reshape([b, t, 1]);
+        let angles = pos * inv;
+        let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([b, 1, t, hd]);
+        let (cos, sin) = (angles.clone().cos(), angles.sin());
+        let blocked = inputs.blocked.clone().reshape([b, 1, t, t]);
+        let group = self.n_heads / self.n_kv_heads;
+        for layer in &self.layers {
+            let x = layer.attn_norm.forward(h.clone());
+            let q = layer
+                .wq
+                .forward(x.clone())
+                .reshape([b, t, self.n_heads, hd])
+                .swap_dims(1, 2);
+            let k = layer
+                .wk
+                .forward(x.clone())
+                .reshape([b, t, self.n_kv_heads, hd])
+                .swap_dims(1, 2);
+            let v = layer.wv.forward(x).reshape([b, t, self.n_kv_heads, hd]).swap_dims(1, 2);
+            let q = rope(q, cos.clone(), sin.clone());
+            let k = rope(k, cos.clone(), sin.clone());
+            // Grouped-query attention: each kv head serves `group` query heads.
+            let k = k
+                .reshape([b, self.n_kv_heads, 1, t, hd])
+                .repeat_dim(2, group)
+                .reshape([b, self.n_heads, t, hd]);
+            let v = v
+                .reshape([b, self.n_kv_heads, 1, t, hd])
+                .repeat_dim(2, group)
+                .reshape([b, self.n_heads, t, hd]);
+            let scores = q.matmul(k.swap_dims(2, 3)) / (hd as f64).sqrt();
+            let scores = scores.mask_fill(blocked.clone().repeat_dim(1, self.n_heads), f32::NEG_INFINITY);
+            let attn = softmax(scores, 3)
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([b, t, self.n_heads * hd]);
+            h = h + layer.wo.forward(attn);
+            let x = layer.mlp_norm.forward(h.clone());
+            h = h + layer
+                .w_down
+                .forward(silu(layer.w_gate.forward(x.clone())) * layer.w_up.forward(x));
+        }
+        let h = self.norm.forward(h);
+        match &self.lm_head {
+            Some(head) => head.forward(h),
+            None => h.matmul(self.embed.weight.val().transpose().unsqueeze::<3>()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Example;
+    use repo2agent_core::shard::mds::Sample;
+
+    fn example(ids: &[u32], docs: &[[u32; 2]]) -> Example {
+        let n = ids.len();
+        Example::from_sample(&Sample {
+            input_ids: ids.to_vec(),
+            indices: docs.to_vec(),
+            mask: vec![1; n],
+            roles: vec![5; n],
+            length: docs.last().map_or(0, |d| u64::from(d[1])),
+            weight: None,
+        })
+    }
+
+    fn logits(m: &Llama, e: &Example) -> Vec<Vec<f32>> {
+        let device = Device::flex();
+        let out = m.forward(&Inputs::from_examples(std::slice::from_ref(e), &device));
+        let [_, t, v] = out.dims();
+        let flat = out.into_data().try_to_vec::<f32>().unwrap();
+        (0..t).map(|i| flat[i * v..(i + 1) * v].to_vec()).collect()
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4)
+    }
+
+    #[test]
+    fn documents_in_a_packed_sequence_do_not_see_each_other() {
+        let device = Device::flex();
+        for tie in [true, false] {
+            let cfg = LlamaConfig {
+                tie_embeddings: tie,
+                ..LlamaConfig::tiny(50)
+            };
+            let m = cfg.init(&device);
+            // Doc A = 3 tokens, doc B = 4 tokens, packed; and B alone.
+            let packed = logits(&m, &example(&[5, 6, 7, 20, 21, 22, 23], &[[0, 3], [3, 7]]));
+            assert_eq!(packed.len(), 7);
+            assert_eq!(packed[0].len(), 50);
+            let alone = logits(&m, &example(&[20, 21, 22, 23], &[[0, 4]]));
+            for i in 0..4 {
+                assert!(close(&packed[3 + i], &alone[i]), "position restarts and no leak at {i}");
+            }
+            // Changing doc A changes none of doc B's logits; changing a later
+            // token of A leaves A's earlier logits alone (causal).
+            let other = logits(&m, &example(&[9, 6, 8, 20, 21, 22, 23], &[[0, 3], [3, 7]]));
+            for i in 3..7 {
+                assert!(close(&packed[i], &other[i]));
+            }
+            assert!(!close(&packed[0], &other[0]));
+            let later = logits(&m, &example(&[5, 6, 9, 20, 21, 22, 23], &[[0, 3], [3, 7]]));
+            assert!(close(&packed[0], &later[0]) && close(&packed[1], &later[1]));
+            assert!(!close(&packed[2], &later[2]));
+        }
+    }
+
+    #[test]
+    fn gradients_flow_from_the_weighted_loss_to_the_embedding() {
+        let device = Device::flex().autodiff();
+        let m = LlamaConfig::tiny(30).init(&device);
+        let e = example(&[1, 2, 3, 4, 5, 6], &[[0, 4], [4, 6]]);
+        let out = m.forward(&Inputs::from_examples(std::slice::from_ref(&e), &device));
+        let loss = crate::loss::weighted_nll(out, &e.targets, &e.weights, e.total_weight());
+        let value = loss.to_data().try_to_vec::<f32>().unwrap()[0];
+        assert!(value.is_finite() && value > 0.0);
+        let grads = loss.backward();
+        let g = m.embed.weight.val().grad(&grads).expect("embedding gradient");
+        let g = g.into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|x| x.is_finite()));
+        assert!(g.iter().any(|x| *x != 0.0));
+        // Row 29 (a token absent from input and targets) only gets gradient
+        // through the tied output projection, which is still non-zero.
+        assert!(g[29 * 32..30 * 32].iter().any(|x| *x != 0.0));
+    }
+
+    #[test]
+    fn rope_scores_depend_only_on_relative_position() {
+        let device = Device::flex();
+        let hd = 8;
+        let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin()).collect();
+        let k: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.91).cos()).collect();
+        let score = |pq: f32, pk: f32| {
+            let rot = |x: &[f32], p: f32| {
+                let inv: Vec<f32> = (0..hd / 2)
+                    .map(|i| 10_000f32.powf(-(2.0 * i as f32) / hd as f32))
+                    .collect();
+                let ang: Vec<f32> = inv.iter().chain(inv.iter()).map(|f| f * p).collect();
+                let t = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [hd]), &device).reshape([1, 1, 1, hd]);
+                let cos = t(ang.iter().map(|a| a.cos()).collect());
+                let sin = t(ang.iter().map(|a| a.sin()).collect());
+                rope(t(x.to_vec()), cos, sin)
+            };
+            (rot(&q, pq) * rot(&k, pk))
+                .sum()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()[0]
+        };
+        assert!((score(3.0, 1.0) - score(13.0, 11.0)).abs() < 1e-4);
+        assert!((score(3.0, 1.0) - score(3.0, 2.0)).abs() > 1e-4);
+        // rotate-half convention: position 0 is the identity.
+        let plain: f32 = q.iter().zip(&k).map(|(a, b)| a * b).sum();
+        assert!((score(0.0, 0.0) - plain).abs() < 1e-5);
+    }
+}

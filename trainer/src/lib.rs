@@ -9,14 +9,18 @@
 //!   per-token positions, grouped-query attention under the block-diagonal
 //!   mask, SwiGLU, tied or untied output) with plain attention;
 //! - [`loss`]: cross-entropy weighted per token and normalised by the global
-//!   batch's total weight.
+//!   batch's total weight;
+//! - [`hf_config`]: shapes from presets (`tiny`, `llama3-8b`) or a Hugging Face
+//!   `config.json`; [`schedule`]: warmup + cosine learning rate.
 //!
 //! Still to come with the trainer issue: weight loading (HF safetensors, GGUF)
-//! and the check against llama.cpp, the optimiser, schedule and loop,
+//! and the check against llama.cpp, GGUF metadata shapes, the optimiser and loop,
 //! checkpoints and resume, evaluation, the wgpu/cuda features, memory-efficient
 //! attention for 64k, benchmarks and `repo2agent train`. Nothing in the CLI
 //! calls this crate yet. It depends on the core only for the shard reader.
 
 pub mod data;
+pub mod hf_config;
 pub mod loss;
 pub mod model;
+pub mod schedule;

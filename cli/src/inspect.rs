@@ -45,7 +45,8 @@ pub fn segments(t: &Trajectory) -> anyhow::Result<Vec<Segment>> {
     })?)
 }
 
-fn ansi(role: Role) -> &'static str {
+/// The terminal colour of a role (shared by trajectory and shard inspection).
+pub fn ansi(role: Role) -> &'static str {
     match role {
         Role::System => "\x1b[2m",
         Role::Context => "\x1b[36m",

@@ -13,18 +13,9 @@ pub fn is_shard_dir(path: &Path) -> bool {
     path.is_dir() && path.join("index.json").is_file()
 }
 
+/// A role id's colour (padding and unknown ids dim).
 fn ansi(role: u8) -> &'static str {
-    match Role::from_id(role) {
-        Some(Role::System) => "\x1b[2m",
-        Some(Role::Context) => "\x1b[36m",
-        Some(Role::Plan) => "\x1b[35m",
-        Some(Role::Think) => "\x1b[33m",
-        Some(Role::Action) => "\x1b[1;34m",
-        Some(Role::Code) => "\x1b[32m",
-        Some(Role::Observation) => "\x1b[37m",
-        Some(Role::Markup) => "\x1b[1;31m",
-        None => "\x1b[2m",
-    }
+    Role::from_id(role).map_or("\x1b[2m", crate::inspect::ansi)
 }
 
 fn role_name(role: u8) -> &'static str {

@@ -80,26 +80,17 @@ pub struct DataPosition {
 pub struct ShardDataset {
     reader: MdsReader,
     seed: u64,
-    /// Cached shard: (index, samples).
+    /// The shard read last: (index, samples).
     cache: Option<(usize, Vec<Sample>)>,
-    starts: Vec<u64>,
 }
 
 impl ShardDataset {
     /// Opens `dir`.
     pub fn open(dir: &Path, seed: u64) -> Result<Self, ShardError> {
-        let reader = MdsReader::open(dir)?;
-        let mut starts = Vec::new();
-        let mut at = 0;
-        for s in &reader.index().shards {
-            starts.push(at);
-            at += s.samples;
-        }
         Ok(Self {
-            reader,
+            reader: MdsReader::open(dir)?,
             seed,
             cache: None,
-            starts,
         })
     }
 
@@ -124,22 +115,15 @@ impl ShardDataset {
         order
     }
 
-    /// Example `i` (a global sample index).
+    /// Example `i` (a global sample index); its shard is read once and kept
+    /// until an example of another shard is asked for.
     pub fn example(&mut self, i: u64) -> Result<Example, ShardError> {
-        let shard = self.starts.partition_point(|&s| s <= i).saturating_sub(1);
-        if self.cache.as_ref().is_none_or(|(s, _)| *s != shard) {
-            self.cache = Some((shard, self.reader.shard_samples(shard)?));
-        }
-        let (_, samples) = self.cache.as_ref().ok_or_else(|| ShardError::Format {
-            path: Path::new("").to_path_buf(),
-            message: "no shard cached".into(),
-        })?;
-        let local = (i - self.starts[shard]) as usize;
-        let s = samples.get(local).ok_or_else(|| ShardError::Format {
-            path: Path::new("").to_path_buf(),
-            message: format!("no sample {i}"),
-        })?;
-        Ok(Example::from_sample(s))
+        let (shard, local) = self.reader.locate(i)?;
+        let samples = match &mut self.cache {
+            Some((s, samples)) if *s == shard => samples,
+            cache => &mut cache.insert((shard, self.reader.shard_samples(shard)?)).1,
+        };
+        Ok(Example::from_sample(&samples[local]))
     }
 
     /// The next `n` examples from `pos`, advancing it (crossing epochs).

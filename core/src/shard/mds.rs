@@ -97,8 +97,9 @@ fn python_json(v: &serde_json::Value) -> String {
     }
 }
 
-/// An ndarray column value with its shape in the header (`ndarray:DTYPE`).
-fn ndarray(out: &mut Vec<u8>, shape: &[usize], values: &[u8]) {
+/// Header bytes of a 1- or 2-dimensional ndarray value (`ndarray:DTYPE`):
+/// `(ndim << 2) | width code`, then the dims in the narrowest unsigned width.
+fn ndarray_header(shape: &[usize]) -> ([u8; 17], usize) {
     let max = shape.iter().copied().max().unwrap_or(0) as u64;
     let (code, width) = match max {
         m if m < 1 << 8 => (0u8, 1),
@@ -106,50 +107,58 @@ fn ndarray(out: &mut Vec<u8>, shape: &[usize], values: &[u8]) {
         m if m < 1 << 32 => (2, 4),
         _ => (3, 8),
     };
-    out.push(((shape.len() as u8) << 2) | code);
-    for &d in shape {
-        out.extend_from_slice(&(d as u64).to_le_bytes()[..width]);
+    let mut h = [0u8; 17];
+    h[0] = ((shape.len() as u8) << 2) | code;
+    for (i, &d) in shape.iter().enumerate() {
+        h[1 + i * width..1 + (i + 1) * width].copy_from_slice(&(d as u64).to_le_bytes()[..width]);
     }
-    out.extend_from_slice(values);
+    (h, 1 + shape.len() * width)
 }
 
-fn u32s(v: &[u32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Encodes one sequence as an MDS sample.
+/// Encodes one sequence as an MDS sample, writing each column once into one
+/// buffer: `[u32 size of each variable-size column][columns in name order]`.
 pub fn encode_sample(s: &Sequence, with_weight: bool) -> Vec<u8> {
     let n = s.input_ids.len();
-    let flat: Vec<u32> = s.indices.iter().flatten().copied().collect();
-    let mut cols: Vec<Vec<u8>> = Vec::with_capacity(6);
-    let mut c = Vec::new();
-    ndarray(&mut c, &[s.indices.len(), 2], &u32s(&flat));
-    cols.push(c);
-    let mut c = Vec::with_capacity(n * 4 + 16);
-    ndarray(&mut c, &[n], &u32s(&s.input_ids));
-    cols.push(c);
-    cols.push(i64::from(s.length).to_le_bytes().to_vec());
-    let mut c = Vec::with_capacity(n + 16);
-    ndarray(&mut c, &[n], &s.mask());
-    cols.push(c);
-    let mut c = Vec::with_capacity(n + 16);
-    ndarray(&mut c, &[n], &s.roles);
-    cols.push(c);
+    let heads = [
+        ndarray_header(&[s.indices.len(), 2]),
+        ndarray_header(&[n]),
+        ndarray_header(&[n]),
+        ndarray_header(&[n]),
+        ndarray_header(&[n]),
+    ];
+    // indices, input_ids, mask, roles, weight (length is fixed-size).
+    let mut sizes = vec![
+        heads[0].1 + 8 * s.indices.len(),
+        heads[1].1 + 4 * n,
+        heads[2].1 + n,
+        heads[3].1 + n,
+    ];
     if with_weight {
-        let mut c = Vec::with_capacity(n * 4 + 16);
-        let w: Vec<u8> = s.weights.iter().flat_map(|x| x.to_le_bytes()).collect();
-        ndarray(&mut c, &[n], &w);
-        cols.push(c);
+        sizes.push(heads[4].1 + 4 * n);
     }
-    let specs = columns(with_weight);
-    let mut out = Vec::new();
-    for (col, (_, _, size)) in cols.iter().zip(&specs) {
-        if size.is_none() {
-            out.extend_from_slice(&(col.len() as u32).to_le_bytes());
+    let mut out = Vec::with_capacity(4 * sizes.len() + 8 + sizes.iter().sum::<usize>());
+    for size in &sizes {
+        out.extend_from_slice(&(*size as u32).to_le_bytes());
+    }
+    let head = |out: &mut Vec<u8>, i: usize| out.extend_from_slice(&heads[i].0[..heads[i].1]);
+    head(&mut out, 0);
+    for x in s.indices.iter().flatten() {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    head(&mut out, 1);
+    for x in &s.input_ids {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.extend_from_slice(&i64::from(s.length).to_le_bytes());
+    head(&mut out, 2);
+    out.extend(s.weights.iter().map(|w| u8::from(*w > 0.0)));
+    head(&mut out, 3);
+    out.extend_from_slice(&s.roles);
+    if with_weight {
+        head(&mut out, 4);
+        for w in &s.weights {
+            out.extend_from_slice(&w.to_le_bytes());
         }
-    }
-    for col in cols {
-        out.extend_from_slice(&col);
     }
     out
 }
@@ -336,6 +345,7 @@ impl MdsReader {
         let index: Index = serde_json::from_str(&text).map_err(|e| ShardError::format(&path, e.to_string()))?;
         let mut starts = Vec::with_capacity(index.shards.len());
         let mut total = 0;
+        let all = columns(true);
         for s in &index.shards {
             if s.format != "mds" || s.compression.is_some() {
                 return Err(ShardError::format(
@@ -343,16 +353,15 @@ impl MdsReader {
                     format!("{}: only uncompressed MDS shards are read", s.raw_data.basename),
                 ));
             }
-            let want: Vec<&str> = columns(true).iter().map(|c| c.0).collect();
             for (name, enc) in s.column_names.iter().zip(&s.column_encodings) {
-                let known = columns(true).iter().any(|c| c.0 == name && c.1 == enc);
+                let known = all.iter().any(|c| c.0 == name && c.1 == enc);
                 if !known {
                     return Err(ShardError::format(
                         &path,
                         format!(
                             "{}: unexpected column `{name}` ({enc}); expected {}",
                             s.raw_data.basename,
-                            want.join(", ")
+                            all.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
                         ),
                     ));
                 }
@@ -408,18 +417,23 @@ impl MdsReader {
         Ok(out)
     }
 
-    /// Sample `i` of the whole dataset.
-    pub fn sample(&self, i: u64) -> Result<Sample, ShardError> {
+    /// The shard holding sample `i` of the whole dataset, and its index there.
+    pub fn locate(&self, i: u64) -> Result<(usize, usize), ShardError> {
         let shard = self.starts.partition_point(|&s| s <= i).saturating_sub(1);
-        let info = self
-            .index
-            .shards
-            .get(shard)
-            .filter(|s| i - self.starts[shard] < s.samples)
-            .ok_or_else(|| ShardError::format(&self.dir, format!("no sample {i} (the dataset has {})", self.len())))?;
-        let _ = info;
+        match self.index.shards.get(shard) {
+            Some(s) if i - self.starts[shard] < s.samples => Ok((shard, (i - self.starts[shard]) as usize)),
+            _ => Err(ShardError::format(
+                &self.dir,
+                format!("no sample {i} (the dataset has {})", self.len()),
+            )),
+        }
+    }
+
+    /// Sample `i` of the whole dataset (reads its shard).
+    pub fn sample(&self, i: u64) -> Result<Sample, ShardError> {
+        let (shard, local) = self.locate(i)?;
         let mut all = self.shard_samples(shard)?;
-        Ok(all.swap_remove((i - self.starts[shard]) as usize))
+        Ok(all.swap_remove(local))
     }
 }
 

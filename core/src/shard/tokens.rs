@@ -39,10 +39,9 @@ pub fn tokenize(encoder: &dyn TokenEncoder, segments: &[Segment]) -> Result<Toke
         if ids.is_empty() {
             return Ok(());
         }
-        let start = u32::try_from(doc.ids.len())
-            .ok()
-            .filter(|s| s.checked_add(ids.len() as u32).is_some())
-            .ok_or_else(|| StageError::Invalid("document longer than 2^32 tokens".into()))?;
+        let start = u32::try_from(doc.ids.len() + ids.len())
+            .map(|_| doc.ids.len() as u32)
+            .map_err(|_| StageError::Invalid("document longer than 2^32 tokens".into()))?;
         doc.boundaries.push(start);
         doc.ids.extend_from_slice(ids);
         doc.roles.extend(std::iter::repeat_n(role.id(), ids.len()));

@@ -1,7 +1,7 @@
-use crate::encoder::{HfEncoder, add_special, vocab_rows};
+use crate::encoder::{add_special, prepared};
 use repo2agent_core::StageError;
 use repo2agent_core::config::Problem;
-use repo2agent_core::stage::{TokenEncoder, Tokenizer, TokenizerInfo};
+use repo2agent_core::stage::{TokenEncoder, Tokenizer};
 use serde::Deserialize;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
@@ -132,16 +132,8 @@ impl Tokenizer for BpeTokenizer {
         let mut all: Vec<String> = BPE_CONTROL.iter().map(|s| (*s).to_owned()).collect();
         all.extend(special_tokens.iter().cloned());
         let ids = add_special(&mut t, &all)?;
-        let id = |i: usize| ids[i].1;
-        let info = TokenizerInfo {
-            kind: "bpe".into(),
-            source: format!("trained on the run's corpus (vocab_size {})", self.config.vocab_size),
-            vocab_size: vocab_rows(&t),
-            bos: Some(id(0)),
-            eos: Some(id(1)),
-            pad: id(2),
-            special_tokens: ids[BPE_CONTROL.len()..].to_vec(),
-        };
-        Ok(Box::new(HfEncoder::new(t, info)))
+        let control = (Some(ids[0].1), Some(ids[1].1), ids[2].1);
+        let source = format!("trained on the run's corpus (vocab_size {})", self.config.vocab_size);
+        Ok(prepared(t, "bpe", source, control, ids[BPE_CONTROL.len()..].to_vec()))
     }
 }

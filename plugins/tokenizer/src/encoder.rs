@@ -44,6 +44,27 @@ impl TokenEncoder for HfEncoder {
     }
 }
 
+/// Wraps a tokenizer whose special tokens are added, with its info (the
+/// vocabulary rows computed here).
+pub(crate) fn prepared(
+    t: Tokenizer,
+    kind: &str,
+    source: String,
+    (bos, eos, pad): (Option<u32>, Option<u32>, u32),
+    special_tokens: Vec<(String, u32)>,
+) -> Box<dyn TokenEncoder> {
+    let info = TokenizerInfo {
+        kind: kind.to_owned(),
+        source,
+        vocab_size: vocab_rows(&t),
+        bos,
+        eos,
+        pad,
+        special_tokens,
+    };
+    Box::new(HfEncoder::new(t, info))
+}
+
 /// Adds `tokens` as special tokens (those already in the vocabulary keep their
 /// id) and returns each with its id.
 pub(crate) fn add_special(t: &mut Tokenizer, tokens: &[String]) -> Result<Vec<(String, u32)>, StageError> {
@@ -60,7 +81,7 @@ pub(crate) fn add_special(t: &mut Tokenizer, tokens: &[String]) -> Result<Vec<(S
 }
 
 /// Rows the embedding needs: one more than the largest id.
-pub(crate) fn vocab_rows(t: &Tokenizer) -> u32 {
+fn vocab_rows(t: &Tokenizer) -> u32 {
     t.get_vocab(true).values().copied().max().map_or(0, |m| m + 1)
 }
 

@@ -1,7 +1,7 @@
-use crate::encoder::{BOS_CANDIDATES, EOS_CANDIDATES, HfEncoder, PAD_CANDIDATES, add_special, pick, vocab_rows};
+use crate::encoder::{BOS_CANDIDATES, EOS_CANDIDATES, PAD_CANDIDATES, add_special, pick, prepared};
 use repo2agent_core::StageError;
 use repo2agent_core::config::Problem;
-use repo2agent_core::stage::{TokenEncoder, Tokenizer, TokenizerInfo};
+use repo2agent_core::stage::{TokenEncoder, Tokenizer};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -92,15 +92,7 @@ impl Tokenizer for HfTokenizer {
     ) -> Result<Box<dyn TokenEncoder>, StageError> {
         let mut t = self.tokenizer.clone();
         let special = add_special(&mut t, special_tokens)?;
-        let info = TokenizerInfo {
-            kind: "hf".into(),
-            source: self.path.display().to_string(),
-            vocab_size: vocab_rows(&t),
-            bos: self.bos,
-            eos: self.eos,
-            pad: self.pad,
-            special_tokens: special,
-        };
-        Ok(Box::new(HfEncoder::new(t, info)))
+        let source = self.path.display().to_string();
+        Ok(prepared(t, "hf", source, (self.bos, self.eos, self.pad), special))
     }
 }

@@ -19,6 +19,7 @@
 //! attention for 64k, benchmarks and `repo2agent train`. Nothing in the CLI
 //! calls this crate yet. It depends on the core only for the shard reader.
 
+pub mod attention;
 pub mod data;
 pub mod hf_config;
 pub mod loss;

@@ -8,8 +8,11 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
-use burn::tensor::activation::{silu, softmax};
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::attention::naive_attention;
+use crate::data::PAD_DOC;
 
 /// The shape of a Llama model.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -117,8 +120,10 @@ pub struct Inputs {
     pub tokens: Tensor<2, Int>,
     /// `[batch, seq]` positions (restarting per document).
     pub positions: Tensor<2, Int>,
-    /// `[batch, seq, seq]`: true where attention is *not* allowed.
-    pub blocked: Tensor<3, Bool>,
+    /// `[batch, seq]` document of each token; a token attends only to earlier
+    /// tokens of its own document (padding tokens each get an id of their own,
+    /// see [`crate::attention`]).
+    pub documents: Tensor<2, Int>,
 }
 
 impl Inputs {
@@ -134,18 +139,20 @@ impl Inputs {
             .iter()
             .flat_map(|e| e.positions.iter().map(|x| i64::from(*x)))
             .collect();
-        let mut blocked = Vec::with_capacity(b * t * t);
-        for e in examples {
-            for q in 0..t {
-                for k in 0..t {
-                    blocked.push(!e.may_attend(q, k));
-                }
-            }
-        }
+        // Padding tokens get negative ids of their own: they see only themselves.
+        let documents: Vec<i64> = examples
+            .iter()
+            .flat_map(|e| {
+                e.documents
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| if *d == PAD_DOC { -1 - i as i64 } else { i64::from(*d) })
+            })
+            .collect();
         Inputs {
             tokens: Tensor::from_data(TensorData::new(tokens, [b, t]), device),
             positions: Tensor::from_data(TensorData::new(positions, [b, t]), device),
-            blocked: Tensor::from_data(TensorData::new(blocked, [b, t, t]), device),
+            documents: Tensor::from_data(TensorData::new(documents, [b, t]), device),
         }
     }
 }
@@ -177,8 +184,6 @@ impl Llama {
         let angles = pos * inv;
         let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([b, 1, t, hd]);
         let (cos, sin) = (angles.clone().cos(), angles.sin());
-        let blocked = inputs.blocked.clone().reshape([b, 1, t, t]);
-        let group = self.n_heads / self.n_kv_heads;
         for layer in &self.layers {
             let x = layer.attn_norm.forward(h.clone());
             let q = layer
@@ -194,19 +199,7 @@ impl Llama {
             let v = layer.wv.forward(x).reshape([b, t, self.n_kv_heads, hd]).swap_dims(1, 2);
             let q = rope(q, cos.clone(), sin.clone());
             let k = rope(k, cos.clone(), sin.clone());
-            // Grouped-query attention: each kv head serves `group` query heads.
-            let k = k
-                .reshape([b, self.n_kv_heads, 1, t, hd])
-                .repeat_dim(2, group)
-                .reshape([b, self.n_heads, t, hd]);
-            let v = v
-                .reshape([b, self.n_kv_heads, 1, t, hd])
-                .repeat_dim(2, group)
-                .reshape([b, self.n_heads, t, hd]);
-            let scores = q.matmul(k.swap_dims(2, 3)) / (hd as f64).sqrt();
-            let scores = scores.mask_fill(blocked.clone().repeat_dim(1, self.n_heads), f32::NEG_INFINITY);
-            let attn = softmax(scores, 3)
-                .matmul(v)
+            let attn = naive_attention(q, k, v, inputs.documents.clone())
                 .swap_dims(1, 2)
                 .reshape([b, t, self.n_heads * hd]);
             h = h + layer.wo.forward(attn);

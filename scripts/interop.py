@@ -3,6 +3,9 @@
 
     interop.py mds SHARD_DIR EXPECTED_JSON
     interop.py megatron PREFIX EXPECTED_JSON
+    interop.py gguf FILE.gguf OUT_DIR [--limit N] [--all | NAME ...]
+    interop.py gguf-synth OUT.gguf
+    interop.py gguf-f32 IN.gguf OUT.gguf
 
 `mds`: the shards, read with MosaicML's `streaming` package.
 
@@ -19,8 +22,32 @@ EXPECTED_JSON holds the samples as repo2agent wrote them
 megatron-core's `IndexedDataset`; EXPECTED_JSON is
 {"documents": [{"input_ids": [...], "mask": [...]}, ...]}.
 
+`gguf`: FILE.gguf read with llama.cpp's gguf-py (`gguf.GGUFReader`) and
+dequantized with its reference `gguf.quants.dequantize`. Writes OUT_DIR/info.json
+({"version", "data_offset", "metadata": {key: {"types": [value type codes],
+"value": ...}}, "tensors": [{"name", "type", "type_code", "dims" (ne0 first),
+"n_elements", "data_offset" (absolute), "checksum"}], "dumps": {name: file}})
+and, for each NAME (every tensor with --all), the first N (--limit) dequantized
+values as little-endian f32 in OUT_DIR/<k>.bin. In metadata, f32/f64 values are
+given as their IEEE bits (decimal string), arrays as {"len", "head"} (first 16).
+A tensor's checksum covers all its dequantized values: the sum over i of
+(bits of f32 value i) * (i + 1), wrapping at 2^64, as a decimal string ("" for
+a type gguf-py cannot dequantize).
+
+`gguf-synth`: writes with gguf-py's `GGUFWriter` a small file holding every
+metadata value type, a custom alignment (64) and tensors of types F32, F16 (all
+65536 bit patterns), BF16 (likewise), Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (quantized by
+gguf-py from random values), Q4_K, Q5_K, Q6_K, Q8_K and Q2_K (random blocks with
+valid scales; gguf-py only dequantizes these).
+
+`gguf-f32`: a copy of IN.gguf with every tensor dequantized to F32 by gguf-py
+(same names, order and GGUF layout: nothing un-permuted), every metadata key and
+value kept (tokenizer arrays included) except general.file_type, set to 0
+(ALL_F32). Written to OUT.gguf.tmp, then renamed; nothing is done when OUT.gguf
+exists. Prints "ok: OUT.gguf".
+
 Exit status 0 when everything matches; the first difference is printed.
-(scripts/interop_env installs both packages.)
+(scripts/interop_env installs these packages.)
 """
 import json
 import os
@@ -128,6 +155,188 @@ def check_megatron(prefix, expected_path):
           f"(tokens {tokens.index.dtype.__name__}, loss mask uint8)")
 
 
+def _gguf_json_value(types, value):
+    import struct
+
+    from gguf import GGUFValueType as T
+
+    def one(t, v):
+        if t == T.FLOAT32:
+            return str(struct.unpack("<I", struct.pack("<f", v))[0])
+        if t == T.FLOAT64:
+            return str(struct.unpack("<Q", struct.pack("<d", v))[0])
+        return v
+
+    if types[0] == T.ARRAY:
+        return {"len": len(value), "head": [one(types[-1], v) for v in value[:16]]}
+    return one(types[0], value)
+
+
+def dump_gguf(args):
+    import argparse
+
+    from gguf import GGUFReader, GGUFValueType
+    from gguf.quants import dequantize
+
+    ap = argparse.ArgumentParser(prog="interop.py gguf")
+    ap.add_argument("file")
+    ap.add_argument("out_dir")
+    ap.add_argument("--limit", type=int, default=1 << 20)
+    ap.add_argument("--all", action="store_true")
+    ap.add_argument("names", nargs="*")
+    a = ap.parse_args(args)
+    os.makedirs(a.out_dir, exist_ok=True)
+    r = GGUFReader(a.file)
+    metadata = {}
+    for key, field in r.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        types = [int(t) for t in field.types]
+        nested = len(field.types) > 2 and field.types[1] == GGUFValueType.ARRAY
+        value = None if nested else _gguf_json_value(field.types, field.contents())
+        metadata[key] = {"types": types, "value": value}
+    wanted = [t.name for t in r.tensors] if a.all else a.names
+    known = {t.name for t in r.tensors}
+    for name in wanted:
+        if name not in known:
+            fail(f"no tensor {name!r} in {a.file}")
+    tensors, dumps = [], {}
+    for t in r.tensors:
+        try:
+            values = np.ascontiguousarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(-1)
+        except NotImplementedError:
+            values = None
+        checksum = ""
+        if values is not None:
+            bits = values.view(np.uint32).astype(np.uint64)
+            weights = np.arange(1, bits.size + 1, dtype=np.uint64)
+            checksum = str(int(np.sum(bits * weights, dtype=np.uint64)))
+        tensors.append({
+            "name": t.name, "type": t.tensor_type.name, "type_code": int(t.tensor_type),
+            "dims": [int(d) for d in t.shape], "n_elements": int(t.n_elements),
+            "data_offset": int(t.data_offset), "checksum": checksum,
+        })
+        if t.name in wanted and values is not None:
+            file = f"{len(dumps)}.bin"
+            values[: a.limit].astype("<f4").tofile(os.path.join(a.out_dir, file))
+            dumps[t.name] = file
+    info = {"version": int(r.fields["GGUF.version"].contents()), "data_offset": int(r.data_offset),
+            "metadata": metadata, "tensors": tensors, "dumps": dumps}
+    with open(os.path.join(a.out_dir, "info.json"), "w") as f:
+        json.dump(info, f)
+    print(f"ok: {len(tensors)} tensors, {len(metadata)} metadata keys, {len(dumps)} dumped")
+
+
+def write_synthetic_gguf(path):
+    from gguf import GGMLQuantizationType as Q
+    from gguf import GGUFValueType as T
+    from gguf import GGUFWriter
+    from gguf.constants import GGML_QUANT_SIZES
+    from gguf.quants import quantize
+
+    rng = np.random.default_rng(20260)
+    w = GGUFWriter(path, "llama")
+    w.add_custom_alignment(64)
+    w.add_uint8("t.u8", 255)
+    w.add_int8("t.i8", -128)
+    w.add_uint16("t.u16", 65535)
+    w.add_int16("t.i16", -32768)
+    w.add_uint32("t.u32", 2**32 - 1)
+    w.add_int32("t.i32", -(2**31))
+    w.add_float32("t.f32", 0.1)
+    w.add_uint64("t.u64", 2**64 - 1)
+    w.add_int64("t.i64", -(2**63))
+    w.add_float64("t.f64", 1e300)
+    w.add_bool("t.true", True)
+    w.add_bool("t.false", False)
+    w.add_string("t.str", "h\u00e9llo \u2713")
+    w.add_key_value("t.arr_u64", [0, 1, 2**64 - 1], T.ARRAY, sub_type=T.UINT64)
+    w.add_key_value("t.arr_f32", [1.5, -0.1], T.ARRAY, sub_type=T.FLOAT32)
+    w.add_array("t.arr_str", ["a", "", "\u00fcber"])
+    w.add_array("t.arr_bool", [True, False, True])
+    w.add_array("t.nested", [[1, 2], [3]])
+
+    w.add_tensor("f32", rng.standard_normal((2, 3, 64)).astype(np.float32))
+    w.add_tensor("f16", np.arange(65536, dtype=np.uint16).view(np.float16).reshape(2048, 32))
+    w.add_tensor("bf16", np.arange(65536, dtype=np.uint16).view(np.uint8).reshape(2048, 64), raw_dtype=Q.BF16)
+    for q in [Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0]:
+        values = (rng.standard_normal((8, 256)) * 0.05).astype(np.float32)
+        values[0, :32] = 0.0  # an all-zero block (d = 0)
+        w.add_tensor(q.name.lower(), quantize(values, q), raw_dtype=q)
+    # gguf-py does not quantize the k-quants: random blocks with valid scales.
+    for q, rows, scale_at, n_scales in [(Q.Q4_K, 4, 0, 2), (Q.Q5_K, 4, 0, 2), (Q.Q6_K, 4, 208, 1),
+                                        (Q.Q2_K, 1, 80, 2)]:
+        size = GGML_QUANT_SIZES[q][1]
+        raw = rng.integers(0, 256, (rows, 3, size), dtype=np.uint8)
+        halves = (rng.standard_normal((rows, 3, n_scales)) * 0.01).astype(np.float16)
+        raw[:, :, scale_at:scale_at + 2 * n_scales] = halves.view(np.uint8)
+        w.add_tensor(q.name.lower(), raw.reshape(rows, 3 * size), raw_dtype=q)
+    size = GGML_QUANT_SIZES[Q.Q8_K][1]
+    raw = rng.integers(0, 256, (2, size), dtype=np.uint8)
+    raw[:, :4] = np.array([[0.125], [-3.0]], dtype=np.float32).view(np.uint8)
+    w.add_tensor("q8_k", raw, raw_dtype=Q.Q8_K)
+
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print(f"ok: wrote {path}")
+
+
+def gguf_to_f32(src, dst):
+    from gguf import GGMLQuantizationType as Q
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter, Keys
+    from gguf.quants import dequantize
+
+    if os.path.exists(dst):
+        print(f"ok: {dst} (exists)")
+        return
+    r = GGUFReader(src)
+    arch = r.fields[Keys.General.ARCHITECTURE].contents()
+    tmp = dst + ".tmp"
+    w = GGUFWriter(tmp, arch)
+    for field in r.fields.values():
+        if field.name == Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue  # written by GGUFWriter itself
+        if field.name == Keys.General.ALIGNMENT:
+            w.add_custom_alignment(int(field.contents()))
+            continue
+        vtype = field.types[0]
+        sub_type = field.types[-1] if vtype == GGUFValueType.ARRAY else None
+        if sub_type is not None and len(field.types) > 2 and field.types[1] == GGUFValueType.ARRAY:
+            fail(f"{field.name}: nested arrays are not copied")
+        value = 0 if field.name == Keys.General.FILE_TYPE else field.contents()
+        w.add_key_value(field.name, value, vtype, sub_type=sub_type)
+    if Keys.General.FILE_TYPE not in r.fields:
+        w.add_file_type(0)
+
+    def f32(t):
+        # numpy shape is the reverse of GGUF's ne (ne0 last), as GGUFWriter expects.
+        shape = tuple(int(d) for d in reversed(t.shape))
+        return np.ascontiguousarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
+
+    for t in r.tensors:
+        shape = tuple(int(d) for d in reversed(t.shape))
+        n = int(t.n_elements)
+        w.add_tensor_info(t.name, shape, np.dtype(np.float32), n * 4, raw_dtype=Q.F32)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    for t in r.tensors:  # one tensor in memory at a time
+        w.write_tensor_data(f32(t))
+    w.close()
+    os.rename(tmp, dst)
+    print(f"ok: {dst}")
+
+
 if __name__ == "__main__":
-    what, path, expected_path = sys.argv[1], sys.argv[2], sys.argv[3]
-    {"mds": check_mds, "megatron": check_megatron}[what](path, expected_path)
+    what = sys.argv[1]
+    if what == "gguf":
+        dump_gguf(sys.argv[2:])
+    elif what == "gguf-synth":
+        write_synthetic_gguf(sys.argv[2])
+    elif what == "gguf-f32":
+        gguf_to_f32(sys.argv[2], sys.argv[3])
+    else:
+        path, expected_path = sys.argv[2], sys.argv[3]
+        {"mds": check_mds, "megatron": check_megatron}[what](path, expected_path)

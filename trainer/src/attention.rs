@@ -4,10 +4,26 @@
 //! a document id (padding tokens get ids of their own, so a pad token sees only
 //! itself) and the attention derives "same document and not in the future"
 //! from the ids. [`naive_attention`] materialises the full score matrix; it is
-//! the reference for the memory-efficient attention.
+//! the reference for [`chunked_attention`], the memory-efficient attention.
+//!
+//! [`chunked_attention`] is FlashAttention-2 written with burn tensor ops: the
+//! forward pass walks `[chunk, chunk]` tiles with an online softmax and keeps
+//! only the output and the row log-sum-exp; its backward pass is its own
+//! autodiff step (burn-autodiff's `Backward` trait, reached through burn's
+//! `extension` feature) that recomputes the probabilities tile by tile. Under
+//! autodiff, memory therefore stays linear in the sequence length instead of
+//! holding every score tile for the backward pass.
 
+use std::ops::Range;
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, Flex};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Bool, GradientCheckpointingStrategy, Int, Tensor, TensorData};
 
 /// Repeats each of the `[b, kv, t, d]` key/value heads `group` times → `[b, kv·group, t, d]`.
 pub fn repeat_kv(x: Tensor<4>, group: usize) -> Tensor<4> {
@@ -46,4 +62,727 @@ pub fn naive_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, docs: Tensor<2,
     let mask = blocked(docs.clone(), docs, 0, 0).reshape([b, 1, t, t]).repeat_dim(1, h);
     let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt();
     softmax(scores.mask_fill(mask, f32::NEG_INFINITY), 3).matmul(v)
+}
+
+/// Memory-efficient attention: same result as [`naive_attention`], memory linear in `t`.
+///
+/// Shapes as for [`naive_attention`]; `chunk` is the tile edge (clamped to `1..=t`).
+/// No more than one `[b, h, chunk, chunk]` score tile lives at a time. Tiles in
+/// the future of their query chunk are skipped, and so are tiles whose query and
+/// key chunks share no document (read from `docs` on the host, once per call);
+/// tiles inside one document need no mask.
+///
+/// Inputs without autodiff get the forward pass alone. With autodiff (on the
+/// `flex` backend, or the cubecl one of the `wgpu`/`cuda` features; with or
+/// without gradient checkpointing) the op registers its own backward step, which keeps `q`, `k`, `v`, the output and the `[b, h, t]`
+/// log-sum-exp, and recomputes the probabilities tile by tile (FlashAttention-2).
+/// On any other autodiff backend it falls back to the same tiled forward pass
+/// composed of differentiable ops: correct gradients, but autodiff then keeps
+/// every tile (quadratic memory).
+pub fn chunked_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, docs: Tensor<2, Int>, chunk: usize) -> Tensor<4> {
+    let [b, h, t, d] = q.dims();
+    let [bk, kv, tk, dk] = k.dims();
+    assert!(
+        bk == b && tk == t && dk == d && v.dims() == k.dims(),
+        "chunked_attention: q {:?}, k {:?}, v {:?} disagree",
+        q.dims(),
+        k.dims(),
+        v.dims()
+    );
+    assert!(
+        kv > 0 && h % kv == 0,
+        "chunked_attention: {kv} key/value heads do not divide {h} query heads"
+    );
+    assert_eq!(docs.dims(), [b, t], "chunked_attention: docs must be [batch, seq]");
+    if b == 0 || t == 0 || h == 0 {
+        return q;
+    }
+    let tiling = Arc::new(Tiling::new(docs.to_data().iter::<i64>().collect(), b, t, chunk));
+    if ![&q, &k, &v].iter().any(|x| x.is_autodiff()) {
+        return forward_tiles(q, k, v, &tiling).0;
+    }
+    let strategy = [&q, &k, &v]
+        .iter()
+        .find_map(|x| x.gradient_checkpointing_strategy())
+        .unwrap_or_default();
+    // A constant input next to autodiff ones joins them (untracked).
+    let lift = |x: Tensor<4>| {
+        if x.is_autodiff() {
+            x
+        } else {
+            x.autodiff().with_gradient_checkpointing_strategy(strategy)
+        }
+    };
+    let (q, k, v) = (lift(q), lift(k), lift(v));
+    let done = own_backward(q, k, v, &tiling, strategy);
+    done.unwrap_or_else(|inputs| {
+        let [q, k, v] = *inputs;
+        forward_tiles(q, k, v, &tiling).0
+    })
+}
+
+/// The document ids on the host, cut into chunks: which tiles to skip, and
+/// which need a mask.
+#[derive(Debug)]
+struct Tiling {
+    b: usize,
+    t: usize,
+    chunk: usize,
+    /// `[b, t]` document ids.
+    docs: Vec<i64>,
+    /// `[chunks, b]`: the distinct document ids of each chunk of each row, sorted.
+    ids: Vec<Vec<i64>>,
+}
+
+/// What a `[query chunk, key chunk]` tile needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tile {
+    /// No query of the tile may attend any of its keys.
+    Skip,
+    /// Every query may attend every key (one document, keys all in the past).
+    Full,
+    /// Some may, some may not.
+    Masked,
+}
+
+impl Tiling {
+    fn new(docs: Vec<i64>, b: usize, t: usize, chunk: usize) -> Tiling {
+        let chunk = chunk.clamp(1, t.max(1));
+        let mut tiling = Tiling {
+            b,
+            t,
+            chunk,
+            docs,
+            ids: Vec::new(),
+        };
+        for c in 0..tiling.chunks() {
+            let r = tiling.range(c);
+            for row in 0..b {
+                let mut ids = tiling.docs[row * t + r.start..row * t + r.end].to_vec();
+                ids.sort_unstable();
+                ids.dedup();
+                tiling.ids.push(ids);
+            }
+        }
+        tiling
+    }
+
+    fn chunks(&self) -> usize {
+        self.t.div_ceil(self.chunk)
+    }
+
+    fn range(&self, c: usize) -> Range<usize> {
+        c * self.chunk..((c + 1) * self.chunk).min(self.t)
+    }
+
+    /// Query chunk `i` against key chunk `j`.
+    fn tile(&self, i: usize, j: usize) -> Tile {
+        if j > i {
+            return Tile::Skip;
+        }
+        if j == i {
+            // Causal within the tile; never empty (every token sees itself).
+            return Tile::Masked;
+        }
+        let (mut any, mut full) = (false, true);
+        for row in 0..self.b {
+            let (a, c) = (&self.ids[i * self.b + row], &self.ids[j * self.b + row]);
+            if a.len() == 1 && a == c {
+                any = true;
+            } else {
+                full = false;
+                any |= intersects(a, c);
+            }
+        }
+        match (any, full) {
+            (false, _) => Tile::Skip,
+            (true, true) => Tile::Full,
+            (true, false) => Tile::Masked,
+        }
+    }
+
+    /// `[b, 1, 1, cq, ck]`: 0 where query chunk `i` may attend key chunk `j`,
+    /// -inf where [`blocked`] says it may not.
+    fn bias(&self, i: usize, j: usize, device: &burn::tensor::Device) -> Tensor<5> {
+        let (rq, rk) = (self.range(i), self.range(j));
+        let mut bias = Vec::with_capacity(self.b * rq.len() * rk.len());
+        for row in 0..self.b {
+            let docs = &self.docs[row * self.t..(row + 1) * self.t];
+            for q in rq.clone() {
+                bias.extend(rk.clone().map(|k| {
+                    if k <= q && docs[k] == docs[q] {
+                        0.0f32
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                }));
+            }
+        }
+        Tensor::from_data(TensorData::new(bias, [self.b, 1, 1, rq.len(), rk.len()]), device)
+    }
+}
+
+/// Whether two sorted slices share an element.
+fn intersects(a: &[i64], b: &[i64]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
+}
+
+/// `[b, h, t, d]` query-side tensor → one `[b, kv, group·c, d]` tensor per chunk:
+/// the `group` query heads sharing a key/value head stacked along the rows.
+fn query_chunks(x: &Tensor<4>, kv: usize, tiling: &Tiling) -> Vec<Tensor<4>> {
+    let [b, h, _, d] = x.dims();
+    (0..tiling.chunks())
+        .map(|c| {
+            let r = tiling.range(c);
+            x.clone()
+                .narrow(2, r.start, r.len())
+                .reshape([b, kv, h / kv * r.len(), d])
+        })
+        .collect()
+}
+
+/// `[b, kv, t, d]` → one `[b, kv, c, d]` view per chunk.
+fn key_chunks(x: &Tensor<4>, tiling: &Tiling) -> Vec<Tensor<4>> {
+    (0..tiling.chunks())
+        .map(|c| {
+            let r = tiling.range(c);
+            x.clone().narrow(2, r.start, r.len())
+        })
+        .collect()
+}
+
+/// `[b, kv, group·c, x]` → `[b, h, c, x]`.
+fn merge_heads(x: Tensor<4>, h: usize) -> Tensor<4> {
+    let [b, kv, gc, d] = x.dims();
+    x.reshape([b, h, gc * kv / h, d])
+}
+
+/// Scaled scores of tile (`i`, `j`), `[b, kv, group·cq, ck]`, masked if the tile needs it.
+fn tile_scores(q: &Tensor<4>, k: &Tensor<4>, tile: Tile, tiling: &Tiling, i: usize, j: usize) -> Tensor<4> {
+    let s = q.clone().matmul(k.clone().transpose());
+    if tile != Tile::Masked {
+        return s;
+    }
+    let [b, kv, gc, ck] = s.dims();
+    let cq = tiling.range(i).len();
+    let bias = tiling.bias(i, j, &s.device());
+    (s.reshape([b, kv, gc / cq, cq, ck]) + bias).reshape([b, kv, gc, ck])
+}
+
+/// `x` with -inf replaced by 0 (the running max of a row that has seen no key yet).
+fn finite(x: Tensor<4>) -> Tensor<4> {
+    let none = x.clone().equal_elem(f32::NEG_INFINITY);
+    x.mask_fill(none, 0.0)
+}
+
+fn accumulate(sum: Option<Tensor<4>>, x: Tensor<4>) -> Tensor<4> {
+    match sum {
+        Some(sum) => sum + x,
+        None => x,
+    }
+}
+
+/// Online-softmax state of one query chunk.
+struct Running {
+    /// Row max so far (-inf while no key was seen), `[b, kv, group·c, 1]`.
+    m: Tensor<4>,
+    /// Sum of `exp(s - m)`, `[b, kv, group·c, 1]`.
+    l: Tensor<4>,
+    /// Sum of `exp(s - m) v`, `[b, kv, group·c, d]`.
+    acc: Tensor<4>,
+}
+
+/// Tiled forward pass: the output `[b, h, t, d]` and the row log-sum-exp `[b, h, t]`.
+fn forward_tiles(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, tiling: &Tiling) -> (Tensor<4>, Tensor<3>) {
+    let [b, h, t, d] = q.dims();
+    let kv = k.dims()[1];
+    let qs = query_chunks(&(q / (d as f64).sqrt()), kv, tiling);
+    let (ks, vs) = (key_chunks(&k, tiling), key_chunks(&v, tiling));
+    let (mut outs, mut lses) = (Vec::new(), Vec::new());
+    for (i, qi) in qs.iter().enumerate() {
+        let mut run: Option<Running> = None;
+        // Diagonal tile first: every row then has a finite max from the start.
+        for j in (0..=i).rev() {
+            let tile = tiling.tile(i, j);
+            if tile == Tile::Skip {
+                continue;
+            }
+            let s = tile_scores(qi, &ks[j], tile, tiling, i, j);
+            let m_tile = s.clone().max_dim(3);
+            let m = match &run {
+                Some(run) => run.m.clone().max_pair(m_tile),
+                None => m_tile,
+            };
+            let m_safe = finite(m.clone());
+            let p = (s - m_safe.clone()).exp();
+            let l_tile = p.clone().sum_dim(3);
+            let pv = p.matmul(vs[j].clone());
+            run = Some(match run {
+                Some(old) => {
+                    // exp(-inf - finite) = 0 wipes a row that had seen nothing.
+                    let alpha = (old.m - m_safe).exp();
+                    Running {
+                        m,
+                        l: old.l * alpha.clone() + l_tile,
+                        acc: old.acc * alpha + pv,
+                    }
+                }
+                None => Running { m, l: l_tile, acc: pv },
+            });
+        }
+        let Some(run) = run else {
+            unreachable!("the diagonal tile is never skipped")
+        };
+        // A row that saw no key would have l = 0: output 0 rather than NaN.
+        let l = run.l.clamp_min(f32::MIN_POSITIVE);
+        outs.push(merge_heads(run.acc / l.clone(), h));
+        lses.push(merge_heads(finite(run.m) + l.log(), h));
+    }
+    let out = Tensor::cat(outs, 2);
+    let lse = Tensor::cat(lses, 2).reshape([b, h, t]);
+    (out, lse)
+}
+
+/// Tiled FlashAttention-2 backward pass: `(dq, dk, dv)` from the saved inputs,
+/// output, log-sum-exp and the output's gradient. Key/value gradients sum over
+/// the query heads of their group (the matmuls contract over the stacked rows).
+fn backward_tiles(
+    [q, k, v]: [Tensor<4>; 3],
+    out: Tensor<4>,
+    lse: Tensor<3>,
+    d_out: Tensor<4>,
+    tiling: &Tiling,
+) -> [Tensor<4>; 3] {
+    let [b, h, t, d] = q.dims();
+    let kv = k.dims()[1];
+    let scale = 1.0 / (d as f64).sqrt();
+    let qs = query_chunks(&(q * scale), kv, tiling);
+    let (ks, vs) = (key_chunks(&k, tiling), key_chunks(&v, tiling));
+    let dos = query_chunks(&d_out, kv, tiling);
+    // D = rowsum(dO ∘ O), and L, as `[b, kv, group·c, 1]` per chunk.
+    let rows = query_chunks(&(d_out * out).sum_dim(3), kv, tiling);
+    let lses = query_chunks(&lse.reshape([b, h, t, 1]), kv, tiling);
+    let n = tiling.chunks();
+    let mut dqs: Vec<Option<Tensor<4>>> = vec![None; n];
+    let (mut dks, mut dvs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for j in 0..n {
+        let (mut dk, mut dv) = (None, None);
+        for i in j..n {
+            let tile = tiling.tile(i, j);
+            if tile == Tile::Skip {
+                continue;
+            }
+            // Masked scores are -inf, so P is exactly 0 there (L is always finite).
+            let p = (tile_scores(&qs[i], &ks[j], tile, tiling, i, j) - lses[i].clone()).exp();
+            dv = Some(accumulate(dv, p.clone().transpose().matmul(dos[i].clone())));
+            let dp = dos[i].clone().matmul(vs[j].clone().transpose());
+            let ds = p * (dp - rows[i].clone());
+            dqs[i] = Some(accumulate(dqs[i].take(), ds.clone().matmul(ks[j].clone())));
+            dk = Some(accumulate(dk, ds.transpose().matmul(qs[i].clone())));
+        }
+        let (Some(dk), Some(dv)) = (dk, dv) else {
+            unreachable!("the diagonal tile is never skipped")
+        };
+        dks.push(dk);
+        dvs.push(dv);
+    }
+    let dq = dqs
+        .into_iter()
+        .map(|dq| match dq {
+            Some(dq) => merge_heads(dq, h),
+            None => unreachable!("the diagonal tile is never skipped"),
+        })
+        .collect();
+    [Tensor::cat(dq, 2) * scale, Tensor::cat(dks, 2), Tensor::cat(dvs, 2)]
+}
+
+/// The autodiff step of [`chunked_attention`].
+#[derive(Debug)]
+struct ChunkedAttentionBackward;
+
+/// What the backward pass keeps: linear in `t`.
+#[derive(Clone, Debug)]
+struct Saved {
+    /// `q`, `k`, `v` on the inner backend.
+    inputs: [Tensor<4>; 3],
+    out: Tensor<4>,
+    lse: Tensor<3>,
+    tiling: Arc<Tiling>,
+}
+
+impl<B: Backend> Backward<B, 3> for ChunkedAttentionBackward
+where
+    DispatchTensor: DispatchKindConversion<B>,
+{
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let Saved {
+            inputs,
+            out,
+            lse,
+            tiling,
+        } = ops.state;
+        let d_out = Tensor::<4>::from_primitive::<B>(grads.consume::<B>(&ops.node));
+        let input_grads = backward_tiles(inputs, out, lse, d_out, &tiling);
+        for (parent, grad) in ops.parents.into_iter().zip(input_grads) {
+            if let Some(parent) = parent {
+                grads.register::<B>(parent.id, primitive::<B>(grad));
+            }
+        }
+    }
+}
+
+fn primitive<B: Backend>(x: Tensor<4>) -> B::FloatTensorPrimitive
+where
+    DispatchTensor: DispatchKindConversion<B>,
+{
+    x.try_into_primitive::<B>()
+        .unwrap_or_else(|e| panic!("chunked_attention: tensor left its backend: {e:?}"))
+}
+
+/// [`with_own_backward`] on each backend of this build (`flex`, and the cubecl
+/// backend behind the `wgpu` and `cuda` features); the inputs back if none holds them.
+fn own_backward(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    tiling: &Arc<Tiling>,
+    strategy: GradientCheckpointingStrategy,
+) -> Result<Tensor<4>, Box<[Tensor<4>; 3]>> {
+    use GradientCheckpointingStrategy::{Balanced, Disabled};
+    let done = match strategy {
+        Balanced => with_own_backward::<Flex, BalancedCheckpointing>(q, k, v, tiling.clone()),
+        Disabled => with_own_backward::<Flex, NoCheckpointing>(q, k, v, tiling.clone()),
+    };
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let done = done.or_else(|inputs| {
+        use burn::backend::Cube;
+        let [q, k, v] = *inputs;
+        match strategy {
+            Balanced => with_own_backward::<Cube, BalancedCheckpointing>(q, k, v, tiling.clone()),
+            Disabled => with_own_backward::<Cube, NoCheckpointing>(q, k, v, tiling.clone()),
+        }
+    });
+    done
+}
+
+/// [`chunked_attention`] on `Autodiff<B, C>` with its own backward step; gives
+/// the inputs back if they do not live on that backend.
+fn with_own_backward<B, C>(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    tiling: Arc<Tiling>,
+) -> Result<Tensor<4>, Box<[Tensor<4>; 3]>>
+where
+    B: Backend,
+    C: CheckpointStrategy,
+    DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B, C>>,
+{
+    let primitives = [&q, &k, &v].map(|x| x.clone().try_into_primitive::<Autodiff<B, C>>().ok());
+    let [Some(qa), Some(ka), Some(va)] = primitives else {
+        return Err(Box::new([q, k, v]));
+    };
+    drop((q, k, v));
+    // Guards first: they keep the input nodes alive until the step is registered.
+    let ((qp, qn), (kp, kn), (vp, vn)) = (qa.into_parts(), ka.into_parts(), va.into_parts());
+    let inputs = [qp, kp, vp].map(Tensor::<4>::from_primitive::<B>);
+    let [q, k, v] = inputs.clone();
+    let (out, lse) = forward_tiles(q, k, v, &tiling);
+    let out_primitive = primitive::<B>(out.clone());
+    let prep = <ChunkedAttentionBackward as Backward<B, 3>>::prepare::<C>(ChunkedAttentionBackward, [qn, kn, vn]);
+    let output = match prep.compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(
+            Saved {
+                inputs,
+                out,
+                lse,
+                tiling,
+            },
+            out_primitive,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(out_primitive),
+    };
+    Ok(Tensor::from_primitive::<Autodiff<B, C>>(output))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Example, PAD_DOC, SplitMix64};
+    use crate::model::Inputs;
+    use burn::tensor::Device;
+
+    /// Uniform in [-2, 2), from a fixed seed.
+    fn random(rng: &mut SplitMix64, shape: [usize; 4], device: &Device) -> Tensor<4> {
+        let n = shape.iter().product::<usize>();
+        let v: Vec<f32> = (0..n)
+            .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0)
+            .collect();
+        Tensor::from_data(TensorData::new(v, shape), device)
+    }
+
+    /// One row of document ids: documents of the given lengths, then `pad`
+    /// padding tokens (negative ids of their own, as `Inputs::from_examples`).
+    fn packed(lens: &[usize], pad: usize) -> Vec<i64> {
+        let mut docs: Vec<i64> = lens
+            .iter()
+            .enumerate()
+            .flat_map(|(d, n)| std::iter::repeat_n(d as i64, *n))
+            .collect();
+        let start = docs.len();
+        docs.extend((start..start + pad).map(|i| -1 - i as i64));
+        docs
+    }
+
+    struct Case {
+        h: usize,
+        kv: usize,
+        d: usize,
+        chunk: usize,
+        /// One row per batch element.
+        docs: Vec<Vec<i64>>,
+    }
+
+    fn cases() -> Vec<Case> {
+        vec![
+            // t = 37 not a multiple of the chunk; group 1.
+            Case {
+                h: 2,
+                kv: 2,
+                d: 8,
+                chunk: 8,
+                docs: vec![packed(&[37], 0)],
+            },
+            // chunk > t; group 3.
+            Case {
+                h: 3,
+                kv: 1,
+                d: 16,
+                chunk: 32,
+                docs: vec![packed(&[20], 0)],
+            },
+            // b = 2, packed documents with padding, group 3.
+            Case {
+                h: 6,
+                kv: 2,
+                d: 8,
+                chunk: 16,
+                docs: vec![packed(&[12, 20, 13], 5), packed(&[30], 20)],
+            },
+            // Long documents: some tiles skipped, some unmasked; group 2.
+            Case {
+                h: 4,
+                kv: 2,
+                d: 8,
+                chunk: 8,
+                docs: vec![packed(&[20, 44], 0), packed(&[24, 37], 3)],
+            },
+            // One-token tiles.
+            Case {
+                h: 2,
+                kv: 1,
+                d: 4,
+                chunk: 1,
+                docs: vec![packed(&[3, 2], 1)],
+            },
+        ]
+    }
+
+    impl Case {
+        fn dims(&self) -> (usize, usize) {
+            (self.docs.len(), self.docs[0].len())
+        }
+
+        fn docs(&self, device: &Device) -> Tensor<2, Int> {
+            let (b, t) = self.dims();
+            Tensor::from_data(TensorData::new(self.docs.concat(), [b, t]), device)
+        }
+
+        /// q, k, v and a weight for the loss, from a fixed seed.
+        fn tensors(&self, seed: u64, device: &Device) -> [Tensor<4>; 4] {
+            let (b, t) = self.dims();
+            let mut rng = SplitMix64(seed);
+            [
+                random(&mut rng, [b, self.h, t, self.d], device),
+                random(&mut rng, [b, self.kv, t, self.d], device),
+                random(&mut rng, [b, self.kv, t, self.d], device),
+                random(&mut rng, [b, self.h, t, self.d], device),
+            ]
+        }
+    }
+
+    fn values(x: Tensor<4>) -> Vec<f32> {
+        x.into_data().iter::<f32>().collect()
+    }
+
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        let (a, b) = (values(a), values(b));
+        assert!(a.iter().chain(&b).all(|x| x.is_finite()));
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn chunked_attention_forward_equals_naive() {
+        let device = Device::flex();
+        for (n, case) in cases().iter().enumerate() {
+            let [q, k, v, _] = case.tensors(n as u64, &device);
+            let docs = case.docs(&device);
+            let naive = naive_attention(q.clone(), k.clone(), v.clone(), docs.clone());
+            let chunked = chunked_attention(q, k, v, docs, case.chunk);
+            let diff = max_diff(naive, chunked);
+            assert!(diff < 1e-5, "case {n}: forward differs by {diff}");
+        }
+    }
+
+    #[test]
+    fn chunked_attention_tiles_cover_skips_and_unmasked_tiles() {
+        let case = &cases()[3];
+        let (b, t) = case.dims();
+        let tiling = Tiling::new(case.docs.concat(), b, t, case.chunk);
+        let tiles: Vec<Tile> = (0..tiling.chunks())
+            .flat_map(|i| (0..=i).map(move |j| (i, j)))
+            .map(|(i, j)| tiling.tile(i, j))
+            .collect();
+        assert!(tiles.contains(&Tile::Skip) && tiles.contains(&Tile::Full) && tiles.contains(&Tile::Masked));
+        // Skipped and unmasked tiles agree with the mask they stand for.
+        for i in 0..tiling.chunks() {
+            for j in 0..tiling.chunks() {
+                let bias: Vec<f32> = tiling.bias(i, j, &Device::flex()).into_data().iter::<f32>().collect();
+                match tiling.tile(i, j) {
+                    Tile::Skip => assert!(bias.iter().all(|x| x.is_infinite()), "tile {i},{j}"),
+                    Tile::Full => assert!(bias.iter().all(|x| *x == 0.0), "tile {i},{j}"),
+                    Tile::Masked => {}
+                }
+            }
+        }
+    }
+
+    /// Gradients of `sum(attention(q, k, v) ∘ w)` w.r.t. the inputs that require them.
+    fn gradients(
+        attention: impl Fn(Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>,
+        [q, k, v, w]: [Tensor<4>; 4],
+        track: [bool; 3],
+    ) -> Vec<Tensor<4>> {
+        let leaf = |x: Tensor<4>, t: bool| if t { x.require_grad() } else { x };
+        let (q, k, v) = (leaf(q, track[0]), leaf(k, track[1]), leaf(v, track[2]));
+        let grads = (attention(q.clone(), k.clone(), v.clone()) * w).sum().backward();
+        [q, k, v]
+            .iter()
+            .zip(track)
+            .filter(|(_, t)| *t)
+            .map(|(x, _)| x.grad(&grads).expect("gradient"))
+            .collect()
+    }
+
+    #[test]
+    fn chunked_attention_gradients_equal_naive() {
+        let plain = Device::flex().autodiff();
+        let checkpointed = Device::flex().autodiff().gradient_checkpointing();
+        for (n, case) in cases().iter().enumerate() {
+            for device in [&plain, &checkpointed] {
+                let docs = case.docs(device);
+                let naive = |q, k, v| naive_attention(q, k, v, docs.clone());
+                let chunked = |q, k, v| chunked_attention(q, k, v, docs.clone(), case.chunk);
+                let expected = gradients(naive, case.tensors(n as u64, device), [true; 3]);
+                let got = gradients(chunked, case.tensors(n as u64, device), [true; 3]);
+                for (name, (e, g)) in ["q", "k", "v"].iter().zip(expected.into_iter().zip(got)) {
+                    let diff = max_diff(e, g);
+                    assert!(diff < 1e-4, "case {n}: d{name} differs by {diff}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_attention_registers_its_own_backward_on_flex() {
+        // Not the differentiable fallback: the autodiff graph holds one step.
+        let case = &cases()[2];
+        let (b, t) = case.dims();
+        let tiling = Arc::new(Tiling::new(case.docs.concat(), b, t, case.chunk));
+        let grad = |[q, k, v, _]: [Tensor<4>; 4]| [q.require_grad(), k.require_grad(), v.require_grad()];
+        let [q, k, v] = grad(case.tensors(1, &Device::flex().autodiff()));
+        assert!(with_own_backward::<Flex, NoCheckpointing>(q, k, v, tiling.clone()).is_ok());
+        let [q, k, v] = grad(case.tensors(1, &Device::flex().autodiff().gradient_checkpointing()));
+        assert!(with_own_backward::<Flex, BalancedCheckpointing>(q, k, v, tiling.clone()).is_ok());
+        // The wrong strategy gives the inputs back.
+        let [q, k, v] = grad(case.tensors(1, &Device::flex().autodiff()));
+        assert!(with_own_backward::<Flex, BalancedCheckpointing>(q, k, v, tiling).is_err());
+    }
+
+    #[test]
+    fn chunked_attention_gradients_with_constant_inputs() {
+        // Only q requires a gradient; k and v are plain tensors without autodiff.
+        let device = Device::flex().autodiff();
+        let case = &cases()[2];
+        let docs = case.docs(&device);
+        let constant = |[q, k, v, w]: [Tensor<4>; 4]| [q, k.without_autodiff(), v.without_autodiff(), w];
+        let naive = |q, k, v| naive_attention(q, k, v, docs.clone());
+        let chunked = |q, k, v| chunked_attention(q, k, v, docs.clone(), case.chunk);
+        let track = [true, false, false];
+        let expected = gradients(naive, constant(case.tensors(7, &device)), track);
+        let got = gradients(chunked, constant(case.tensors(7, &device)), track);
+        let diff = max_diff(expected[0].clone(), got[0].clone());
+        assert!(diff < 1e-4, "dq differs by {diff}");
+    }
+
+    #[test]
+    fn chunked_attention_under_autodiff_without_grads_is_the_forward() {
+        let device = Device::flex().autodiff();
+        let case = &cases()[2];
+        let [q, k, v, _] = case.tensors(3, &device);
+        let docs = case.docs(&device);
+        let out = chunked_attention(q.clone(), k.clone(), v.clone(), docs.clone(), case.chunk);
+        assert!(!out.is_tracked());
+        let diff = max_diff(naive_attention(q, k, v, docs), out);
+        assert!(diff < 1e-5, "forward differs by {diff}");
+    }
+
+    #[test]
+    fn blocked_agrees_with_may_attend() {
+        let device = Device::flex();
+        let example = |documents: Vec<u32>| Example {
+            inputs: vec![1; documents.len()],
+            positions: vec![0; documents.len()],
+            documents,
+            ..Example::default()
+        };
+        // Two documents and padding each.
+        let examples = [
+            example(vec![0, 0, 0, 1, 1, PAD_DOC, PAD_DOC]),
+            example(vec![0, 1, 1, 1, 1, 1, PAD_DOC]),
+        ];
+        let docs = Inputs::from_examples(&examples, &device).documents;
+        let t = examples[0].documents.len();
+        let blocked: Vec<bool> = blocked(docs.clone(), docs.clone(), 0, 0)
+            .into_data()
+            .iter::<bool>()
+            .collect();
+        // The chunked attention's host-side mask, tile by tile.
+        let host: Vec<i64> = docs.into_data().iter::<i64>().collect();
+        let tiling = Tiling::new(host, examples.len(), t, 3);
+        for (row, e) in examples.iter().enumerate() {
+            for q in 0..t {
+                for k in 0..t {
+                    let may = e.may_attend(q, k);
+                    assert_eq!(!blocked[(row * t + q) * t + k], may, "row {row}, q {q}, k {k}");
+                    let (i, j) = (q / tiling.chunk, k / tiling.chunk);
+                    let (cq, ck) = (tiling.range(i).len(), tiling.range(j).len());
+                    let bias: Vec<f32> = tiling.bias(i, j, &device).into_data().iter::<f32>().collect();
+                    let b = bias[(row * cq + q % tiling.chunk) * ck + k % tiling.chunk];
+                    assert_eq!(b == 0.0, may, "tile bias, row {row}, q {q}, k {k}");
+                }
+            }
+        }
+    }
 }

@@ -26,7 +26,12 @@ pub struct Example {
     pub positions: Vec<u32>,
     /// Document of each token (index into the sample's `indices`; [`PAD_DOC`] for padding).
     pub documents: Vec<u32>,
+    /// Role of each position's target ([`NO_TARGET`] where there is none).
+    pub target_roles: Vec<u8>,
 }
+
+/// `target_roles` value of positions without a target.
+pub const NO_TARGET: u8 = u8::MAX;
 
 impl Example {
     /// Builds the example of one sample.
@@ -39,6 +44,7 @@ impl Example {
             weights: vec![0.0; n],
             positions: vec![0; n],
             documents: vec![PAD_DOC; n],
+            target_roles: vec![NO_TARGET; n],
         };
         for (d, [a, b]) in s.indices.iter().enumerate() {
             let (a, b) = (*a as usize, (*b as usize).min(n));
@@ -48,6 +54,7 @@ impl Example {
                 if i + 1 < b {
                     e.targets[i] = s.input_ids[i + 1];
                     e.weights[i] = w[i + 1];
+                    e.target_roles[i] = s.roles.get(i + 1).copied().unwrap_or(NO_TARGET);
                 }
             }
         }
@@ -58,6 +65,18 @@ impl Example {
     /// document and not in the future (padding attends only to itself).
     pub fn may_attend(&self, q: usize, k: usize) -> bool {
         k <= q && (self.documents[q] == self.documents[k]) && (self.documents[q] != PAD_DOC || k == q)
+    }
+
+    /// Extends the example with padding to `len` positions (no targets, each
+    /// pad token its own document).
+    pub fn pad_to(&mut self, len: usize) {
+        let n = len.max(self.inputs.len());
+        self.inputs.resize(n, 0);
+        self.targets.resize(n, 0);
+        self.weights.resize(n, 0.0);
+        self.positions.resize(n, 0);
+        self.documents.resize(n, PAD_DOC);
+        self.target_roles.resize(n, NO_TARGET);
     }
 
     /// Sum of the loss weights.
@@ -187,6 +206,12 @@ mod tests {
         assert_eq!(e.weights, vec![0.0, 1.0, 0.0, 1.0, 0.0, 0.0]);
         assert_eq!(e.positions, vec![0, 1, 2, 0, 1, 0]);
         assert_eq!(e.documents, vec![0, 0, 0, 1, 1, PAD_DOC]);
+        assert_eq!(e.target_roles, vec![6, 5, NO_TARGET, 5, NO_TARGET, NO_TARGET]);
+        let mut p = e.clone();
+        p.pad_to(8);
+        assert_eq!(p.inputs.len(), 8);
+        assert_eq!(&p.documents[6..], &[PAD_DOC, PAD_DOC]);
+        assert_eq!(p.total_weight(), e.total_weight());
         assert_eq!(e.total_weight(), 2.0);
     }
 

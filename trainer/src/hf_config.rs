@@ -20,6 +20,9 @@ pub struct HfLlamaConfig {
     /// `rope_theta` (default 10,000).
     #[serde(default = "default_theta")]
     pub rope_theta: f64,
+    /// `rope_scaling` (only `rope_type` `llama3` is supported; `null` for none).
+    #[serde(default)]
+    pub rope_scaling: Option<HfRopeScaling>,
     /// `rms_norm_eps` (default 1e-6).
     #[serde(default = "default_eps")]
     pub rms_norm_eps: f64,
@@ -29,6 +32,37 @@ pub struct HfLlamaConfig {
     /// `model_type`; only `llama` is accepted.
     #[serde(default)]
     pub model_type: Option<String>,
+}
+
+/// HF's `rope_scaling` object.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct HfRopeScaling {
+    /// `rope_type` (or the older `type`).
+    #[serde(alias = "type")]
+    pub rope_type: String,
+    /// `factor`.
+    pub factor: f64,
+    /// `low_freq_factor` (default 1).
+    #[serde(default = "one")]
+    pub low_freq_factor: f64,
+    /// `high_freq_factor` (default 4).
+    #[serde(default = "four")]
+    pub high_freq_factor: f64,
+    /// `original_max_position_embeddings` (default 8192).
+    #[serde(default = "eight_k")]
+    pub original_max_position_embeddings: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn four() -> f64 {
+    4.0
+}
+
+fn eight_k() -> f64 {
+    8192.0
 }
 
 fn default_theta() -> f64 {
@@ -52,6 +86,21 @@ impl TryFrom<HfLlamaConfig> for LlamaConfig {
             return Err(ShapeError(format!("model_type `{t}` is not llama")));
         }
         let kv = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
+        let rope_scaling = match c.rope_scaling {
+            None => None,
+            Some(r) if r.rope_type == "llama3" => Some(crate::model::RopeScaling {
+                factor: r.factor,
+                low_freq_factor: r.low_freq_factor,
+                high_freq_factor: r.high_freq_factor,
+                original_max_position_embeddings: r.original_max_position_embeddings,
+            }),
+            Some(r) => {
+                return Err(ShapeError(format!(
+                    "rope_scaling type `{}` is not supported (only `llama3`)",
+                    r.rope_type
+                )));
+            }
+        };
         let cfg = LlamaConfig {
             vocab_size: c.vocab_size,
             d_model: c.hidden_size,
@@ -60,6 +109,7 @@ impl TryFrom<HfLlamaConfig> for LlamaConfig {
             n_kv_heads: kv,
             ffn_dim: c.intermediate_size,
             rope_theta: c.rope_theta,
+            rope_scaling,
             rms_eps: c.rms_norm_eps,
             tie_embeddings: c.tie_word_embeddings,
         };
@@ -85,6 +135,7 @@ impl LlamaConfig {
             n_kv_heads: 8,
             ffn_dim: 14_336,
             rope_theta: 500_000.0,
+            rope_scaling: None,
             rms_eps: 1e-5,
             tie_embeddings: false,
         }
@@ -155,6 +206,39 @@ mod tests {
         assert_eq!(c.rope_theta, 100_000.0);
         // 134.5 M parameters: the "135M" of its name.
         assert_eq!(c.parameter_count(), 134_515_008);
+    }
+
+    #[test]
+    fn llama31_rope_scaling_divides_long_wavelengths_only() {
+        let text = r#"{"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
+            "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "rope_theta": 500000.0,
+            "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                             "original_max_position_embeddings": 8192, "rope_type": "llama3"}}"#;
+        let c = LlamaConfig::from_hf_json(text).unwrap();
+        let plain = LlamaConfig {
+            rope_scaling: None,
+            ..c.clone()
+        };
+        let (scaled, base) = (c.inv_freq(), plain.inv_freq());
+        assert_eq!(scaled.len(), 64);
+        let wavelen = |f: f32| 2.0 * std::f32::consts::PI / f;
+        let mut blended = 0;
+        for (s, b) in scaled.iter().zip(&base) {
+            if wavelen(*b) < 2048.0 {
+                assert_eq!(s, b, "short wavelengths are kept");
+            } else if wavelen(*b) > 8192.0 {
+                assert!(
+                    (s - b / 8.0).abs() <= 1e-6 * b,
+                    "long wavelengths divided by the factor"
+                );
+            } else {
+                blended += 1;
+                assert!(*s < *b && *s > b / 8.0, "in between: a blend");
+            }
+        }
+        assert!(blended > 0);
+        let bad = text.replace("llama3", "yarn");
+        assert!(LlamaConfig::from_hf_json(&bad).unwrap_err().0.contains("yarn"));
     }
 
     #[test]

@@ -9,10 +9,42 @@
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
-use crate::attention::naive_attention;
+use crate::attention::{chunked_attention, naive_attention};
 use crate::data::PAD_DOC;
+
+/// Llama-3's RoPE frequency scaling: long wavelengths divided by `factor`,
+/// short ones kept, a smooth blend between.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RopeScaling {
+    /// `factor` (8 for Llama 3.1).
+    pub factor: f64,
+    /// `low_freq_factor` (1).
+    pub low_freq_factor: f64,
+    /// `high_freq_factor` (4).
+    pub high_freq_factor: f64,
+    /// `original_max_position_embeddings` (8192).
+    pub original_max_position_embeddings: f64,
+}
+
+impl RopeScaling {
+    /// The scaled inverse frequency.
+    pub fn scale(&self, inv_freq: f64) -> f64 {
+        let old = self.original_max_position_embeddings;
+        let low_wavelen = old / self.low_freq_factor;
+        let high_wavelen = old / self.high_freq_factor;
+        let wavelen = 2.0 * std::f64::consts::PI / inv_freq;
+        if wavelen < high_wavelen {
+            inv_freq
+        } else if wavelen > low_wavelen {
+            inv_freq / self.factor
+        } else {
+            let smooth = (old / wavelen - self.low_freq_factor) / (self.high_freq_factor - self.low_freq_factor);
+            (1.0 - smooth) * inv_freq / self.factor + smooth * inv_freq
+        }
+    }
+}
 
 /// The shape of a Llama model.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -31,6 +63,9 @@ pub struct LlamaConfig {
     pub ffn_dim: usize,
     /// RoPE base.
     pub rope_theta: f64,
+    /// Llama-3 RoPE frequency scaling (`rope_scaling` with `rope_type: llama3`).
+    #[serde(default)]
+    pub rope_scaling: Option<RopeScaling>,
     /// RMSNorm epsilon.
     pub rms_eps: f64,
     /// Output projection shares the embedding matrix.
@@ -48,9 +83,25 @@ impl LlamaConfig {
             n_kv_heads: 2,
             ffn_dim: 64,
             rope_theta: 10_000.0,
+            rope_scaling: None,
             rms_eps: 1e-5,
             tie_embeddings: true,
         }
+    }
+
+    /// RoPE inverse frequencies (`head_dim / 2` of them), with Llama-3 scaling
+    /// applied as in HF's `_compute_llama3_parameters`.
+    pub fn inv_freq(&self) -> Vec<f32> {
+        let hd = self.head_dim();
+        (0..hd / 2)
+            .map(|i| {
+                let f = self.rope_theta.powf(-(2.0 * i as f64) / hd as f64);
+                match &self.rope_scaling {
+                    Some(s) => s.scale(f) as f32,
+                    None => f as f32,
+                }
+            })
+            .collect()
     }
 
     /// Per-head size.
@@ -82,7 +133,8 @@ impl LlamaConfig {
             lm_head: (!self.tie_embeddings).then(|| lin(self.d_model, self.vocab_size)),
             n_heads: self.n_heads,
             n_kv_heads: self.n_kv_heads,
-            rope_theta: self.rope_theta,
+            inv_freq: self.inv_freq(),
+            attn_chunk: 0,
         }
     }
 }
@@ -110,7 +162,9 @@ pub struct Llama {
     lm_head: Option<Linear>,
     n_heads: usize,
     n_kv_heads: usize,
-    rope_theta: f64,
+    inv_freq: Vec<f32>,
+    /// Tile size of the memory-efficient attention (0: the naive attention).
+    attn_chunk: usize,
 }
 
 /// Model inputs for a batch: tokens, per-token positions and the attention mask.
@@ -168,6 +222,30 @@ fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
 }
 
 impl Llama {
+    /// Chooses the attention implementation.
+    pub fn with_attention(mut self, kind: crate::config::AttentionKind, chunk: usize) -> Self {
+        self.attn_chunk = match kind {
+            crate::config::AttentionKind::Naive => 0,
+            crate::config::AttentionKind::Chunked => chunk.max(1),
+        };
+        self
+    }
+
+    /// Logits computed in bfloat16 (every weight cast for this pass; the
+    /// gradient flows back through the casts to the f32 master weights), returned as f32.
+    pub fn forward_bf16(&self, inputs: &Inputs) -> Tensor<3> {
+        struct Cast;
+        impl burn::module::ModuleMapper for Cast {
+            fn map_float<const D: usize>(
+                &mut self,
+                p: burn::module::Param<Tensor<D>>,
+            ) -> burn::module::Param<Tensor<D>> {
+                p.map(|t| t.cast(DType::BF16))
+            }
+        }
+        self.clone().map(&mut Cast).forward(inputs).cast(DType::F32)
+    }
+
     /// `[batch, seq, vocab]` logits.
     pub fn forward(&self, inputs: &Inputs) -> Tensor<3> {
         let device = inputs.tokens.device();
@@ -176,14 +254,13 @@ impl Llama {
         let [_, _, d_model] = h.dims();
         let hd = d_model / self.n_heads;
         // cos/sin: [b, 1, t, hd], the frequencies repeated for both halves.
-        let inv: Vec<f32> = (0..hd / 2)
-            .map(|i| (self.rope_theta.powf(-(2.0 * i as f64) / hd as f64)) as f32)
-            .collect();
-        let inv = Tensor::<1>::from_data(TensorData::new(inv, [hd / 2]), &device).reshape([1, 1, hd / 2]);
+        let inv =
+            Tensor::<1>::from_data(TensorData::new(self.inv_freq.clone(), [hd / 2]), &device).reshape([1, 1, hd / 2]);
         let pos = inputs.positions.clone().float().reshape([b, t, 1]);
         let angles = pos * inv;
         let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([b, 1, t, hd]);
-        let (cos, sin) = (angles.clone().cos(), angles.sin());
+        let dtype = h.dtype();
+        let (cos, sin) = (angles.clone().cos().cast(dtype), angles.sin().cast(dtype));
         for layer in &self.layers {
             let x = layer.attn_norm.forward(h.clone());
             let q = layer
@@ -199,9 +276,14 @@ impl Llama {
             let v = layer.wv.forward(x).reshape([b, t, self.n_kv_heads, hd]).swap_dims(1, 2);
             let q = rope(q, cos.clone(), sin.clone());
             let k = rope(k, cos.clone(), sin.clone());
-            let attn = naive_attention(q, k, v, inputs.documents.clone())
-                .swap_dims(1, 2)
-                .reshape([b, t, self.n_heads * hd]);
+            let attn = if self.attn_chunk == 0 {
+                naive_attention(q, k, v, inputs.documents.clone())
+            } else {
+                // The tiled kernel computes in f32 (bf16 runs cast around it).
+                let (q, k, v) = (q.cast(DType::F32), k.cast(DType::F32), v.cast(DType::F32));
+                chunked_attention(q, k, v, inputs.documents.clone(), self.attn_chunk).cast(dtype)
+            };
+            let attn = attn.swap_dims(1, 2).reshape([b, t, self.n_heads * hd]);
             h = h + layer.wo.forward(attn);
             let x = layer.mlp_norm.forward(h.clone());
             h = h + layer

@@ -1,0 +1,397 @@
+//! `TRAIN.toml`: what `repo2agent train` reads. Every problem is reported with
+//! its line before any work starts (unknown keys, wrong types, out-of-range
+//! values, missing paths, conflicting choices).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use repo2agent_core::config::{ConfigError, Problem, SourceText};
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::optim::AdamWConfig;
+use crate::weights::SaveDtype;
+
+/// `[model]`: a preset shape with seeded random weights, or a pretrained model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// `tiny` or `llama3-8b` (random init); exclusive with `from`.
+    pub preset: Option<String>,
+    /// A `.gguf` file, or a directory with `config.json` + safetensors (HF).
+    pub from: Option<PathBuf>,
+    /// Vocabulary of a preset model (default: the shards' tokenizer's).
+    pub vocab_size: Option<usize>,
+    /// Standard deviation of the random init.
+    pub init_std: f64,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            preset: None,
+            from: None,
+            vocab_size: None,
+            init_std: 0.02,
+        }
+    }
+}
+
+/// `[data]`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Training shards (a directory with `index.json`, as `repo2agent run` writes to `OUT/shards`).
+    pub train: PathBuf,
+    /// Held-out shards for evaluation.
+    #[serde(default)]
+    pub eval: Option<PathBuf>,
+}
+
+/// Numeric precision of the forward/backward pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats throughout.
+    #[default]
+    F32,
+    /// Weights and activations cast to bfloat16 for the forward/backward pass;
+    /// master weights, gradients and optimizer state stay f32.
+    Bf16,
+}
+
+/// Which attention implementation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKind {
+    /// The full score matrix (short sequences).
+    Naive,
+    /// Tiled with online softmax and its own backward: memory linear in length.
+    #[default]
+    Chunked,
+}
+
+/// `[train]`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    /// Where metrics, checkpoints and the final model go.
+    pub output: PathBuf,
+    /// `flex` (CPU), `wgpu`, `cuda` (the latter two need the cargo feature).
+    pub device: String,
+    /// Seed of the init and the data order.
+    pub seed: u64,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Sequences per forward/backward pass.
+    pub micro_batch: usize,
+    /// Micro-batches per optimizer step (the global batch is their product).
+    pub grad_accum: usize,
+    /// Forward/backward precision.
+    pub precision: Precision,
+    /// Attention implementation.
+    pub attention: AttentionKind,
+    /// Tile size of the chunked attention.
+    pub attention_chunk: usize,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            output: PathBuf::from("train-out"),
+            device: "flex".into(),
+            seed: 0,
+            steps: 100,
+            micro_batch: 1,
+            grad_accum: 1,
+            precision: Precision::F32,
+            attention: AttentionKind::Chunked,
+            attention_chunk: 512,
+        }
+    }
+}
+
+/// `[optimizer]`: AdamW and the learning-rate schedule.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerSection {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Final learning rate of the cosine decay.
+    pub min_lr: f64,
+    /// Linear warmup steps.
+    pub warmup_steps: u64,
+    /// AdamW β1.
+    pub beta1: f64,
+    /// AdamW β2.
+    pub beta2: f64,
+    /// AdamW ε.
+    pub eps: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Substrings of HF parameter names that get no weight decay.
+    pub no_decay: Vec<String>,
+    /// Global gradient-norm clip (0 = off).
+    pub clip_norm: f64,
+}
+
+impl Default for OptimizerSection {
+    fn default() -> Self {
+        let a = AdamWConfig::default();
+        Self {
+            lr: 3e-4,
+            min_lr: 3e-5,
+            warmup_steps: 0,
+            beta1: a.beta1,
+            beta2: a.beta2,
+            eps: a.eps,
+            weight_decay: a.weight_decay,
+            no_decay: a.no_decay,
+            clip_norm: a.clip_norm,
+        }
+    }
+}
+
+impl OptimizerSection {
+    /// The AdamW settings.
+    pub fn adamw(&self) -> AdamWConfig {
+        AdamWConfig {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            no_decay: self.no_decay.clone(),
+            clip_norm: self.clip_norm,
+        }
+    }
+}
+
+/// `[checkpoint]`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointSection {
+    /// Save every N optimizer steps (0: only at the end).
+    pub every: u64,
+    /// Checkpoints kept (the oldest are deleted).
+    pub keep: usize,
+    /// Element type of the saved model weights (the optimizer state is always f32).
+    pub dtype: SaveDtype,
+}
+
+impl Default for CheckpointSection {
+    fn default() -> Self {
+        Self {
+            every: 0,
+            keep: 2,
+            dtype: SaveDtype::F32,
+        }
+    }
+}
+
+/// `[eval]`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Evaluate every N optimizer steps (0: only before the first and after the last).
+    pub every: u64,
+    /// Held-out sequences evaluated (0: all).
+    pub max_sequences: u64,
+}
+
+/// A whole `TRAIN.toml`, paths resolved against its directory.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    /// `[model]`.
+    pub model: ModelSection,
+    /// `[data]`.
+    pub data: DataSection,
+    /// `[train]`.
+    pub train: TrainSection,
+    /// `[optimizer]`.
+    pub optimizer: OptimizerSection,
+    /// `[checkpoint]`.
+    pub checkpoint: CheckpointSection,
+    /// `[eval]`.
+    pub eval: EvalSection,
+}
+
+const SECTIONS: &[&str] = &["model", "data", "train", "optimizer", "checkpoint", "eval"];
+
+/// Reads and checks `path`.
+pub fn load(path: &Path) -> Result<TrainConfig, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: name.clone(),
+        problems: vec![Problem::new(format!("cannot read the config: {e}"))],
+    })?;
+    parse(&text, &name, path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Parses and checks a config's text; relative paths are taken from `base`.
+pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigError> {
+    let source = SourceText { name, text };
+    let fail = |problems: Vec<Problem>| {
+        let mut problems = problems;
+        problems.sort_by_key(|p| (p.line.unwrap_or(0), p.column.unwrap_or(0)));
+        ConfigError {
+            file: name.to_owned(),
+            problems,
+        }
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        return Err(fail(
+            syntax
+                .iter()
+                .map(|e| source.problem(e.span(), "", format!("TOML syntax: {}", e.message().trim_end())))
+                .collect(),
+        ));
+    }
+    let doc = doc.into_inner();
+    let mut problems = Vec::new();
+    let mut cfg = TrainConfig::default();
+    let mut spans: std::collections::BTreeMap<String, Range<usize>> = Default::default();
+    let mut seen_data = false;
+    for (key, value) in doc {
+        let k = key.get_ref().to_string();
+        spans.insert(k.clone(), key.span());
+        if let DeValue::Table(t) = value.get_ref() {
+            for (kk, _) in t.iter() {
+                spans.insert(format!("{k}.{}", kk.get_ref()), kk.span());
+            }
+        }
+        fn section<T: DeserializeOwned>(
+            source: &SourceText<'_>,
+            path: &str,
+            anchor: Range<usize>,
+            value: toml::Spanned<DeValue<'_>>,
+            problems: &mut Vec<Problem>,
+        ) -> Option<T> {
+            if !value.get_ref().is_table() {
+                problems.push(source.problem(Some(anchor), path, format!("`{path}` must be a table")));
+                return None;
+            }
+            T::deserialize(ValueDeserializer::from(value))
+                .map_err(|e| {
+                    let span = e.span().filter(|s| !s.is_empty() || s.start > 0).unwrap_or(anchor);
+                    problems.push(source.problem(Some(span), path, e.message().trim_end().to_owned()));
+                })
+                .ok()
+        }
+        let anchor = key.span();
+        let p = &mut problems;
+        match k.as_str() {
+            "model" => cfg.model = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            "data" => {
+                seen_data = true;
+                cfg.data = section(&source, &k, anchor, value, p).unwrap_or_default();
+            }
+            "train" => cfg.train = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            "optimizer" => cfg.optimizer = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            "checkpoint" => cfg.checkpoint = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            "eval" => cfg.eval = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            _ => problems.push(source.problem(
+                Some(anchor),
+                &k,
+                format!("unknown section `{k}`; known sections: {}", SECTIONS.join(", ")),
+            )),
+        }
+    }
+    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    cfg.data.train = resolve(&cfg.data.train);
+    cfg.data.eval = cfg.data.eval.as_deref().map(resolve);
+    cfg.model.from = cfg.model.from.as_deref().map(resolve);
+    cfg.train.output = resolve(&cfg.train.output);
+    // Value checks, each placed at its key (or its section).
+    let mut at = |key: &str, message: String| {
+        let section = key.split('.').next().unwrap_or(key);
+        let span = spans.get(key).or_else(|| spans.get(section)).cloned();
+        problems.push(source.problem(span, section, message));
+    };
+    if !seen_data {
+        at(
+            "data",
+            "a `[data]` section with `train = \"SHARD_DIR\"` is required".into(),
+        );
+    } else if !cfg.data.train.join("index.json").is_file() {
+        at(
+            "data.train",
+            format!(
+                "`{}` has no index.json (shards are written by `repo2agent run` to OUT/shards)",
+                cfg.data.train.display()
+            ),
+        );
+    }
+    if let Some(eval) = &cfg.data.eval {
+        if !eval.join("index.json").is_file() {
+            at("data.eval", format!("`{}` has no index.json", eval.display()));
+        }
+    }
+    match (&cfg.model.preset, &cfg.model.from) {
+        (Some(_), Some(_)) => at("model.from", "`preset` and `from` exclude each other".into()),
+        (None, None) => at(
+            "model",
+            "give `preset = \"tiny\"` (random init) or `from = PATH` (pretrained)".into(),
+        ),
+        (Some(p), None) if !["tiny", "llama3-8b"].contains(&p.as_str()) => at(
+            "model.preset",
+            format!("unknown preset `{p}`; presets: tiny, llama3-8b"),
+        ),
+        (None, Some(f)) if !f.exists() => at("model.from", format!("`{}` does not exist", f.display())),
+        _ => {}
+    }
+    if !(cfg.model.init_std > 0.0 && cfg.model.init_std.is_finite()) {
+        at(
+            "model.init_std",
+            format!("init_std = {} must be > 0", cfg.model.init_std),
+        );
+    }
+    if !crate::device::known(&cfg.train.device) {
+        at(
+            "train.device",
+            format!(
+                "unknown device `{}`; devices: {}",
+                cfg.train.device,
+                crate::device::NAMES.join(", ")
+            ),
+        );
+    } else if let Err(e) = crate::device::check(&cfg.train.device) {
+        at("train.device", e);
+    }
+    for (key, v) in [
+        ("train.steps", cfg.train.steps),
+        ("train.micro_batch", cfg.train.micro_batch as u64),
+        ("train.grad_accum", cfg.train.grad_accum as u64),
+        ("train.attention_chunk", cfg.train.attention_chunk as u64),
+        ("checkpoint.keep", cfg.checkpoint.keep as u64),
+    ] {
+        if v == 0 {
+            at(
+                key,
+                format!("{} must be at least 1", key.split('.').nth(1).unwrap_or(key)),
+            );
+        }
+    }
+    let o = &cfg.optimizer;
+    if !(o.lr > 0.0 && o.lr.is_finite()) {
+        at("optimizer.lr", format!("lr = {} must be > 0", o.lr));
+    }
+    if !(o.min_lr >= 0.0 && o.min_lr <= o.lr) {
+        at("optimizer.min_lr", format!("min_lr = {} must be in [0, lr]", o.min_lr));
+    }
+    if o.warmup_steps > cfg.train.steps {
+        at(
+            "optimizer.warmup_steps",
+            format!("warmup_steps = {} exceeds steps = {}", o.warmup_steps, cfg.train.steps),
+        );
+    }
+    for message in o.adamw().check() {
+        let key = format!("optimizer.{}", message.split(' ').next().unwrap_or(""));
+        at(&key, message);
+    }
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(fail(problems))
+    }
+}

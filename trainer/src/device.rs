@@ -1,0 +1,43 @@
+//! The device a run trains on, chosen by name in the config. `flex` (CPU) is
+//! always built; `wgpu` and `cuda` need the cargo features of the same names
+//! (`cargo build --features wgpu`); asking for one that was not built is a
+//! config error, reported before any work.
+
+use burn::tensor::Device;
+
+/// Device names the config accepts.
+pub const NAMES: &[&str] = &["flex", "wgpu", "cuda"];
+
+/// Whether `name` is a device name at all.
+pub fn known(name: &str) -> bool {
+    NAMES.contains(&name)
+}
+
+/// Whether this build can use `name` (an error saying how to get it if not).
+pub fn check(name: &str) -> Result<(), String> {
+    let built = match name {
+        "flex" => true,
+        "wgpu" => cfg!(feature = "wgpu"),
+        "cuda" => cfg!(feature = "cuda"),
+        _ => false,
+    };
+    if built {
+        Ok(())
+    } else {
+        Err(format!(
+            "device `{name}` is not in this build; rebuild with `cargo build --release --features {name}`"
+        ))
+    }
+}
+
+/// The device (without autodiff) for `name`.
+pub fn device(name: &str) -> Result<Device, String> {
+    check(name)?;
+    match name {
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0usize)),
+        _ => Ok(Device::flex()),
+    }
+}

@@ -1,0 +1,148 @@
+//! `loss.png`: the training loss per step (blue) and the held-out NLL (red
+//! dots) from `metrics.jsonl`, drawn without any font or plotting dependency:
+//! axes with tick marks and a 3×5 pixel digit font for the step and loss ranges.
+
+use std::path::Path;
+
+const W: usize = 800;
+const H: usize = 480;
+const LEFT: usize = 70;
+const BOTTOM: usize = 40;
+const TOP: usize = 20;
+const RIGHT: usize = 20;
+
+/// 3×5 glyphs for `0-9 . - e` (rows top to bottom, 3 bits each).
+fn glyph(c: char) -> Option<[u8; 5]> {
+    Some(match c {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 1, 1],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        '.' => [0, 0, 0, 0, 2],
+        '-' => [0, 0, 7, 0, 0],
+        'e' => [0, 7, 7, 4, 7],
+        _ => return None,
+    })
+}
+
+struct Canvas(Vec<u8>);
+
+impl Canvas {
+    fn set(&mut self, x: i64, y: i64, rgb: [u8; 3]) {
+        if x >= 0 && y >= 0 && (x as usize) < W && (y as usize) < H {
+            let i = (y as usize * W + x as usize) * 3;
+            self.0[i..i + 3].copy_from_slice(&rgb);
+        }
+    }
+
+    fn line(&mut self, (x0, y0): (f64, f64), (x1, y1): (f64, f64), rgb: [u8; 3]) {
+        let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
+        for i in 0..=n {
+            let t = i as f64 / n as f64;
+            self.set(
+                (x0 + t * (x1 - x0)).round() as i64,
+                (y0 + t * (y1 - y0)).round() as i64,
+                rgb,
+            );
+        }
+    }
+
+    fn text(&mut self, x: i64, y: i64, s: &str) {
+        let scale = 2;
+        for (k, c) in s.chars().enumerate() {
+            let Some(g) = glyph(c) else { continue };
+            for (row, bits) in g.iter().enumerate() {
+                for col in 0..3 {
+                    if bits & (4 >> col) != 0 {
+                        for dy in 0..scale {
+                            for dx in 0..scale {
+                                let px = x + (k as i64 * 4 + col) * scale + dx;
+                                self.set(px, y + row as i64 * scale + dy, [0, 0, 0]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn label(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-2) {
+        format!("{v:.1e}")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Draws the curves of `metrics` into `png`. Returns the number of training points drawn.
+pub fn loss_png(metrics: &Path, png: &Path) -> std::io::Result<usize> {
+    let text = std::fs::read_to_string(metrics)?;
+    let (mut train, mut eval) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(step) = v["step"].as_f64() else { continue };
+        if let Some(l) = v["loss"].as_f64().filter(|l| l.is_finite()) {
+            train.push((step, l));
+        }
+        if let Some(l) = v["eval"]["nll"].as_f64().filter(|l| l.is_finite()) {
+            eval.push((step, l));
+        }
+    }
+    let all: Vec<(f64, f64)> = train.iter().chain(&eval).copied().collect();
+    let mut c = Canvas(vec![255; W * H * 3]);
+    if !all.is_empty() {
+        let (x0, x1) = (0.0, all.iter().map(|p| p.0).fold(1.0, f64::max));
+        let lo = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let (y0, y1) = if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) };
+        let (pw, ph) = ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64);
+        let px = |x: f64| LEFT as f64 + (x - x0) / (x1 - x0) * pw;
+        let py = |y: f64| TOP as f64 + (1.0 - (y - y0) / (y1 - y0)) * ph;
+        let black = [0, 0, 0];
+        let (l, b) = (LEFT as f64, (H - BOTTOM) as f64);
+        c.line((l, TOP as f64), (l, b), black);
+        c.line((l, b), ((W - RIGHT) as f64, b), black);
+        for i in 0..=4 {
+            let f = f64::from(i) / 4.0;
+            let (xv, yv) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
+            c.line((px(xv), b), (px(xv), b + 5.0), black);
+            c.text(px(xv) as i64 - 8, b as i64 + 10, &label(xv.round()));
+            c.line((l - 5.0, py(yv)), (l, py(yv)), black);
+            c.text(4, py(yv) as i64 - 5, &label(yv));
+        }
+        for w in train.windows(2) {
+            c.line((px(w[0].0), py(w[0].1)), (px(w[1].0), py(w[1].1)), [31, 119, 180]);
+        }
+        for (x, y) in &eval {
+            for dx in -3..=3 {
+                for dy in -3..=3 {
+                    if dx * dx + dy * dy <= 9 {
+                        c.set(px(*x) as i64 + dx, py(*y) as i64 + dy, [214, 39, 40]);
+                    }
+                }
+            }
+        }
+    }
+    let tmp = png.with_extension("png.tmp");
+    {
+        let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut enc = png::Encoder::new(file, W as u32, H as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().map_err(std::io::Error::other)?;
+        w.write_image_data(&c.0).map_err(std::io::Error::other)?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(train.len())
+}

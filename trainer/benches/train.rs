@@ -2,7 +2,13 @@
 //! backward, global-norm clip, AdamW) of a small Llama, with the naive and the
 //! chunked attention, and the process's peak resident memory.
 //!
-//!     cargo bench -p repo2agent-trainer --bench train [-- SEQ_LEN]
+//!     cargo bench -p repo2agent-trainer --bench train [-- SEQ_LEN [DOC_LEN [BATCH]]]
+//!
+//! Defaults: 2 sequences of 1,024 tokens, one document each. With DOC_LEN the
+//! sequence is packed with documents of that length (attention stays inside
+//! each). The naive attention is skipped above 8,192 tokens (its score matrix
+//! alone would not fit). Peak RSS is the process's high-water mark, so compare
+//! kinds in separate runs: `ATTENTION=naive` or `ATTENTION=chunked`.
 //!
 //! The same configuration in PyTorch: `scripts/bench_torch.py` (run with the
 //! interop environment's Python, `scripts/interop_env`).
@@ -30,8 +36,10 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() {
-    let seq: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1024);
-    let batch = 2;
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let seq = args.first().copied().unwrap_or(1024);
+    let doc = args.get(1).copied().unwrap_or(seq).clamp(1, seq);
+    let batch = args.get(2).copied().unwrap_or(2);
     let cfg = LlamaConfig {
         vocab_size: 4096,
         d_model: 256,
@@ -51,7 +59,9 @@ fn main() {
             let ids: Vec<u32> = (0..seq).map(|_| (rng.next_u64() % 4096) as u32).collect();
             Example::from_sample(&Sample {
                 input_ids: ids,
-                indices: vec![[0, seq as u32]],
+                indices: (0..seq.div_ceil(doc))
+                    .map(|d| [(d * doc) as u32, ((d + 1) * doc).min(seq) as u32])
+                    .collect(),
                 mask: vec![1; seq],
                 roles: vec![5; seq],
                 length: seq as u64,
@@ -63,22 +73,43 @@ fn main() {
     let targets: Vec<u32> = examples.iter().flat_map(|e| e.targets.clone()).collect();
     let weights: Vec<f32> = examples.iter().flat_map(|e| e.weights.clone()).collect();
     println!(
-        "model: {} parameters (d 256, 4 layers, 8/4 heads, ffn 704, vocab 4096, tied); batch {batch} x {seq} tokens",
+        "model: {} parameters (d 256, 4 layers, 8/4 heads, ffn 704, vocab 4096, tied); batch {batch} x {seq} tokens, documents of {doc}",
         cfg.parameter_count()
     );
     println!("| attention | step (s) | tokens/s | peak RSS (MB) |\n|---|---|---|---|");
-    for kind in [AttentionKind::Naive, AttentionKind::Chunked] {
+    let kinds: &[AttentionKind] = if seq > 8192 {
+        &[AttentionKind::Chunked]
+    } else {
+        &[AttentionKind::Naive, AttentionKind::Chunked]
+    };
+    // Peak RSS is the process's: with ATTENTION=naive|chunked only that one runs.
+    let only = std::env::var("ATTENTION").ok();
+    for &kind in kinds {
+        if only
+            .as_deref()
+            .is_some_and(|o| !format!("{kind:?}").eq_ignore_ascii_case(o))
+        {
+            continue;
+        }
         let mut model = init_seeded(cfg.init(&device), 0, 0.02).with_attention(kind, 256);
         let mut opt = AdamW::new(AdamWConfig::default());
         let mut times = Vec::new();
-        for step in 0..4 {
+        let steps = if seq > 8192 { 2 } else { 4 };
+        for step in 0..steps {
             let t0 = Instant::now();
             let inputs = Inputs::from_examples(&examples, &device);
             let loss = weighted_nll(model.forward(&inputs), &targets, &weights, total);
+            let _ = loss.clone().into_data();
+            let t_fwd = t0.elapsed().as_secs_f64();
             let grads = loss.backward();
             let mut acc = GradAccumulator::default();
             acc.add(&model, &grads);
+            let _ = acc.global_norm();
+            let t_bwd = t0.elapsed().as_secs_f64();
             let (next, _) = opt.step(model, &acc, 1e-3);
+            if std::env::var("PHASES").is_ok() {
+                eprintln!("forward {t_fwd:.3}s, backward {:.3}s", t_bwd - t_fwd);
+            }
             model = next;
             // Wait for the update to be computed before stopping the clock.
             let _ = repo2agent_trainer::params::named_params(&model)[0]

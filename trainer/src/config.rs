@@ -111,9 +111,9 @@ impl Default for TrainSection {
     }
 }
 
-/// `[optimizer]`: AdamW and the learning-rate schedule.
+/// `[optimizer]`: the learning-rate schedule and AdamW's settings (same table).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct OptimizerSection {
     /// Peak learning rate.
     pub lr: f64,
@@ -121,47 +121,31 @@ pub struct OptimizerSection {
     pub min_lr: f64,
     /// Linear warmup steps.
     pub warmup_steps: u64,
-    /// AdamW β1.
-    pub beta1: f64,
-    /// AdamW β2.
-    pub beta2: f64,
-    /// AdamW ε.
-    pub eps: f64,
-    /// Decoupled weight decay.
-    pub weight_decay: f64,
-    /// Substrings of HF parameter names that get no weight decay.
-    pub no_decay: Vec<String>,
-    /// Global gradient-norm clip (0 = off).
-    pub clip_norm: f64,
+    /// `beta1`, `beta2`, `eps`, `weight_decay`, `no_decay`, `clip_norm`.
+    #[serde(flatten)]
+    pub adamw: AdamWConfig,
 }
+
+/// The keys `[optimizer]` accepts (a flattened table cannot deny unknown keys itself).
+const OPTIMIZER_KEYS: &[&str] = &[
+    "lr",
+    "min_lr",
+    "warmup_steps",
+    "beta1",
+    "beta2",
+    "eps",
+    "weight_decay",
+    "no_decay",
+    "clip_norm",
+];
 
 impl Default for OptimizerSection {
     fn default() -> Self {
-        let a = AdamWConfig::default();
         Self {
             lr: 3e-4,
             min_lr: 3e-5,
             warmup_steps: 0,
-            beta1: a.beta1,
-            beta2: a.beta2,
-            eps: a.eps,
-            weight_decay: a.weight_decay,
-            no_decay: a.no_decay,
-            clip_norm: a.clip_norm,
-        }
-    }
-}
-
-impl OptimizerSection {
-    /// The AdamW settings.
-    pub fn adamw(&self) -> AdamWConfig {
-        AdamWConfig {
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps: self.eps,
-            weight_decay: self.weight_decay,
-            no_decay: self.no_decay.clone(),
-            clip_norm: self.clip_norm,
+            adamw: AdamWConfig::default(),
         }
     }
 }
@@ -258,6 +242,13 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigE
         if let DeValue::Table(t) = value.get_ref() {
             for (kk, _) in t.iter() {
                 spans.insert(format!("{k}.{}", kk.get_ref()), kk.span());
+                if k == "optimizer" && !OPTIMIZER_KEYS.contains(&kk.get_ref().as_ref()) {
+                    problems.push(source.problem(
+                        Some(kk.span()),
+                        &k,
+                        format!("unknown field `{}`, expected one of {}", kk.get_ref(), OPTIMIZER_KEYS.join(", ")),
+                    ));
+                }
             }
         }
         fn section<T: DeserializeOwned>(
@@ -385,7 +376,7 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigE
             format!("warmup_steps = {} exceeds steps = {}", o.warmup_steps, cfg.train.steps),
         );
     }
-    for message in o.adamw().check() {
+    for message in o.adamw.check() {
         let key = format!("optimizer.{}", message.split(' ').next().unwrap_or(""));
         at(&key, message);
     }

@@ -17,7 +17,7 @@ use crate::weights::HostTensors;
 
 /// AdamW settings (the learning rate comes from the schedule at each step).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct AdamWConfig {
     /// First-moment decay.
     pub beta1: f64,

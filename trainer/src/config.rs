@@ -16,8 +16,10 @@ use crate::weights::SaveDtype;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
-    /// `tiny` or `llama3-8b` (random init); exclusive with `from`.
+    /// `tiny` or `llama3-8b` (random init).
     pub preset: Option<String>,
+    /// A Hugging Face `config.json` giving the shape (random init).
+    pub config: Option<PathBuf>,
     /// A `.gguf` file, or a directory with `config.json` + safetensors (HF).
     pub from: Option<PathBuf>,
     /// Vocabulary of a preset model (default: the shards' tokenizer's).
@@ -30,6 +32,7 @@ impl Default for ModelSection {
     fn default() -> Self {
         Self {
             preset: None,
+            config: None,
             from: None,
             vocab_size: None,
             init_std: 0.02,
@@ -246,7 +249,11 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigE
                     problems.push(source.problem(
                         Some(kk.span()),
                         &k,
-                        format!("unknown field `{}`, expected one of {}", kk.get_ref(), OPTIMIZER_KEYS.join(", ")),
+                        format!(
+                            "unknown field `{}`, expected one of {}",
+                            kk.get_ref(),
+                            OPTIMIZER_KEYS.join(", ")
+                        ),
                     ));
                 }
             }
@@ -292,6 +299,7 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigE
     cfg.data.train = resolve(&cfg.data.train);
     cfg.data.eval = cfg.data.eval.as_deref().map(resolve);
     cfg.model.from = cfg.model.from.as_deref().map(resolve);
+    cfg.model.config = cfg.model.config.as_deref().map(resolve);
     cfg.train.output = resolve(&cfg.train.output);
     // Value checks, each placed at its key (or its section).
     let mut at = |key: &str, message: String| {
@@ -318,18 +326,35 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigE
             at("data.eval", format!("`{}` has no index.json", eval.display()));
         }
     }
-    match (&cfg.model.preset, &cfg.model.from) {
-        (Some(_), Some(_)) => at("model.from", "`preset` and `from` exclude each other".into()),
-        (None, None) => at(
+    let m = &cfg.model;
+    let chosen = [m.preset.is_some(), m.config.is_some(), m.from.is_some()];
+    match chosen.iter().filter(|c| **c).count() {
+        0 => at(
             "model",
-            "give `preset = \"tiny\"` (random init) or `from = PATH` (pretrained)".into(),
+            "give `preset = \"tiny\"` or `config = \"config.json\"` (random init), or `from = PATH` (pretrained)"
+                .into(),
         ),
-        (Some(p), None) if !["tiny", "llama3-8b"].contains(&p.as_str()) => at(
+        1 => {}
+        _ => at("model", "`preset`, `config` and `from` exclude each other".into()),
+    }
+    if let Some(p) = m.preset.as_deref().filter(|p| !["tiny", "llama3-8b"].contains(p)) {
+        at(
             "model.preset",
             format!("unknown preset `{p}`; presets: tiny, llama3-8b"),
-        ),
-        (None, Some(f)) if !f.exists() => at("model.from", format!("`{}` does not exist", f.display())),
-        _ => {}
+        );
+    }
+    if let Some(path) = &m.config {
+        match std::fs::read_to_string(path) {
+            Err(e) => at("model.config", format!("cannot read `{}`: {e}", path.display())),
+            Ok(text) => {
+                if let Err(e) = crate::model::LlamaConfig::from_hf_json(&text) {
+                    at("model.config", format!("`{}`: {}", path.display(), e.0));
+                }
+            }
+        }
+    }
+    if let Some(f) = m.from.as_deref().filter(|f| !f.exists()) {
+        at("model.from", format!("`{}` does not exist", f.display()));
     }
     if !(cfg.model.init_std > 0.0 && cfg.model.init_std.is_finite()) {
         at(

@@ -120,8 +120,13 @@ pub struct CheckpointState {
     pub model: LlamaConfig,
 }
 
-/// The model shape of `cfg` (preset or pretrained) and its initial weights.
-pub fn initial_model(cfg: &TrainConfig, meta: Option<&DatasetMeta>, device: &Device) -> Result<Llama, TrainError> {
+/// The initial model of `cfg` and its shape: pretrained weights (`from`), or a
+/// shape (`config`, `preset`) with the seeded init.
+pub fn initial_model(
+    cfg: &TrainConfig,
+    meta: Option<&DatasetMeta>,
+    device: &Device,
+) -> Result<(Llama, LlamaConfig), TrainError> {
     if let Some(from) = &cfg.model.from {
         let (shape, tensors) = weights::read_pretrained(from)?;
         let (model, unused) = weights::load_tensors(shape.init(device), &tensors)?;
@@ -132,20 +137,27 @@ pub fn initial_model(cfg: &TrainConfig, meta: Option<&DatasetMeta>, device: &Dev
                 from.display()
             )));
         }
-        return Ok(model);
+        return Ok((model, shape));
     }
-    let vocab = cfg
-        .model
-        .vocab_size
-        .or(meta.map(|m| m.tokenizer.vocab_size as usize))
-        .ok_or_else(|| TrainError::Invalid("model.vocab_size is needed (the shards have no repo2agent.json)".into()))?;
-    let preset = cfg.model.preset.as_deref().unwrap_or("tiny");
-    let shape = LlamaConfig::preset(preset, vocab).map_err(|e| TrainError::Invalid(e.0))?;
-    Ok(weights::init_seeded(
-        shape.init(device),
-        cfg.train.seed,
-        cfg.model.init_std,
-    ))
+    let shape = match &cfg.model.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(io(path))?;
+            LlamaConfig::from_hf_json(&text).map_err(|e| TrainError::Invalid(format!("{}: {}", path.display(), e.0)))?
+        }
+        None => {
+            let vocab = cfg
+                .model
+                .vocab_size
+                .or(meta.map(|m| m.tokenizer.vocab_size as usize))
+                .ok_or_else(|| {
+                    TrainError::Invalid("model.vocab_size is needed (the shards have no repo2agent.json)".into())
+                })?;
+            let preset = cfg.model.preset.as_deref().unwrap_or("tiny");
+            LlamaConfig::preset(preset, vocab).map_err(|e| TrainError::Invalid(e.0))?
+        }
+    };
+    let model = weights::init_seeded(shape.init(device), cfg.train.seed, cfg.model.init_std);
+    Ok((model, shape))
 }
 
 /// HF `config.json` text for a model shape.
@@ -375,18 +387,7 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
             (model, state.model.clone(), state.data, state.step, state.tokens)
         }
         None => {
-            let model = initial_model(cfg, meta.as_ref(), &device)?;
-            let shape = match &cfg.model.from {
-                Some(from) => weights::read_pretrained(from)?.0,
-                None => LlamaConfig::preset(
-                    cfg.model.preset.as_deref().unwrap_or("tiny"),
-                    cfg.model
-                        .vocab_size
-                        .or(meta.as_ref().map(|m| m.tokenizer.vocab_size as usize))
-                        .unwrap_or(0),
-                )
-                .map_err(|e| TrainError::Invalid(e.0))?,
-            };
+            let (model, shape) = initial_model(cfg, meta.as_ref(), &device)?;
             let _ = std::fs::remove_dir_all(out.join("checkpoints"));
             (model, shape, DataPosition::default(), 0, 0)
         }

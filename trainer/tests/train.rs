@@ -182,6 +182,20 @@ fn every_config_problem_is_reported_with_its_line() {
             "line {line}: {what}\n{shown}"
         );
     }
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"vocab_size": 48, "hidden_size": 30, "intermediate_size": 8,
+        "num_hidden_layers": 1, "num_attention_heads": 4}"#,
+    )
+    .unwrap();
+    let e = config::parse(
+        "[model]\nconfig = \"config.json\"\npreset = \"tiny\"\n",
+        "t.toml",
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("exclude each other"), "{e}");
+    assert!(e.to_string().contains("not a multiple of 4 heads"), "{e}");
     let e = config::parse("[train]\nsteps = \"many\"\nunknown_key = 1\n", "t.toml", dir.path()).unwrap_err();
     assert!(e.problems.iter().any(|p| p.line == Some(2)), "{e}");
     assert!(e.to_string().contains("[data]"), "{e}");
@@ -223,4 +237,39 @@ fn bf16_and_naive_attention_follow_the_f32_chunked_curve() {
     }
     assert_ne!(reference, bf16, "bf16 really computes in bf16");
     assert!(bf16[7] < bf16[0]);
+}
+
+#[test]
+fn a_shape_from_an_hf_config_json_trains_and_a_pretrained_start_continues_from_final() {
+    let dir = tempfile::tempdir().unwrap();
+    write_shards(&dir.path().join("train"), 16, 0);
+    write_shards(&dir.path().join("heldout"), 4, 5);
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"model_type": "llama", "vocab_size": 48, "hidden_size": 24, "intermediate_size": 40,
+            "num_hidden_layers": 1, "num_attention_heads": 3, "num_key_value_heads": 1,
+            "rope_theta": 500.0, "tie_word_embeddings": false}"#,
+    )
+    .unwrap();
+    let path = dir.path().join("train.toml");
+    let text = config_text(3, "").replace("preset = \"tiny\"\nvocab_size = 48", "config = \"config.json\"");
+    std::fs::write(&path, &text).unwrap();
+    let cfg = config::load(&path).unwrap();
+    let s = run(&cfg, &RunOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(
+        s.parameters,
+        48 * 24 * 2 + 24 * (24 + 8 + 8 + 24) + 3 * 24 * 40 + 3 * 24
+    );
+    // `final/` is an HF directory: a second run starts from it and sees its eval.
+    let text2 = text
+        .replace("config = \"config.json\"", "from = \"out/final\"")
+        .replace("output = \"out\"", "output = \"out2\"");
+    std::fs::write(&path, text2).unwrap();
+    let cfg2 = config::load(&path).unwrap();
+    let s2 = run(&cfg2, &RunOptions::default(), &mut |_| {}).unwrap();
+    let first_eval = std::fs::read_to_string(cfg2.train.output.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(first_eval.lines().next().unwrap()).unwrap();
+    assert_eq!(first["step"], 0);
+    assert!((first["eval"]["nll"].as_f64().unwrap() - s.eval.unwrap().nll).abs() < 1e-9);
+    assert_eq!(s2.parameters, s.parameters);
 }

@@ -309,8 +309,10 @@ struct Metrics {
 }
 
 impl Metrics {
-    /// Opens `metrics.jsonl`, dropping lines after `step` (a resumed run rewrites them).
-    fn open(out: &Path, step: u64) -> Result<Self, TrainError> {
+    /// Opens `metrics.jsonl`: empty for a fresh run; for a run resumed at
+    /// `resumed`, without the lines after that step (the run writes them again).
+    fn open(out: &Path, resumed: Option<u64>) -> Result<Self, TrainError> {
+        let step = resumed.unwrap_or(0);
         let path = out.join("metrics.jsonl");
         let kept: Vec<String> = std::fs::read_to_string(&path)
             .unwrap_or_default()
@@ -319,7 +321,7 @@ impl Metrics {
                 serde_json::from_str::<serde_json::Value>(l)
                     .ok()
                     .and_then(|v| v["step"].as_u64())
-                    .is_some_and(|s| s <= step)
+                    .is_some_and(|s| resumed.is_some() && s <= step)
             })
             .map(str::to_owned)
             .collect();
@@ -365,7 +367,15 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
     };
 
     // Start: fresh, or the newest checkpoint.
-    let latest = if opts.resume { checkpoints(out).pop() } else { None };
+    let existing = checkpoints(out);
+    if !opts.resume && !existing.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "{} already has checkpoints (the newest at step {}): pass --resume to continue, or choose another train.output",
+            out.display(),
+            existing.last().map_or(0, |c| c.0)
+        )));
+    }
+    let latest = if opts.resume { existing.last().cloned() } else { None };
     let mut opt = AdamW::new(cfg.optimizer.adamw.clone());
     let (mut model, shape, mut pos, mut step, mut tokens) = match &latest {
         Some((_, dir)) => {
@@ -388,7 +398,6 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
         }
         None => {
             let (model, shape) = initial_model(cfg, meta.as_ref(), &device)?;
-            let _ = std::fs::remove_dir_all(out.join("checkpoints"));
             (model, shape, DataPosition::default(), 0, 0)
         }
     };
@@ -408,7 +417,7 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
         warmup_steps: cfg.optimizer.warmup_steps,
         total_steps: cfg.train.steps,
     };
-    let mut metrics = Metrics::open(out, step)?;
+    let mut metrics = Metrics::open(out, latest.as_ref().map(|_| step))?;
     let parameters = shape.parameter_count();
     let mut summary = TrainSummary {
         resumed_from,

@@ -92,6 +92,12 @@ fn resuming_gives_the_uninterrupted_loss_curve_and_weights() {
     let mut text = std::fs::read_to_string(&metrics).unwrap();
     text.push_str("{\"step\": 4, \"loss\": 123.0}\n");
     std::fs::write(&metrics, text).unwrap();
+    // Without --resume, a directory with checkpoints is not overwritten.
+    let e = run(&cfg_b, &RunOptions::default(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pass --resume"), "{e}");
+    assert_eq!(checkpoints(&cfg_b.train.output).last().unwrap().0, 3);
     let mut said = Vec::new();
     let second = run(
         &cfg_b,

@@ -7,6 +7,7 @@ pub fn registry() -> anyhow::Result<Registry> {
     let mut r = Registry::new();
     repo2agent_maskers::register(&mut r)?;
     repo2agent_search::register(&mut r)?;
+    repo2agent_scorers::register(&mut r)?;
     repo2agent_treesitter::register(&mut r)?;
     repo2agent_template::register(&mut r)?;
     repo2agent_openai::register(&mut r)?;

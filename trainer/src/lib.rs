@@ -25,6 +25,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod gguf;
+pub mod gguf_tokenizer;
 pub mod hf_config;
 pub mod loss;
 pub mod model;

@@ -58,8 +58,21 @@ enum Command {
     /// Continue pretraining a Llama model on shards (burn; `TRAIN.toml`, see
     /// docs/training.md): metrics.jsonl, loss.png, checkpoints, final HF model.
     Train(TrainArgs),
+    /// Write the tokenizer of a GGUF model as a Hugging Face tokenizer.json
+    /// (rebuilt from its metadata), e.g. for `[tokenizer] path` so that shards
+    /// match a GGUF model the trainer or the `burn` scorer loads.
+    GgufTokenizer(GgufTokenizerArgs),
     /// Print the embedded default config.
     DefaultConfig,
+}
+
+#[derive(Args, Debug)]
+struct GgufTokenizerArgs {
+    /// The GGUF file.
+    gguf: PathBuf,
+    /// Where to write tokenizer.json.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -333,6 +346,13 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     e.nll, e.ppl, e.tokens, e.code_nll, e.code_ppl, e.code_tokens
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::GgufTokenizer(args) => {
+            let file = repo2agent_trainer::gguf::GgufFile::open(&args.gguf)?;
+            let json = repo2agent_trainer::gguf_tokenizer::tokenizer_json(&file)?;
+            std::fs::write(&args.out, json).with_context(|| format!("cannot write {}", args.out.display()))?;
+            println!("wrote {}", args.out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::DefaultConfig => {

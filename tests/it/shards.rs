@@ -370,3 +370,52 @@ fn bad_tokenizer_and_packing_settings_fail_before_any_work() {
     assert_eq!(code, 3);
     assert!(err.contains("vocab_size must be at least 300"), "{err}");
 }
+
+/// `repo2agent gguf-tokenizer` writes SmolLM2's tokenizer (rebuilt from its
+/// GGUF); a run that uses it makes shards whose vocabulary is the model's, so
+/// the trainer can start from the GGUF (checked with `train --check`).
+#[test]
+fn a_gguf_models_tokenizer_makes_shards_the_model_can_train_on() {
+    let out = std::process::Command::new("python3")
+        .arg(workspace_root().join("scripts/llama_server.py"))
+        .arg("--install-only")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let gguf = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim());
+    let tmp = tempfile::tempdir().unwrap();
+    let tok = tmp.path().join("smollm2-tokenizer.json");
+    let (code, stdout, err) = run_cli(
+        tmp.path(),
+        &["gguf-tokenizer", gguf.to_str().unwrap(), "--out", tok.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("wrote"));
+    // Raw-Repos' markers (<repo_name>, <file_sep>) are SmolLM2 tokens already.
+    let cfg = tmp.path().join("raw.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[input]\nrepos = [{}]\n[format]\ntype = \"raw-repos\"\n[tokenizer]\npath = {}\nbos = \"\"\n[output]\ndir = \"out\"\nseq_len = 1024\n",
+            toml_path(&workspace_root().join("plugins/formatters/tests/golden/demo")),
+            toml_path(&tok)
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run_cli(tmp.path(), &["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let meta = DatasetMeta::read(&tmp.path().join("out/shards")).unwrap();
+    assert_eq!(meta.tokenizer.vocab_size, 49_152);
+    let train = tmp.path().join("train.toml");
+    std::fs::write(
+        &train,
+        format!(
+            "[model]\nfrom = {}\n[data]\ntrain = \"out/shards\"\n[train]\nsteps = 1\n",
+            toml_path(&gguf)
+        ),
+    )
+    .unwrap();
+    let (code, stdout, err) = run_cli(tmp.path(), &["train", "-c", train.to_str().unwrap(), "--check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains(": ok"), "{stdout}");
+}

@@ -153,7 +153,8 @@ pub fn example_config(name: &str, dir: &Path) -> PathBuf {
         )
         .replace("\"languages/", &format!("\"{}/languages/", examples.display()))
         .replace("\"..\"", &format!("{:?}", workspace_root().display().to_string()))
-        .replace("\"../out/", &format!("\"{}/out/", dir.display()));
+        .replace("\"../out/", &format!("\"{}/out/", dir.display()))
+        .replace("\"../", &format!("\"{}/", workspace_root().display()));
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path

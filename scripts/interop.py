@@ -6,6 +6,7 @@
     interop.py gguf FILE.gguf OUT_DIR [--limit N] [--all | NAME ...]
     interop.py gguf-synth OUT.gguf
     interop.py gguf-f32 IN.gguf OUT.gguf
+    interop.py hf-logits MODEL_DIR IDS_JSON OUT_JSON
 
 `mds`: the shards, read with MosaicML's `streaming` package.
 
@@ -329,6 +330,27 @@ def gguf_to_f32(src, dst):
     print(f"ok: {dst}")
 
 
+def hf_logits(model_dir, ids_path, out_path):
+    """`hf-logits`: loads MODEL_DIR with Hugging Face transformers'
+    `LlamaForCausalLM.from_pretrained` (f32) and writes the logits of the token
+    ids in IDS_JSON ([[...], ...], one sequence per row) to OUT_JSON."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    with open(ids_path) as f:
+        rows = json.load(f)
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for ids in rows:
+            logits = model(torch.tensor([ids])).logits[0]
+            out.append(logits.tolist())
+    with open(out_path, "w") as f:
+        json.dump({"logits": out, "class": type(model).__name__}, f)
+    print(f"ok: {len(out)} sequences")
+
+
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "gguf":
@@ -337,6 +359,8 @@ if __name__ == "__main__":
         write_synthetic_gguf(sys.argv[2])
     elif what == "gguf-f32":
         gguf_to_f32(sys.argv[2], sys.argv[3])
+    elif what == "hf-logits":
+        hf_logits(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         path, expected_path = sys.argv[2], sys.argv[3]
         {"mds": check_mds, "megatron": check_megatron}[what](path, expected_path)

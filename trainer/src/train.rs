@@ -182,7 +182,8 @@ pub fn hf_config_json(c: &LlamaConfig) -> String {
         v["rope_scaling"] = serde_json::json!({
             "rope_type": "llama3", "factor": s.factor, "low_freq_factor": s.low_freq_factor,
             "high_freq_factor": s.high_freq_factor,
-            "original_max_position_embeddings": s.original_max_position_embeddings,
+            // transformers insists on an integer here.
+            "original_max_position_embeddings": s.original_max_position_embeddings.round() as u64,
         });
     }
     serde_json::to_string_pretty(&v).unwrap_or_default()

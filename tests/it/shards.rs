@@ -372,8 +372,9 @@ fn bad_tokenizer_and_packing_settings_fail_before_any_work() {
 }
 
 /// `repo2agent gguf-tokenizer` writes SmolLM2's tokenizer (rebuilt from its
-/// GGUF); a run that uses it makes shards whose vocabulary is the model's, so
-/// the trainer can start from the GGUF (checked with `train --check`).
+/// GGUF); Raw-Repos shards made with it have the model's vocabulary, agent
+/// shards 9 more tokens, and the trainer starts from the GGUF on them (growing
+/// the embedding) and takes a step.
 #[test]
 fn a_gguf_models_tokenizer_makes_shards_the_model_can_train_on() {
     let out = std::process::Command::new("python3")
@@ -418,4 +419,34 @@ fn a_gguf_models_tokenizer_makes_shards_the_model_can_train_on() {
     let (code, stdout, err) = run_cli(tmp.path(), &["train", "-c", train.to_str().unwrap(), "--check"]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains(": ok"), "{stdout}");
+    // The agent format adds its 9 markers to SmolLM2's vocabulary: the trainer
+    // grows the embedding for them and trains (one step here).
+    let agent = tmp.path().join("agent.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[format]\ntype = \"raw-repos\"",
+        "[policies.template]\ntype = \"template\"\n[format]\ntype = \"agent\"",
+    );
+    std::fs::write(
+        &agent,
+        text.replace("dir = \"out\"", "dir = \"agent\"")
+            .replace("seq_len = 1024", "seq_len = 256"),
+    )
+    .unwrap();
+    let (code, _, err) = run_cli(tmp.path(), &["run", "-c", agent.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let meta = DatasetMeta::read(&tmp.path().join("agent/shards")).unwrap();
+    assert_eq!(meta.tokenizer.vocab_size, 49_152 + 9);
+    std::fs::write(
+        &train,
+        format!(
+            "[model]\nfrom = {}\n[data]\ntrain = \"agent/shards\"\n[train]\nsteps = 1\noutput = \"smol\"\n",
+            toml_path(&gguf)
+        ),
+    )
+    .unwrap();
+    let (code, stdout, err) = run_cli(tmp.path(), &["train", "-c", train.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("trained 0 -> 1 steps"), "{stdout}");
+    let config = read_json(tmp.path().join("smol/final/config.json"));
+    assert_eq!(config["vocab_size"], 49_161);
 }

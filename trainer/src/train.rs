@@ -128,7 +128,12 @@ pub fn initial_model(
     device: &Device,
 ) -> Result<(Llama, LlamaConfig), TrainError> {
     if let Some(from) = &cfg.model.from {
-        let (shape, tensors) = weights::read_pretrained(from)?;
+        let (mut shape, mut tensors) = weights::read_pretrained(from)?;
+        // Tokens the shards' tokenizer added (e.g. the agent format's markers)
+        // get new embedding rows.
+        if let Some(m) = meta {
+            weights::grow_vocab(&mut shape, &mut tensors, m.tokenizer.vocab_size as usize);
+        }
         let (model, unused) = weights::load_tensors(shape.init(device), &tensors)?;
         let unexpected: Vec<&String> = unused.iter().filter(|n| !n.contains("rotary_emb")).collect();
         if !unexpected.is_empty() {

@@ -259,6 +259,32 @@ pub fn init_seeded(model: Llama, seed: u64, std: f64) -> Llama {
     map_named(model, &mut f)
 }
 
+/// Grows a model's vocabulary to `vocab` (no-op if it is not larger): new rows
+/// of the embedding (and of an untied output projection) are the mean of the
+/// existing rows, the usual start for tokens a tokenizer added (a new token
+/// then begins as an "average" token rather than noise).
+pub fn grow_vocab(shape: &mut LlamaConfig, tensors: &mut HostTensors, vocab: usize) {
+    if vocab <= shape.vocab_size {
+        return;
+    }
+    for name in ["model.embed_tokens.weight", "lm_head.weight"] {
+        if let Some((dims, values)) = tensors.get_mut(name) {
+            let (rows, d) = (dims[0], dims[1]);
+            let mut mean = vec![0f64; d];
+            for r in 0..rows {
+                for (m, v) in mean.iter_mut().zip(&values[r * d..(r + 1) * d]) {
+                    *m += f64::from(*v) / rows as f64;
+                }
+            }
+            for _ in rows..vocab {
+                values.extend(mean.iter().map(|m| *m as f32));
+            }
+            dims[0] = vocab;
+        }
+    }
+    shape.vocab_size = vocab;
+}
+
 /// The shape described by a GGUF file's `llama.*` metadata (tied output when
 /// the file has no `output.weight`).
 pub fn gguf_config(file: &GgufFile) -> Result<LlamaConfig, WeightsError> {
@@ -513,6 +539,40 @@ mod tests {
         assert!(e.contains("neither a .safetensors file"), "{e}");
         std::fs::write(dir.path().join("bad.safetensors"), b"\x08\0\0\0\0\0\0\0{garbage").unwrap();
         assert!(read_safetensors(&dir.path().join("bad.safetensors")).is_err());
+    }
+
+    #[test]
+    fn a_grown_vocabulary_keeps_old_rows_and_adds_mean_rows() {
+        let device = Device::flex();
+        for tie in [true, false] {
+            let mut shape = LlamaConfig {
+                tie_embeddings: tie,
+                ..LlamaConfig::tiny(40)
+            };
+            let a = init_seeded(shape.init(&device), 2, 0.2);
+            let mut t = model_tensors(&a);
+            let before = t.clone();
+            grow_vocab(&mut shape, &mut t, 30);
+            assert_eq!(t, before, "never shrinks");
+            grow_vocab(&mut shape, &mut t, 43);
+            assert_eq!(shape.vocab_size, 43);
+            let (dims, e) = &t["model.embed_tokens.weight"];
+            assert_eq!(dims, &vec![43, 32]);
+            assert_eq!(e[..40 * 32], before["model.embed_tokens.weight"].1[..]);
+            let mean0: f32 = (0..40).map(|r| e[r * 32]).sum::<f32>() / 40.0;
+            assert!((e[41 * 32] - mean0).abs() < 1e-6);
+            assert_eq!(t.contains_key("lm_head.weight"), !tie);
+            let (b, _) = load_tensors(shape.init(&device), &t).unwrap();
+            // The old tokens' logits are unchanged.
+            let la = logits(&a);
+            let lb = logits(&b);
+            assert_eq!(la.len() / 40, lb.len() / 43);
+            for p in 0..la.len() / 40 {
+                for v in 0..40 {
+                    assert!((la[p * 40 + v] - lb[p * 43 + v]).abs() < 1e-5);
+                }
+            }
+        }
     }
 
     #[test]

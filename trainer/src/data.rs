@@ -61,6 +61,20 @@ impl Example {
         e
     }
 
+    /// One whole document as an example, every token trained (for scoring and
+    /// tests: a model's logits on plain token ids).
+    pub fn from_document(ids: &[u32]) -> Example {
+        let n = ids.len();
+        Example::from_sample(&Sample {
+            input_ids: ids.to_vec(),
+            indices: vec![[0, n as u32]],
+            mask: vec![1; n],
+            roles: vec![repo2agent_core::model::Role::Code.id(); n],
+            length: n as u64,
+            weight: None,
+        })
+    }
+
     /// Whether query position `q` may attend to key position `k`: same
     /// document and not in the future (padding attends only to itself).
     pub fn may_attend(&self, q: usize, k: usize) -> bool {

@@ -25,7 +25,6 @@ use std::process::Command;
 
 use burn::tensor::Device;
 use burn::tensor::activation::log_softmax;
-use repo2agent_core::shard::mds::Sample;
 use repo2agent_trainer::data::Example;
 use repo2agent_trainer::model::{Inputs, Llama};
 use repo2agent_trainer::weights::{SaveDtype, load_tensors, read_gguf, read_safetensors, save_model};
@@ -51,15 +50,7 @@ fn f32_copy(q4_1: &Path) -> PathBuf {
 
 /// Our log-probabilities at every position of `ids` (one document).
 fn logprobs(model: &Llama, ids: &[u32]) -> Vec<Vec<f32>> {
-    let n = ids.len();
-    let e = Example::from_sample(&Sample {
-        input_ids: ids.to_vec(),
-        indices: vec![[0, n as u32]],
-        mask: vec![1; n],
-        roles: vec![5; n],
-        length: n as u64,
-        weight: None,
-    });
+    let e = Example::from_document(ids);
     let out = model.forward(&Inputs::from_examples(&[e], &Device::flex()));
     let [_, t, v] = out.dims();
     let lp = log_softmax(out.reshape([t, v]), 1)

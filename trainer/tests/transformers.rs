@@ -10,7 +10,6 @@ mod common;
 use std::process::Command;
 
 use burn::tensor::Device;
-use repo2agent_core::shard::mds::Sample;
 use repo2agent_trainer::data::Example;
 use repo2agent_trainer::model::{Inputs, LlamaConfig, RopeScaling};
 use repo2agent_trainer::train::save_hf;
@@ -43,15 +42,7 @@ fn transformers_loads_our_export_and_computes_our_logits() {
     let logits_of = |model: &repo2agent_trainer::model::Llama| -> Vec<Vec<f32>> {
         rows.iter()
             .map(|ids| {
-                let n = ids.len();
-                let e = Example::from_sample(&Sample {
-                    input_ids: ids.clone(),
-                    indices: vec![[0, n as u32]],
-                    mask: vec![1; n],
-                    roles: vec![5; n],
-                    length: n as u64,
-                    weight: None,
-                });
+                let e = Example::from_document(ids);
                 model
                     .forward(&Inputs::from_examples(&[e], &device))
                     .into_data()

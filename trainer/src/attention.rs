@@ -80,6 +80,30 @@ pub fn naive_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, docs: Tensor<2,
 /// composed of differentiable ops: correct gradients, but autodiff then keeps
 /// every tile (quadratic memory).
 pub fn chunked_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, docs: Tensor<2, Int>, chunk: usize) -> Tensor<4> {
+    let plan = AttentionPlan::new(&docs, chunk);
+    chunked_attention_planned(q, k, v, &plan)
+}
+
+/// The host-side tiling of one batch's document ids: built once per forward
+/// pass (one read of the ids from the device) and shared by every layer.
+#[derive(Clone, Debug)]
+pub struct AttentionPlan(Arc<Tiling>);
+
+impl AttentionPlan {
+    /// Tiles of `chunk` tokens over `docs` (`[b, t]` document ids).
+    pub fn new(docs: &Tensor<2, Int>, chunk: usize) -> Self {
+        let [b, t] = docs.dims();
+        Self(Arc::new(Tiling::new(
+            docs.to_data().iter::<i64>().collect(),
+            b,
+            t,
+            chunk,
+        )))
+    }
+}
+
+/// [`chunked_attention`] with a plan made beforehand.
+pub fn chunked_attention_planned(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, plan: &AttentionPlan) -> Tensor<4> {
     let [b, h, t, d] = q.dims();
     let [bk, kv, tk, dk] = k.dims();
     assert!(
@@ -93,13 +117,17 @@ pub fn chunked_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, docs: Tensor<
         kv > 0 && h % kv == 0,
         "chunked_attention: {kv} key/value heads do not divide {h} query heads"
     );
-    assert_eq!(docs.dims(), [b, t], "chunked_attention: docs must be [batch, seq]");
+    let tiling = &plan.0;
+    assert_eq!(
+        (tiling.b, tiling.t),
+        (b, t),
+        "chunked_attention: docs must be [batch, seq]"
+    );
     if b == 0 || t == 0 || h == 0 {
         return q;
     }
-    let tiling = Arc::new(Tiling::new(docs.to_data().iter::<i64>().collect(), b, t, chunk));
     if ![&q, &k, &v].iter().any(|x| x.is_autodiff()) {
-        return forward_tiles(q, k, v, &tiling).0;
+        return forward_tiles(q, k, v, tiling).0;
     }
     let strategy = [&q, &k, &v]
         .iter()
@@ -114,10 +142,10 @@ pub fn chunked_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, docs: Tensor<
         }
     };
     let (q, k, v) = (lift(q), lift(k), lift(v));
-    let done = own_backward(q, k, v, &tiling, strategy);
+    let done = own_backward(q, k, v, tiling, strategy);
     done.unwrap_or_else(|inputs| {
         let [q, k, v] = *inputs;
-        forward_tiles(q, k, v, &tiling).0
+        forward_tiles(q, k, v, tiling).0
     })
 }
 

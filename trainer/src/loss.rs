@@ -13,13 +13,19 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 pub fn weighted_nll(logits: Tensor<3>, targets: &[u32], weights: &[f32], total_weight: f64) -> Tensor<1> {
     let device: Device = logits.device();
     let [b, t, v] = logits.dims();
-    let logp = log_softmax(logits.reshape([b * t, v]), 1);
-    let idx: Vec<i64> = targets.iter().map(|x| i64::from(*x)).collect();
-    let idx = Tensor::<2, Int>::from_data(TensorData::new(idx, [b * t, 1]), &device);
-    let picked = logp.gather(1, idx).reshape([b * t]);
+    let picked = target_logprobs(logits.reshape([b * t, v]), targets);
     let w = Tensor::<1>::from_data(TensorData::new(weights.to_vec(), [b * t]), &device);
     let denom = if total_weight > 0.0 { total_weight } else { 1.0 };
     (picked * w).sum().neg() / denom
+}
+
+/// `log p(target_i)` for each row `i` of `[n, vocab]` logits.
+pub fn target_logprobs(logits: Tensor<2>, targets: &[u32]) -> Tensor<1> {
+    let device: Device = logits.device();
+    let [n, _] = logits.dims();
+    let idx: Vec<i64> = targets.iter().map(|x| i64::from(*x)).collect();
+    let idx = Tensor::<2, Int>::from_data(TensorData::new(idx, [n, 1]), &device);
+    log_softmax(logits, 1).gather(1, idx).reshape([n])
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNor
 use burn::tensor::activation::silu;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
-use crate::attention::{chunked_attention, naive_attention};
+use crate::attention::{AttentionPlan, chunked_attention_planned, naive_attention};
 use crate::data::PAD_DOC;
 
 /// Llama-3's RoPE frequency scaling: long wavelengths divided by `factor`,
@@ -260,6 +260,8 @@ impl Llama {
         let angles = pos * inv;
         let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([b, 1, t, hd]);
         let dtype = h.dtype();
+        // The chunked attention's tiling: once for all layers.
+        let plan = (self.attn_chunk > 0).then(|| AttentionPlan::new(&inputs.documents, self.attn_chunk));
         let (cos, sin) = (angles.clone().cos().cast(dtype), angles.sin().cast(dtype));
         for layer in &self.layers {
             let x = layer.attn_norm.forward(h.clone());
@@ -276,12 +278,13 @@ impl Llama {
             let v = layer.wv.forward(x).reshape([b, t, self.n_kv_heads, hd]).swap_dims(1, 2);
             let q = rope(q, cos.clone(), sin.clone());
             let k = rope(k, cos.clone(), sin.clone());
-            let attn = if self.attn_chunk == 0 {
-                naive_attention(q, k, v, inputs.documents.clone())
-            } else {
-                // The tiled kernel computes in f32 (bf16 runs cast around it).
-                let (q, k, v) = (q.cast(DType::F32), k.cast(DType::F32), v.cast(DType::F32));
-                chunked_attention(q, k, v, inputs.documents.clone(), self.attn_chunk).cast(dtype)
+            let attn = match &plan {
+                None => naive_attention(q, k, v, inputs.documents.clone()),
+                Some(plan) => {
+                    // The tiled kernel computes in f32 (bf16 runs cast around it).
+                    let (q, k, v) = (q.cast(DType::F32), k.cast(DType::F32), v.cast(DType::F32));
+                    chunked_attention_planned(q, k, v, plan).cast(dtype)
+                }
             };
             let attn = attn.swap_dims(1, 2).reshape([b, t, self.n_heads * hd]);
             h = h + layer.wo.forward(attn);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use repo2agent_core::shard::meta::DatasetMeta;
 
 use crate::config::{Precision, TrainConfig};
@@ -294,14 +294,10 @@ pub fn evaluate(
     })
 }
 
-/// `−log p(target)` at every position of a `[1, t, vocab]` logits tensor.
+/// `−log p(target)` at every position of a `[b, t, vocab]` logits tensor.
 pub fn token_nll(logits: Tensor<3>, targets: &[u32]) -> Vec<f32> {
-    let device = logits.device();
     let [b, t, v] = logits.dims();
-    let logp = burn::tensor::activation::log_softmax(logits.reshape([b * t, v]), 1);
-    let idx: Vec<i64> = targets.iter().map(|x| i64::from(*x)).collect();
-    let idx = Tensor::<2, burn::tensor::Int>::from_data(TensorData::new(idx, [b * t, 1]), &device);
-    logp.gather(1, idx)
+    crate::loss::target_logprobs(logits.reshape([b * t, v]), targets)
         .neg()
         .into_data()
         .convert::<f32>()

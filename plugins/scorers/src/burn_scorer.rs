@@ -13,11 +13,13 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use repo2agent_core::StageError;
+use repo2agent_core::shard::mds::Sample;
 use repo2agent_core::stage::{ScoreRequest, Scorer, TargetScore};
 use repo2agent_trainer::config::AttentionKind;
+use repo2agent_trainer::data::Example;
+use repo2agent_trainer::loss::target_logprobs;
 use repo2agent_trainer::model::{Inputs, Llama};
 use serde::Deserialize;
 
@@ -171,35 +173,33 @@ impl BurnScorer {
                 len += docs[j].0.len() + docs[j].1.len();
                 j += 1;
             }
-            let (mut tokens, mut positions, mut documents, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (d, (c, t)) in docs[i..j].iter().enumerate() {
-                let base = tokens.len();
-                for (p, id) in c.iter().chain(t).enumerate() {
-                    tokens.push(i64::from(*id));
-                    positions.push(p as i64);
-                    documents.push(d as i64);
-                }
+            // One packed example: each pair its own document (positions restart,
+            // attention stays inside), as the trainer packs shards.
+            let (mut ids, mut indices, mut rows, mut targets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (c, t) in &docs[i..j] {
+                let base = ids.len();
+                ids.extend(c.iter().chain(t));
+                indices.push([base as u32, ids.len() as u32]);
                 // Target token k is predicted at position base + |c| - 1 + k.
-                rows.extend((0..t.len()).map(|k| ((base + c.len() - 1 + k) as i64, t[k])));
+                rows.extend((0..t.len()).map(|k| (base + c.len() - 1 + k) as i64));
+                targets.extend_from_slice(t);
             }
-            let n = tokens.len();
-            let inputs = Inputs {
-                tokens: Tensor::from_data(TensorData::new(tokens, [1, n]), &self.device),
-                positions: Tensor::from_data(TensorData::new(positions, [1, n]), &self.device),
-                documents: Tensor::from_data(TensorData::new(documents, [1, n]), &self.device),
-            };
-            let logits = model.forward(&inputs);
+            let n = ids.len();
+            let example = Example::from_sample(&Sample {
+                input_ids: ids,
+                indices,
+                mask: vec![1; n],
+                roles: vec![0; n],
+                length: n as u64,
+                weight: None,
+            });
+            let logits = model.forward(&Inputs::from_examples(&[example], &self.device));
             let [_, _, v] = logits.dims();
             let nll: Vec<f32> = if rows.is_empty() {
                 Vec::new()
             } else {
-                let idx: Vec<i64> = rows.iter().map(|r| r.0).collect();
-                let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [rows.len()]), &self.device);
-                let picked = logits.reshape([n, v]).select(0, idx);
-                let targets: Vec<i64> = rows.iter().map(|r| i64::from(r.1)).collect();
-                let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [rows.len(), 1]), &self.device);
-                log_softmax(picked, 1)
-                    .gather(1, targets)
+                let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [targets.len()]), &self.device);
+                target_logprobs(logits.reshape([n, v]).select(0, idx), &targets)
                     .neg()
                     .into_data()
                     .convert::<f32>()

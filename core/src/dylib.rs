@@ -390,8 +390,9 @@ struct DylibScorer {
     inst: Instance,
 }
 
+#[async_trait::async_trait]
 impl Scorer for DylibScorer {
-    fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
+    async fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
         let scores: Vec<TargetScore> = self.inst.call_json("score", batch)?;
         if scores.len() != batch.len() {
             return Err(StageError::Plugin {

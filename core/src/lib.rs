@@ -10,6 +10,7 @@
 //! See shared/DESIGN.md for the architecture.
 
 pub mod analyze;
+pub mod cache;
 pub mod config;
 pub mod dylib;
 pub mod error;

@@ -1,9 +1,9 @@
 //! The pipeline runner behind `repo2agent run`.
 //!
-//! Stages: ingest → analyze → simulate (with the run's policy) → ground (the
-//! byte-exact check) → format → tokenize → mask → pack → MDS shards. Each
-//! repository streams through them one at a time (in an order shuffled with the
-//! seed); trajectories go to `trajectories.jsonl` (one repository per line),
+//! Stages: ingest → analyze → simulate (with the run's policy) → search (when
+//! configured: thoughts rewritten under a scorer) → ground (the byte-exact
+//! check) → format → tokenize → mask → pack → MDS shards. Each repository
+//! streams through them one at a time (in an order shuffled with the seed); trajectories go to `trajectories.jsonl` (one repository per line),
 //! shards to `shards/` and counters to `stats.json`, each written under a
 //! temporary name and renamed into place, so a reader never sees half a file.
 //!
@@ -17,8 +17,8 @@ use crate::grounding::verify;
 use crate::ingest::{self, Ingestor, LanguageTable};
 use crate::shard::{PackConfig, ShardReport, ShardSink, SinkConfig, SinkError};
 use crate::simulate::{repo_seed, simulate};
-use crate::stage::{Analyzer, FormatInput, RepoContext};
-use crate::stats::RunStats;
+use crate::stage::{Analyzer, FormatInput, RepoContext, SearchContext};
+use crate::stats::{RunStats, SearchStats};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,7 +128,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
 
     let mut tokens = TokenStage::new(config)?;
     let mut stats = RunStats::default();
-    let mut seconds = [0.0f64; 5];
+    let mut seconds = [0.0f64; 6];
     let mut repos = ingest::expand(&config.input.repos, &mut stats.ingest);
     if config.run.shuffle {
         repos.sort_by_cached_key(|r| {
@@ -162,14 +162,50 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
             Some(p) => {
                 let seed = repo_seed(config.run.seed, &snapshot.name);
                 let sim = &mut stats.simulation;
-                match runtime.block_on(simulate(
+                let simulated = runtime.block_on(simulate(
                     ctx,
                     p.component.as_ref(),
                     &p.type_name,
                     seed,
                     &config.simulation,
                     sim,
-                )) {
+                ));
+                let searched = match (simulated, &config.search, &config.formatter) {
+                    (Ok(mut t), Some(search), Some(formatter)) => {
+                        let context = SearchContext {
+                            repo: ctx,
+                            policy: p.component.as_ref(),
+                            formatter: formatter.component.as_ref(),
+                            seed,
+                        };
+                        let started = Instant::now();
+                        let result = runtime.block_on(search.component.search(&mut t, context));
+                        // Search time is its own entry, not the simulation's.
+                        let took = started.elapsed().as_secs_f64();
+                        seconds[5] += took;
+                        seconds[2] -= took;
+                        match result {
+                            Ok(record) => {
+                                if let Some(r) = &record {
+                                    stats.search.get_or_insert_with(Default::default).add(r);
+                                }
+                                t.search = record;
+                                Ok(t)
+                            }
+                            Err(e) => {
+                                tracing::warn!("{}: search failed, trajectory not written: {e}", repo.name);
+                                let s = stats.search.get_or_insert_with(|| SearchStats {
+                                    strategy: search.type_name.clone(),
+                                    ..Default::default()
+                                });
+                                *s.failed.entry(e.reason().into()).or_default() += 1;
+                                Err(None)
+                            }
+                        }
+                    }
+                    (other, _, _) => other.map_err(Some),
+                };
+                match searched {
                     Ok(t) => match verify(&t, &snapshot) {
                         Ok(()) => Some(t),
                         Err(e) => {
@@ -182,11 +218,12 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
                             None
                         }
                     },
-                    Err(e) => {
+                    Err(Some(e)) => {
                         tracing::warn!("{}: simulation failed: {e}", repo.name);
                         *stats.simulation.failed.entry(e.reason().into()).or_default() += 1;
                         None
                     }
+                    Err(None) => None,
                 }
             }
             None => None,
@@ -247,11 +284,13 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
     seconds[4] += t.elapsed().as_secs_f64();
     let shards_dir = shards.as_ref().map(|_| out.join(SHARD_DIR));
     stats.tokens = shards.map(|r| token_stats(&r));
-    for (name, s) in ["ingest", "analyze", "simulate", "format", "tokenize"]
+    for (name, s) in ["ingest", "analyze", "simulate", "format", "tokenize", "search"]
         .iter()
         .zip(seconds)
     {
-        stats.seconds.insert((*name).into(), s);
+        if *name != "search" || config.search.is_some() {
+            stats.seconds.insert((*name).into(), s.max(0.0));
+        }
     }
     if let Some(p) = policy {
         stats.simulation.policy = p.component.counters();

@@ -91,6 +91,93 @@ pub struct SimulationStats {
     pub policy: BTreeMap<String, u64>,
 }
 
+/// Counters of the search stage (PAPER.md step 5), summed over repositories.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchStats {
+    /// Strategy type.
+    pub strategy: String,
+    /// Repositories searched.
+    pub repos: u64,
+    /// Think steps eligible for search.
+    pub thinks_eligible: u64,
+    /// Think steps searched (scored, candidates proposed).
+    pub thinks_searched: u64,
+    /// Think steps whose thought was replaced.
+    pub thinks_accepted: u64,
+    /// `thinks_accepted / thinks_searched`.
+    pub acceptance_rate: f64,
+    /// Candidate thoughts scored.
+    pub candidates: u64,
+    /// Scorer requests answered by the model.
+    pub scorer_calls: u64,
+    /// Scorer requests answered from the cache.
+    pub scorer_cache_hits: u64,
+    /// Tokens scored (context + target), cached answers included.
+    pub scorer_tokens: u64,
+    /// Policy `propose_rewrites` calls.
+    pub policy_calls: u64,
+    /// Repositories where a budget stopped the search early.
+    pub budget_exhausted: u64,
+    /// Target tokens over the searched thoughts.
+    pub target_tokens: u64,
+    /// Mean target NLL per token with the initial thoughts (nats).
+    pub initial_nll_per_token: f64,
+    /// Mean target NLL per token with the kept thoughts (nats).
+    pub final_nll_per_token: f64,
+    /// `initial_nll_per_token - final_nll_per_token`: what search gained.
+    pub mean_nll_gain: f64,
+    /// Repositories whose search failed (trajectory not written), by reason.
+    pub failed: BTreeMap<String, u64>,
+    #[serde(skip)]
+    pub(crate) initial_sum: f64,
+    #[serde(skip)]
+    pub(crate) final_sum: f64,
+}
+
+impl SearchStats {
+    /// Adds one repository's search record.
+    pub fn add(&mut self, record: &crate::model::SearchRecord) {
+        let u = &record.usage;
+        self.strategy.clone_from(&record.strategy);
+        self.repos += 1;
+        self.thinks_eligible += u.thinks_eligible;
+        self.scorer_calls += u.scorer_calls;
+        self.scorer_cache_hits += u.scorer_cache_hits;
+        self.scorer_tokens += u.scorer_tokens;
+        self.policy_calls += u.policy_calls;
+        self.budget_exhausted += u64::from(u.budget_exhausted);
+        for t in &record.thinks {
+            self.thinks_searched += 1;
+            self.candidates += t.candidates.len() as u64;
+            let kept = match t.accepted.and_then(|i| t.candidates.get(i)) {
+                Some(c) => {
+                    self.thinks_accepted += 1;
+                    c.nll
+                }
+                None => t.initial_nll,
+            };
+            self.target_tokens += t.target_tokens;
+            self.initial_sum += t.initial_nll;
+            self.final_sum += kept;
+        }
+        let per = |x: f64| {
+            if self.target_tokens == 0 {
+                0.0
+            } else {
+                x / self.target_tokens as f64
+            }
+        };
+        self.initial_nll_per_token = per(self.initial_sum);
+        self.final_nll_per_token = per(self.final_sum);
+        self.mean_nll_gain = self.initial_nll_per_token - self.final_nll_per_token;
+        self.acceptance_rate = if self.thinks_searched == 0 {
+            0.0
+        } else {
+            self.thinks_accepted as f64 / self.thinks_searched as f64
+        };
+    }
+}
+
 /// Counters of the formatting stage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatStats {
@@ -136,6 +223,9 @@ pub struct RunStats {
     /// Simulation.
     #[serde(default)]
     pub simulation: SimulationStats,
+    /// Search (absent when no search ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchStats>,
     /// Formatting.
     #[serde(default)]
     pub format: FormatStats,

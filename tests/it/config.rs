@@ -62,12 +62,14 @@ struct LengthScorer {
     _policy: Arc<dyn Policy>,
 }
 
+#[async_trait::async_trait]
 impl Scorer for LengthScorer {
-    fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
+    async fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
         Ok(batch
             .iter()
             .map(|r| TargetScore {
                 token_nll: vec![1.0; r.target.len()],
+                context_tokens: r.context.len() as u64,
             })
             .collect())
     }
@@ -227,7 +229,10 @@ fn unknown_types_list_the_known_ones_and_missing_type_is_reported() {
     let e = parse("[search]\nrounds = 3\n").unwrap_err();
     assert_eq!(
         e,
-        [(Some(1), "[search] missing `type`; known search types: none".to_owned())]
+        [(
+            Some(1),
+            "[search] missing `type`; known search types: best-of-n, greedy-rewrite, importance, none".to_owned()
+        )]
     );
     let e = parse("[analyzers]\nlanguages = [\"python\", 3]\n").unwrap_err();
     assert_eq!(e.len(), 2, "{e:?}");

@@ -123,8 +123,10 @@ fn every_synchronous_kind_works_across_the_boundary() {
     assert_eq!(outline.imports[0].raw, "b.probe");
     // scorer
     let scorer = &cfg.scorers["chars"].component;
-    let scores = scorer
-        .score(&[
+    let scores = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(scorer.score(&[
             ScoreRequest {
                 context: "ctx".into(),
                 target: "abcd".into(),
@@ -133,7 +135,7 @@ fn every_synchronous_kind_works_across_the_boundary() {
                 context: String::new(),
                 target: "é".into(),
             },
-        ])
+        ]))
         .unwrap();
     assert_eq!(scores.iter().map(|s| s.sum()).collect::<Vec<_>>(), [2.0, 0.5]);
     // formatter

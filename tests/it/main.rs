@@ -7,5 +7,7 @@ mod config;
 mod dylib;
 mod ingest;
 mod openai;
+mod scorers;
+mod search;
 mod shards;
 mod trajectories;

@@ -377,13 +377,7 @@ fn bad_tokenizer_and_packing_settings_fail_before_any_work() {
 /// the embedding) and takes a step.
 #[test]
 fn a_gguf_models_tokenizer_makes_shards_the_model_can_train_on() {
-    let out = std::process::Command::new("python3")
-        .arg(workspace_root().join("scripts/llama_server.py"))
-        .arg("--install-only")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let gguf = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim());
+    let gguf = smollm2_gguf();
     let tmp = tempfile::tempdir().unwrap();
     let tok = tmp.path().join("smollm2-tokenizer.json");
     let (code, stdout, err) = run_cli(

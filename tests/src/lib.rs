@@ -247,6 +247,20 @@ pub fn llama3_tokenizer() -> PathBuf {
     script_output(&["scripts/assets", "llama3-tokenizer"])
 }
 
+/// SmolLM2-135M-Instruct's GGUF (Q4_1), fetched by
+/// `scripts/llama_server.py --install-only` on first use.
+pub fn smollm2_gguf() -> PathBuf {
+    let out = Command::new("python3")
+        .arg(workspace_root().join("scripts/llama_server.py"))
+        .arg("--install-only")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/llama_server.py: {e}"));
+    assert!(out.status.success(), "scripts/llama_server.py --install-only failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+}
+
 fn script_output(args: &[&str]) -> PathBuf {
     let out = Command::new(workspace_root().join(args[0]))
         .args(&args[1..])

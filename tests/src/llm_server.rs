@@ -3,6 +3,14 @@
 //! empty answers and malformed plans. Answers are deterministic: a plan lists
 //! every file of the prompt (plus one invented file, to exercise plan repair);
 //! a thought names its file and carries a code block (which must be dropped).
+//!
+//! `/v1/completions` answers in the legacy shape vLLM serves, with `echo` and
+//! `logprobs`: the prompt is split by [`fake_tokens`] and each token's logprob
+//! is [`fake_logprob`] of its text (the first prompt token's is null, as in the
+//! OpenAI API); one generated token ([`GENERATED`]) follows. `text_offset`
+//! counts characters, like vLLM. Faults apply to both endpoints; `Empty` and
+//! `Malformed` on completions mean no choices and a null logprob on the last
+//! prompt token.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,6 +42,16 @@ pub struct FakeLlm {
     addr: std::net::SocketAddr,
     faults: Arc<Mutex<VecDeque<Fault>>>,
     requests: Arc<AtomicUsize>,
+    state: Arc<Mutex<State>>,
+}
+
+/// What the server remembers between requests.
+#[derive(Debug, Default)]
+struct State {
+    /// The latest request's body.
+    last: serde_json::Value,
+    /// See [`FakeLlm::strip_bos`].
+    bos: Option<String>,
 }
 
 impl FakeLlm {
@@ -43,14 +61,20 @@ impl FakeLlm {
         let addr = listener.local_addr().expect("local addr");
         let faults: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
         let requests = Arc::new(AtomicUsize::new(0));
-        let (f, r) = (Arc::clone(&faults), Arc::clone(&requests));
+        let state: Arc<Mutex<State>> = Arc::default();
+        let (f, r, l) = (Arc::clone(&faults), Arc::clone(&requests), Arc::clone(&state));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (f, r) = (Arc::clone(&f), Arc::clone(&r));
-                std::thread::spawn(move || handle(stream, &f, &r));
+                let (f, r, l) = (Arc::clone(&f), Arc::clone(&r), Arc::clone(&l));
+                std::thread::spawn(move || handle(stream, &f, &r, &l));
             }
         });
-        Self { addr, faults, requests }
+        Self {
+            addr,
+            faults,
+            requests,
+            state,
+        }
     }
 
     /// `http://127.0.0.1:PORT/v1`.
@@ -67,15 +91,72 @@ impl FakeLlm {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// The JSON body of the latest request (`null` before any).
+    pub fn last_request(&self) -> serde_json::Value {
+        self.state.lock().expect("lock").last.clone()
+    }
+
+    /// Answers completions like llama-cpp-python for a model whose BOS token
+    /// is `bos`: a prompt starting with that text is tokenized without it and
+    /// the offsets count from after it (vLLM counts from the prompt's start).
+    pub fn strip_bos(&self, bos: &str) {
+        self.state.lock().expect("lock").bos = Some(bos.to_owned());
+    }
 }
 
-fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicUsize) {
+/// The fake tokenization of `/v1/completions`: a token ends before whitespace
+/// that follows non-whitespace, or after 4 characters. A character outside the
+/// Basic Multilingual Plane (an emoji …) is preceded by a token with empty text
+/// that stands for its first bytes, as byte-level tokenizers split such
+/// characters (its span is empty, the next token completes the character).
+pub fn fake_tokens(text: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        let boundary = current.chars().count() >= 4
+            || (c.is_whitespace() && current.chars().last().is_some_and(|p| !p.is_whitespace()));
+        if boundary || (u32::from(c) > 0xFFFF && !current.is_empty()) {
+            tokens.push(std::mem::take(&mut current));
+        }
+        if u32::from(c) > 0xFFFF {
+            tokens.push(String::new());
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
+/// The fake logprob of a token: a deterministic function of its text, in
+/// [-5.234375, -0.25], a multiple of 1/64 (exact in JSON both ways).
+pub fn fake_logprob(token: &str) -> f64 {
+    let h = token.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    -((16 + h % 320) as f64) / 64.0
+}
+
+/// The token `/v1/completions` generates after the prompt.
+pub const GENERATED: &str = " gen";
+
+fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicUsize, state: &Mutex<State>) {
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
         Err(_) => return,
     });
     let mut length = 0usize;
     let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    // "POST /v1/completions HTTP/1.1"
+    let completions = line
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|p| p.ends_with("/completions") && !p.ends_with("/chat/completions"));
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -107,6 +188,13 @@ fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicU
         );
     };
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let bos = match state.lock() {
+        Ok(mut st) => {
+            st.last = request.clone();
+            st.bos.clone()
+        }
+        Err(_) => None,
+    };
     match fault {
         Some(Fault::Status(code)) => {
             let err = r#"{"error":{"message":"injected failure","type":"server_error","param":null,"code":null}}"#;
@@ -115,10 +203,67 @@ fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicU
         Some(Fault::Garbage) => respond(&mut out, 200, "<html>not json at all"),
         Some(Fault::Drop) => {}
         Some(Fault::Hang(d)) => std::thread::sleep(d),
+        Some(Fault::Empty) if completions => respond(
+            &mut out,
+            200,
+            r#"{"id":"cmpl-test","object":"text_completion","created":0,"choices":[]}"#,
+        ),
+        Some(Fault::Malformed) if completions => {
+            respond(&mut out, 200, &text_completion(&request, bos.as_deref(), true))
+        }
+        None if completions => respond(&mut out, 200, &text_completion(&request, bos.as_deref(), false)),
         Some(Fault::Empty) => respond(&mut out, 200, &completion(&request, "")),
         Some(Fault::Malformed) => respond(&mut out, 200, &completion(&request, "ok")),
         None => respond(&mut out, 200, &completion(&request, &answer(&request))),
     }
+}
+
+/// A legacy completions answer; `null_last` nulls the last prompt token's logprob.
+fn text_completion(request: &serde_json::Value, bos: Option<&str>, null_last: bool) -> String {
+    let full = request["prompt"].as_str().unwrap_or("");
+    let prompt = bos.and_then(|b| full.strip_prefix(b)).unwrap_or(full);
+    let echo = request["echo"].as_bool().unwrap_or(false);
+    let mut tokens = if echo { fake_tokens(prompt) } else { Vec::new() };
+    let prompt_tokens = fake_tokens(prompt).len();
+    let mut logprobs: Vec<Option<f64>> = tokens.iter().map(|t| Some(fake_logprob(t))).collect();
+    if let Some(first) = logprobs.first_mut() {
+        *first = None;
+    }
+    if null_last && let Some(l) = logprobs.last_mut() {
+        *l = None;
+    }
+    tokens.push(GENERATED.to_owned());
+    logprobs.push(Some(fake_logprob(GENERATED)));
+    let mut offsets = Vec::with_capacity(tokens.len());
+    let mut at = if echo { 0 } else { prompt.chars().count() };
+    for t in &tokens {
+        offsets.push(at);
+        at += t.chars().count();
+    }
+    let top: Vec<serde_json::Value> = tokens
+        .iter()
+        .zip(&logprobs)
+        .map(|(t, l)| l.map_or(serde_json::Value::Null, |l| serde_json::json!({ t.as_str(): l })))
+        .collect();
+    let text = if echo {
+        format!("{full}{GENERATED}")
+    } else {
+        GENERATED.to_owned()
+    };
+    serde_json::json!({
+        "id": "cmpl-test",
+        "object": "text_completion",
+        "created": 0,
+        "model": request["model"],
+        "choices": [{
+            "index": 0,
+            "text": text,
+            "logprobs": {"tokens": tokens, "token_logprobs": logprobs, "text_offset": offsets, "top_logprobs": top},
+            "finish_reason": "length"
+        }],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1}
+    })
+    .to_string()
 }
 
 fn completion(request: &serde_json::Value, content: &str) -> String {

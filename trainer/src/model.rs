@@ -248,6 +248,27 @@ impl Llama {
 
     /// `[batch, seq, vocab]` logits.
     pub fn forward(&self, inputs: &Inputs) -> Tensor<3> {
+        self.logits(self.hidden(inputs))
+    }
+
+    /// The output head on final hidden states `[.., d_model]` (any rank): a
+    /// scorer that needs a few positions projects only those.
+    pub fn logits<const D: usize>(&self, h: Tensor<D>) -> Tensor<D> {
+        match &self.lm_head {
+            Some(head) => head.forward(h),
+            None => {
+                let w = self.embed.weight.val().transpose();
+                let mut dims = [1usize; D];
+                let [d, v] = w.dims();
+                dims[D - 2] = d;
+                dims[D - 1] = v;
+                h.matmul(w.reshape(dims))
+            }
+        }
+    }
+
+    /// `[batch, seq, d_model]` final hidden states (after the last norm).
+    pub fn hidden(&self, inputs: &Inputs) -> Tensor<3> {
         let device = inputs.tokens.device();
         let [b, t] = inputs.tokens.dims();
         let mut h = self.embed.forward(inputs.tokens.clone());
@@ -293,11 +314,7 @@ impl Llama {
                 .w_down
                 .forward(silu(layer.w_gate.forward(x.clone())) * layer.w_up.forward(x));
         }
-        let h = self.norm.forward(h);
-        match &self.lm_head {
-            Some(head) => head.forward(h),
-            None => h.matmul(self.embed.weight.val().transpose().unsqueeze::<3>()),
-        }
+        self.norm.forward(h)
     }
 }
 

@@ -236,6 +236,7 @@ impl<'a> Resolver<'a, '_> {
             declared.insert((Kind::Scorer, n.clone()));
         }
         let search_entry = take("search");
+        let search_span = search_entry.as_ref().map(|(k, _)| k.span()).unwrap_or(0..0);
         let format_entry = take("format");
         let mask_entry = take("mask");
         let tokenizer_entry = take("tokenizer");
@@ -308,6 +309,18 @@ impl<'a> Resolver<'a, '_> {
             });
         }
 
+        if let Some(s) = &search
+            && s.type_name != "none"
+        {
+            let renders_thoughts = formatter.as_ref().is_some_and(|f| f.component.needs_trajectory());
+            if policies.is_empty() || !renders_thoughts {
+                let message = format!(
+                    "the `{}` search rewrites thoughts and scores them as the trained model sees them: it needs a policy ([policies.NAME]) and an agent format ([format] type = \"agent\")",
+                    s.type_name
+                );
+                self.problem(search_span, "search", message);
+            }
+        }
         RunConfig {
             source: self.source.name.to_owned(),
             base_dir: self.base_dir.to_path_buf(),

@@ -74,7 +74,14 @@ impl BuildContext<'_> {
     }
 
     /// Resolves a path from the config against [`BuildContext::base_dir`].
+    /// A path starting with `~/` is under `$HOME`.
     pub fn resolve_path(&self, path: impl AsRef<Path>) -> PathBuf {
+        let path = path.as_ref();
+        if let Ok(rest) = path.strip_prefix("~")
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            return PathBuf::from(home).join(rest);
+        }
         self.base_dir.join(path)
     }
 

@@ -16,4 +16,6 @@ pub use analysis::{
 pub use plan::{Plan, PlanStep};
 pub use segment::{Role, Segment};
 pub use snapshot::{FileId, RepoSnapshot, SourceFile};
-pub use trajectory::{AgentId, Candidate, Episode, SearchRecord, Step, StepKind, ThinkSearch, ToolCall, Trajectory};
+pub use trajectory::{
+    AgentId, Candidate, Episode, SearchRecord, SearchUsage, Step, StepKind, ThinkSearch, ToolCall, Trajectory,
+};

@@ -117,6 +117,13 @@ pub struct Candidate {
     pub nll: f64,
     /// Search round it was proposed in.
     pub round: u32,
+    /// NLL of the thought itself after the prefix (nats, summed), when the
+    /// strategy scores it (`importance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_nll: Option<f64>,
+    /// Log importance weight, when the strategy resamples (`importance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_weight: Option<f64>,
 }
 
 /// What a search did to one Think step.
@@ -128,10 +135,36 @@ pub struct ThinkSearch {
     pub step: usize,
     /// NLL with the initial thought.
     pub initial_nll: f64,
+    /// Tokens of the target (the real code scored), so gains can be per token.
+    #[serde(default)]
+    pub target_tokens: u64,
+    /// The initial thought's own NLL and log weight (`importance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_think_nll: Option<f64>,
+    /// The initial thought's log importance weight (`importance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_log_weight: Option<f64>,
     /// Every candidate scored.
     pub candidates: Vec<Candidate>,
     /// Index into `candidates` of the thought kept, `None` if the initial one stayed.
     pub accepted: Option<usize>,
+}
+
+/// What a search cost for one repository.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchUsage {
+    /// Scorer requests answered by the model (cache misses).
+    pub scorer_calls: u64,
+    /// Scorer requests answered from the cache.
+    pub scorer_cache_hits: u64,
+    /// Tokens scored (context + target), cached answers included: the budget's unit.
+    pub scorer_tokens: u64,
+    /// `propose_rewrites` calls to the policy.
+    pub policy_calls: u64,
+    /// Think steps eligible for search.
+    pub thinks_eligible: u64,
+    /// Whether a budget stopped the search before every eligible thought was tried.
+    pub budget_exhausted: bool,
 }
 
 /// The record a search leaves in a trajectory.
@@ -141,6 +174,9 @@ pub struct SearchRecord {
     pub strategy: String,
     /// One entry per Think step considered.
     pub thinks: Vec<ThinkSearch>,
+    /// Calls, tokens and budget.
+    #[serde(default)]
+    pub usage: SearchUsage,
 }
 
 /// A reconstructed development process for one repository: one JSON object per

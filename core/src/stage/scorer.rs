@@ -15,6 +15,10 @@ pub struct ScoreRequest {
 pub struct TargetScore {
     /// NLL of each target token, in order.
     pub token_nll: Vec<f64>,
+    /// Context tokens the model conditioned on (after any truncation), so
+    /// callers can account for the cost of a call.
+    #[serde(default)]
+    pub context_tokens: u64,
 }
 
 impl TargetScore {
@@ -39,8 +43,17 @@ impl TargetScore {
 /// Contract: `score` returns exactly one [`TargetScore`] per request, in order,
 /// counting only the target's tokens (the context is conditioned on, not scored).
 /// It is batched so a model can score many pairs per call; an error fails the
-/// whole batch and the caller decides whether to retry.
+/// whole batch and the caller decides whether to retry. A model served over
+/// HTTP awaits its answers; a model in process computes inline.
+#[async_trait::async_trait]
 pub trait Scorer: Send + Sync {
     /// Scores a batch of requests.
-    fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError>;
+    async fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError>;
+
+    /// What identifies this scorer's numbers (model file, tokenizer,
+    /// truncation …), so scores can be cached by content across runs. `None`
+    /// (the default) means scores are not cached.
+    fn fingerprint(&self) -> Option<String> {
+        None
+    }
 }

@@ -3,6 +3,8 @@
 //! dropped connections / malformed answers, a call cache and usage counters.
 
 use crate::cache::CallCache;
+pub use crate::retry::CallFailed;
+use crate::retry::{Attempt, Backoff, RetryCounters, retryable_status};
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
@@ -57,10 +59,6 @@ pub struct CallSettings {
     pub backoff_max: Duration,
 }
 
-/// Why a call gave no usable answer after every retry.
-#[derive(Debug, Clone)]
-pub struct CallFailed(pub String);
-
 /// A shared client.
 pub struct ChatClient {
     client: Client<OpenAIConfig>,
@@ -76,13 +74,6 @@ impl std::fmt::Debug for ChatClient {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-enum Attempt {
-    /// Worth retrying (429, 5xx, timeout, connection, garbage, empty or malformed answer).
-    Transient(String),
-    /// Not worth retrying (400, 401, 404 …).
-    Fatal(String),
 }
 
 impl ChatClient {
@@ -124,50 +115,34 @@ impl ChatClient {
             self.usage.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(v);
         }
-        let mut last = String::new();
-        for attempt in 0..=s.max_retries {
-            if attempt > 0 {
-                self.usage.retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(self.backoff(attempt, seed)).await;
-            }
-            match self.once(system, user, seed).await {
-                Ok(answer) => match accept(&answer) {
-                    Ok(v) => {
-                        self.cache.put(&key, &key_json, &answer);
-                        return Ok(v);
-                    }
+        let counters = RetryCounters {
+            retries: &self.usage.retries,
+            failures: &self.usage.failures,
+        };
+        let (answer, v) = self
+            .backoff()
+            .run(seed, counters, || async {
+                let answer = self.once(system, user, seed).await?;
+                match accept(&answer) {
+                    Ok(v) => Ok((answer, v)),
                     Err(why) => {
                         self.usage.malformed.fetch_add(1, Ordering::Relaxed);
-                        last = format!("malformed answer: {why}");
+                        Err(Attempt::Transient(format!("malformed answer: {why}")))
                     }
-                },
-                Err(Attempt::Transient(why)) => last = why,
-                Err(Attempt::Fatal(why)) => {
-                    self.usage.failures.fetch_add(1, Ordering::Relaxed);
-                    return Err(CallFailed(why));
                 }
-            }
-            tracing::debug!("model call attempt {} failed: {last}", attempt + 1);
-        }
-        self.usage.failures.fetch_add(1, Ordering::Relaxed);
-        Err(CallFailed(format!(
-            "gave up after {} attempts: {last}",
-            s.max_retries + 1
-        )))
+            })
+            .await?;
+        self.cache.put(&key, &key_json, &answer);
+        Ok(v)
     }
 
-    /// Exponential backoff with jitter in [0.5, 1.5), capped.
-    fn backoff(&self, attempt: u32, seed: u64) -> Duration {
+    fn backoff(&self) -> Backoff {
         let s = &self.settings;
-        let base = s
-            .backoff_initial
-            .saturating_mul(1u32 << attempt.min(16).saturating_sub(1));
-        let base = base.min(s.backoff_max);
-        let mut z = seed ^ u64::from(attempt).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z ^= z >> 31;
-        let jitter = 0.5 + (z % 1000) as f64 / 1000.0;
-        base.mul_f64(jitter)
+        Backoff {
+            max_retries: s.max_retries,
+            initial: s.backoff_initial,
+            max: s.backoff_max,
+        }
     }
 
     async fn once(&self, system: &str, user: &str, seed: u64) -> Result<String, Attempt> {
@@ -220,7 +195,7 @@ fn classify(e: OpenAIError) -> Attempt {
     match &e {
         OpenAIError::ApiError(r) => {
             let status = r.status_code.as_u16();
-            if status == 429 || status == 408 || status >= 500 {
+            if retryable_status(status) {
                 Attempt::Transient(e.to_string())
             } else {
                 Attempt::Fatal(e.to_string())

@@ -7,20 +7,27 @@
 //! dropped connections, garbage, empty or malformed answers — is retried with
 //! exponential backoff and jitter, then that step falls back to the `template`
 //! policy and is counted. Every answer is cached by content on disk, so re-runs
-//! and resumed runs repeat no call. Owns only this policy.
+//! and resumed runs repeat no call.
+//!
+//! Also the `openai-logprobs` scorer ([`logprobs`]): target NLLs from the
+//! prompt logprobs of a completions endpoint (vLLM, SGLang, llama-cpp-python),
+//! with the same retries.
 
 mod cache;
 mod client;
+pub mod logprobs;
 mod prompts;
+mod retry;
 
 pub use cache::CallCache;
 pub use client::{CallFailed, CallSettings, ChatClient};
+pub use logprobs::{OpenAiLogprobsConfig, OpenAiLogprobsScorer};
 
 use repo2agent_core::StageError;
 use repo2agent_core::config::Problem;
 use repo2agent_core::model::Plan;
 use repo2agent_core::registry::{Origin, Registry, RegistryError};
-use repo2agent_core::stage::{Policy, RepoContext, ThinkRequest};
+use repo2agent_core::stage::{Policy, RepoContext, Scorer, ThinkRequest};
 use repo2agent_template::TemplatePolicy;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -122,8 +129,17 @@ impl OpenAiPolicy {
     }
 }
 
-/// Registers `openai`.
+/// Registers the `openai` policy and the `openai-logprobs` scorer.
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    registry.register::<dyn Scorer, OpenAiLogprobsConfig, _>(
+        "openai-logprobs",
+        Origin::BuiltIn("repo2agent-openai"),
+        "target NLLs from the prompt logprobs of an OpenAI-compatible completions endpoint (echo + logprobs)",
+        |c, _| {
+            let scorer = OpenAiLogprobsScorer::new(c).map_err(Problem::new)?;
+            Ok(Arc::new(scorer) as Arc<dyn Scorer>)
+        },
+    )?;
     registry.register::<dyn Policy, OpenAiPolicyConfig, _>(
         "openai",
         Origin::BuiltIn("repo2agent-openai"),
@@ -143,7 +159,7 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
             let cache_dir: Option<PathBuf> = match c.cache_dir.as_deref() {
                 Some("") => None,
                 Some(d) => Some(ctx.resolve_path(d)),
-                None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/repo2agent/calls")),
+                None => CallCache::default_dir(),
             };
             let settings = CallSettings {
                 model: c.model.clone(),

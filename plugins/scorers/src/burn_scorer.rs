@@ -193,13 +193,15 @@ impl BurnScorer {
                 length: n as u64,
                 weight: None,
             });
-            let logits = model.forward(&Inputs::from_examples(&[example], &self.device));
-            let [_, _, v] = logits.dims();
+            let hidden = model.hidden(&Inputs::from_examples(&[example], &self.device));
+            let [_, _, d] = hidden.dims();
             let nll: Vec<f32> = if rows.is_empty() {
                 Vec::new()
             } else {
+                // Only the positions that predict a target token go through the
+                // output head (the context's logits are never needed).
                 let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [targets.len()]), &self.device);
-                target_logprobs(logits.reshape([n, v]).select(0, idx), &targets)
+                target_logprobs(model.logits(hidden.reshape([n, d]).select(0, idx)), &targets)
                     .neg()
                     .into_data()
                     .convert::<f32>()
@@ -207,9 +209,10 @@ impl BurnScorer {
                     .map_err(|e| StageError::Failed(format!("reading scores: {e:?}")))?
             };
             let mut at = 0;
-            for (_, t) in &docs[i..j] {
+            for (c, t) in &docs[i..j] {
                 out.push(TargetScore {
                     token_nll: nll[at..at + t.len()].iter().map(|x| f64::from(*x)).collect(),
+                    context_tokens: c.len() as u64,
                 });
                 at += t.len();
             }
@@ -219,9 +222,45 @@ impl BurnScorer {
     }
 }
 
+#[async_trait::async_trait]
 impl Scorer for BurnScorer {
-    fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
+    /// Computes inline: the model runs on the calling thread (or its device).
+    async fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
         let docs = batch.iter().map(|r| self.pair_ids(r)).collect::<Result<Vec<_>, _>>()?;
         self.score_packed(&docs)
+    }
+
+    /// The model file (path, size, modification time), the tokenizer and the
+    /// context truncation: what the numbers depend on.
+    fn fingerprint(&self) -> Option<String> {
+        let stamp = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| {
+                    let t = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                    format!("{}:{}", m.len(), t.map_or(0, |d| d.as_secs()))
+                })
+                .unwrap_or_default()
+        };
+        let model = if self.config.model.is_dir() {
+            let c = self.config.model.join("config.json");
+            stamp(&c)
+        } else {
+            stamp(&self.config.model)
+        };
+        Some(format!(
+            "burn|{}|{model}|{}|{}|{}",
+            self.config.model.display(),
+            self.config
+                .tokenizer
+                .as_ref()
+                .map(|t| t.display().to_string())
+                .unwrap_or_default(),
+            self.config.max_context_tokens,
+            self.tokenizer.get_vocab_size(true)
+        ))
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use repo2agent_core::stage::{ScoreRequest, Scorer};
+use repo2agent_core::stage::{ScoreRequest, Scorer, TargetScore};
 use repo2agent_scorers::{BurnScorer, BurnScorerConfig};
 
 fn workspace_root() -> PathBuf {
@@ -45,6 +45,14 @@ const CONTEXT: &str =
 const TARGET: &str = "    if n < 2:\n        return False\n    for k in range(2, int(n ** 0.5) + 1):\n        if n % k == 0:\n            return False\n    return True\n";
 const UNRELATED: &str = "<html><body><h1>Weather in Paris</h1><p>Sunny, 21 degrees.</p></body></html>\n";
 
+fn score(s: &BurnScorer, batch: &[ScoreRequest]) -> Vec<TargetScore> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(s.score(batch))
+        .unwrap()
+}
+
 fn req(context: &str, target: &str) -> ScoreRequest {
     ScoreRequest {
         context: context.into(),
@@ -60,14 +68,15 @@ fn real_code_is_likelier_after_its_real_context_than_after_noise() {
         lines.reverse();
         lines.join("\n") + "\n"
     };
-    let scores = s
-        .score(&[
+    let scores = score(
+        s,
+        &[
             req(CONTEXT, TARGET),
             req(UNRELATED, TARGET),
             req(CONTEXT, &shuffled),
             req("", TARGET),
-        ])
-        .unwrap();
+        ],
+    );
     let (_, target_ids) = s.pair_ids(&req(CONTEXT, TARGET)).unwrap();
     assert_eq!(scores[0].token_nll.len(), target_ids.len(), "one NLL per target token");
     let mean: Vec<f64> = scores.iter().map(|x| x.mean()).collect();
@@ -92,17 +101,17 @@ fn packing_pairs_together_changes_no_score() {
         req(UNRELATED, "print('hello')\n"),
         req("fn main() {", "\n}\n"),
     ];
-    let together = scorer().score(&pairs).unwrap();
+    let together = score(scorer(), &pairs);
     // batch_tokens = 1: every pair alone in its own forward pass.
-    let alone = BurnScorer::load(config(2048, 1)).unwrap().score(&pairs).unwrap();
+    let alone = score(&BurnScorer::load(config(2048, 1)).unwrap(), &pairs);
     for (a, b) in together.iter().zip(&alone) {
         assert_eq!(a.token_nll.len(), b.token_nll.len());
         for (x, y) in a.token_nll.iter().zip(&b.token_nll) {
             assert!((x - y).abs() < 1e-3, "{x} vs {y}");
         }
     }
-    assert!(scorer().score(&[]).unwrap().is_empty());
-    let empty = scorer().score(&[req(CONTEXT, "")]).unwrap();
+    assert!(score(scorer(), &[]).is_empty());
+    let empty = score(scorer(), &[req(CONTEXT, "")]);
     assert!(empty[0].token_nll.is_empty());
 }
 

@@ -1,7 +1,21 @@
-//! Built-in search strategies (PAPER.md step 5). So far: `none`, which leaves
-//! the trajectory as the policy wrote it (the Repo2Agent variant). The scored
-//! strategies (`greedy-rewrite`, `best-of-n`, `importance`) arrive with the
-//! scorers.
+//! Built-in search strategies (PAPER.md step 5): `none` leaves the trajectory
+//! as the policy wrote it (the Repo2Agent variant); `greedy-rewrite` (the
+//! paper's Repo2Agent-Search), `best-of-n` and `importance` rewrite thoughts
+//! under a scorer. Every scored strategy scores what the trained model will see
+//! (the run's own format of the trajectory, [`document`]), caches every score
+//! by content and stops at its per-repository budgets ([`meter`]).
+
+mod best_of_n;
+pub mod document;
+mod greedy;
+mod importance;
+pub mod meter;
+mod options;
+
+pub use best_of_n::BestOfN;
+pub use greedy::GreedyRewrite;
+pub use importance::{Importance, resample};
+pub use options::{Options, ScoredSearchConfig};
 
 use repo2agent_core::StageError;
 use repo2agent_core::model::{SearchRecord, Trajectory};
@@ -32,10 +46,38 @@ impl SearchStrategy for NoSearch {
 
 /// Registers the built-in strategies.
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    let origin = Origin::BuiltIn("repo2agent-search");
     registry.register::<dyn SearchStrategy, NoSearchConfig, _>(
         "none",
-        Origin::BuiltIn("repo2agent-search"),
+        origin.clone(),
         "no search: thoughts stay as the policy wrote them",
         |_, _| Ok(Arc::new(NoSearch) as Arc<dyn SearchStrategy>),
+    )?;
+    registry.register::<dyn SearchStrategy, ScoredSearchConfig, _>(
+        "greedy-rewrite",
+        origin.clone(),
+        "the paper's search: R rounds of K rewrites per thought, kept only if the real code gets likelier",
+        |c, ctx| {
+            let options = Options::build(c, ctx, 2, Some(3))?;
+            Ok(Arc::new(GreedyRewrite { options }) as Arc<dyn SearchStrategy>)
+        },
+    )?;
+    registry.register::<dyn SearchStrategy, ScoredSearchConfig, _>(
+        "best-of-n",
+        origin.clone(),
+        "N rewrites once per thought; the best kept if it beats the initial thought",
+        |c, ctx| {
+            let options = Options::build(c, ctx, 4, None)?;
+            Ok(Arc::new(BestOfN { options }) as Arc<dyn SearchStrategy>)
+        },
+    )?;
+    registry.register::<dyn SearchStrategy, ScoredSearchConfig, _>(
+        "importance",
+        origin,
+        "BoLT-style: N rewrites weighted by p(thought, code), one resampled",
+        |c, ctx| {
+            let options = Options::build(c, ctx, 4, None)?;
+            Ok(Arc::new(Importance { options }) as Arc<dyn SearchStrategy>)
+        },
     )
 }

@@ -26,7 +26,10 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
         "hf",
         Origin::BuiltIn(CRATE),
         "a Hugging Face tokenizer.json (Llama 3, Qwen, SmolLM2 …) with the spec's special tokens added",
-        |c, ctx| HfTokenizer::new(c, ctx.base_dir()).map(|t| Arc::new(t) as Arc<dyn Tokenizer>),
+        |mut c, ctx| {
+            c.path = ctx.resolve_path(&c.path);
+            HfTokenizer::new(c, ctx.base_dir()).map(|t| Arc::new(t) as Arc<dyn Tokenizer>)
+        },
     )?;
     registry.register::<dyn Tokenizer, BpeTokenizerConfig, _>(
         "bpe",

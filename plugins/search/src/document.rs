@@ -1,0 +1,414 @@
+//! The scored context: what the trained model will see (ISSUE #7 part 3).
+//!
+//! The trajectory is flattened by the run's own formatter once, with every
+//! thought and every written file replaced by a marker. The flattened text is
+//! then a list of literal pieces and slots, so the context of any thought —
+//! the flattened prefix up to it, the thought, the markup (and Reads) between
+//! it and the Write it leads to — can be rebuilt for any candidate text without
+//! formatting again. The target is the real code of that Write.
+
+use repo2agent_core::StageError;
+use repo2agent_core::model::{AgentId, Episode, Plan, StepKind, ToolCall, Trajectory};
+use repo2agent_core::stage::{FormatInput, Formatter, RepoContext, ScoreRequest, ThinkPhase};
+
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// Which thoughts are searched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// The thought right before each Write (the paper's setting).
+    BeforeWrite,
+    /// Every thought of an episode that writes a file later (targets: that file).
+    All,
+}
+
+/// One searchable thought.
+#[derive(Clone, Debug)]
+pub struct ThinkSlot {
+    /// Agent that owns it.
+    pub agent: AgentId,
+    /// Index of the step in that agent's episode.
+    pub step: usize,
+    /// Index of the thought among all thoughts of the trajectory.
+    pub think: usize,
+    /// Index of the Write it leads to among all Writes.
+    pub write: usize,
+    /// Its plan step (index into the plan's steps).
+    pub plan_step: usize,
+    /// Which of the sub-agent's thoughts it is.
+    pub phase: ThinkPhase,
+    /// The real code scored: the Write's content, cut to the target window.
+    pub target: String,
+}
+
+#[derive(Clone, Debug)]
+enum Piece {
+    Text(String),
+    Think(usize),
+    Write(usize),
+}
+
+/// A trajectory flattened with its thoughts as slots.
+#[derive(Debug)]
+pub struct ScoredDocument {
+    pieces: Vec<Piece>,
+    /// Position in `pieces` of each thought and each Write.
+    think_at: Vec<usize>,
+    write_at: Vec<usize>,
+    /// Current text of every thought, in trajectory order.
+    pub thinks: Vec<String>,
+    writes: Vec<String>,
+    /// The thoughts that can be searched, in trajectory order.
+    pub slots: Vec<ThinkSlot>,
+    /// The trajectory's plan.
+    pub plan: Plan,
+    context_chars: usize,
+}
+
+/// Where a thought or a Write sits: the agent, the step index, the episode.
+struct Found {
+    agent: AgentId,
+    step: usize,
+    /// (write index, whether the thought is the one right before it, the Write's step index)
+    next_write: Option<(usize, bool, usize)>,
+}
+
+fn marker(kind: char, n: usize) -> String {
+    format!("{OPEN}{kind}{n}{CLOSE}")
+}
+
+/// Replaces thoughts and written files by markers, in walk order, collecting
+/// their texts and where each thought leads.
+fn mark(e: &mut Episode, thinks: &mut Vec<(String, Found)>, writes: &mut Vec<String>) {
+    // First pass over this episode's own steps: which Write follows each thought.
+    let own_writes: Vec<(usize, usize)> = {
+        let mut n = writes.len();
+        let mut v = Vec::new();
+        // Count Writes in nested episodes before each step so indices match walk order.
+        for (i, s) in e.steps.iter().enumerate() {
+            match &s.kind {
+                StepKind::Action {
+                    call: ToolCall::Write { .. },
+                } => {
+                    v.push((i, n));
+                    n += 1;
+                }
+                StepKind::Delegate { episode } => n += count_writes(episode),
+                _ => {}
+            }
+        }
+        v
+    };
+    for i in 0..e.steps.len() {
+        let agent = e.steps[i].agent.clone();
+        let next_write = own_writes.iter().find(|(at, _)| *at > i).map(|&(at, w)| {
+            // The thought right before the Write: no action and no other thought between.
+            let next_action = e.steps[i + 1..at].iter().all(|s| {
+                !matches!(
+                    s.kind,
+                    StepKind::Action { .. } | StepKind::Delegate { .. } | StepKind::Think { .. }
+                )
+            });
+            (w, next_action, at)
+        });
+        match &mut e.steps[i].kind {
+            StepKind::Think { text } => {
+                let found = Found {
+                    agent,
+                    step: i,
+                    next_write,
+                };
+                let text = std::mem::replace(text, marker('T', thinks.len()));
+                thinks.push((text, found));
+            }
+            StepKind::Action {
+                call: ToolCall::Write { content, .. },
+            } => {
+                let text = std::mem::replace(content, marker('W', writes.len()));
+                writes.push(text);
+            }
+            StepKind::Delegate { episode } => mark(episode, thinks, writes),
+            _ => {}
+        }
+    }
+}
+
+fn count_writes(e: &Episode) -> usize {
+    e.walk()
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                StepKind::Action {
+                    call: ToolCall::Write { .. }
+                }
+            )
+        })
+        .count()
+}
+
+/// Writes `thinks` back into the trajectory's Think steps (walk order).
+pub fn apply(trajectory: &mut Trajectory, thinks: &[String]) {
+    fn go(e: &mut Episode, thinks: &[String], at: &mut usize) {
+        for s in &mut e.steps {
+            match &mut s.kind {
+                StepKind::Think { text } => {
+                    if let Some(t) = thinks.get(*at) {
+                        text.clone_from(t);
+                    }
+                    *at += 1;
+                }
+                StepKind::Delegate { episode } => go(episode, thinks, at),
+                _ => {}
+            }
+        }
+    }
+    go(&mut trajectory.main, thinks, &mut 0);
+}
+
+fn prefix_chars(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn suffix_chars(s: &str, n: usize) -> &str {
+    let count = s.chars().count();
+    if count <= n {
+        return s;
+    }
+    match s.char_indices().nth(count - n) {
+        Some((i, _)) => &s[i..],
+        None => "",
+    }
+}
+
+impl ScoredDocument {
+    /// Flattens `trajectory` with `formatter`; `context_chars` bounds every
+    /// context (its last characters are kept), `target_chars` every target (its
+    /// first characters).
+    pub fn new(
+        trajectory: &Trajectory,
+        repo: RepoContext<'_>,
+        formatter: &dyn Formatter,
+        scope: Scope,
+        context_chars: usize,
+        target_chars: usize,
+    ) -> Result<Self, StageError> {
+        let plan = trajectory
+            .main
+            .steps
+            .iter()
+            .find_map(|s| match &s.kind {
+                StepKind::Plan { plan } => Some(plan.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| StageError::Invalid("the trajectory has no plan".into()))?;
+        let mut marked = trajectory.clone();
+        let (mut found, mut writes) = (Vec::new(), Vec::new());
+        mark(&mut marked.main, &mut found, &mut writes);
+        let segments = formatter.format(FormatInput {
+            snapshot: repo.snapshot,
+            order: repo.order,
+            trajectory: Some(&marked),
+        })?;
+        let text: String = segments.iter().map(|s| s.text.as_str()).collect();
+        let pieces = split(&text);
+        let mut think_at = vec![usize::MAX; found.len()];
+        let mut write_at = vec![usize::MAX; writes.len()];
+        for (i, p) in pieces.iter().enumerate() {
+            let (slot, n) = match p {
+                Piece::Think(n) => (&mut think_at, *n),
+                Piece::Write(n) => (&mut write_at, *n),
+                Piece::Text(_) => continue,
+            };
+            match slot.get_mut(n) {
+                Some(at) if *at == usize::MAX => *at = i,
+                _ => {
+                    return Err(StageError::Invalid(
+                        "the format renders a thought or a written file more than once; search needs each once".into(),
+                    ));
+                }
+            }
+        }
+        let mut slots = Vec::new();
+        let mut thinks = Vec::with_capacity(found.len());
+        for (n, (text, f)) in found.into_iter().enumerate() {
+            thinks.push(text);
+            let Some((w, next_action, write_step)) = f.next_write else {
+                continue;
+            };
+            if think_at[n] == usize::MAX || write_at[w] == usize::MAX || write_at[w] < think_at[n] {
+                continue; // the format does not show this thought before its code
+            }
+            if scope == Scope::BeforeWrite && !next_action {
+                continue;
+            }
+            let target = prefix_chars(&writes[w], target_chars).to_owned();
+            if target.trim().is_empty() {
+                continue;
+            }
+            let path = find_write_path(trajectory, &f.agent, write_step);
+            let Some(plan_step) = path.and_then(|p| plan.steps.iter().position(|s| s.path == p)) else {
+                continue;
+            };
+            slots.push(ThinkSlot {
+                agent: f.agent,
+                step: f.step,
+                think: n,
+                write: w,
+                plan_step,
+                phase: if next_action {
+                    ThinkPhase::BeforeWriting
+                } else {
+                    ThinkPhase::BeforeReading
+                },
+                target,
+            });
+        }
+        Ok(Self {
+            pieces,
+            think_at,
+            write_at,
+            thinks,
+            writes,
+            slots,
+            plan,
+            context_chars,
+        })
+    }
+
+    fn piece_text<'s>(&'s self, p: &'s Piece, slot: &ThinkSlot, candidate: &'s str) -> &'s str {
+        match p {
+            Piece::Text(t) => t,
+            Piece::Think(n) if *n == slot.think => candidate,
+            Piece::Think(n) => &self.thinks[*n],
+            Piece::Write(n) => &self.writes[*n],
+        }
+    }
+
+    /// The last `context_chars` characters of the pieces in `range`.
+    fn window(&self, range: std::ops::Range<usize>, slot: &ThinkSlot, candidate: &str) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        let mut chars = 0;
+        for p in self.pieces[range].iter().rev() {
+            let t = self.piece_text(p, slot, candidate);
+            chars += t.chars().count();
+            parts.push(t);
+            if chars >= self.context_chars {
+                break;
+            }
+        }
+        parts.reverse();
+        let joined: String = parts.concat();
+        suffix_chars(&joined, self.context_chars).to_owned()
+    }
+
+    /// The scored pair of `slot` with `candidate` as its thought: the prefix,
+    /// the thought and what follows up to the Write's code, then the code.
+    pub fn request(&self, slot: &ThinkSlot, candidate: &str) -> ScoreRequest {
+        ScoreRequest {
+            context: self.window(0..self.write_at[slot.write], slot, candidate),
+            target: slot.target.clone(),
+        }
+    }
+
+    /// The pair scoring the thought itself after its prefix (for p(z | prefix)).
+    pub fn think_request(&self, slot: &ThinkSlot, candidate: &str) -> ScoreRequest {
+        ScoreRequest {
+            context: self.window(0..self.think_at[slot.think], slot, candidate),
+            target: candidate.to_owned(),
+        }
+    }
+}
+
+fn find_write_path(t: &Trajectory, agent: &AgentId, step: usize) -> Option<String> {
+    fn go(e: &Episode, agent: &AgentId, step: usize) -> Option<String> {
+        if &e.agent == agent
+            && let Some(StepKind::Action {
+                call: ToolCall::Write { path, .. },
+            }) = e.steps.get(step).map(|s| &s.kind)
+        {
+            return Some(path.clone());
+        }
+        e.steps.iter().find_map(|s| match &s.kind {
+            StepKind::Delegate { episode } => go(episode, agent, step),
+            _ => None,
+        })
+    }
+    go(&t.main, agent, step)
+}
+
+/// Splits flattened text into literal pieces and markers.
+fn split(text: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find(OPEN) {
+        literal.push_str(&rest[..open]);
+        let after = &rest[open + OPEN.len_utf8()..];
+        let parsed = after.find(CLOSE).and_then(|close| {
+            let inner = &after[..close];
+            let mut chars = inner.chars();
+            let kind = chars.next()?;
+            let n: usize = chars.as_str().parse().ok()?;
+            let piece = match kind {
+                'T' => Piece::Think(n),
+                'W' => Piece::Write(n),
+                _ => return None,
+            };
+            Some((piece, close + CLOSE.len_utf8()))
+        });
+        match parsed {
+            Some((piece, len)) => {
+                if !literal.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                }
+                pieces.push(piece);
+                rest = &after[len..];
+            }
+            None => {
+                literal.push(OPEN);
+                rest = after;
+            }
+        }
+    }
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        pieces.push(Piece::Text(literal));
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_split_and_unknown_ones_stay_text() {
+        let p = split("a\u{E000}T0\u{E001}b\u{E000}W12\u{E001}\u{E000}X1\u{E001}c");
+        let shown: Vec<String> = p
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => format!("text:{t}"),
+                Piece::Think(n) => format!("think:{n}"),
+                Piece::Write(n) => format!("write:{n}"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            ["text:a", "think:0", "text:b", "write:12", "text:\u{E000}X1\u{E001}c"]
+        );
+    }
+
+    #[test]
+    fn windows_cut_on_characters() {
+        assert_eq!(suffix_chars("héllo", 3), "llo");
+        assert_eq!(suffix_chars("hé", 5), "hé");
+        assert_eq!(prefix_chars("héllo", 2), "hé");
+        assert_eq!(prefix_chars("hé", 9), "hé");
+    }
+}

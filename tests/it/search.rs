@@ -1,0 +1,485 @@
+//! Search strategies through the real pipeline (`pipeline::run`) with a
+//! scripted policy and a transparent scorer, so every decision can be checked:
+//! what is scored (the formatted prefix, the thought, the real code), which
+//! candidate is kept, what is recorded, the budgets, and that a second run
+//! answers every score from the cache.
+
+use repo2agent_core::StageError;
+use repo2agent_core::config::BuildContext;
+use repo2agent_core::model::{Plan, StepKind, Trajectory};
+use repo2agent_core::registry::{Origin, Registry};
+use repo2agent_core::stage::{Policy, RepoContext, ScoreRequest, Scorer, TargetScore, ThinkRequest};
+use repo2agent_tests::*;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Every request each tagged scorer received.
+fn seen() -> &'static Mutex<BTreeMap<String, Vec<ScoreRequest>>> {
+    static S: OnceLock<Mutex<BTreeMap<String, Vec<ScoreRequest>>>> = OnceLock::new();
+    S.get_or_init(Mutex::default)
+}
+
+/// NLL 0.5 per whitespace-separated target token found in the context, 2.0
+/// otherwise: a thought that names what the code uses makes the code likelier.
+struct WordScorer {
+    tag: String,
+}
+
+#[async_trait::async_trait]
+impl Scorer for WordScorer {
+    async fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
+        seen()
+            .lock()
+            .unwrap()
+            .entry(self.tag.clone())
+            .or_default()
+            .extend(batch.iter().cloned());
+        Ok(batch.iter().map(word_score).collect())
+    }
+
+    fn fingerprint(&self) -> Option<String> {
+        Some("words-v1".into())
+    }
+}
+
+fn word_score(r: &ScoreRequest) -> TargetScore {
+    TargetScore {
+        token_nll: r
+            .target
+            .split_whitespace()
+            .map(|w| if r.context.contains(w) { 0.5 } else { 2.0 })
+            .collect(),
+        context_tokens: r.context.split_whitespace().count() as u64,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WordScorerConfig {
+    tag: String,
+}
+
+/// Plans like the template; thinks "I write PATH."; rewrites append one word
+/// of the file per candidate (round-dependent through the seed), except for
+/// `noise.py`, whose rewrites name nothing of the file.
+struct Scripted;
+
+fn words_of(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for w in text.split_whitespace() {
+        if !v.iter().any(|x| x == w) {
+            v.push(w.to_owned());
+        }
+    }
+    v
+}
+
+#[async_trait::async_trait]
+impl Policy for Scripted {
+    async fn plan(&self, repo: RepoContext<'_>, seed: u64) -> Result<Plan, StageError> {
+        repo2agent_template::TemplatePolicy::default().plan(repo, seed).await
+    }
+
+    async fn think(&self, request: ThinkRequest<'_>) -> Result<String, StageError> {
+        Ok(format!("I write {}.", request.step.path))
+    }
+
+    async fn propose_rewrites(
+        &self,
+        request: ThinkRequest<'_>,
+        current: &str,
+        n: usize,
+    ) -> Result<Vec<String>, StageError> {
+        if request.step.path == "noise.py" {
+            return Ok((0..n).map(|k| format!("{current} Zebra{k}.")).collect());
+        }
+        let file = request.repo.snapshot.file(request.step.file).unwrap();
+        let words = words_of(&file.text);
+        Ok((0..n)
+            .map(|k| {
+                let w = &words[(request.seed as usize + k) % words.len()];
+                format!("{current} Uses {w}")
+            })
+            .collect())
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    repo2agent_maskers::register(&mut r).unwrap();
+    repo2agent_search::register(&mut r).unwrap();
+    repo2agent_treesitter::register(&mut r).unwrap();
+    repo2agent_formatters::register(&mut r).unwrap();
+    repo2agent_template::register(&mut r).unwrap();
+    repo2agent_openai::register(&mut r).unwrap();
+    r.register::<dyn Policy, BTreeMap<String, String>, _>("scripted", Origin::BuiltIn("tests"), "test", |_, _| {
+        Ok(Arc::new(Scripted) as Arc<dyn Policy>)
+    })
+    .unwrap();
+    r.register::<dyn Scorer, WordScorerConfig, _>(
+        "words",
+        Origin::BuiltIn("tests"),
+        "test scorer",
+        |c, _: &BuildContext<'_>| Ok(Arc::new(WordScorer { tag: c.tag }) as Arc<dyn Scorer>),
+    )
+    .unwrap();
+    r
+}
+
+const FILES: &[(&str, &str)] = &[
+    (
+        "util.py",
+        "def slugify(text):\n    return text.lower().replace(' ', '-')\n",
+    ),
+    (
+        "models.py",
+        "from util import slugify\n\nclass Article:\n    def __init__(self, title):\n        self.slug = slugify(title)\n",
+    ),
+    (
+        "app.py",
+        "from models import Article\n\ndef main():\n    print(Article('Hello World').slug)\n",
+    ),
+    ("noise.py", "import util\nVALUE = 42\n"),
+];
+
+/// Runs the pipeline on the fixture; returns the trajectory and stats.json.
+fn run(dir: &Path, tag: &str, search: &str) -> (Trajectory, serde_json::Value) {
+    run_with(dir, tag, "[policies.scripted]\ntype = \"scripted\"", search)
+}
+
+fn run_with(dir: &Path, tag: &str, policy: &str, search: &str) -> (Trajectory, serde_json::Value) {
+    let repo = dir.join("repo");
+    if !repo.exists() {
+        write_tree(&repo, FILES);
+    }
+    let out = dir.join(format!("out-{tag}"));
+    let text = format!(
+        "[input]\nrepos = [{}]\n{policy}\n[scorers.words]\ntype = \"words\"\ntag = \"{tag}\"\n{search}\n[format]\ntype = \"agent\"\n[output]\ndir = {}\nshards = false\n",
+        toml_path(&repo),
+        toml_path(&out),
+    );
+    let config = repo2agent_core::config::parse(&text, "search.toml", dir, &mut registry()).unwrap();
+    let report = repo2agent_core::pipeline::run(&config).unwrap();
+    let line = std::fs::read_to_string(report.trajectories_path.unwrap()).unwrap();
+    let t = Trajectory::from_json_line(line.trim()).unwrap();
+    (t, read_json(report.stats_path))
+}
+
+fn think_text(t: &Trajectory, agent: &str, step: usize) -> String {
+    let e = t
+        .main
+        .walk()
+        .into_iter()
+        .find_map(|s| match &s.kind {
+            StepKind::Delegate { episode } if episode.agent.0 == agent => Some(episode.clone()),
+            _ => None,
+        })
+        .unwrap();
+    match &e.steps[step].kind {
+        StepKind::Think { text } => text.clone(),
+        other => panic!("not a thought: {other:?}"),
+    }
+}
+
+fn cache(dir: &Path) -> String {
+    format!("cache_dir = {}", toml_path(&dir.join("cache")))
+}
+
+#[test]
+fn greedy_rewrite_keeps_only_rewrites_that_make_the_real_code_likelier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let search = format!(
+        "[search]\ntype = \"greedy-rewrite\"\nscorer = \"words\"\n{}",
+        cache(tmp.path())
+    );
+    let (t, stats) = run(tmp.path(), "greedy", &search);
+    let record = t.search.as_ref().unwrap();
+    assert_eq!(record.strategy, "greedy-rewrite");
+    // One searched thought per file: the one right before its Write.
+    assert_eq!(record.thinks.len(), FILES.len());
+    assert_eq!(record.usage.thinks_eligible, FILES.len() as u64);
+    for r in &record.thinks {
+        assert!(r.candidates.len() <= 2 * 3, "K = 2, R = 3");
+        let kept = think_text(&t, &r.agent.0, r.step);
+        let min = r.candidates.iter().map(|c| c.nll).fold(r.initial_nll, f64::min);
+        match r.accepted {
+            Some(i) => {
+                let c = &r.candidates[i];
+                assert!(c.nll < r.initial_nll, "{r:?}");
+                assert_eq!(c.nll, min, "greedy keeps the best it saw");
+                assert_eq!(kept, c.text, "the trajectory holds the accepted thought");
+            }
+            None => {
+                assert_eq!(min, r.initial_nll, "nothing better was seen: {r:?}");
+                assert!(kept.starts_with("I write "), "{kept}");
+            }
+        }
+        let target = FILES.iter().find(|(p, _)| kept.contains(p)).unwrap().1;
+        assert_eq!(r.target_tokens, target.split_whitespace().count() as u64);
+    }
+    // noise.py's rewrites name nothing of the file: rejected; the others win.
+    let noise = record
+        .thinks
+        .iter()
+        .find(|r| think_text(&t, &r.agent.0, r.step).contains("noise.py"))
+        .unwrap();
+    assert_eq!(noise.accepted, None);
+    assert_eq!(noise.candidates.len(), 6, "three rounds of two were tried");
+    assert!(record.thinks.iter().filter(|r| r.accepted.is_some()).count() >= 2);
+
+    // What was scored: the flattened prefix, the thought, the write call, then the code.
+    let requests = seen().lock().unwrap()["greedy"].clone();
+    let models = FILES[1].1;
+    let for_models: Vec<&ScoreRequest> = requests.iter().filter(|r| r.target == models).collect();
+    assert!(!for_models.is_empty());
+    for r in &for_models {
+        assert!(
+            r.context.ends_with("<|end|>\n<|call|>write(models.py)\n"),
+            "{}",
+            r.context
+        );
+        assert!(r.context.contains("<|think|>I write models.py."), "{}", r.context);
+        assert!(
+            r.context.contains(FILES[0].1),
+            "util.py was written before: it is in the context"
+        );
+        assert!(r.context.contains("<|plan|>"));
+    }
+    // The initial thought is scored once, every candidate once (a candidate
+    // proposed again in a later round is answered by the cache).
+    let per_think: usize = record.thinks.iter().map(|r| 1 + r.candidates.len()).sum();
+    let u = &record.usage;
+    assert_eq!(requests.len() as u64, u.scorer_calls);
+    assert_eq!(u.scorer_calls + u.scorer_cache_hits, per_think as u64);
+    assert!(u.scorer_cache_hits > 0, "noise.py's rewrites repeat each round");
+
+    // stats.json sums the records.
+    let s = &stats["search"];
+    assert_eq!(s["strategy"], "greedy-rewrite");
+    assert_eq!(s["thinks_searched"], FILES.len() as u64);
+    assert_eq!(s["scorer_calls"], u.scorer_calls);
+    assert_eq!(s["scorer_cache_hits"], u.scorer_cache_hits);
+    let accepted = record.thinks.iter().filter(|r| r.accepted.is_some()).count() as f64;
+    assert!((s["acceptance_rate"].as_f64().unwrap() - accepted / FILES.len() as f64).abs() < 1e-12);
+    assert!(s["mean_nll_gain"].as_f64().unwrap() > 0.0, "{s}");
+    assert_eq!(s["policy_calls"].as_u64().unwrap(), record.usage.policy_calls);
+    assert_eq!(stats["simulation"]["grounding_failures"], serde_json::json!({}));
+
+    // A second run (a resumed or repeated one) answers every score from the cache.
+    let (mut again, stats2) = run(tmp.path(), "greedy-again", &search);
+    let usage = again.search.as_mut().map(|r| std::mem::take(&mut r.usage)).unwrap();
+    assert_eq!(usage.scorer_tokens, u.scorer_tokens, "budgets count cached answers too");
+    again.search.as_mut().unwrap().usage = u.clone();
+    assert_eq!(again, t, "same trajectory, same record");
+    assert_eq!(stats2["search"]["scorer_calls"], 0);
+    assert_eq!(stats2["search"]["scorer_cache_hits"], per_think as u64);
+    assert!(!seen().lock().unwrap().contains_key("greedy-again"));
+}
+
+/// The `openai` policy proposes the rewrites (a real HTTP server on 127.0.0.1;
+/// its retries and faults are tested in `openai.rs`): one request per thought,
+/// its alternatives scored and recorded.
+#[test]
+fn the_openai_policy_proposes_rewrites_over_http() {
+    use repo2agent_tests::llm_server::FakeLlm;
+    let server = FakeLlm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = format!(
+        "[policies.teacher]\ntype = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake\"\nbackoff_initial_ms = 5\nbackoff_max_ms = 20\ncache_dir = \"\"",
+        server.base_url()
+    );
+    let search = "[search]\ntype = \"best-of-n\"\nscorer = \"words\"\ncandidates = 2\ncache_dir = \"\"";
+    // The plan and the 8 thoughts come first (one request each); then the rewrites.
+    let before = 1 + 2 * FILES.len();
+    let (t, stats) = run_with(tmp.path(), "openai", &policy, search);
+    let record = t.search.unwrap();
+    assert_eq!(record.thinks.len(), FILES.len());
+    for r in &record.thinks {
+        let texts: Vec<&str> = r.candidates.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(texts[0].starts_with("Alternative one for ") && texts[1].starts_with("Alternative two for "));
+    }
+    assert_eq!(server.requests(), before + FILES.len());
+    assert_eq!(stats["simulation"]["policy"]["template_fallbacks"], 0);
+    assert_eq!(stats["search"]["policy_calls"], FILES.len() as u64);
+}
+
+#[test]
+fn contexts_keep_their_last_characters_and_targets_their_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let search = "[search]\ntype = \"best-of-n\"\nscorer = \"words\"\ncandidates = 1\ncontext_chars = 40\ntarget_chars = 10\ncache_dir = \"\"";
+    let (t, _) = run(tmp.path(), "window", search);
+    let requests = seen().lock().unwrap()["window"].clone();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(r.context.chars().count(), 40, "{:?}", r.context);
+        assert_eq!(r.target.chars().count(), 10);
+        let (path, _) = FILES.iter().find(|(_, text)| text.starts_with(&r.target)).unwrap();
+        assert!(
+            r.context.ends_with(&format!("<|call|>write({path})\n")),
+            "{:?}",
+            r.context
+        );
+    }
+    assert_eq!(t.search.unwrap().usage.scorer_calls as usize, requests.len());
+}
+
+#[test]
+fn best_of_n_scores_n_once_and_keeps_the_best_if_it_beats_the_initial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let search = "[search]\ntype = \"best-of-n\"\nscorer = \"words\"\ncandidates = 3\ncache_dir = \"\"";
+    let (t, stats) = run(tmp.path(), "best", search);
+    let record = t.search.as_ref().unwrap();
+    for r in &record.thinks {
+        assert_eq!(r.candidates.len(), 3);
+        assert!(r.candidates.iter().all(|c| c.round == 0));
+        let best = r.candidates.iter().map(|c| c.nll).fold(f64::INFINITY, f64::min);
+        match r.accepted {
+            Some(i) => assert!(r.candidates[i].nll == best && best < r.initial_nll),
+            None => assert!(best >= r.initial_nll),
+        }
+    }
+    assert_eq!(
+        stats["search"]["policy_calls"],
+        FILES.len() as u64,
+        "one proposal call per thought"
+    );
+}
+
+#[test]
+fn importance_weights_by_thought_and_code_likelihood_and_is_seeded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let search = "[search]\ntype = \"importance\"\nscorer = \"words\"\ncandidates = 3\ncache_dir = \"\"";
+    let (t, _) = run(tmp.path(), "importance", search);
+    let record = t.search.as_ref().unwrap();
+    assert_eq!(record.strategy, "importance");
+    for r in &record.thinks {
+        let w0 = r.initial_log_weight.unwrap();
+        assert_eq!(w0, -(r.initial_nll + r.initial_think_nll.unwrap()));
+        for c in &r.candidates {
+            assert_eq!(c.log_weight.unwrap(), -(c.nll + c.think_nll.unwrap()));
+        }
+        let kept = think_text(&t, &r.agent.0, r.step);
+        match r.accepted {
+            Some(i) => assert_eq!(kept, r.candidates[i].text),
+            None => assert!(kept.starts_with("I write "), "{kept}"),
+        }
+    }
+    // The thought's own likelihood counts: each scored thought was a target once.
+    let requests = seen().lock().unwrap()["importance"].clone();
+    assert!(requests.iter().any(|q| q.target.starts_with("I write ")));
+    // Seeded: the same run gives the same draw.
+    let (again, _) = run(tmp.path(), "importance-again", search);
+    assert_eq!(again, t);
+}
+
+#[test]
+fn a_policy_call_budget_stops_the_search_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let search = "[search]\ntype = \"greedy-rewrite\"\nscorer = \"words\"\nmax_policy_calls = 1\ncache_dir = \"\"";
+    let (t, stats) = run(tmp.path(), "budget", search);
+    let record = t.search.unwrap();
+    assert_eq!(record.thinks.len(), 1, "one call: the first thought's first round");
+    assert_eq!(record.usage.policy_calls, 1);
+    assert!(record.usage.budget_exhausted);
+    assert_eq!(stats["search"]["budget_exhausted"], 1);
+    assert_eq!(stats["search"]["thinks_eligible"], FILES.len() as u64);
+    // A scorer-token budget: the first thought is searched, then the cap is hit.
+    let search = "[search]\ntype = \"best-of-n\"\nscorer = \"words\"\nmax_scorer_tokens = 1\ncache_dir = \"\"";
+    let (t, _) = run(tmp.path(), "tokens", search);
+    let record = t.search.unwrap();
+    assert_eq!(record.thinks.len(), 1);
+    assert!(record.usage.scorer_tokens >= 1 && record.usage.budget_exhausted);
+}
+
+#[test]
+fn bad_search_configs_are_reported_with_their_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parse = |text: &str| {
+        repo2agent_core::config::parse(text, "s.toml", tmp.path(), &mut registry())
+            .unwrap_err()
+            .to_string()
+    };
+    let base = "[policies.scripted]\ntype = \"scripted\"\n[scorers.words]\ntype = \"words\"\ntag = \"x\"\n[format]\ntype = \"agent\"\n";
+    let e = parse(&format!(
+        "{base}[search]\ntype = \"best-of-n\"\nscorer = \"words\"\nrounds = 2\n"
+    ));
+    assert!(
+        e.contains("s.toml:9:") && e.contains("`rounds` applies to `greedy-rewrite` only"),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "{base}[search]\ntype = \"greedy-rewrite\"\nscorer = \"nope\"\n"
+    ));
+    assert!(e.contains("s.toml:10:") && e.contains("no scorer named `nope`"), "{e}");
+    let e = parse(&format!(
+        "{base}[search]\ntype = \"greedy-rewrite\"\nscorer = \"words\"\ncandidates = 0\n"
+    ));
+    assert!(e.contains("candidates must be at least 1"), "{e}");
+    let e = parse(
+        "[policies.scripted]\ntype = \"scripted\"\n[scorers.words]\ntype = \"words\"\ntag = \"x\"\n[format]\ntype = \"raw-repos\"\n[search]\ntype = \"greedy-rewrite\"\nscorer = \"words\"\n",
+    );
+    assert!(e.contains("s.toml:8:") && e.contains("needs a policy"), "{e}");
+}
+
+/// The real thing, small: `repo2agent run` with the template policy proposing
+/// rewrites and SmolLM2-135M (the `burn` scorer, offline) scoring them. Greedy
+/// never keeps a thought after which the code is less likely, every score is a
+/// real NLL, and a second run repeats no scorer call.
+#[test]
+fn greedy_rewrite_with_smollm2_through_the_cli() {
+    let gguf = smollm2_gguf();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    write_tree(&repo, FILES);
+    let config = tmp.path().join("search.toml");
+    let write_config = |out: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[input]\nrepos = [{}]\n[policies.template]\ntype = \"template\"\n[scorers.smol]\ntype = \"burn\"\nmodel = {}\nmax_context_tokens = 192\n[search]\ntype = \"greedy-rewrite\"\nscorer = \"smol\"\nrounds = 1\ncontext_chars = 500\ntarget_chars = 200\ncache_dir = \"cache\"\n[format]\ntype = \"agent\"\n[output]\ndir = \"{out}\"\nshards = false\n",
+                toml_path(&repo),
+                toml_path(&gguf),
+            ),
+        )
+        .unwrap();
+    };
+    write_config("out");
+    let (code, stdout, err) = run_cli(tmp.path(), &["run", "-c", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let line = std::fs::read_to_string(tmp.path().join("out/trajectories.jsonl")).unwrap();
+    let t = Trajectory::from_json_line(line.trim()).unwrap();
+    let record = t.search.as_ref().unwrap();
+    assert_eq!(record.thinks.len(), FILES.len());
+    for r in &record.thinks {
+        assert!(r.initial_nll.is_finite() && r.initial_nll > 0.0, "{r:?}");
+        assert!(r.target_tokens > 0, "{r:?}");
+        assert!(!r.candidates.is_empty(), "the template policy proposes rewrites");
+        let kept = r.accepted.map_or(r.initial_nll, |i| r.candidates[i].nll);
+        assert!(kept <= r.initial_nll);
+        if let Some(i) = r.accepted {
+            assert_eq!(think_text(&t, &r.agent.0, r.step), r.candidates[i].text);
+        }
+    }
+    let stats = read_json(tmp.path().join("out/stats.json"));
+    eprintln!("{}", serde_json::to_string_pretty(&stats["search"]).unwrap());
+    assert!(stats["search"]["scorer_calls"].as_u64().unwrap() >= FILES.len() as u64 * 2);
+    assert!(stats["search"]["mean_nll_gain"].as_f64().unwrap() >= 0.0);
+    assert_eq!(stats["simulation"]["grounding_failures"], serde_json::json!({}));
+
+    write_config("again");
+    let (code, _, err) = run_cli(tmp.path(), &["run", "-c", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let again = read_json(tmp.path().join("again/stats.json"));
+    assert_eq!(again["search"]["scorer_calls"], 0, "every score came from the cache");
+    let mut second = Trajectory::from_json_line(
+        std::fs::read_to_string(tmp.path().join("again/trajectories.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    second.search.as_mut().unwrap().usage = record.usage.clone();
+    assert_eq!(second, t, "the same thoughts kept, the same record");
+}

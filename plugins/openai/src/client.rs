@@ -17,16 +17,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// Counters of model use, reported in `stats.json`.
+/// Counters of model use: the policy's are reported in `stats.json`; the
+/// `openai-logprobs` scorer keeps the same ones (its cache hits, fallbacks and
+/// completion tokens stay 0).
 #[derive(Debug, Default)]
 pub struct Usage {
+    /// Requests sent (retries included).
     pub calls: AtomicU64,
+    /// Answers taken from the call cache.
     pub cache_hits: AtomicU64,
+    /// Retries after a failed attempt.
     pub retries: AtomicU64,
+    /// Calls that gave up (after every retry, or on a non-retryable error).
     pub failures: AtomicU64,
+    /// Answers that were not usable (retried).
     pub malformed: AtomicU64,
+    /// Steps that fell back to the template policy.
     pub fallbacks: AtomicU64,
+    /// Prompt tokens the server reported.
     pub prompt_tokens: AtomicU64,
+    /// Generated tokens the server reported.
     pub completion_tokens: AtomicU64,
 }
 

@@ -20,7 +20,7 @@ mod prompts;
 mod retry;
 
 pub use cache::CallCache;
-pub use client::{CallFailed, CallSettings, ChatClient};
+pub use client::{CallFailed, CallSettings, ChatClient, Usage};
 pub use logprobs::{OpenAiLogprobsConfig, OpenAiLogprobsScorer};
 
 use repo2agent_core::StageError;

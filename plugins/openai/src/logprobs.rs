@@ -27,11 +27,12 @@
 //! garbage JSON and malformed logprobs with exponential backoff and jitter,
 //! then the whole batch fails naming the reason.
 
+use crate::client::Usage;
 use crate::retry::{Attempt, Backoff, CallFailed, RetryCounters, retryable_status};
 use repo2agent_core::StageError;
 use repo2agent_core::stage::{ScoreRequest, Scorer, TargetScore};
 use serde::Deserialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -75,35 +76,6 @@ pub struct OpenAiLogprobsConfig {
     pub prompt_prefix: String,
 }
 
-/// Counters of one scorer's model use.
-#[derive(Debug, Default)]
-pub struct LogprobsUsage {
-    /// HTTP requests sent (retries included).
-    pub calls: AtomicU64,
-    /// Retries after a failed attempt.
-    pub retries: AtomicU64,
-    /// Requests that gave up (after every retry, or on a non-retryable error).
-    pub failures: AtomicU64,
-    /// Answers that were not usable logprobs (retried).
-    pub malformed: AtomicU64,
-    /// Prompt tokens the server reported (or counted) for successful answers.
-    pub prompt_tokens: AtomicU64,
-}
-
-impl LogprobsUsage {
-    /// Every counter by name.
-    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        vec![
-            ("calls", g(&self.calls)),
-            ("retries", g(&self.retries)),
-            ("failed_calls", g(&self.failures)),
-            ("malformed_answers", g(&self.malformed)),
-            ("prompt_tokens", g(&self.prompt_tokens)),
-        ]
-    }
-}
-
 /// The scorer.
 pub struct OpenAiLogprobsScorer {
     http: reqwest::Client,
@@ -113,7 +85,7 @@ pub struct OpenAiLogprobsScorer {
     timeout: Duration,
     backoff: Backoff,
     permits: Semaphore,
-    usage: LogprobsUsage,
+    usage: Usage,
 }
 
 impl std::fmt::Debug for OpenAiLogprobsScorer {
@@ -153,13 +125,13 @@ impl OpenAiLogprobsScorer {
                 max: Duration::from_millis(config.backoff_max_ms),
             },
             permits: Semaphore::new(config.max_concurrency.max(1)),
-            usage: LogprobsUsage::default(),
+            usage: Usage::default(),
             config,
         })
     }
 
     /// Model-use counters.
-    pub fn usage(&self) -> &LogprobsUsage {
+    pub fn usage(&self) -> &Usage {
         &self.usage
     }
 

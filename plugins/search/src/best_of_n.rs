@@ -21,16 +21,11 @@ impl SearchStrategy for BestOfN {
         context: SearchContext<'_>,
     ) -> Result<Option<SearchRecord>, StageError> {
         let mut run = Run::start(&self.options, trajectory, context)?;
-        for slot in run.doc.slots.clone() {
-            if !run.meter.can_spend() {
-                break;
-            }
-            let initial = run.doc.thinks[slot.think].clone();
-            let proposed = run.propose(&slot, 0, &initial, self.options.candidates).await?;
-            let texts: Vec<&str> = std::iter::once(initial.as_str())
-                .chain(proposed.iter().map(String::as_str))
-                .collect();
-            let scores = run.score(&slot, &texts).await?;
+        while let Some((slot, initial)) = run.next_slot() {
+            let texts = run.particles(&slot, initial, self.options.candidates).await?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let scores = run.score(&slot, &refs).await?;
+            let (initial, proposed) = (&texts[0], &texts[1..]);
             let initial_nll = scores.first().map_or(0.0, |s| s.sum());
             let mut record = ThinkSearch {
                 agent: slot.agent.clone(),
@@ -60,7 +55,7 @@ impl SearchStrategy for BestOfN {
                 .filter(|(_, c)| c.nll < initial_nll)
                 .map(|(i, _)| i);
             record.accepted = best;
-            let kept = best.map_or(initial, |i| record.candidates[i].text.clone());
+            let kept = best.map_or_else(|| initial.clone(), |i| record.candidates[i].text.clone());
             run.record(&slot, record, kept);
         }
         Ok(Some(run.finish(trajectory, "best-of-n")))

@@ -23,11 +23,7 @@ impl SearchStrategy for GreedyRewrite {
         context: SearchContext<'_>,
     ) -> Result<Option<SearchRecord>, StageError> {
         let mut run = Run::start(&self.options, trajectory, context)?;
-        for slot in run.doc.slots.clone() {
-            if !run.meter.can_spend() {
-                break;
-            }
-            let initial = run.doc.thinks[slot.think].clone();
+        while let Some((slot, initial)) = run.next_slot() {
             let mut current = initial.clone();
             let mut record: Option<ThinkSearch> = None;
             let mut best = f64::INFINITY;
@@ -88,9 +84,9 @@ impl SearchStrategy for GreedyRewrite {
                     None => break, // the policy had nothing to offer
                 }
             }
-            if let Some(r) = record {
-                run.record(&slot, r, current);
-            }
+            // Round 0 always scores the initial thought, so there is a record.
+            let Some(r) = record else { break };
+            run.record(&slot, r, current);
         }
         Ok(Some(run.finish(trajectory, "greedy-rewrite")))
     }

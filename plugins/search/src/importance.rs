@@ -43,15 +43,9 @@ impl SearchStrategy for Importance {
         context: SearchContext<'_>,
     ) -> Result<Option<SearchRecord>, StageError> {
         let mut run = Run::start(&self.options, trajectory, context)?;
-        for slot in run.doc.slots.clone() {
-            if !run.meter.can_spend() {
-                break;
-            }
-            let initial = run.doc.thinks[slot.think].clone();
-            let proposed = run.propose(&slot, 0, &initial, self.options.candidates).await?;
-            let particles: Vec<&str> = std::iter::once(initial.as_str())
-                .chain(proposed.iter().map(String::as_str))
-                .collect();
+        while let Some((slot, initial)) = run.next_slot() {
+            let particles = run.particles(&slot, initial, self.options.candidates).await?;
+            let proposed = &particles[1..];
             // One batch: the code after each particle, then each particle after the prefix.
             let mut batch: Vec<ScoreRequest> = particles.iter().map(|z| run.doc.request(&slot, z)).collect();
             batch.extend(particles.iter().map(|z| run.doc.think_request(&slot, z)));
@@ -84,7 +78,7 @@ impl SearchStrategy for Importance {
                     .collect(),
                 accepted: drawn.checked_sub(1),
             };
-            let kept = particles[drawn].to_owned();
+            let kept = particles[drawn].clone();
             run.record(&slot, record, kept);
         }
         Ok(Some(run.finish(trajectory, "importance")))

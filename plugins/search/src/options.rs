@@ -138,6 +138,7 @@ pub struct Run<'a> {
     /// Policy, formatter, seed.
     pub ctx: SearchContext<'a>,
     records: Vec<ThinkSearch>,
+    next: usize,
 }
 
 impl<'a> Run<'a> {
@@ -158,7 +159,26 @@ impl<'a> Run<'a> {
             meter,
             ctx,
             records: Vec::new(),
+            next: 0,
         })
+    }
+
+    /// The next thought to search and its current text, while the budgets
+    /// allow (`None` when every slot was searched or a budget is spent).
+    pub fn next_slot(&mut self) -> Option<(ThinkSlot, String)> {
+        let slot = self.doc.slots.get(self.next)?.clone();
+        if !self.meter.can_spend() {
+            return None;
+        }
+        self.next += 1;
+        let text = self.doc.thinks[slot.think].clone();
+        Some((slot, text))
+    }
+
+    /// The thought and up to `n` rewrites of it, proposed once (round 0).
+    pub async fn particles(&mut self, slot: &ThinkSlot, initial: String, n: usize) -> Result<Vec<String>, StageError> {
+        let proposed = self.propose(slot, 0, &initial, n).await?;
+        Ok(std::iter::once(initial).chain(proposed).collect())
     }
 
     /// Asks the policy for up to `n` rewrites of `current` for `slot` in

@@ -11,6 +11,7 @@
 mod builtins;
 mod inspect;
 mod inspect_shards;
+mod progress;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -185,7 +186,7 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    match execute(cli.command) {
+    match execute(cli.command, cli.quiet) {
         Ok(code) => code,
         // Output piped into `head` and closed early is not a failure.
         Err(e)
@@ -220,7 +221,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-fn execute(command: Command) -> anyhow::Result<ExitCode> {
+fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
     let mut registry = builtins::registry()?;
     match command {
         Command::Run(args) => {
@@ -234,7 +235,10 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if let Some(out) = args.out {
                 cfg.output.dir = out;
             }
-            let report = pipeline::run(&cfg).context("the run failed")?;
+            let progress = progress::RunProgress::new(quiet);
+            let report = pipeline::run_with_progress(&cfg, &progress);
+            progress.finish();
+            let report = report.context("the run failed")?;
             print_run_summary(&report);
             Ok(ExitCode::SUCCESS)
         }
@@ -481,6 +485,33 @@ fn print_run_summary(report: &pipeline::RunReport) {
         println!(
             "simulation failures: {:?} grounding: {:?}",
             sim.failed, sim.grounding_failures
+        );
+    }
+    if let Some(s) = &report.stats.search {
+        println!(
+            "search ({}): {} of {} thoughts searched, {} accepted ({:.0}%); code NLL {:.4} -> {:.4} nats/token over {} tokens; {} scorer calls, {} cache hits, {} tokens scored, {} policy calls{}{}",
+            s.strategy,
+            s.thinks_searched,
+            s.thinks_eligible,
+            s.thinks_accepted,
+            100.0 * s.acceptance_rate,
+            s.initial_nll_per_token,
+            s.final_nll_per_token,
+            s.target_tokens,
+            s.scorer_calls,
+            s.scorer_cache_hits,
+            s.scorer_tokens,
+            s.policy_calls,
+            if s.budget_exhausted > 0 {
+                format!("; budget reached in {} repositories", s.budget_exhausted)
+            } else {
+                String::new()
+            },
+            if s.failed.is_empty() {
+                String::new()
+            } else {
+                format!("; failed: {:?}", s.failed)
+            }
         );
     }
     if report.stats.format.documents > 0 {

@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod model;
 pub mod order;
 pub mod pipeline;
+pub mod progress;
 pub mod registry;
 pub mod render;
 pub mod shard;

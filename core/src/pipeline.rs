@@ -15,6 +15,7 @@ use crate::analyze::analyze;
 use crate::config::RunConfig;
 use crate::grounding::verify;
 use crate::ingest::{self, Ingestor, LanguageTable};
+use crate::progress::{NoProgress, Progress, ProgressEvent};
 use crate::shard::{PackConfig, ShardReport, ShardSink, SinkConfig, SinkError};
 use crate::simulate::{repo_seed, simulate};
 use crate::stage::{Analyzer, FormatInput, RepoContext, SearchContext};
@@ -105,6 +106,11 @@ pub fn ingestor(config: &RunConfig) -> (Ingestor, Vec<Arc<dyn Analyzer>>) {
 
 /// Runs the configured pipeline over every input repository.
 pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
+    run_with_progress(config, &NoProgress)
+}
+
+/// [`run`], reporting to `progress` as it goes.
+pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<RunReport, PipelineError> {
     let out = &config.output.dir;
     std::fs::create_dir_all(out).map_err(|source| PipelineError::Write {
         path: out.clone(),
@@ -140,14 +146,31 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
         });
     }
     tracing::info!("{} repositories to process", repos.len());
+    progress.event(ProgressEvent::Started {
+        repos: repos.len() as u64,
+    });
     for repo in &repos {
+        let stage = |stage| {
+            progress.event(ProgressEvent::Stage {
+                repo: &repo.name,
+                stage,
+            })
+        };
+        let mut tokens_written = 0;
+        stage("ingest");
         let t = Instant::now();
         let snapshot = ingestor.snapshot(repo, &mut stats.ingest);
         seconds[0] += t.elapsed().as_secs_f64();
         if snapshot.files.is_empty() {
             tracing::info!("{}: no files kept, skipped", repo.name);
+            progress.event(ProgressEvent::RepoDone {
+                repo: &repo.name,
+                bytes: 0,
+                tokens: 0,
+            });
             continue;
         }
+        stage("analyze");
         let t = Instant::now();
         let analysis = analyze(&snapshot, &analyzers, config.run.seed, &mut stats.analysis);
         seconds[1] += t.elapsed().as_secs_f64();
@@ -158,6 +181,9 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
         };
 
         let t = Instant::now();
+        if policy.is_some() {
+            stage("simulate");
+        }
         let trajectory = match policy {
             Some(p) => {
                 let seed = repo_seed(config.run.seed, &snapshot.name);
@@ -178,6 +204,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
                             formatter: formatter.component.as_ref(),
                             seed,
                         };
+                        stage("search");
                         let started = Instant::now();
                         let result = runtime.block_on(search.component.search(&mut t, context));
                         // Search time is its own entry, not the simulation's.
@@ -245,6 +272,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
                 order: &analysis.order,
                 trajectory: trajectory.as_ref(),
             };
+            stage("format");
             let t = Instant::now();
             match f.component.format(input) {
                 Ok(segments) => {
@@ -254,8 +282,9 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
                             s.text.chars().count() as u64;
                     }
                     seconds[3] += t.elapsed().as_secs_f64();
+                    stage("tokenize");
                     let t = Instant::now();
-                    tokens.push(&repo.name, &segments)?;
+                    tokens_written = tokens.push(&repo.name, &segments)?;
                     seconds[4] += t.elapsed().as_secs_f64();
                 }
                 Err(e) => {
@@ -278,6 +307,20 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
                 ""
             }
         );
+        progress.event(ProgressEvent::RepoDone {
+            repo: &repo.name,
+            bytes: snapshot.total_bytes(),
+            tokens: tokens_written,
+        });
+    }
+    if !matches!(tokens, TokenStage::Off) {
+        progress.event(ProgressEvent::Finishing {
+            what: if matches!(tokens, TokenStage::Spool { .. }) {
+                "training the tokenizer and writing shards"
+            } else {
+                "writing the last shard"
+            },
+        });
     }
     let t = Instant::now();
     let shards = tokens.finish()?;
@@ -367,14 +410,15 @@ impl<'a> TokenStage<'a> {
         Ok(TokenStage::Direct(Box::new(sink(config, encoder)?)))
     }
 
-    fn push(&mut self, repo: &str, segments: &[crate::model::Segment]) -> Result<(), PipelineError> {
+    /// Tokens written for the document (0 when off or spooling).
+    fn push(&mut self, repo: &str, segments: &[crate::model::Segment]) -> Result<u64, PipelineError> {
         match self {
-            TokenStage::Off => Ok(()),
+            TokenStage::Off => Ok(0),
             TokenStage::Direct(sink) => match sink.push(segments) {
-                Ok(()) => Ok(()),
+                Ok(tokens) => Ok(tokens),
                 Err(SinkError::Stage(e)) => {
                     tracing::warn!("{repo}: not tokenized: {e}");
-                    Ok(())
+                    Ok(0)
                 }
                 Err(SinkError::Shard(e)) => Err(e.into()),
             },
@@ -386,7 +430,8 @@ impl<'a> TokenStage<'a> {
                 writeln!(out, "{line}").map_err(|source| PipelineError::Write {
                     path: path.clone(),
                     source,
-                })
+                })?;
+                Ok(0)
             }
         }
     }
@@ -417,7 +462,7 @@ impl<'a> TokenStage<'a> {
                 let mut sink = sink(config, encoder)?;
                 for segments in read()? {
                     match sink.push(&segments) {
-                        Ok(()) | Err(SinkError::Stage(_)) => {}
+                        Ok(_) | Err(SinkError::Stage(_)) => {}
                         Err(SinkError::Shard(e)) => return Err(e.into()),
                     }
                 }

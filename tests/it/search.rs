@@ -449,6 +449,10 @@ fn greedy_rewrite_with_smollm2_through_the_cli() {
     write_config("out");
     let (code, stdout, err) = run_cli(tmp.path(), &["run", "-c", config.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("search (greedy-rewrite): 4 of 4 thoughts searched"),
+        "{stdout}"
+    );
     let line = std::fs::read_to_string(tmp.path().join("out/trajectories.jsonl")).unwrap();
     let t = Trajectory::from_json_line(line.trim()).unwrap();
     let record = t.search.as_ref().unwrap();

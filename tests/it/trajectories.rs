@@ -30,6 +30,52 @@ fn run_writes_a_grounded_trajectory_per_repository_with_the_default_config() {
     );
 }
 
+/// Progress when stderr is not a terminal: plain lines (here one per
+/// repository, `REPO2AGENT_PROGRESS_SECS=0`) with rates and ETA, a last line;
+/// `--quiet` prints none. The outputs are the same either way.
+#[test]
+fn progress_is_plain_lines_off_a_terminal_and_quiet_silences_it() {
+    let fixtures = workspace_root().join("plugins/treesitter/tests/fixtures");
+    let glob = format!("{}/*", fixtures.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &str, quiet: bool| {
+        let mut cmd = std::process::Command::new(binary());
+        cmd.current_dir(tmp.path())
+            .env("REPO2AGENT_PROGRESS_SECS", "0")
+            .args(["run", "--input", &glob, "--out", out]);
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = run("loud", false);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("progress: ")).collect();
+    for k in 1..=6 {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("progress: {k}/6 repositories"))),
+            "{err}"
+        );
+    }
+    assert!(
+        lines.iter().all(|l| !l.contains("repositories (last")
+            || (l.contains("repos/s") && l.contains("tokens/s") && l.contains("ETA")))
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("progress: done, 6/6 repositories")),
+        "{err}"
+    );
+    let quiet = run("quiet", true);
+    assert!(!quiet.contains("progress:"), "{quiet}");
+    assert_eq!(
+        std::fs::read(tmp.path().join("loud/trajectories.jsonl")).unwrap(),
+        std::fs::read(tmp.path().join("quiet/trajectories.jsonl")).unwrap()
+    );
+}
+
 #[test]
 fn raw_repos_example_formats_without_a_policy() {
     let tmp = tempfile::tempdir().unwrap();

@@ -95,14 +95,16 @@ impl<'a> ShardSink<'a> {
         self.encoder.as_ref()
     }
 
-    /// Adds one document. A tokenizer or masker failure skips the document and
-    /// is counted (and returned); a write failure is returned as fatal.
-    pub fn push(&mut self, segments: &[Segment]) -> Result<(), SinkError> {
+    /// Adds one document; returns its tokens. A tokenizer or masker failure
+    /// skips the document and is counted (and returned); a write failure is
+    /// returned as fatal.
+    pub fn push(&mut self, segments: &[Segment]) -> Result<u64, SinkError> {
         match self.prepare(segments) {
             Ok((doc, weights)) => {
+                let tokens = weights.len() as u64;
                 let writer = &mut self.writer;
                 self.packer.push(doc, weights, &mut |s: Sequence| writer.write(&s))?;
-                Ok(())
+                Ok(tokens)
             }
             Err(e) => {
                 *self.failed.entry(e.reason().to_owned()).or_default() += 1;

@@ -181,6 +181,14 @@ struct RunArgs {
     /// Output directory instead of the config's `output.dir`.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Only part K of N (0 <= K < N): the repositories whose stable name hash
+    /// falls in K, for N workers (a Slurm array, a Kubernetes indexed job).
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    shard: Option<repo2agent_core::partition::Partition>,
+}
+
+fn parse_partition(text: &str) -> Result<repo2agent_core::partition::Partition, String> {
+    repo2agent_core::partition::Partition::parse(text)
 }
 
 fn main() -> ExitCode {
@@ -235,6 +243,7 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
             if let Some(out) = args.out {
                 cfg.output.dir = out;
             }
+            cfg.partition = args.shard;
             let progress = progress::RunProgress::new(quiet);
             let report = pipeline::run_with_progress(&cfg, &progress);
             progress.finish();
@@ -442,11 +451,15 @@ fn print_plugins(registry: &Registry, cfg: Option<&RunConfig>) {
 fn print_run_summary(report: &pipeline::RunReport) {
     let s = &report.stats.ingest;
     println!(
-        "repositories: {} seen, {} ingested, {} empty, {} failed",
+        "repositories: {} seen, {} ingested, {} empty, {} failed{}",
         s.repos_seen,
         s.repos_ingested,
         s.repos_empty,
-        s.repos_failed.values().sum::<u64>()
+        s.repos_failed.values().sum::<u64>(),
+        match report.stats.ingest.repos_other_shards {
+            0 => String::new(),
+            n => format!(", {n} left to other shards"),
+        }
     );
     println!("files kept: {} ({} bytes)", s.files_kept, s.bytes_kept);
     for (lang, n) in &s.files_by_language {

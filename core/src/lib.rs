@@ -18,6 +18,7 @@ pub mod grounding;
 pub mod ingest;
 pub mod model;
 pub mod order;
+pub mod partition;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;

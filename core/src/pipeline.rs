@@ -136,6 +136,12 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
     let mut stats = RunStats::default();
     let mut seconds = [0.0f64; 6];
     let mut repos = ingest::expand(&config.input.repos, &mut stats.ingest);
+    if let Some(part) = config.partition {
+        let before = repos.len();
+        repos.retain(|r| part.contains(&r.name));
+        stats.ingest.repos_other_shards = (before - repos.len()) as u64;
+        tracing::info!("shard {part}: {} of {before} repositories", repos.len());
+    }
     if config.run.shuffle {
         repos.sort_by_cached_key(|r| {
             (

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 pub struct IngestStats {
     /// Repositories found in the inputs (after de-duplication).
     pub repos_seen: u64,
+    /// Repositories left to other workers (`--shard K/N`).
+    #[serde(default)]
+    pub repos_other_shards: u64,
     /// Repositories with at least one file kept.
     pub repos_ingested: u64,
     /// Repositories with no file kept.

@@ -76,6 +76,57 @@ fn progress_is_plain_lines_off_a_terminal_and_quiet_silences_it() {
     );
 }
 
+/// `--shard K/N`: three workers take disjoint parts that cover the corpus, and
+/// each repository's trajectory is the one a single run writes.
+#[test]
+fn sharded_runs_split_the_corpus_and_write_the_same_trajectories() {
+    let fixtures = workspace_root().join("plugins/treesitter/tests/fixtures");
+    let glob = format!("{}/*", fixtures.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = |out: &str| -> Vec<String> {
+        std::fs::read_to_string(tmp.path().join(out).join("trajectories.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (code, _, err) = run_cli(tmp.path(), &["run", "--input", &glob, "--out", "all", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let mut sharded = Vec::new();
+    let mut others = 0;
+    for k in 0..3 {
+        let out = format!("part{k}");
+        let shard = format!("{k}/3");
+        let (code, stdout, err) = run_cli(
+            tmp.path(),
+            &["run", "--input", &glob, "--out", &out, "--shard", &shard, "-q"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let stats = read_json(tmp.path().join(&out).join("stats.json"));
+        let mine = lines(&out).len() as u64;
+        assert_eq!(
+            stats["ingest"]["repos_other_shards"].as_u64().unwrap(),
+            6 - mine,
+            "{stdout}"
+        );
+        others += 6 - mine;
+        sharded.extend(lines(&out));
+    }
+    assert_eq!(
+        others,
+        2 * 6,
+        "each repository is left out by exactly two of the three workers"
+    );
+    let mut all = lines("all");
+    assert_eq!(all.len(), 6);
+    all.sort();
+    sharded.sort();
+    assert_eq!(sharded, all, "same trajectories, none lost, none doubled");
+    let (code, _, err) = run_cli(tmp.path(), &["run", "--input", &glob, "--out", "x", "--shard", "3/3"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("0 <= K < N"), "{err}");
+}
+
 #[test]
 fn raw_repos_example_formats_without_a_policy() {
     let tmp = tempfile::tempdir().unwrap();

@@ -63,6 +63,8 @@ pub struct RunConfig {
     pub base_dir: PathBuf,
     /// `[run]`.
     pub run: RunSection,
+    /// Only the repositories of this part (`run --shard K/N`); `None`: all.
+    pub partition: Option<crate::partition::Partition>,
     /// `[input]`, with `repos` resolved against `base_dir`.
     pub input: InputConfig,
     /// `[output]`, with `dir` resolved against `base_dir`.
@@ -325,6 +327,7 @@ impl<'a> Resolver<'a, '_> {
             source: self.source.name.to_owned(),
             base_dir: self.base_dir.to_path_buf(),
             run,
+            partition: None,
             input,
             output,
             simulation,

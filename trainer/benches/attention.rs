@@ -181,17 +181,6 @@ fn run(case: &Case) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// In the child: run one case, print `seconds heap_peak_bytes rss_peak_kib`.
 fn child(name: &str) {
     let case = CASES.iter().find(|c| c.name == name).expect("known case");
@@ -203,7 +192,10 @@ fn child(name: &str) {
         best = best.min(run(case));
         heap = heap.max(PEAK.load(Ordering::Relaxed) - before);
     }
-    println!("{best} {heap} {}", vm_hwm_kib());
+    println!(
+        "{best} {heap} {}",
+        (repo2agent_trainer::device::peak_rss_mb() * 1024.0) as u64
+    );
 }
 
 fn mib(bytes: f64) -> String {

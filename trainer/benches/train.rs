@@ -24,17 +24,6 @@ use repo2agent_trainer::model::{Inputs, LlamaConfig};
 use repo2agent_trainer::optim::{AdamW, AdamWConfig, GradAccumulator};
 use repo2agent_trainer::weights::init_seeded;
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let seq = args.first().copied().unwrap_or(1024);
@@ -124,7 +113,7 @@ fn main() {
         println!(
             "| {kind:?} | {mean:.3} | {:.0} | {:.0} |",
             (batch * seq) as f64 / mean,
-            peak_rss_mb()
+            repo2agent_trainer::device::peak_rss_mb()
         );
     }
 }

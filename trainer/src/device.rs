@@ -41,3 +41,16 @@ pub fn device(name: &str) -> Result<Device, String> {
         _ => Ok(Device::flex()),
     }
 }
+
+/// This process's peak resident memory in MB (Linux `VmHWM`; 0 elsewhere),
+/// for benchmarks that report memory.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

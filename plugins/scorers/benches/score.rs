@@ -15,17 +15,6 @@ use std::time::Instant;
 use repo2agent_core::stage::{ScoreRequest, Scorer};
 use repo2agent_scorers::{BurnScorer, BurnScorerConfig};
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (ctx_tokens, target_tokens, pairs) = (
@@ -90,6 +79,6 @@ fn main() {
     println!(
         "burn scorer, SmolLM2-135M, flex: {pairs} pairs, {tokens} tokens per call: {median:.2} s, {:.0} tokens/s, peak RSS {:.0} MB",
         tokens as f64 / median,
-        peak_rss_mb()
+        repo2agent_trainer::device::peak_rss_mb()
     );
 }

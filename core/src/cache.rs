@@ -19,6 +19,11 @@ impl CallCache {
         Self { dir }
     }
 
+    /// Whether answers are stored at all.
+    pub fn is_enabled(&self) -> bool {
+        self.dir.is_some()
+    }
+
     /// The key of a request: hex SHA-256 of its canonical JSON.
     pub fn key(request: &serde_json::Value) -> String {
         let bytes = serde_json::to_vec(request).unwrap_or_default();

@@ -186,7 +186,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
             order: &analysis.order,
         };
 
-        let t = Instant::now();
+        let mut t = Instant::now();
         if policy.is_some() {
             stage("simulate");
         }
@@ -203,7 +203,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
                     sim,
                 ));
                 let searched = match (simulated, &config.search, &config.formatter) {
-                    (Ok(mut t), Some(search), Some(formatter)) => {
+                    (Ok(mut trajectory), Some(search), Some(formatter)) => {
                         let context = SearchContext {
                             repo: ctx,
                             policy: p.component.as_ref(),
@@ -211,19 +211,19 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
                             seed,
                         };
                         stage("search");
-                        let started = Instant::now();
-                        let result = runtime.block_on(search.component.search(&mut t, context));
                         // Search time is its own entry, not the simulation's.
-                        let took = started.elapsed().as_secs_f64();
-                        seconds[5] += took;
-                        seconds[2] -= took;
+                        seconds[2] += t.elapsed().as_secs_f64();
+                        let started = Instant::now();
+                        let result = runtime.block_on(search.component.search(&mut trajectory, context));
+                        seconds[5] += started.elapsed().as_secs_f64();
+                        t = Instant::now();
                         match result {
                             Ok(record) => {
                                 if let Some(r) = &record {
                                     stats.search.get_or_insert_with(Default::default).add(r);
                                 }
-                                t.search = record;
-                                Ok(t)
+                                trajectory.search = record;
+                                Ok(trajectory)
                             }
                             Err(e) => {
                                 tracing::warn!("{}: search failed, trajectory not written: {e}", repo.name);
@@ -338,7 +338,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
         .zip(seconds)
     {
         if *name != "search" || config.search.is_some() {
-            stats.seconds.insert((*name).into(), s.max(0.0));
+            stats.seconds.insert((*name).into(), s);
         }
     }
     if let Some(p) = policy {

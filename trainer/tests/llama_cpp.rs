@@ -20,8 +20,6 @@ mod common;
 use common::*;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use burn::tensor::Device;
 use burn::tensor::activation::log_softmax;
@@ -32,21 +30,6 @@ use serde_json::json;
 
 /// llama.cpp's attention in f32, as ours.
 const EXACT_ATTENTION: &[&str] = &["--kv-cache", "f32", "--flash-attn", "off"];
-
-/// An all-F32 copy of `q4_1` next to it (gguf-py, in the interop environment),
-/// made on first use.
-fn f32_copy(q4_1: &Path) -> PathBuf {
-    let out = q4_1.with_file_name(q4_1.file_name().unwrap().to_str().unwrap().replace(".Q4_1.", ".F32."));
-    assert_ne!(out, q4_1);
-    let python = interop_python();
-    let said = last_line(
-        Command::new(python)
-            .arg(workspace_root().join("scripts/interop.py"))
-            .args(["gguf-f32", q4_1.to_str().unwrap(), out.to_str().unwrap()]),
-    );
-    assert!(said.starts_with("ok:"), "{said}");
-    out
-}
 
 /// Our log-probabilities at every position of `ids` (one document).
 fn logprobs(model: &Llama, ids: &[u32]) -> Vec<Vec<f32>> {
@@ -174,7 +157,7 @@ fn compare(model: &Llama, replies: &[Reply]) -> Stats {
 #[test]
 fn next_token_logprobs_agree_with_llama_cpp_and_safetensors_round_trip() {
     let q4_1 = smollm2_gguf();
-    let f32_file = f32_copy(&q4_1);
+    let f32_file = smollm2_f32_gguf();
     let port = 21000 + (std::process::id() % 9000) as u16;
     // The server loads while we read the weights.
     let (server, stdout) = start_server(&f32_file, port, EXACT_ATTENTION);

@@ -312,7 +312,7 @@ impl<'a> Resolver<'a, '_> {
         }
 
         if let Some(s) = &search
-            && s.type_name != "none"
+            && s.component.rewrites_thoughts()
         {
             let renders_thoughts = formatter.as_ref().is_some_and(|f| f.component.needs_trajectory());
             if policies.is_empty() || !renders_thoughts {

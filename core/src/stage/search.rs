@@ -32,6 +32,12 @@ impl std::fmt::Debug for SearchContext<'_> {
 /// score, the decision), or `None` when the strategy does nothing (`none`).
 #[async_trait::async_trait]
 pub trait SearchStrategy: Send + Sync {
+    /// Whether the strategy rewrites thoughts (and so needs a policy to
+    /// propose and an agent format to score what the model sees). Default true.
+    fn rewrites_thoughts(&self) -> bool {
+        true
+    }
+
     /// Rewrites `trajectory` in place.
     async fn search(
         &self,

@@ -2,7 +2,6 @@
 //! timeout, retries with exponential backoff and jitter on 429 / 5xx / timeouts /
 //! dropped connections / malformed answers, a call cache and usage counters.
 
-use crate::cache::CallCache;
 pub use crate::retry::CallFailed;
 use crate::retry::{Attempt, Backoff, RetryCounters, retryable_status};
 use async_openai::Client;
@@ -12,6 +11,7 @@ use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
     CreateChatCompletionRequest,
 };
+use repo2agent_core::cache::CallCache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -13,15 +13,14 @@
 //! prompt logprobs of a completions endpoint (vLLM, SGLang, llama-cpp-python),
 //! with the same retries.
 
-mod cache;
 mod client;
 pub mod logprobs;
 mod prompts;
 mod retry;
 
-pub use cache::CallCache;
 pub use client::{CallFailed, CallSettings, ChatClient, Usage};
 pub use logprobs::{OpenAiLogprobsConfig, OpenAiLogprobsScorer};
+pub use repo2agent_core::cache::CallCache;
 
 use repo2agent_core::StageError;
 use repo2agent_core::config::Problem;

@@ -60,25 +60,13 @@ fn last_line(cmd: &mut Command) -> String {
         .to_owned()
 }
 
-/// The all-F32 copy of the SmolLM2 GGUF, made on first use (gguf-py in the
-/// interop environment, as `trainer/tests/llama_cpp.rs` does).
+/// The all-F32 copy of the SmolLM2 GGUF, made on first use by the model script.
 fn f32_gguf() -> PathBuf {
-    let q4_1 = PathBuf::from(last_line(
+    PathBuf::from(last_line(
         Command::new("python3")
             .arg(workspace_root().join("scripts/llama_server.py"))
-            .arg("--install-only"),
-    ));
-    let out = q4_1.with_file_name("SmolLM2-135M-Instruct.F32.gguf");
-    if !out.exists() {
-        let python = last_line(&mut Command::new(workspace_root().join("scripts/interop_env")));
-        let said = last_line(
-            Command::new(python)
-                .arg(workspace_root().join("scripts/interop.py"))
-                .args(["gguf-f32", q4_1.to_str().unwrap(), out.to_str().unwrap()]),
-        );
-        assert!(said.starts_with("ok:"), "{said}");
-    }
-    out
+            .args(["--install-only", "--f32"]),
+    ))
 }
 
 /// llama-cpp-python's server, killed (by its pid) when dropped.

@@ -59,7 +59,7 @@ pub struct ScoredDocument {
     write_at: Vec<usize>,
     /// Current text of every thought, in trajectory order.
     pub thinks: Vec<String>,
-    writes: Vec<String>,
+    writes: Vec<Written>,
     /// The thoughts that can be searched, in trajectory order.
     pub slots: Vec<ThinkSlot>,
     /// The trajectory's plan.
@@ -71,8 +71,15 @@ pub struct ScoredDocument {
 struct Found {
     agent: AgentId,
     step: usize,
-    /// (write index, whether the thought is the one right before it, the Write's step index)
-    next_write: Option<(usize, bool, usize)>,
+    /// (write index, whether the thought is the one right before it)
+    next_write: Option<(usize, bool)>,
+}
+
+/// A written file: its path and real content.
+#[derive(Debug)]
+struct Written {
+    path: String,
+    content: String,
 }
 
 fn marker(kind: char, n: usize) -> String {
@@ -81,7 +88,7 @@ fn marker(kind: char, n: usize) -> String {
 
 /// Replaces thoughts and written files by markers, in walk order, collecting
 /// their texts and where each thought leads.
-fn mark(e: &mut Episode, thinks: &mut Vec<(String, Found)>, writes: &mut Vec<String>) {
+fn mark(e: &mut Episode, thinks: &mut Vec<(String, Found)>, writes: &mut Vec<Written>) {
     // First pass over this episode's own steps: which Write follows each thought.
     let own_writes: Vec<(usize, usize)> = {
         let mut n = writes.len();
@@ -111,7 +118,7 @@ fn mark(e: &mut Episode, thinks: &mut Vec<(String, Found)>, writes: &mut Vec<Str
                     StepKind::Action { .. } | StepKind::Delegate { .. } | StepKind::Think { .. }
                 )
             });
-            (w, next_action, at)
+            (w, next_action)
         });
         match &mut e.steps[i].kind {
             StepKind::Think { text } => {
@@ -124,10 +131,13 @@ fn mark(e: &mut Episode, thinks: &mut Vec<(String, Found)>, writes: &mut Vec<Str
                 thinks.push((text, found));
             }
             StepKind::Action {
-                call: ToolCall::Write { content, .. },
+                call: ToolCall::Write { path, content },
             } => {
-                let text = std::mem::replace(content, marker('W', writes.len()));
-                writes.push(text);
+                let content = std::mem::replace(content, marker('W', writes.len()));
+                writes.push(Written {
+                    path: path.clone(),
+                    content,
+                });
             }
             StepKind::Delegate { episode } => mark(episode, thinks, writes),
             _ => {}
@@ -238,7 +248,7 @@ impl ScoredDocument {
         let mut thinks = Vec::with_capacity(found.len());
         for (n, (text, f)) in found.into_iter().enumerate() {
             thinks.push(text);
-            let Some((w, next_action, write_step)) = f.next_write else {
+            let Some((w, next_action)) = f.next_write else {
                 continue;
             };
             if think_at[n] == usize::MAX || write_at[w] == usize::MAX || write_at[w] < think_at[n] {
@@ -247,12 +257,11 @@ impl ScoredDocument {
             if scope == Scope::BeforeWrite && !next_action {
                 continue;
             }
-            let target = prefix_chars(&writes[w], target_chars).to_owned();
+            let target = prefix_chars(&writes[w].content, target_chars).to_owned();
             if target.trim().is_empty() {
                 continue;
             }
-            let path = find_write_path(trajectory, &f.agent, write_step);
-            let Some(plan_step) = path.and_then(|p| plan.steps.iter().position(|s| s.path == p)) else {
+            let Some(plan_step) = plan.steps.iter().position(|s| s.path == writes[w].path) else {
                 continue;
             };
             slots.push(ThinkSlot {
@@ -286,7 +295,7 @@ impl ScoredDocument {
             Piece::Text(t) => t,
             Piece::Think(n) if *n == slot.think => candidate,
             Piece::Think(n) => &self.thinks[*n],
-            Piece::Write(n) => &self.writes[*n],
+            Piece::Write(n) => &self.writes[*n].content,
         }
     }
 
@@ -323,23 +332,6 @@ impl ScoredDocument {
             target: candidate.to_owned(),
         }
     }
-}
-
-fn find_write_path(t: &Trajectory, agent: &AgentId, step: usize) -> Option<String> {
-    fn go(e: &Episode, agent: &AgentId, step: usize) -> Option<String> {
-        if &e.agent == agent
-            && let Some(StepKind::Action {
-                call: ToolCall::Write { path, .. },
-            }) = e.steps.get(step).map(|s| &s.kind)
-        {
-            return Some(path.clone());
-        }
-        e.steps.iter().find_map(|s| match &s.kind {
-            StepKind::Delegate { episode } => go(episode, agent, step),
-            _ => None,
-        })
-    }
-    go(&t.main, agent, step)
 }
 
 /// Splits flattened text into literal pieces and markers.

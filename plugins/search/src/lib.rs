@@ -35,6 +35,10 @@ pub struct NoSearch;
 
 #[async_trait::async_trait]
 impl SearchStrategy for NoSearch {
+    fn rewrites_thoughts(&self) -> bool {
+        false
+    }
+
     async fn search(
         &self,
         _trajectory: &mut Trajectory,

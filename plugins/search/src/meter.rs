@@ -1,7 +1,9 @@
-//! Every scorer and policy call a search makes goes through the meter: scores
-//! are cached by content (the scorer's fingerprint, the context, the target),
-//! so a re-run or resumed run repeats no scorer call; calls and tokens are
-//! counted against the per-repository budgets.
+//! Every scorer and policy call a search makes goes through the meter: a
+//! request is scored once per repository (a candidate proposed again is
+//! answered from memory) and cached on disk by content (the scorer's
+//! fingerprint, the context, the target), so a re-run or resumed run repeats
+//! no scorer call; calls and tokens are counted against the per-repository
+//! budgets.
 
 use repo2agent_core::StageError;
 use repo2agent_core::cache::CallCache;
@@ -23,6 +25,8 @@ pub struct Meter<'a> {
     fingerprint: Option<String>,
     cache: &'a CallCache,
     budget: Budget,
+    /// Every score of this repository's search, by key.
+    memo: std::collections::HashMap<String, TargetScore>,
     /// What was spent.
     pub usage: SearchUsage,
 }
@@ -45,6 +49,7 @@ impl<'a> Meter<'a> {
             scorer,
             cache,
             budget,
+            memo: std::collections::HashMap::new(),
             usage: SearchUsage::default(),
         }
     }
@@ -60,54 +65,66 @@ impl<'a> Meter<'a> {
         !stop
     }
 
-    fn key(&self, r: &ScoreRequest) -> Option<(String, serde_json::Value)> {
-        let fp = self.fingerprint.as_ref()?;
-        let key = CallCache::key(&serde_json::json!({"scorer": fp, "context": r.context, "target": r.target}));
-        // The stored request stays small: the key already commits to the texts.
-        let about = serde_json::json!({
-            "scorer": fp,
-            "context_chars": r.context.chars().count(),
-            "target_chars": r.target.chars().count(),
-        });
-        Some((key, about))
+    /// Whether scores go to (and come from) the disk cache: only for a
+    /// scorer that says what its numbers depend on.
+    fn on_disk(&self) -> bool {
+        self.fingerprint.is_some() && self.cache.is_enabled()
     }
 
-    /// Scores a batch: cached answers first, the rest in one scorer call.
+    fn key(&self, r: &ScoreRequest) -> String {
+        let fp = self.fingerprint.as_deref().unwrap_or_default();
+        CallCache::key(&serde_json::json!({"scorer": fp, "context": r.context, "target": r.target}))
+    }
+
+    /// Scores a batch: answers already known (this repository's earlier
+    /// requests, then the disk cache) first, each other distinct request once,
+    /// in one scorer call.
     pub async fn score(&mut self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
-        let keys: Vec<_> = batch.iter().map(|r| self.key(r)).collect();
-        let mut out: Vec<Option<TargetScore>> = keys
-            .iter()
-            .map(|k| {
-                let (key, _) = k.as_ref()?;
-                serde_json::from_str(&self.cache.get(key)?).ok()
-            })
-            .collect();
-        let missing: Vec<usize> = (0..batch.len()).filter(|&i| out[i].is_none()).collect();
-        self.usage.scorer_cache_hits += (batch.len() - missing.len()) as u64;
-        if !missing.is_empty() {
-            let asked: Vec<ScoreRequest> = missing.iter().map(|&i| batch[i].clone()).collect();
-            let scores = self.scorer.score(&asked).await?;
-            if scores.len() != asked.len() {
+        let keys: Vec<String> = batch.iter().map(|r| self.key(r)).collect();
+        let mut asked: Vec<usize> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if self.memo.contains_key(key) || asked.iter().any(|&j| keys[j] == *key) {
+                continue;
+            }
+            let cached = self.on_disk().then(|| self.cache.get(key)).flatten();
+            match cached.and_then(|json| serde_json::from_str::<TargetScore>(&json).ok()) {
+                Some(s) => {
+                    self.memo.insert(key.clone(), s);
+                }
+                None => asked.push(i),
+            }
+        }
+        self.usage.scorer_cache_hits += (batch.len() - asked.len()) as u64;
+        if !asked.is_empty() {
+            let requests: Vec<ScoreRequest> = asked.iter().map(|&i| batch[i].clone()).collect();
+            let scores = self.scorer.score(&requests).await?;
+            if scores.len() != requests.len() {
                 return Err(StageError::Failed(format!(
                     "the scorer returned {} scores for {} requests",
                     scores.len(),
-                    asked.len()
+                    requests.len()
                 )));
             }
-            self.usage.scorer_calls += asked.len() as u64;
-            for (&i, s) in missing.iter().zip(scores) {
+            self.usage.scorer_calls += requests.len() as u64;
+            for (&i, s) in asked.iter().zip(scores) {
                 if s.token_nll.iter().any(|x| !x.is_finite()) {
                     return Err(StageError::Failed("the scorer returned a non-finite NLL".into()));
                 }
-                if let Some((key, about)) = &keys[i]
+                if self.on_disk()
                     && let Ok(json) = serde_json::to_string(&s)
                 {
-                    self.cache.put(key, about, &json);
+                    // The stored request stays small: the key commits to the texts.
+                    let about = serde_json::json!({
+                        "scorer": self.fingerprint,
+                        "context_chars": batch[i].context.chars().count(),
+                        "target_chars": batch[i].target.chars().count(),
+                    });
+                    self.cache.put(&keys[i], &about, &json);
                 }
-                out[i] = Some(s);
+                self.memo.insert(keys[i].clone(), s);
             }
         }
-        let out: Vec<TargetScore> = out.into_iter().flatten().collect();
+        let out: Vec<TargetScore> = keys.iter().filter_map(|k| self.memo.get(k).cloned()).collect();
         self.usage.scorer_tokens += out
             .iter()
             .map(|s| s.context_tokens + s.token_nll.len() as u64)

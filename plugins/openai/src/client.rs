@@ -2,8 +2,8 @@
 //! timeout, retries with exponential backoff and jitter on 429 / 5xx / timeouts /
 //! dropped connections / malformed answers, a call cache and usage counters.
 
-pub use crate::retry::CallFailed;
-use crate::retry::{Attempt, Backoff, RetryCounters, retryable_status};
+use crate::retry::{Attempt, Backoff, RetryCounters, status_attempt};
+pub use crate::retry::{CallFailed, reason};
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
@@ -137,7 +137,10 @@ impl ChatClient {
                     Ok(v) => Ok((answer, v)),
                     Err(why) => {
                         self.usage.malformed.fetch_add(1, Ordering::Relaxed);
-                        Err(Attempt::Transient(format!("malformed answer: {why}")))
+                        Err(Attempt::Transient(
+                            reason::BAD_ANSWER,
+                            format!("malformed answer: {why}"),
+                        ))
                     }
                 }
             })
@@ -160,7 +163,7 @@ impl ChatClient {
             .permits
             .acquire()
             .await
-            .map_err(|e| Attempt::Fatal(e.to_string()))?;
+            .map_err(|e| Attempt::Fatal(reason::CLOSED, e.to_string()))?;
         self.usage.calls.fetch_add(1, Ordering::Relaxed);
         let s = &self.settings;
         #[allow(deprecated)]
@@ -176,7 +179,12 @@ impl ChatClient {
             ..Default::default()
         };
         let response = match tokio::time::timeout(s.timeout, self.client.chat().create(request)).await {
-            Err(_) => return Err(Attempt::Transient(format!("no answer within {:?}", s.timeout))),
+            Err(_) => {
+                return Err(Attempt::Transient(
+                    reason::TIMEOUT,
+                    format!("no answer within {:?}", s.timeout),
+                ));
+            }
             Ok(Err(e)) => return Err(classify(e)),
             Ok(Ok(r)) => r,
         };
@@ -195,24 +203,152 @@ impl ChatClient {
             .unwrap_or_default();
         if text.trim().is_empty() {
             self.usage.malformed.fetch_add(1, Ordering::Relaxed);
-            return Err(Attempt::Transient("empty answer".into()));
+            return Err(Attempt::Transient(reason::BAD_ANSWER, "empty answer".into()));
         }
         Ok(text)
     }
 }
 
+/// The attempt a failed async-openai call makes: retried or not, with its reason.
 fn classify(e: OpenAIError) -> Attempt {
+    let message = e.to_string();
     match &e {
-        OpenAIError::ApiError(r) => {
-            let status = r.status_code.as_u16();
-            if retryable_status(status) {
-                Attempt::Transient(e.to_string())
+        OpenAIError::ApiError(r) => status_attempt(r.status_code.as_u16(), message),
+        OpenAIError::Reqwest(e) => Attempt::Transient(transport_reason(e), message),
+        // A body that is not the API's shape (a 2xx, or a 4xx without an error object).
+        OpenAIError::JSONDeserialize(..) => Attempt::Transient(reason::BAD_ANSWER, message),
+        OpenAIError::StreamError(s) => match **s {
+            async_openai::error::StreamError::UnknownEvent(_) => Attempt::Transient(reason::BAD_ANSWER, message),
+            async_openai::error::StreamError::EventStream(_) => Attempt::Transient(reason::CONNECTION, message),
+        },
+        OpenAIError::InvalidArgument(_) => Attempt::Fatal(reason::INVALID_REQUEST, message),
+        // Errors of the HTTP service (tower's boxed errors): a transport error
+        // unless it is one of async-openai's own.
+        OpenAIError::Boxed(b) => {
+            if let Some(e) = b.downcast_ref::<reqwest::Error>() {
+                Attempt::Transient(transport_reason(e), message)
             } else {
-                Attempt::Fatal(e.to_string())
+                Attempt::Transient(reason::CONNECTION, message)
             }
         }
-        OpenAIError::InvalidArgument(_) => Attempt::Fatal(e.to_string()),
-        // Connection errors, garbage bodies, dropped streams.
-        _ => Attempt::Transient(e.to_string()),
+        // Client-side file errors: not produced by chat calls.
+        OpenAIError::FileSaveError(_) | OpenAIError::FileReadError(_) => {
+            Attempt::Fatal(reason::INVALID_REQUEST, message)
+        }
+    }
+}
+
+/// `timeout` or `connection` for a transport error.
+fn transport_reason(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        reason::TIMEOUT
+    } else {
+        reason::CONNECTION
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{Reply, TestServer};
+    use async_openai::error::{ApiError, ApiErrorResponse};
+
+    fn api_error(status: u16) -> OpenAIError {
+        OpenAIError::ApiError(ApiErrorResponse {
+            status_code: reqwest::StatusCode::from_u16(status).unwrap(),
+            api_error: ApiError {
+                message: "nope".into(),
+                ..Default::default()
+            },
+        })
+    }
+
+    fn reason_of(a: &Attempt) -> (&'static str, bool) {
+        match a {
+            Attempt::Transient(r, _) => (r, true),
+            Attempt::Fatal(r, _) => (r, false),
+        }
+    }
+
+    #[test]
+    fn async_openai_errors_are_classified() {
+        let cases = [
+            (api_error(503), ("http_5xx", true)),
+            (api_error(500), ("http_5xx", true)),
+            (api_error(429), ("http_429", true)),
+            (api_error(408), ("http_408", true)),
+            (api_error(400), ("http_4xx", false)),
+            (api_error(404), ("http_4xx", false)),
+            (OpenAIError::InvalidArgument("bad".into()), ("invalid_request", false)),
+        ];
+        for (e, want) in cases {
+            let why = e.to_string();
+            assert_eq!(reason_of(&classify(e)), want, "{why}");
+        }
+        let json = serde_json::from_str::<serde_json::Value>("<html>").unwrap_err();
+        let e = OpenAIError::JSONDeserialize(json, "<html>".into());
+        assert_eq!(reason_of(&classify(e)), ("bad_answer", true));
+    }
+
+    fn client(base_url: &str, max_retries: u32, timeout: Duration) -> ChatClient {
+        let settings = CallSettings {
+            model: "m".into(),
+            temperature: 0.0,
+            max_tokens: 16,
+            timeout,
+            max_retries,
+            backoff_initial: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(2),
+        };
+        ChatClient::new(base_url, "k", settings, 2, CallCache::new(None))
+    }
+
+    async fn fail(server: &TestServer, replies: Vec<Reply>, max_retries: u32) -> CallFailed {
+        server.push(replies);
+        let c = client(&server.base_url(), max_retries, Duration::from_millis(300));
+        c.chat("s", "u", 1, |a| Ok(a.to_owned())).await.unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn calls_that_give_up_carry_their_last_reason() {
+        let server = TestServer::start([]);
+        let e = fail(&server, vec![Reply::Status(503); 3], 2).await;
+        assert_eq!(e.reason, "http_5xx", "{e}");
+        assert!(
+            e.message.contains("gave up after 3 attempts") && e.message.contains("503"),
+            "{e}"
+        );
+        assert_eq!(
+            fail(&server, vec![Reply::Status(429), Reply::Status(408)], 1)
+                .await
+                .reason,
+            "http_408"
+        );
+        assert_eq!(fail(&server, vec![Reply::Garbage; 2], 1).await.reason, "bad_answer");
+        assert_eq!(fail(&server, vec![Reply::Drop; 2], 1).await.reason, "connection");
+        let hang = Reply::Hang(Duration::from_secs(1));
+        assert_eq!(fail(&server, vec![hang.clone(), hang], 1).await.reason, "timeout");
+
+        let before = server.requests();
+        let e = fail(&server, vec![Reply::Status(400)], 3).await;
+        assert_eq!(e.reason, "http_4xx", "{e}");
+        assert_eq!(server.requests(), before + 1, "a client error is not retried");
+
+        // Answers the validator rejects are bad answers; a good one passes.
+        let c = client(&server.base_url(), 1, Duration::from_secs(5));
+        let e = c.chat("s", "u", 2, |_| Err::<(), _>("no".into())).await.unwrap_err();
+        assert_eq!(e.reason, "bad_answer", "{e}");
+        assert!(c.chat("s", "u", 3, |a| Ok(a.to_owned())).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_server_that_is_not_there_is_a_connection_failure() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let c = client(&format!("http://{addr}/v1"), 1, Duration::from_secs(5));
+        let e = c.chat("s", "u", 1, |a| Ok(a.to_owned())).await.unwrap_err();
+        assert_eq!(e.reason, "connection", "{e}");
     }
 }

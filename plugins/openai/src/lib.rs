@@ -6,7 +6,9 @@
 //! JSON, a thought prose), and a call that keeps failing — 429 / 5xx, timeouts,
 //! dropped connections, garbage, empty or malformed answers — is retried with
 //! exponential backoff and jitter, then that step falls back to the `template`
-//! policy and is counted. Every answer is cached by content on disk, so re-runs
+//! policy and is counted (or, with `on_failure = "fail"`, fails with
+//! [`StageError::Unavailable`] and a reason key such as `http_5xx`, so the
+//! repository is marked failed and `run --resume` retries it). Every answer is cached by content on disk, so re-runs
 //! and resumed runs repeat no call.
 //!
 //! Also the `openai-logprobs` scorer ([`logprobs`]): target NLLs from the
@@ -17,8 +19,10 @@ mod client;
 pub mod logprobs;
 mod prompts;
 mod retry;
+#[cfg(test)]
+mod test_server;
 
-pub use client::{CallFailed, CallSettings, ChatClient, Usage};
+pub use client::{CallFailed, CallSettings, ChatClient, Usage, reason};
 pub use logprobs::{OpenAiLogprobsConfig, OpenAiLogprobsScorer};
 pub use repo2agent_core::cache::CallCache;
 
@@ -72,6 +76,24 @@ pub struct OpenAiPolicyConfig {
     /// it. Default `~/.cache/repo2agent/calls`.
     #[serde(default)]
     pub cache_dir: Option<String>,
+    /// What a step does when the model gave no usable answer after its
+    /// retries: `"fallback"` (default) uses the template policy for that step
+    /// (counted as `template_fallbacks`); `"fail"` returns
+    /// [`StageError::Unavailable`] with the last attempt's reason key, so the
+    /// repository is marked failed and `run --resume` retries it.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+}
+
+/// What the `openai` policy does when a call gives up (`on_failure`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Use the template policy for that step, and count it.
+    #[default]
+    Fallback,
+    /// Fail the step with [`StageError::Unavailable`].
+    Fail,
 }
 
 mod defaults {
@@ -103,15 +125,24 @@ mod defaults {
 pub struct OpenAiPolicy {
     client: ChatClient,
     fallback: TemplatePolicy,
+    on_failure: OnFailure,
 }
 
 impl OpenAiPolicy {
-    /// A policy talking to `client`.
+    /// A policy talking to `client` that falls back to the template policy
+    /// when a call gives up.
     pub fn new(client: ChatClient) -> Self {
         Self {
             client,
             fallback: TemplatePolicy::default(),
+            on_failure: OnFailure::Fallback,
         }
+    }
+
+    /// The same policy, doing `on_failure` when a call gives up.
+    pub fn with_on_failure(mut self, on_failure: OnFailure) -> Self {
+        self.on_failure = on_failure;
+        self
     }
 
     /// Model-use counters.
@@ -119,12 +150,19 @@ impl OpenAiPolicy {
         &self.client.usage
     }
 
-    fn fell_back(&self, what: &str, e: &CallFailed) {
-        self.client.usage.fallbacks.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(
-            "{what}: the model gave no usable answer ({}); using the template policy",
-            e.0
-        );
+    /// After a call gave up: `Ok(())` to fall back (counted), or the error to return.
+    fn fall_back(&self, what: &str, e: CallFailed) -> Result<(), StageError> {
+        match self.on_failure {
+            OnFailure::Fallback => {
+                self.client.usage.fallbacks.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{what}: the model gave no usable answer ({e}); using the template policy");
+                Ok(())
+            }
+            OnFailure::Fail => Err(StageError::Unavailable {
+                reason: e.reason,
+                message: format!("{what}: the model gave no usable answer: {e}"),
+            }),
+        }
     }
 }
 
@@ -176,7 +214,7 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
                 c.max_concurrency,
                 CallCache::new(cache_dir),
             );
-            Ok(Arc::new(OpenAiPolicy::new(client)) as Arc<dyn Policy>)
+            Ok(Arc::new(OpenAiPolicy::new(client).with_on_failure(c.on_failure)) as Arc<dyn Policy>)
         },
     )
 }
@@ -192,7 +230,7 @@ impl Policy for OpenAiPolicy {
         {
             Ok(plan) => Ok(plan),
             Err(e) => {
-                self.fell_back(&format!("{}: plan", repo.snapshot.name), &e);
+                self.fall_back(&format!("{}: plan", repo.snapshot.name), e)?;
                 self.fallback.plan(repo, seed).await
             }
         }
@@ -207,7 +245,7 @@ impl Policy for OpenAiPolicy {
         {
             Ok(t) => Ok(t),
             Err(e) => {
-                self.fell_back(&format!("{}: thought", request.step.path), &e);
+                self.fall_back(&format!("{}: thought", request.step.path), e)?;
                 self.fallback.think(request).await
             }
         }
@@ -231,7 +269,7 @@ impl Policy for OpenAiPolicy {
                 Ok(v)
             }
             Err(e) => {
-                self.fell_back(&format!("{}: rewrites", request.step.path), &e);
+                self.fall_back(&format!("{}: rewrites", request.step.path), e)?;
                 self.fallback.propose_rewrites(request, current, n).await
             }
         }
@@ -243,5 +281,79 @@ impl Policy for OpenAiPolicy {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{Reply, TestServer};
+    use repo2agent_core::model::{Analysis, RepoSnapshot};
+    use std::path::Path;
+
+    fn policy(server: &TestServer, on_failure: OnFailure) -> OpenAiPolicy {
+        let settings = CallSettings {
+            model: "m".into(),
+            temperature: 0.0,
+            max_tokens: 16,
+            timeout: Duration::from_secs(5),
+            max_retries: 1,
+            backoff_initial: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(2),
+        };
+        let client = ChatClient::new(&server.base_url(), "k", settings, 2, CallCache::new(None));
+        OpenAiPolicy::new(client).with_on_failure(on_failure)
+    }
+
+    #[tokio::test]
+    async fn on_failure_falls_back_by_default_or_fails_with_the_reason() {
+        let snap = RepoSnapshot::new("r", "/r", vec![("a.py".into(), None, "x = 1\n".into())]);
+        let analysis = Analysis::default();
+        let repo = RepoContext {
+            snapshot: &snap,
+            analysis: &analysis,
+            order: &[],
+        };
+        let server = TestServer::start([Reply::Status(503), Reply::Status(503)]);
+        let p = policy(&server, OnFailure::Fallback);
+        assert!(p.plan(repo, 1).await.is_ok());
+        assert_eq!(p.usage().fallbacks.load(Ordering::Relaxed), 1);
+
+        server.push([Reply::Status(503), Reply::Status(502)]);
+        let p = policy(&server, OnFailure::Fail);
+        let e = p.plan(repo, 1).await.unwrap_err();
+        assert!(
+            matches!(&e, StageError::Unavailable { reason: "http_5xx", message } if message.contains("r: plan")),
+            "{e:?}"
+        );
+        assert_eq!(e.reason(), "http_5xx");
+        assert_eq!(p.usage().fallbacks.load(Ordering::Relaxed), 0);
+
+        server.push([Reply::Status(401)]);
+        let e = p.plan(repo, 2).await.unwrap_err();
+        assert_eq!(e.reason(), "http_4xx", "{e}");
+    }
+
+    fn parse(text: &str) -> Result<(), Vec<(Option<usize>, String)>> {
+        let mut r = Registry::new();
+        register(&mut r).unwrap();
+        repo2agent_core::config::parse(text, "test.toml", Path::new("/base"), &mut r)
+            .map(|_| ())
+            .map_err(|e| e.problems.into_iter().map(|p| (p.line, p.message)).collect())
+    }
+
+    #[test]
+    fn on_failure_is_fallback_or_fail() {
+        let section = "[policies.t]\ntype = \"openai\"\nbase_url = \"http://x/v1\"\nmodel = \"m\"\ncache_dir = \"\"\n";
+        parse(section).unwrap();
+        parse(&format!("{section}on_failure = \"fallback\"\n")).unwrap();
+        parse(&format!("{section}on_failure = \"fail\"\n")).unwrap();
+        let e = parse(&format!("[run]\nseed = 1\n\n{section}on_failure = \"explode\"\n")).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, Some(9), "{e:?}");
+        assert!(e[0].1.contains("explode") && e[0].1.contains("fallback"), "{e:?}");
+
+        let c: OpenAiPolicyConfig = serde_json::from_value(serde_json::json!({"base_url": "u", "model": "m"})).unwrap();
+        assert_eq!(c.on_failure, OnFailure::Fallback);
     }
 }

@@ -28,7 +28,7 @@
 //! then the whole batch fails naming the reason.
 
 use crate::client::Usage;
-use crate::retry::{Attempt, Backoff, CallFailed, RetryCounters, retryable_status};
+use crate::retry::{Attempt, Backoff, RetryCounters, reason, status_attempt};
 use repo2agent_core::StageError;
 use repo2agent_core::stage::{ScoreRequest, Scorer, TargetScore};
 use serde::Deserialize;
@@ -136,18 +136,18 @@ impl OpenAiLogprobsScorer {
     }
 
     /// Scores one pair (retried).
-    async fn score_one(&self, r: &ScoreRequest) -> Result<TargetScore, String> {
+    async fn score_one(&self, r: &ScoreRequest) -> Result<TargetScore, ScoreFailed> {
         if r.target.is_empty() {
             // Nothing to score and nothing to pay for: no call.
             return Ok(TargetScore::default());
         }
         let head = format!("{}{}", self.config.prompt_prefix, r.context);
         if head.is_empty() {
-            return Err(
+            return Err(ScoreFailed::Input(
                 "the context and prompt_prefix are both empty: the first prompt token has no logprob, \
                  so the target's first token cannot be scored (set prompt_prefix, e.g. to the model's BOS text)"
                     .into(),
-            );
+            ));
         }
         let prompt = format!("{head}{}", r.target);
         let span = Span {
@@ -177,7 +177,7 @@ impl OpenAiLogprobsScorer {
                 })
             })
             .await
-            .map_err(|CallFailed(why)| why)?;
+            .map_err(ScoreFailed::Call)?;
         self.usage.prompt_tokens.fetch_add(tokens, Ordering::Relaxed);
         Ok(score)
     }
@@ -188,7 +188,7 @@ impl OpenAiLogprobsScorer {
             .permits
             .acquire()
             .await
-            .map_err(|e| Attempt::Fatal(e.to_string()))?;
+            .map_err(|e| Attempt::Fatal(reason::CLOSED, e.to_string()))?;
         self.usage.calls.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
@@ -205,19 +205,27 @@ impl OpenAiLogprobsScorer {
             Ok::<_, reqwest::Error>((status, bytes))
         };
         let (status, bytes) = match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => return Err(Attempt::Transient(format!("no answer within {:?}", self.timeout))),
-            Ok(Err(e)) => return Err(Attempt::Transient(format!("{}: {e}", self.url))),
+            Err(_) => {
+                return Err(Attempt::Transient(
+                    reason::TIMEOUT,
+                    format!("no answer within {:?}", self.timeout),
+                ));
+            }
+            Ok(Err(e)) => {
+                let why = if e.is_timeout() {
+                    reason::TIMEOUT
+                } else {
+                    reason::CONNECTION
+                };
+                return Err(Attempt::Transient(why, format!("{}: {e}", self.url)));
+            }
             Ok(Ok(x)) => x,
         };
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes);
             let excerpt: String = text.chars().take(300).collect();
             let why = format!("{}: HTTP {status}: {excerpt}", self.url);
-            return Err(if retryable_status(status.as_u16()) {
-                Attempt::Transient(why)
-            } else {
-                Attempt::Fatal(why)
-            });
+            return Err(status_attempt(status.as_u16(), why));
         }
         Ok(bytes.to_vec())
     }
@@ -229,13 +237,20 @@ impl Scorer for OpenAiLogprobsScorer {
     /// the first request that gives up fails the batch.
     async fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
         futures_util::future::try_join_all(batch.iter().enumerate().map(|(i, r)| async move {
-            self.score_one(r).await.map_err(|why| {
-                StageError::Failed(format!(
-                    "openai-logprobs ({}): request {} of {}: {why}",
+            self.score_one(r).await.map_err(|e| {
+                let what = format!(
+                    "openai-logprobs ({}): request {} of {}",
                     self.config.model,
                     i + 1,
                     batch.len()
-                ))
+                );
+                match e {
+                    ScoreFailed::Input(why) => StageError::Failed(format!("{what}: {why}")),
+                    ScoreFailed::Call(e) => StageError::Unavailable {
+                        reason: e.reason,
+                        message: format!("{what}: {e}"),
+                    },
+                }
             })
         }))
         .await
@@ -250,6 +265,14 @@ impl Scorer for OpenAiLogprobsScorer {
             self.config.prompt_prefix
         ))
     }
+}
+
+/// Why one pair got no score.
+enum ScoreFailed {
+    /// The pair cannot be scored (no call was made).
+    Input(String),
+    /// The call gave no usable answer after its retries.
+    Call(crate::retry::CallFailed),
 }
 
 /// The prompt of one request and where its target starts, in characters.
@@ -321,7 +344,7 @@ fn parse_answer(body: &[u8], span: Span<'_>) -> Result<(TargetScore, u64), Attem
 }
 
 fn malformed(why: String) -> Attempt {
-    Attempt::Transient(format!("malformed answer: {why}"))
+    Attempt::Transient(reason::BAD_ANSWER, format!("malformed answer: {why}"))
 }
 
 /// Picks the target's tokens out of the echoed prompt; see the module doc.
@@ -409,6 +432,7 @@ fn target_score(echo: &Echo<'_>, span: Span<'_>) -> Result<(TargetScore, u64), A
             // nothing to condition on, and asking again will not change that.
             None if i == 0 => {
                 return Err(Attempt::Fatal(
+                    reason::INVALID_REQUEST,
                     "the target starts in the prompt's first token, which has no logprob \
                      (the context is empty or shorter than a token: set prompt_prefix)"
                         .into(),
@@ -457,7 +481,7 @@ mod tests {
         };
         match target_score(&echo, Span { prompt, boundary }) {
             Ok((t, _)) => Ok(t),
-            Err(Attempt::Transient(w) | Attempt::Fatal(w)) => Err(w),
+            Err(Attempt::Transient(_, w) | Attempt::Fatal(_, w)) => Err(w),
         }
     }
 
@@ -529,12 +553,18 @@ mod tests {
             prompt: "abcd",
             boundary: 1,
         };
-        assert!(matches!(target_score(&echo, span), Err(Attempt::Fatal(_))));
+        assert!(matches!(
+            target_score(&echo, span),
+            Err(Attempt::Fatal(reason::INVALID_REQUEST, _))
+        ));
         // Generated count larger than the lists: offsets taken as the prompt's own.
         let echo = Echo {
             generated: Some(9),
             ..echo
         };
-        assert!(matches!(target_score(&echo, span), Err(Attempt::Fatal(_))));
+        assert!(matches!(
+            target_score(&echo, span),
+            Err(Attempt::Fatal(reason::INVALID_REQUEST, _))
+        ));
     }
 }

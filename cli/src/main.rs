@@ -12,6 +12,7 @@ mod builtins;
 mod inspect;
 mod inspect_shards;
 mod progress;
+mod slurm;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -56,6 +57,9 @@ enum Command {
     Inspect(InspectArgs),
     /// Convert shards to another training format (Megatron-LM `.bin/.idx`).
     Export(ExportArgs),
+    /// Join the outputs of sharded runs (`run --shard K/N`) into one dataset:
+    /// the same trajectories, shards and counters as one run over everything.
+    Merge(MergeArgs),
     /// Continue pretraining a Llama model on shards (burn; `TRAIN.toml`, see
     /// docs/training.md): metrics.jsonl, loss.png, checkpoints, final HF model.
     Train(TrainArgs),
@@ -63,8 +67,51 @@ enum Command {
     /// (rebuilt from its metadata), e.g. for `[tokenizer] path` so that shards
     /// match a GGUF model the trainer or the `burn` scorer loads.
     GgufTokenizer(GgufTokenizerArgs),
+    /// Write Slurm job scripts: an array of N sharded workers (`run --shard
+    /// K/N --resume`) and a merge job that runs after all of them succeed.
+    Slurm(SlurmArgs),
     /// Print the embedded default config.
     DefaultConfig,
+}
+
+#[derive(Args, Debug)]
+struct SlurmArgs {
+    /// The run config (TOML); checked before anything is written.
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
+    /// Array tasks: the corpus is split into this many parts (`--shard K/N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    tasks: u32,
+    /// Output root: workers write DIR/parts/K, the merge DIR/merged, logs DIR/logs/.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Where worker.sbatch, merge.sbatch and submit.sh are written [default: OUT/slurm].
+    #[arg(long, value_name = "DIR")]
+    scripts: Option<PathBuf>,
+    /// The repo2agent binary the jobs run [default: this one].
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// CPUs per task (also each worker's --workers unless Slurm says otherwise).
+    #[arg(long, value_name = "C", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    cpus_per_task: u32,
+    /// Memory per task, e.g. 8G (#SBATCH --mem).
+    #[arg(long, value_name = "MEM")]
+    mem: Option<String>,
+    /// Time limit per task, e.g. 04:00:00 (#SBATCH --time).
+    #[arg(long, value_name = "T")]
+    time: Option<String>,
+    /// Slurm partition (#SBATCH --partition).
+    #[arg(long, value_name = "P")]
+    partition: Option<String>,
+    /// Slurm account (#SBATCH --account).
+    #[arg(long, value_name = "A")]
+    account: Option<String>,
+    /// An extra `#SBATCH LINE` for both jobs, e.g. --sbatch=--qos=low (repeatable).
+    #[arg(long = "sbatch", value_name = "LINE", allow_hyphen_values = true)]
+    sbatch: Vec<String>,
+    /// Run at most M array tasks at once (--array=0-(N-1)%M).
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..))]
+    max_parallel: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +232,28 @@ struct RunArgs {
     /// falls in K, for N workers (a Slurm array, a Kubernetes indexed job).
     #[arg(long, value_name = "K/N", value_parser = parse_partition)]
     shard: Option<repo2agent_core::partition::Partition>,
+    /// Continue an interrupted run in the same output directory: repositories
+    /// it finished are reused, failed ones are tried again; the outputs equal
+    /// an uninterrupted run's.
+    #[arg(long)]
+    resume: bool,
+    /// Repositories processed at once (threads) instead of `run.workers`
+    /// (default: one per CPU core); the output is the same for any number.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// The config the parts were run with.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the merged dataset goes (instead of the config's `output.dir`).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The parts' output directories (`run --shard K/N --out DIR`), every part of N once.
+    #[arg(required = true, value_name = "PART_DIR")]
+    parts: Vec<PathBuf>,
 }
 
 fn parse_partition(text: &str) -> Result<repo2agent_core::partition::Partition, String> {
@@ -244,10 +313,27 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
                 cfg.output.dir = out;
             }
             cfg.partition = args.shard;
+            cfg.resume = args.resume;
+            if let Some(w) = args.workers {
+                cfg.run.workers = w;
+            }
             let progress = progress::RunProgress::new(quiet);
             let report = pipeline::run_with_progress(&cfg, &progress);
             progress.finish();
             let report = report.context("the run failed")?;
+            print_run_summary(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge(args) => {
+            let mut cfg = match load(args.config.as_deref(), &mut registry) {
+                Ok(c) => c,
+                Err(e) => return Ok(config_failed(&e)),
+            };
+            cfg.output.dir = args.out;
+            let progress = progress::RunProgress::new(quiet);
+            let report = repo2agent_core::merge::merge(&cfg, &args.parts, &progress);
+            progress.finish();
+            let report = report.context("the merge failed")?;
             print_run_summary(&report);
             Ok(ExitCode::SUCCESS)
         }
@@ -368,11 +454,70 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
             println!("wrote {}", args.out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Slurm(args) => {
+            let config = std::path::absolute(&args.config)
+                .with_context(|| format!("cannot resolve {}", args.config.display()))?;
+            if let Err(e) = load(Some(&config), &mut registry) {
+                return Ok(config_failed(&e));
+            }
+            write_slurm(args, config)
+        }
         Command::DefaultConfig => {
             print!("{}", config::DEFAULT_CONFIG);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn write_slurm(args: SlurmArgs, config: PathBuf) -> anyhow::Result<ExitCode> {
+    let absolute = |p: &Path| std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()));
+    let out = absolute(&args.out)?;
+    let scripts = match &args.scripts {
+        Some(dir) => absolute(dir)?,
+        None => out.join("slurm"),
+    };
+    let binary = match &args.binary {
+        Some(b) => absolute(b)?,
+        None => absolute(&std::env::current_exe().context("cannot find this executable")?)?,
+    };
+    let settings = slurm::Settings {
+        binary,
+        config,
+        out,
+        scripts,
+        tasks: args.tasks,
+        cpus_per_task: args.cpus_per_task,
+        mem: args.mem,
+        time: args.time,
+        partition: args.partition,
+        account: args.account,
+        extra: args.sbatch,
+        max_parallel: args.max_parallel,
+    };
+    let written = slurm::write(&settings)?;
+    let shown = |p: &Path| slurm::sh_quote(&p.to_string_lossy());
+    let n = settings.tasks;
+    println!(
+        "wrote {} ({n} array tasks: run --shard K/{n} --resume -> {})",
+        written.worker.display(),
+        settings.out.join("parts").join("K").display()
+    );
+    println!(
+        "wrote {} (after all tasks succeed: merge -> {})",
+        written.merge.display(),
+        settings.out.join("merged").display()
+    );
+    println!("wrote {}", written.submit.display());
+    println!(
+        "submit: bash {}   (extra arguments go to both sbatch calls, e.g. --partition=P)",
+        shown(&written.submit)
+    );
+    println!(
+        "a failed or cancelled task K: sbatch --array=K {} (it resumes), then sbatch {}",
+        shown(&written.worker),
+        shown(&written.merge)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn analyze_one(cfg: &RunConfig, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
@@ -449,6 +594,23 @@ fn print_plugins(registry: &Registry, cfg: Option<&RunConfig>) {
 }
 
 fn print_run_summary(report: &pipeline::RunReport) {
+    let r = &report.stats.repos;
+    println!(
+        "processed: {} repositories, {} done, {} empty, {} failed{}{}",
+        r.total,
+        r.done,
+        r.empty,
+        r.failed.values().sum::<u64>(),
+        if r.failed.is_empty() {
+            String::new()
+        } else {
+            format!(" {:?} (run again with --resume to retry them)", r.failed)
+        },
+        match report.resumed {
+            0 => String::new(),
+            n => format!("; {n} reused from the interrupted run"),
+        }
+    );
     let s = &report.stats.ingest;
     println!(
         "repositories: {} seen, {} ingested, {} empty, {} failed{}",
@@ -552,5 +714,9 @@ fn print_run_summary(report: &pipeline::RunReport) {
             println!("documents not tokenized: {:?}", t.failed);
         }
     }
-    println!("stats: {}", report.stats_path.display());
+    println!(
+        "stats: {}; manifest: {}",
+        report.stats_path.display(),
+        report.manifest_path.display()
+    );
 }

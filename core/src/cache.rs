@@ -26,9 +26,12 @@ impl CallCache {
 
     /// The key of a request: hex SHA-256 of its canonical JSON.
     pub fn key(request: &serde_json::Value) -> String {
-        let bytes = serde_json::to_vec(request).unwrap_or_default();
-        let digest = Sha256::digest(&bytes);
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        Self::digest(&serde_json::to_vec(request).unwrap_or_default())
+    }
+
+    /// Hex SHA-256 of bytes.
+    pub fn digest(bytes: &[u8]) -> String {
+        Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn path(dir: &Path, key: &str) -> PathBuf {

@@ -10,12 +10,14 @@
 //! See shared/DESIGN.md for the architecture.
 
 pub mod analyze;
+mod assemble;
 pub mod cache;
 pub mod config;
 pub mod dylib;
 pub mod error;
 pub mod grounding;
 pub mod ingest;
+pub mod merge;
 pub mod model;
 pub mod order;
 pub mod partition;
@@ -27,6 +29,8 @@ pub mod shard;
 pub mod simulate;
 pub mod stage;
 pub mod stats;
+pub mod units;
+mod worker;
 
 pub use error::StageError;
 pub use registry::{Kind, Origin, Registry};

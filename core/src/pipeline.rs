@@ -2,25 +2,30 @@
 //!
 //! Stages: ingest → analyze → simulate (with the run's policy) → search (when
 //! configured: thoughts rewritten under a scorer) → ground (the byte-exact
-//! check) → format → tokenize → mask → pack → MDS shards. Each repository
-//! streams through them one at a time (in an order shuffled with the seed); trajectories go to `trajectories.jsonl` (one repository per line),
-//! shards to `shards/` and counters to `stats.json`, each written under a
-//! temporary name and renamed into place, so a reader never sees half a file.
+//! check) → format ([`crate::worker`], one repository per worker thread) →
+//! tokenize → mask → pack → MDS shards ([`crate::assemble`], in order).
 //!
-//! A tokenizer that must first be trained on the corpus (`bpe`) makes the run
-//! spool the formatted documents to disk, train, then tokenize from the spool:
-//! memory stays bounded either way.
+//! Repositories are taken in an order shuffled with the seed. `run.workers`
+//! threads each take the next repository, at most a bounded window ahead of
+//! the oldest one not yet assembled (so memory stays flat however uneven the
+//! repositories are), and write its [`Unit`] to `OUT/units/`. The main thread
+//! assembles the units in order as they arrive: `trajectories.jsonl`,
+//! `shards/`, `manifest.jsonl`, `stats.json`, each renamed into place at the
+//! end. The outputs are therefore the same for any number of workers, and a
+//! run killed at any point and started again with `resume` reuses the units
+//! it finished and writes exactly what an uninterrupted run writes.
+//!
+//! A tokenizer that must first be trained on the corpus (`bpe`) is trained
+//! from the units once every repository is done, then the shards are written.
 
-use crate::analyze::analyze;
+use crate::assemble::{Assembler, AtomicFile};
 use crate::config::RunConfig;
-use crate::grounding::verify;
-use crate::ingest::{self, Ingestor, LanguageTable};
+use crate::ingest::{self, Ingestor, LanguageTable, RepoInput};
 use crate::progress::{NoProgress, Progress, ProgressEvent};
-use crate::shard::{PackConfig, ShardReport, ShardSink, SinkConfig, SinkError};
-use crate::simulate::{repo_seed, simulate};
-use crate::stage::{Analyzer, FormatInput, RepoContext, SearchContext};
-use crate::stats::{RunStats, SearchStats};
-use std::io::Write;
+use crate::stage::Analyzer;
+use crate::stats::RunStats;
+use crate::units::{RUN_FILE, RunHead, Status, UNITS_DIR, Unit};
+use crate::worker::{Shared, process};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,6 +47,15 @@ pub enum PipelineError {
     /// The tokenizer could not be prepared (trained or given its special tokens).
     #[error("tokenizer: {0}")]
     Tokenizer(crate::StageError),
+    /// A unit of an earlier run or of a part to merge cannot be read.
+    #[error("{0}")]
+    Unit(#[from] crate::units::UnitError),
+    /// The output directory holds work this run cannot reuse, or parts do not fit together.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The workers ended before every repository was processed (a bug).
+    #[error("the workers stopped before every repository was processed")]
+    WorkersStopped,
 }
 
 /// What a finished run produced.
@@ -55,45 +69,10 @@ pub struct RunReport {
     pub trajectories_path: Option<PathBuf>,
     /// The shard directory, when shards were written.
     pub shards_dir: Option<PathBuf>,
-}
-
-/// A file written under a temporary name and renamed into place by `finish`.
-struct AtomicFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
-}
-
-impl AtomicFile {
-    fn create(path: PathBuf) -> Result<Self, PipelineError> {
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(|source| PipelineError::Write {
-            path: tmp.clone(),
-            source,
-        })?;
-        Ok(Self {
-            path,
-            tmp,
-            out: std::io::BufWriter::new(file),
-        })
-    }
-
-    fn line(&mut self, text: &str) -> Result<(), PipelineError> {
-        writeln!(self.out, "{text}").map_err(|source| PipelineError::Write {
-            path: self.tmp.clone(),
-            source,
-        })
-    }
-
-    fn finish(mut self) -> Result<PathBuf, PipelineError> {
-        let err = |source| PipelineError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        self.out.flush().map_err(err)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(err)?;
-        Ok(self.path)
-    }
+    /// Where `manifest.jsonl` was written.
+    pub manifest_path: PathBuf,
+    /// Repositories reused from an interrupted run (`resume`).
+    pub resumed: u64,
 }
 
 /// The ingestor and analyzers a config describes (languages of its analyzers
@@ -109,39 +88,28 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
     run_with_progress(config, &NoProgress)
 }
 
+/// One repository of this run: its place in the whole run's order, and the
+/// unit an earlier run finished for it, when `resume` may reuse one.
+struct Item {
+    position: u64,
+    repo: RepoInput,
+    done: Option<PathBuf>,
+}
+
 /// [`run`], reporting to `progress` as it goes.
 pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<RunReport, PipelineError> {
+    let started = Instant::now();
     let out = &config.output.dir;
-    std::fs::create_dir_all(out).map_err(|source| PipelineError::Write {
-        path: out.clone(),
-        source,
-    })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| PipelineError::Write {
-            path: out.clone(),
-            source,
-        })?;
-
-    let (ingestor, analyzers) = ingestor(config);
-    let ingestor = ingestor.skip_output_dir(out);
-    let policy = config.policy.as_ref().and_then(|name| config.policies.get(name));
-    let mut trajectories = match policy {
-        Some(_) => Some(AtomicFile::create(out.join("trajectories.jsonl"))?),
-        None => None,
+    let units = out.join(UNITS_DIR);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PipelineError::Write { path, source }
     };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    remove_temporaries(out)?;
 
-    let mut tokens = TokenStage::new(config)?;
-    let mut stats = RunStats::default();
-    let mut seconds = [0.0f64; 6];
-    let mut repos = ingest::expand(&config.input.repos, &mut stats.ingest);
-    if let Some(part) = config.partition {
-        let before = repos.len();
-        repos.retain(|r| part.contains(&r.name));
-        stats.ingest.repos_other_shards = (before - repos.len()) as u64;
-        tracing::info!("shard {part}: {} of {before} repositories", repos.len());
-    }
+    let mut head = RunStats::default();
+    let mut repos = ingest::expand(&config.input.repos, &mut head.ingest);
     if config.run.shuffle {
         repos.sort_by_cached_key(|r| {
             (
@@ -151,387 +119,335 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
             )
         });
     }
-    tracing::info!("{} repositories to process", repos.len());
-    progress.event(ProgressEvent::Started {
-        repos: repos.len() as u64,
-    });
-    for repo in &repos {
-        let stage = |stage| {
-            progress.event(ProgressEvent::Stage {
-                repo: &repo.name,
-                stage,
-            })
-        };
-        let mut tokens_written = 0;
-        stage("ingest");
-        let t = Instant::now();
-        let snapshot = ingestor.snapshot(repo, &mut stats.ingest);
-        seconds[0] += t.elapsed().as_secs_f64();
-        if snapshot.files.is_empty() {
-            tracing::info!("{}: no files kept, skipped", repo.name);
-            progress.event(ProgressEvent::RepoDone {
-                repo: &repo.name,
-                bytes: 0,
-                tokens: 0,
-            });
-            continue;
-        }
-        stage("analyze");
-        let t = Instant::now();
-        let analysis = analyze(&snapshot, &analyzers, config.run.seed, &mut stats.analysis);
-        seconds[1] += t.elapsed().as_secs_f64();
-        let ctx = RepoContext {
-            snapshot: &snapshot,
-            analysis: &analysis,
-            order: &analysis.order,
-        };
-
-        let mut t = Instant::now();
-        if policy.is_some() {
-            stage("simulate");
-        }
-        let trajectory = match policy {
-            Some(p) => {
-                let seed = repo_seed(config.run.seed, &snapshot.name);
-                let sim = &mut stats.simulation;
-                let simulated = runtime.block_on(simulate(
-                    ctx,
-                    p.component.as_ref(),
-                    &p.type_name,
-                    seed,
-                    &config.simulation,
-                    sim,
-                ));
-                let searched = match (simulated, &config.search, &config.formatter) {
-                    (Ok(mut trajectory), Some(search), Some(formatter)) => {
-                        let context = SearchContext {
-                            repo: ctx,
-                            policy: p.component.as_ref(),
-                            formatter: formatter.component.as_ref(),
-                            seed,
-                        };
-                        stage("search");
-                        // Search time is its own entry, not the simulation's.
-                        seconds[2] += t.elapsed().as_secs_f64();
-                        let started = Instant::now();
-                        let result = runtime.block_on(search.component.search(&mut trajectory, context));
-                        seconds[5] += started.elapsed().as_secs_f64();
-                        t = Instant::now();
-                        match result {
-                            Ok(record) => {
-                                if let Some(r) = &record {
-                                    stats.search.get_or_insert_with(Default::default).add(r);
-                                }
-                                trajectory.search = record;
-                                Ok(trajectory)
-                            }
-                            Err(e) => {
-                                tracing::warn!("{}: search failed, trajectory not written: {e}", repo.name);
-                                let s = stats.search.get_or_insert_with(|| SearchStats {
-                                    strategy: search.type_name.clone(),
-                                    ..Default::default()
-                                });
-                                *s.failed.entry(e.reason().into()).or_default() += 1;
-                                Err(None)
-                            }
-                        }
-                    }
-                    (other, _, _) => other.map_err(Some),
-                };
-                match searched {
-                    Ok(t) => match verify(&t, &snapshot) {
-                        Ok(()) => Some(t),
-                        Err(e) => {
-                            tracing::error!("{}: grounding check failed, trajectory not written: {e}", repo.name);
-                            *stats
-                                .simulation
-                                .grounding_failures
-                                .entry(grounding_reason(&e).into())
-                                .or_default() += 1;
-                            None
-                        }
-                    },
-                    Err(Some(e)) => {
-                        tracing::warn!("{}: simulation failed: {e}", repo.name);
-                        *stats.simulation.failed.entry(e.reason().into()).or_default() += 1;
-                        None
-                    }
-                    Err(None) => None,
-                }
-            }
-            None => None,
-        };
-        if let (Some(t), Some(w)) = (&trajectory, trajectories.as_mut()) {
-            let line = t.to_json_line().map_err(|e| PipelineError::Write {
-                path: out.join("trajectories.jsonl"),
-                source: std::io::Error::other(e),
-            })?;
-            w.line(&line)?;
-        }
-        seconds[2] += t.elapsed().as_secs_f64();
-
-        if let Some(f) = &config.formatter
-            && (!f.component.needs_trajectory() || trajectory.is_some())
-        {
-            let input = FormatInput {
-                snapshot: &snapshot,
-                order: &analysis.order,
-                trajectory: trajectory.as_ref(),
-            };
-            stage("format");
-            let t = Instant::now();
-            match f.component.format(input) {
-                Ok(segments) => {
-                    stats.format.documents += 1;
-                    for s in &segments {
-                        *stats.format.chars_by_role.entry(s.role.name().into()).or_default() +=
-                            s.text.chars().count() as u64;
-                    }
-                    seconds[3] += t.elapsed().as_secs_f64();
-                    stage("tokenize");
-                    let t = Instant::now();
-                    tokens_written = tokens.push(&repo.name, &segments)?;
-                    seconds[4] += t.elapsed().as_secs_f64();
-                }
-                Err(e) => {
-                    tracing::warn!("{}: formatting failed: {e}", repo.name);
-                    *stats.format.failed.entry(e.reason().into()).or_default() += 1;
-                    seconds[3] += t.elapsed().as_secs_f64();
-                }
-            }
-        }
-        tracing::info!(
-            "{}: {} files, {} bytes, {} outlined, {} edges{}",
-            repo.name,
-            snapshot.files.len(),
-            snapshot.total_bytes(),
-            analysis.outlines.len(),
-            analysis.graph.edge_count(),
-            if trajectory.is_some() {
-                ", trajectory written"
-            } else {
-                ""
-            }
-        );
-        progress.event(ProgressEvent::RepoDone {
-            repo: &repo.name,
-            bytes: snapshot.total_bytes(),
-            tokens: tokens_written,
-        });
+    let total = repos.len() as u64;
+    let mut items: Vec<Item> = repos
+        .into_iter()
+        .zip(0u64..)
+        .map(|(repo, position)| Item {
+            position,
+            repo,
+            done: None,
+        })
+        .collect();
+    if let Some(part) = config.partition {
+        items.retain(|i| part.contains(&i.repo.name));
+        head.ingest.repos_other_shards = total - items.len() as u64;
+        tracing::info!("shard {part}: {} of {total} repositories", items.len());
     }
-    if !matches!(tokens, TokenStage::Off) {
+    let run_head = RunHead {
+        format: "repo2agent-run".into(),
+        version: 1,
+        fingerprint: config.fingerprint.clone(),
+        inputs: config.input.repos.clone(),
+        repos: total,
+        partition: config.partition.map(|p| p.to_string()),
+        ingest: head.ingest.clone(),
+    };
+    let resumed = prepare_units(config, &units, &run_head, &mut items)?;
+    tracing::info!(
+        "{} repositories to process{}",
+        items.len(),
+        if resumed > 0 {
+            format!(", {resumed} finished by an earlier run")
+        } else {
+            String::new()
+        }
+    );
+    progress.event(ProgressEvent::Started {
+        repos: items.len() as u64,
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(io(out))?;
+    let (ingestor, analyzers) = ingestor(config);
+    let shared = Shared {
+        config,
+        ingestor: ingestor.skip_output_dir(out),
+        analyzers,
+        policy: config.policy.as_ref().and_then(|name| config.policies.get(name)),
+        runtime: runtime.handle().clone(),
+        progress,
+    };
+    let mut assembler = Assembler::new(config, out, head)?;
+    let todo: Vec<usize> = (0..items.len()).filter(|i| items[*i].done.is_none()).collect();
+    let workers = match config.run.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+    .clamp(1, todo.len().max(1));
+    // Units finished but not yet assembled are held in memory: at most this many.
+    let window = 2 * workers + 2;
+    let gate = Gate::default();
+    let preparer = assembler.preparer();
+
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Done, PipelineError>)>();
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (shared, gate, items, todo, units, preparer) = (&shared, &gate, &items, &todo, &units, &preparer);
+            scope.spawn(move || {
+                while let Some(i) = gate.claim(todo, window) {
+                    let item = &items[i];
+                    let unit = process(shared, item.position, &item.repo);
+                    let written = write_unit(units, &unit).map(|sha| {
+                        // Tokenize here too, so that only packing is left to the main thread.
+                        let prepared = match (preparer, &unit.segments) {
+                            (Some(p), Some(segments)) => {
+                                shared.progress.event(ProgressEvent::Stage {
+                                    repo: &item.repo.name,
+                                    stage: "tokenize",
+                                });
+                                let t = Instant::now();
+                                Some((p.prepare(segments), t.elapsed().as_secs_f64()))
+                            }
+                            _ => None,
+                        };
+                        Done { unit, sha, prepared }
+                    });
+                    if tx.send((i, written)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let assembled = assemble(&items, &rx, &gate, &mut assembler, &units, progress);
+        if assembled.is_err() {
+            gate.abort();
+        }
+        assembled
+    })?;
+    drop(runtime);
+
+    if assembler.writes_shards() {
         progress.event(ProgressEvent::Finishing {
-            what: if matches!(tokens, TokenStage::Spool { .. }) {
+            what: if assembler.trains_tokenizer() {
                 "training the tokenizer and writing shards"
             } else {
                 "writing the last shard"
             },
         });
     }
-    let t = Instant::now();
-    let shards = tokens.finish()?;
-    seconds[4] += t.elapsed().as_secs_f64();
-    let shards_dir = shards.as_ref().map(|_| out.join(SHARD_DIR));
-    stats.tokens = shards.map(|r| token_stats(&r));
-    for (name, s) in ["ingest", "analyze", "simulate", "format", "tokenize", "search"]
-        .iter()
-        .zip(seconds)
-    {
-        if *name != "search" || config.search.is_some() {
-            stats.seconds.insert((*name).into(), s);
+    remove_other_units(&units, &items)?;
+    let policy = shared.policy.map(|p| p.component.counters()).unwrap_or_default();
+    let mut report = assembler.finish(policy, started)?;
+    report.resumed = resumed;
+    Ok(report)
+}
+
+/// Hands out repositories to workers in order, at most `window` ahead of the
+/// oldest one not yet assembled.
+#[derive(Default)]
+struct Gate {
+    state: std::sync::Mutex<GateState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// The next entry of `todo` to hand out.
+    next: usize,
+    /// Items assembled so far (an index into all items).
+    assembled: usize,
+    aborted: bool,
+}
+
+impl Gate {
+    fn claim(&self, todo: &[usize], window: usize) -> Option<usize> {
+        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if s.aborted {
+                return None;
+            }
+            let &i = todo.get(s.next)?;
+            if i < s.assembled + window {
+                s.next += 1;
+                return Some(i);
+            }
+            s = self.changed.wait(s).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
-    if let Some(p) = policy {
-        stats.simulation.policy = p.component.counters();
-    }
-    let trajectories_path = trajectories.map(AtomicFile::finish).transpose()?;
 
-    let stats_path = out.join("stats.json");
-    let json = serde_json::to_vec_pretty(&stats).map_err(|e| PipelineError::Write {
-        path: stats_path.clone(),
+    fn assembled(&self, n: usize) {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .assembled = n;
+        self.changed.notify_all();
+    }
+
+    fn abort(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .aborted = true;
+        self.changed.notify_all();
+    }
+}
+
+/// A repository a worker finished: its unit, the hash of its output, and its
+/// document tokenized (with the seconds that took) when the tokenizer was ready.
+struct Done {
+    unit: Unit,
+    sha: String,
+    prepared: Option<(Result<crate::shard::Prepared, crate::StageError>, f64)>,
+}
+
+/// Feeds the units to the assembler in order: reused ones from disk, new ones
+/// as workers send them.
+fn assemble(
+    items: &[Item],
+    rx: &std::sync::mpsc::Receiver<(usize, Result<Done, PipelineError>)>,
+    gate: &Gate,
+    assembler: &mut Assembler<'_>,
+    units: &Path,
+    progress: &dyn Progress,
+) -> Result<(), PipelineError> {
+    let mut pending: std::collections::BTreeMap<usize, Result<Done, PipelineError>> = Default::default();
+    for (i, item) in items.iter().enumerate() {
+        let name = Unit::file_name(item.position);
+        let path = units.join(&name);
+        let done = match &item.done {
+            Some(done) => Unit::read(done).map(|(unit, sha)| Done {
+                unit,
+                sha,
+                prepared: None,
+            })?,
+            None => loop {
+                if let Some(u) = pending.remove(&i) {
+                    break u?;
+                }
+                let (j, u) = rx.recv().map_err(|_| PipelineError::WorkersStopped)?;
+                pending.insert(j, u);
+            },
+        };
+        let Done { unit, sha, prepared } = done;
+        let tokens = assembler.push(&unit, &sha, &path, format!("{UNITS_DIR}/{name}"), prepared)?;
+        progress.event(ProgressEvent::RepoDone {
+            repo: &item.repo.name,
+            bytes: unit.header.bytes,
+            tokens,
+        });
+        gate.assembled(i + 1);
+    }
+    Ok(())
+}
+
+/// Writes a unit; returns the hash of its output.
+fn write_unit(units: &Path, unit: &Unit) -> Result<String, PipelineError> {
+    let path = units.join(Unit::file_name(unit.header.position));
+    let bytes = unit.encode().map_err(|e| PipelineError::Write {
+        path: path.clone(),
         source: std::io::Error::other(e),
     })?;
-    write_atomic(&stats_path, &json)?;
-    Ok(RunReport {
-        stats,
-        stats_path,
-        trajectories_path,
-        shards_dir,
-    })
+    write_atomic(&path, &bytes)?;
+    Ok(Unit::output_hash(&bytes))
+}
+
+/// Makes `units/` ready: emptied for a fresh run; for `resume`, checked
+/// against `run.json` and every reusable unit found. Returns how many.
+fn prepare_units(config: &RunConfig, units: &Path, head: &RunHead, items: &mut [Item]) -> Result<u64, PipelineError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PipelineError::Write { path, source }
+    };
+    let mut resumed = 0;
+    if config.resume && units.join(RUN_FILE).exists() {
+        let before = RunHead::read(units.parent().unwrap_or(units))?;
+        if before.fingerprint != head.fingerprint || before.inputs != head.inputs || before.repos != head.repos {
+            return Err(PipelineError::Mismatch(format!(
+                "{} holds a run of another config or other inputs; run without --resume to start over, or use another output directory",
+                units.display()
+            )));
+        }
+        for item in items.iter_mut() {
+            let path = units.join(Unit::file_name(item.position));
+            if !path.exists() {
+                continue;
+            }
+            match Unit::read(&path) {
+                Ok((u, _))
+                    if u.header.fingerprint == head.fingerprint
+                        && u.header.name == item.repo.name
+                        && u.header.root == item.repo.root
+                        && u.header.status != Status::Failed =>
+                {
+                    item.done = Some(path);
+                    resumed += 1;
+                }
+                Ok((u, _)) if u.header.status == Status::Failed => {
+                    tracing::info!(
+                        "{}: failed before ({}), trying again",
+                        item.repo.name,
+                        u.header.reason.unwrap_or_default()
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("{e}; processing the repository again"),
+            }
+        }
+    } else if units.exists() {
+        std::fs::remove_dir_all(units).map_err(io(units))?;
+    }
+    std::fs::create_dir_all(units).map_err(io(units))?;
+    let json = serde_json::to_vec_pretty(head).map_err(|e| PipelineError::Write {
+        path: units.join(RUN_FILE),
+        source: std::io::Error::other(e),
+    })?;
+    write_atomic(&units.join(RUN_FILE), &json)?;
+    Ok(resumed)
+}
+
+/// Removes unit files (and temporary files of killed writers) that are not
+/// this run's, e.g. of another `--shard` part written into the same directory.
+fn remove_other_units(units: &Path, items: &[Item]) -> Result<(), PipelineError> {
+    let keep: std::collections::BTreeSet<String> = items.iter().map(|i| Unit::file_name(i.position)).collect();
+    let entries = std::fs::read_dir(units).map_err(|source| PipelineError::Write {
+        path: units.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != RUN_FILE && !keep.contains(&name) {
+            std::fs::remove_file(entry.path()).map_err(|source| PipelineError::Write {
+                path: entry.path(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes what writers killed before their rename left in `dir`
+/// (`NAME.tmp.PID`): never read, and never renamed into place later.
+fn remove_temporaries(dir: &Path) -> Result<(), PipelineError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_tmp = name
+            .rsplit_once(".tmp.")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if is_tmp && entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(entry.path()).map_err(|source| PipelineError::Write {
+                path: entry.path(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The shard directory inside the output directory.
 pub const SHARD_DIR: &str = "shards";
 
-fn token_stats(r: &ShardReport) -> crate::stats::TokenStats {
-    crate::stats::TokenStats {
-        tokenizer: r.meta.tokenizer.kind.clone(),
-        vocab_size: r.meta.tokenizer.vocab_size,
-        seq_len: r.meta.seq_len,
-        pack: r.stats.clone(),
-        masked_share: r.stats.masked_share(),
-        padding_share: r.stats.padding_share(),
-        shard_files: r.shard_files,
-        shard_bytes: r.shard_bytes,
-        failed: r.failed.clone(),
-    }
-}
-
-/// The token side of the run: off, streaming into shards, or spooling
-/// documents to disk until a tokenizer has been trained on them.
-enum TokenStage<'a> {
-    Off,
-    Direct(Box<ShardSink<'a>>),
-    Spool {
-        config: &'a RunConfig,
-        path: PathBuf,
-        out: std::io::BufWriter<std::fs::File>,
-    },
-}
-
-impl<'a> TokenStage<'a> {
-    fn new(config: &'a RunConfig) -> Result<Self, PipelineError> {
-        let (Some(_), Some(t), Some(_)) = (&config.formatter, &config.tokenizer, &config.masker) else {
-            return Ok(TokenStage::Off);
-        };
-        if !config.output.shards {
-            return Ok(TokenStage::Off);
-        }
-        if t.component.needs_corpus() {
-            let path = config.output.dir.join(".spool.jsonl");
-            let file = std::fs::File::create(&path).map_err(|source| PipelineError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            return Ok(TokenStage::Spool {
-                config,
-                path,
-                out: std::io::BufWriter::new(file),
-            });
-        }
-        let encoder = t
-            .component
-            .prepare(&special_tokens(config), None)
-            .map_err(PipelineError::Tokenizer)?;
-        Ok(TokenStage::Direct(Box::new(sink(config, encoder)?)))
-    }
-
-    /// Tokens written for the document (0 when off or spooling).
-    fn push(&mut self, repo: &str, segments: &[crate::model::Segment]) -> Result<u64, PipelineError> {
-        match self {
-            TokenStage::Off => Ok(0),
-            TokenStage::Direct(sink) => match sink.push(segments) {
-                Ok(tokens) => Ok(tokens),
-                Err(SinkError::Stage(e)) => {
-                    tracing::warn!("{repo}: not tokenized: {e}");
-                    Ok(0)
-                }
-                Err(SinkError::Shard(e)) => Err(e.into()),
-            },
-            TokenStage::Spool { path, out, .. } => {
-                let line = serde_json::to_string(segments).map_err(|e| PipelineError::Write {
-                    path: path.clone(),
-                    source: std::io::Error::other(e),
-                })?;
-                writeln!(out, "{line}").map_err(|source| PipelineError::Write {
-                    path: path.clone(),
-                    source,
-                })?;
-                Ok(0)
-            }
-        }
-    }
-
-    fn finish(self) -> Result<Option<ShardReport>, PipelineError> {
-        match self {
-            TokenStage::Off => Ok(None),
-            TokenStage::Direct(sink) => Ok(Some(sink.finish()?)),
-            TokenStage::Spool { config, path, out } => {
-                let io = |source| PipelineError::Write {
-                    path: path.clone(),
-                    source,
-                };
-                drop(out.into_inner().map_err(|e| io(e.into_error()))?);
-                let read = || -> Result<_, PipelineError> {
-                    let file = std::fs::File::open(&path).map_err(io)?;
-                    Ok(std::io::BufRead::lines(std::io::BufReader::new(file))
-                        .map_while(Result::ok)
-                        .filter_map(|l| serde_json::from_str::<Vec<crate::model::Segment>>(&l).ok()))
-                };
-                let Some(t) = &config.tokenizer else { return Ok(None) };
-                tracing::info!("training the {} tokenizer on the run's documents", t.type_name);
-                let mut corpus = read()?.map(|segs| segs.into_iter().map(|s| s.text).collect::<String>());
-                let encoder = t
-                    .component
-                    .prepare(&special_tokens(config), Some(&mut corpus))
-                    .map_err(PipelineError::Tokenizer)?;
-                let mut sink = sink(config, encoder)?;
-                for segments in read()? {
-                    match sink.push(&segments) {
-                        Ok(_) | Err(SinkError::Stage(_)) => {}
-                        Err(SinkError::Shard(e)) => return Err(e.into()),
-                    }
-                }
-                let report = sink.finish()?;
-                std::fs::remove_file(&path).map_err(io)?;
-                Ok(Some(report))
-            }
-        }
-    }
-}
-
-fn special_tokens(config: &RunConfig) -> Vec<String> {
-    config
-        .formatter
-        .as_ref()
-        .map(|f| f.component.special_tokens())
-        .unwrap_or_default()
-}
-
-fn sink(config: &RunConfig, encoder: Box<dyn crate::stage::TokenEncoder>) -> Result<ShardSink<'_>, PipelineError> {
-    let masker = config
-        .masker
-        .as_ref()
-        .map(|m| (m.type_name.clone(), m.component.as_ref()));
-    let Some((masker_name, masker)) = masker else {
-        return Err(PipelineError::Tokenizer(crate::StageError::Failed("no masker".into())));
-    };
-    let o = &config.output;
-    let cfg = SinkConfig {
-        dir: o.dir.join(SHARD_DIR),
-        pack: PackConfig {
-            seq_len: o.seq_len,
-            window: o.pack_window,
-            last: o.last_sequence,
-            pad_id: 0,
-        },
-        size_limit: o.shard_size_limit,
-        masker: masker_name,
-        seed: config.run.seed,
-    };
-    ShardSink::new(cfg, encoder, masker).map_err(|e| match e {
-        SinkError::Stage(e) => PipelineError::Tokenizer(e),
-        SinkError::Shard(e) => PipelineError::Shard(e),
-    })
-}
-
-fn grounding_reason(e: &crate::grounding::GroundingError) -> &'static str {
-    use crate::grounding::GroundingError as G;
-    match e {
-        G::UnknownFile { .. } => "unknown_file",
-        G::ReadMismatch { .. } => "read_mismatch",
-        G::WriteMismatch { .. } => "write_mismatch",
-        G::WriteCount { .. } => "write_count",
-        G::InventedPlanFile { .. } => "invented_plan_file",
-    }
-}
-
 /// Writes a file so that readers see either the old or the whole new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
     let mut file = AtomicFile::create(path.to_path_buf())?;
-    file.out.write_all(bytes).map_err(|source| PipelineError::Write {
-        path: file.tmp.clone(),
-        source,
-    })?;
+    file.write(bytes)?;
     file.finish().map(drop)
 }

@@ -36,7 +36,9 @@ pub enum ProgressEvent<'a> {
 
 /// Receives progress events.
 pub trait Progress: Send + Sync {
-    /// Called in order, from the thread running the pipeline.
+    /// `Stage` comes from the worker threads as they go; `Started`,
+    /// `RepoDone` (in output order) and `Finishing` from the thread running
+    /// the pipeline.
     fn event(&self, event: ProgressEvent<'_>);
 }
 

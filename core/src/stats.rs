@@ -131,10 +131,13 @@ pub struct SearchStats {
     pub mean_nll_gain: f64,
     /// Repositories whose search failed (trajectory not written), by reason.
     pub failed: BTreeMap<String, u64>,
-    #[serde(skip)]
-    pub(crate) initial_sum: f64,
-    #[serde(skip)]
-    pub(crate) final_sum: f64,
+    /// Target NLL summed over the searched thoughts with the initial thoughts
+    /// (nats; what `initial_nll_per_token` divides, kept so that runs merge).
+    #[serde(default)]
+    pub initial_nll_sum: f64,
+    /// The same with the kept thoughts.
+    #[serde(default)]
+    pub final_nll_sum: f64,
 }
 
 impl SearchStats {
@@ -160,9 +163,36 @@ impl SearchStats {
                 None => t.initial_nll,
             };
             self.target_tokens += t.target_tokens;
-            self.initial_sum += t.initial_nll;
-            self.final_sum += kept;
+            self.initial_nll_sum += t.initial_nll;
+            self.final_nll_sum += kept;
         }
+        self.derive();
+    }
+
+    /// Adds another run's (or repository's) counters.
+    pub fn absorb(&mut self, o: &SearchStats) {
+        if self.strategy.is_empty() {
+            self.strategy.clone_from(&o.strategy);
+        }
+        self.repos += o.repos;
+        self.thinks_eligible += o.thinks_eligible;
+        self.thinks_searched += o.thinks_searched;
+        self.thinks_accepted += o.thinks_accepted;
+        self.candidates += o.candidates;
+        self.scorer_calls += o.scorer_calls;
+        self.scorer_cache_hits += o.scorer_cache_hits;
+        self.scorer_tokens += o.scorer_tokens;
+        self.policy_calls += o.policy_calls;
+        self.budget_exhausted += o.budget_exhausted;
+        self.target_tokens += o.target_tokens;
+        self.initial_nll_sum += o.initial_nll_sum;
+        self.final_nll_sum += o.final_nll_sum;
+        add_counts(&mut self.failed, &o.failed);
+        self.derive();
+    }
+
+    /// The ratios from the sums.
+    fn derive(&mut self) {
         let per = |x: f64| {
             if self.target_tokens == 0 {
                 0.0
@@ -170,8 +200,8 @@ impl SearchStats {
                 x / self.target_tokens as f64
             }
         };
-        self.initial_nll_per_token = per(self.initial_sum);
-        self.final_nll_per_token = per(self.final_sum);
+        self.initial_nll_per_token = per(self.initial_nll_sum);
+        self.final_nll_per_token = per(self.final_nll_sum);
         self.mean_nll_gain = self.initial_nll_per_token - self.final_nll_per_token;
         self.acceptance_rate = if self.thinks_searched == 0 {
             0.0
@@ -219,6 +249,9 @@ pub struct TokenStats {
 /// Everything `stats.json` holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
+    /// How each repository ended.
+    #[serde(default)]
+    pub repos: RepoOutcomes,
     /// Ingestion.
     pub ingest: IngestStats,
     /// Analysis.
@@ -237,4 +270,111 @@ pub struct RunStats {
     pub tokens: Option<TokenStats>,
     /// Wall time per stage, seconds.
     pub seconds: BTreeMap<String, f64>,
+}
+
+/// How the repositories of a run ended (one count per repository).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoOutcomes {
+    /// Repositories this run (or merge) took.
+    pub total: u64,
+    /// Went through every stage.
+    pub done: u64,
+    /// No file kept.
+    pub empty: u64,
+    /// A model-calling stage (simulation, search) failed after its retries,
+    /// or a component panicked; by reason. `run --resume` retries them.
+    pub failed: BTreeMap<String, u64>,
+}
+
+/// Adds counts by key.
+pub fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+impl IngestStats {
+    /// Adds another part's counters.
+    pub fn absorb(&mut self, o: &IngestStats) {
+        self.repos_seen += o.repos_seen;
+        self.repos_other_shards += o.repos_other_shards;
+        self.repos_ingested += o.repos_ingested;
+        self.repos_empty += o.repos_empty;
+        add_counts(&mut self.repos_failed, &o.repos_failed);
+        self.files_kept += o.files_kept;
+        self.bytes_kept += o.bytes_kept;
+        add_counts(&mut self.files_by_language, &o.files_by_language);
+        add_counts(&mut self.skipped, &o.skipped);
+    }
+}
+
+impl AnalysisStats {
+    /// Adds another part's counters.
+    pub fn absorb(&mut self, o: &AnalysisStats) {
+        for (lang, l) in &o.by_language {
+            let m = self.by_language.entry(lang.clone()).or_default();
+            m.files += l.files;
+            m.symbols += l.symbols;
+            m.imports += l.imports;
+            m.imports_resolved += l.imports_resolved;
+            m.imports_external += l.imports_external;
+            m.imports_unresolved += l.imports_unresolved;
+        }
+        self.edges += o.edges;
+        add_counts(&mut self.failed, &o.failed);
+    }
+}
+
+impl SimulationStats {
+    /// Adds another part's counters.
+    pub fn absorb(&mut self, o: &SimulationStats) {
+        self.trajectories += o.trajectories;
+        self.sub_agents += o.sub_agents;
+        self.reads += o.reads;
+        self.plan_invented += o.plan_invented;
+        self.plan_duplicated += o.plan_duplicated;
+        self.plan_missing += o.plan_missing;
+        self.reads_repaired += o.reads_repaired;
+        add_counts(&mut self.grounding_failures, &o.grounding_failures);
+        add_counts(&mut self.failed, &o.failed);
+        add_counts(&mut self.policy, &o.policy);
+    }
+}
+
+impl FormatStats {
+    /// Adds another part's counters.
+    pub fn absorb(&mut self, o: &FormatStats) {
+        self.documents += o.documents;
+        add_counts(&mut self.chars_by_role, &o.chars_by_role);
+        add_counts(&mut self.failed, &o.failed);
+    }
+}
+
+impl RepoOutcomes {
+    /// Adds another part's counts.
+    pub fn absorb(&mut self, o: &RepoOutcomes) {
+        self.total += o.total;
+        self.done += o.done;
+        self.empty += o.empty;
+        add_counts(&mut self.failed, &o.failed);
+    }
+}
+
+impl RunStats {
+    /// Adds the per-repository counters of another part (a repository's own
+    /// stats, or another run's): every stage but the token stage, whose
+    /// counters belong to the shards actually written. Seconds add up.
+    pub fn absorb(&mut self, o: &RunStats) {
+        self.repos.absorb(&o.repos);
+        self.ingest.absorb(&o.ingest);
+        self.analysis.absorb(&o.analysis);
+        self.simulation.absorb(&o.simulation);
+        if let Some(s) = &o.search {
+            self.search.get_or_insert_with(Default::default).absorb(s);
+        }
+        self.format.absorb(&o.format);
+        for (k, v) in &o.seconds {
+            *self.seconds.entry(k.clone()).or_default() += v;
+        }
+    }
 }

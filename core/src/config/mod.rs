@@ -65,6 +65,12 @@ pub struct RunConfig {
     pub run: RunSection,
     /// Only the repositories of this part (`run --shard K/N`); `None`: all.
     pub partition: Option<crate::partition::Partition>,
+    /// Reuse the repositories an earlier, interrupted run of this config
+    /// finished in the output directory (`run --resume`).
+    pub resume: bool,
+    /// Hex SHA-256 of the config text: a resumed run or a merge checks that
+    /// the work it reuses was made with the same config.
+    pub fingerprint: String,
     /// `[input]`, with `repos` resolved against `base_dir`.
     pub input: InputConfig,
     /// `[output]`, with `dir` resolved against `base_dir`.
@@ -328,6 +334,8 @@ impl<'a> Resolver<'a, '_> {
             base_dir: self.base_dir.to_path_buf(),
             run,
             partition: None,
+            resume: false,
+            fingerprint: crate::cache::CallCache::digest(self.source.text.as_bytes()),
             input,
             output,
             simulation,

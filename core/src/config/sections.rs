@@ -18,6 +18,11 @@ pub struct RunSection {
     /// instead of input order. Default true.
     #[serde(default = "default_true")]
     pub shuffle: bool,
+    /// Repositories processed at once, each on its own thread (ingest →
+    /// format); `0` (the default): one per CPU core. Output is the same for
+    /// any value.
+    #[serde(default)]
+    pub workers: usize,
 }
 
 impl Default for RunSection {
@@ -26,6 +31,7 @@ impl Default for RunSection {
             seed: 0,
             policy: None,
             shuffle: true,
+            workers: 0,
         }
     }
 }

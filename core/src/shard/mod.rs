@@ -25,7 +25,7 @@ pub mod tokens;
 pub use mds::{MdsReader, MdsWriter};
 pub use meta::DatasetMeta;
 pub use pack::{LastSequence, PackConfig, PackStats, Packer, Piece, Sequence};
-pub use sink::{ShardReport, ShardSink, SinkConfig, SinkError};
+pub use sink::{Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};
 pub use tokens::{TokenizedDoc, tokenize};
 
 /// The `roles` value of padding tokens (never a [`Role`](crate::model::Role) id).

@@ -37,11 +37,49 @@ pub enum SinkError {
     Shard(#[from] ShardError),
 }
 
+/// A document tokenized, with a loss weight per token.
+pub type Prepared = (super::TokenizedDoc, Vec<f32>);
+
+/// Tokenize → mask, the part of the sink that can run on many threads at
+/// once ([`ShardSink::preparer`]); packing and writing stay in order.
+pub struct Preparer<'a> {
+    encoder: Box<dyn TokenEncoder>,
+    masker: &'a dyn Masker,
+    weight_column: bool,
+}
+
+impl std::fmt::Debug for Preparer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preparer")
+            .field("weight_column", &self.weight_column)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Preparer<'_> {
+    /// Tokenizes one document and weighs its tokens.
+    pub fn prepare(&self, segments: &[Segment]) -> Result<Prepared, StageError> {
+        let doc = tokenize(self.encoder.as_ref(), segments)?;
+        let roles: Vec<Role> = doc.roles.iter().filter_map(|r| Role::from_id(*r)).collect();
+        let weights = self.masker.weights(&roles)?;
+        if weights.len() != roles.len() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Err(StageError::Invalid(
+                "the masker returned a wrong number of weights or a negative one".into(),
+            ));
+        }
+        if !self.weight_column && weights.iter().any(|w| *w != 0.0 && *w != 1.0) {
+            return Err(StageError::Invalid(
+                "the masker gave a weight other than 0 or 1 that its role probe did not show".into(),
+            ));
+        }
+        Ok((doc, weights))
+    }
+}
+
 /// Streams documents into MDS shards with bounded memory.
 pub struct ShardSink<'a> {
     config: SinkConfig,
-    encoder: Box<dyn TokenEncoder>,
-    masker: &'a dyn Masker,
+    prep: std::sync::Arc<Preparer<'a>>,
     role_weights: BTreeMap<String, f32>,
     weight_column: bool,
     packer: Packer,
@@ -81,8 +119,11 @@ impl<'a> ShardSink<'a> {
         Ok(Self {
             packer: Packer::new(config.pack),
             config,
-            encoder,
-            masker,
+            prep: std::sync::Arc::new(Preparer {
+                encoder,
+                masker,
+                weight_column,
+            }),
             role_weights,
             weight_column,
             writer,
@@ -92,14 +133,26 @@ impl<'a> ShardSink<'a> {
 
     /// The tokenizer in use.
     pub fn encoder(&self) -> &dyn TokenEncoder {
-        self.encoder.as_ref()
+        self.prep.encoder.as_ref()
+    }
+
+    /// Tokenize → mask, to run on other threads; their results go to
+    /// [`ShardSink::push_prepared`] in document order.
+    pub fn preparer(&self) -> std::sync::Arc<Preparer<'a>> {
+        std::sync::Arc::clone(&self.prep)
     }
 
     /// Adds one document; returns its tokens. A tokenizer or masker failure
     /// skips the document and is counted (and returned); a write failure is
     /// returned as fatal.
     pub fn push(&mut self, segments: &[Segment]) -> Result<u64, SinkError> {
-        match self.prepare(segments) {
+        let prepared = self.prep.prepare(segments);
+        self.push_prepared(prepared)
+    }
+
+    /// [`ShardSink::push`] of a document its [`Preparer`] already tokenized.
+    pub fn push_prepared(&mut self, prepared: Result<Prepared, StageError>) -> Result<u64, SinkError> {
+        match prepared {
             Ok((doc, weights)) => {
                 let tokens = weights.len() as u64;
                 let writer = &mut self.writer;
@@ -113,23 +166,6 @@ impl<'a> ShardSink<'a> {
         }
     }
 
-    fn prepare(&self, segments: &[Segment]) -> Result<(super::TokenizedDoc, Vec<f32>), StageError> {
-        let doc = tokenize(self.encoder.as_ref(), segments)?;
-        let roles: Vec<Role> = doc.roles.iter().filter_map(|r| Role::from_id(*r)).collect();
-        let weights = self.masker.weights(&roles)?;
-        if weights.len() != roles.len() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
-            return Err(StageError::Invalid(
-                "the masker returned a wrong number of weights or a negative one".into(),
-            ));
-        }
-        if !self.weight_column && weights.iter().any(|w| *w != 0.0 && *w != 1.0) {
-            return Err(StageError::Invalid(
-                "the masker gave a weight other than 0 or 1 that its role probe did not show".into(),
-            ));
-        }
-        Ok((doc, weights))
-    }
-
     /// Closes the open sequences, writes the last shard, `index.json`,
     /// `repo2agent.json` and `tokenizer.json`, and removes shard files of an
     /// earlier run that the new index does not list.
@@ -140,6 +176,7 @@ impl<'a> ShardSink<'a> {
         let dir = &self.config.dir;
         remove_stale(dir, &index)?;
         let json = self
+            .prep
             .encoder
             .to_json()
             .map_err(|e| ShardError::format(&dir.join(TOKENIZER_FILE), e.to_string()))?;
@@ -151,7 +188,7 @@ impl<'a> ShardSink<'a> {
             seq_len: self.config.pack.seq_len,
             last: self.config.pack.last,
             pack_window: self.config.pack.window,
-            tokenizer: self.encoder.info().clone(),
+            tokenizer: self.prep.encoder.info().clone(),
             roles: DatasetMeta::role_table(),
             masker: self.config.masker.clone(),
             role_weights: self.role_weights,

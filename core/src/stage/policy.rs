@@ -44,8 +44,10 @@ pub struct ThinkRequest<'a> {
 ///   simulation repairs a plan that names invented, missing or duplicate files.
 /// - For a given seed a deterministic policy returns the same text; a
 ///   model-backed policy caches its calls by content so a resumed run repeats none.
-/// - `Err(StageError::Failed)` means the call could not be made (after the
-///   policy's own retries); the runner may fall back to another policy and counts it.
+/// - An error fails the repository's simulation: the runner marks the
+///   repository failed with the error's reason (`StageError::Unavailable`
+///   carries the model server's, e.g. `http_5xx`, `timeout`), goes on with the
+///   others, and `run --resume` tries it again.
 #[async_trait::async_trait]
 pub trait Policy: Send + Sync {
     /// Requirements and a file-level plan for the repository.

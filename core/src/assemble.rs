@@ -1,0 +1,371 @@
+//! Units → outputs: `trajectories.jsonl`, `shards/`, `manifest.jsonl` and
+//! `stats.json`, written from the units in position order (see [`crate::units`]).
+//! `run` assembles while its workers go on; `merge` assembles the units of
+//! several runs. Every output is written under a temporary name and renamed
+//! into place when the whole run is assembled (the shard directory as
+//! `shards.partial/`, swapped in at the end), so a reader never sees half of
+//! one, and a killed run leaves the outputs of the previous one intact.
+
+use crate::config::RunConfig;
+use crate::pipeline::{PipelineError, RunReport, SHARD_DIR};
+use crate::shard::{PackConfig, Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};
+use crate::stats::RunStats;
+use crate::units::{MANIFEST_FILE, ManifestEntry, Status, Unit};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where shards are written until the run is assembled.
+const PARTIAL_SHARD_DIR: &str = "shards.partial";
+
+/// A file written under a temporary name and renamed into place by `finish`.
+pub(crate) struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl AtomicFile {
+    pub(crate) fn create(path: PathBuf) -> Result<Self, PipelineError> {
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|source| PipelineError::Write {
+            path: tmp.clone(),
+            source,
+        })?;
+        Ok(Self {
+            path,
+            tmp,
+            out: std::io::BufWriter::new(file),
+        })
+    }
+
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
+        self.out.write_all(bytes).map_err(|source| PipelineError::Write {
+            path: self.tmp.clone(),
+            source,
+        })
+    }
+
+    fn line(&mut self, text: &str) -> Result<(), PipelineError> {
+        self.write(text.as_bytes())?;
+        self.write(b"\n")
+    }
+
+    pub(crate) fn finish(mut self) -> Result<PathBuf, PipelineError> {
+        let err = |source| PipelineError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        self.out.flush().map_err(err)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(err)?;
+        Ok(self.path)
+    }
+}
+
+/// Writes the outputs from units pushed in position order.
+pub(crate) struct Assembler<'a> {
+    out: PathBuf,
+    trajectories: Option<AtomicFile>,
+    manifest: AtomicFile,
+    tokens: TokenStage<'a>,
+    stats: RunStats,
+    token_seconds: f64,
+}
+
+impl<'a> Assembler<'a> {
+    /// `head`: the counters that belong to no repository (input expansion).
+    pub(crate) fn new(config: &'a RunConfig, out: &Path, head: RunStats) -> Result<Self, PipelineError> {
+        let policy = config.policy.as_ref().and_then(|name| config.policies.get(name));
+        let trajectories = match policy {
+            Some(_) => Some(AtomicFile::create(out.join("trajectories.jsonl"))?),
+            None => None,
+        };
+        Ok(Self {
+            out: out.to_path_buf(),
+            trajectories,
+            manifest: AtomicFile::create(out.join(MANIFEST_FILE))?,
+            tokens: TokenStage::new(config, out)?,
+            stats: head,
+            token_seconds: 0.0,
+        })
+    }
+
+    /// Tokenize → mask for the workers, when the tokenizer is ready before the
+    /// run (not when it is trained on the run's documents).
+    pub(crate) fn preparer(&self) -> Option<std::sync::Arc<Preparer<'a>>> {
+        match &self.tokens {
+            TokenStage::Direct(sink) => Some(sink.preparer()),
+            _ => None,
+        }
+    }
+
+    /// Adds the next unit; `path` is its file, `unit` how the manifest names it;
+    /// `prepared`: its document already tokenized by a worker, with the
+    /// seconds that took. Returns the tokens written for it (0 when the
+    /// tokenizer is trained at the end).
+    pub(crate) fn push(
+        &mut self,
+        unit: &Unit,
+        sha256: &str,
+        path: &Path,
+        name: String,
+        prepared: Option<(Result<Prepared, crate::StageError>, f64)>,
+    ) -> Result<u64, PipelineError> {
+        let h = &unit.header;
+        self.stats.absorb(&h.stats);
+        self.stats.repos.total += 1;
+        match h.status {
+            Status::Done => self.stats.repos.done += 1,
+            Status::Empty => self.stats.repos.empty += 1,
+            Status::Failed => {
+                let reason = h.reason.clone().unwrap_or_else(|| "unknown".into());
+                *self.stats.repos.failed.entry(reason).or_default() += 1;
+            }
+        }
+        if let (Some(t), Some(w)) = (&unit.trajectory, self.trajectories.as_mut()) {
+            w.line(t)?;
+        }
+        let entry = ManifestEntry {
+            position: h.position,
+            name: h.name.clone(),
+            root: h.root.clone(),
+            status: h.status,
+            reason: h.reason.clone(),
+            bytes: h.bytes,
+            sha256: sha256.to_owned(),
+            unit: name,
+        };
+        let line = serde_json::to_string(&entry).map_err(|e| PipelineError::Write {
+            path: self.out.join(MANIFEST_FILE),
+            source: std::io::Error::other(e),
+        })?;
+        self.manifest.line(&line)?;
+        let Some(segments) = &unit.segments else { return Ok(0) };
+        let t = Instant::now();
+        let tokens = match (prepared, &mut self.tokens) {
+            (Some((prepared, seconds)), TokenStage::Direct(sink)) => {
+                self.token_seconds += seconds;
+                sink_result(&h.name, sink.push_prepared(prepared))?
+            }
+            _ => self.tokens.push(&h.name, segments, path)?,
+        };
+        self.token_seconds += t.elapsed().as_secs_f64();
+        Ok(tokens)
+    }
+
+    /// Whether the shards wait for a tokenizer trained on every document.
+    pub(crate) fn trains_tokenizer(&self) -> bool {
+        matches!(self.tokens, TokenStage::Train { .. })
+    }
+
+    /// Whether shards are written.
+    pub(crate) fn writes_shards(&self) -> bool {
+        !matches!(self.tokens, TokenStage::Off)
+    }
+
+    /// Writes the last shard and renames every output into place.
+    /// `policy`: the policy's own counters for `stats.json`; `wall`: seconds
+    /// since the run started.
+    pub(crate) fn finish(
+        mut self,
+        policy: std::collections::BTreeMap<String, u64>,
+        wall: Instant,
+    ) -> Result<RunReport, PipelineError> {
+        let t = Instant::now();
+        let shards = self.tokens.finish(&self.out)?;
+        self.token_seconds += t.elapsed().as_secs_f64();
+        let mut stats = self.stats;
+        let shards_dir = shards.as_ref().map(|_| self.out.join(SHARD_DIR));
+        stats.tokens = shards.map(|r| token_stats(&r));
+        if shards_dir.is_some() {
+            stats.seconds.insert("tokenize".into(), self.token_seconds);
+        }
+        stats.seconds.insert("wall".into(), wall.elapsed().as_secs_f64());
+        if self.trajectories.is_some() {
+            stats.simulation.policy = policy;
+        }
+        let trajectories_path = self.trajectories.map(AtomicFile::finish).transpose()?;
+        let manifest_path = self.manifest.finish()?;
+        let stats_path = self.out.join("stats.json");
+        let json = serde_json::to_vec_pretty(&stats).map_err(|e| PipelineError::Write {
+            path: stats_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        crate::pipeline::write_atomic(&stats_path, &json)?;
+        Ok(RunReport {
+            stats,
+            stats_path,
+            trajectories_path,
+            shards_dir,
+            manifest_path,
+            resumed: 0,
+        })
+    }
+}
+
+fn token_stats(r: &ShardReport) -> crate::stats::TokenStats {
+    crate::stats::TokenStats {
+        tokenizer: r.meta.tokenizer.kind.clone(),
+        vocab_size: r.meta.tokenizer.vocab_size,
+        seq_len: r.meta.seq_len,
+        pack: r.stats.clone(),
+        masked_share: r.stats.masked_share(),
+        padding_share: r.stats.padding_share(),
+        shard_files: r.shard_files,
+        shard_bytes: r.shard_bytes,
+        failed: r.failed.clone(),
+    }
+}
+
+/// The token side of a run: off, streaming into shards, or remembering the
+/// units until a tokenizer has been trained on their documents.
+enum TokenStage<'a> {
+    Off,
+    Direct(Box<ShardSink<'a>>),
+    Train { config: &'a RunConfig, units: Vec<PathBuf> },
+}
+
+impl<'a> TokenStage<'a> {
+    fn new(config: &'a RunConfig, out: &Path) -> Result<Self, PipelineError> {
+        let (Some(_), Some(t), Some(_)) = (&config.formatter, &config.tokenizer, &config.masker) else {
+            return Ok(TokenStage::Off);
+        };
+        if !config.output.shards {
+            return Ok(TokenStage::Off);
+        }
+        let partial = out.join(PARTIAL_SHARD_DIR);
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(|source| PipelineError::Write { path: partial, source })?;
+        }
+        if t.component.needs_corpus() {
+            return Ok(TokenStage::Train {
+                config,
+                units: Vec::new(),
+            });
+        }
+        let encoder = t
+            .component
+            .prepare(&special_tokens(config), None)
+            .map_err(PipelineError::Tokenizer)?;
+        Ok(TokenStage::Direct(Box::new(sink(config, out, encoder)?)))
+    }
+
+    /// Tokens written for the document (0 when off or waiting for training).
+    fn push(&mut self, repo: &str, segments: &[crate::model::Segment], unit: &Path) -> Result<u64, PipelineError> {
+        match self {
+            TokenStage::Off => Ok(0),
+            TokenStage::Direct(sink) => sink_result(repo, sink.push(segments)),
+            TokenStage::Train { units, .. } => {
+                units.push(unit.to_path_buf());
+                Ok(0)
+            }
+        }
+    }
+
+    fn finish(self, out: &Path) -> Result<Option<ShardReport>, PipelineError> {
+        let report = match self {
+            TokenStage::Off => return Ok(None),
+            TokenStage::Direct(sink) => sink.finish()?,
+            TokenStage::Train { config, units } => {
+                let documents = || {
+                    units.iter().filter_map(|p| match Unit::read(p) {
+                        Ok((u, _)) => u.segments,
+                        Err(e) => {
+                            tracing::error!("{e}");
+                            None
+                        }
+                    })
+                };
+                let Some(t) = &config.tokenizer else { return Ok(None) };
+                tracing::info!("training the {} tokenizer on the run's documents", t.type_name);
+                let mut corpus = documents().map(|segs| segs.into_iter().map(|s| s.text).collect::<String>());
+                let encoder = t
+                    .component
+                    .prepare(&special_tokens(config), Some(&mut corpus))
+                    .map_err(PipelineError::Tokenizer)?;
+                let mut sink = sink(config, out, encoder)?;
+                for segments in documents() {
+                    match sink.push(&segments) {
+                        Ok(_) | Err(SinkError::Stage(_)) => {}
+                        Err(SinkError::Shard(e)) => return Err(e.into()),
+                    }
+                }
+                sink.finish()?
+            }
+        };
+        swap_in(&out.join(PARTIAL_SHARD_DIR), &out.join(SHARD_DIR))?;
+        Ok(Some(report))
+    }
+}
+
+/// A document that could not be tokenized is skipped (counted by the sink);
+/// a shard that could not be written fails the run.
+fn sink_result(repo: &str, r: Result<u64, SinkError>) -> Result<u64, PipelineError> {
+    match r {
+        Ok(tokens) => Ok(tokens),
+        Err(SinkError::Stage(e)) => {
+            tracing::warn!("{repo}: not tokenized: {e}");
+            Ok(0)
+        }
+        Err(SinkError::Shard(e)) => Err(e.into()),
+    }
+}
+
+/// Replaces directory `to` with `from` (`to` is briefly absent, never half-written).
+fn swap_in(from: &Path, to: &Path) -> Result<(), PipelineError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PipelineError::Write { path, source }
+    };
+    let old = to.with_extension("old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    if to.exists() {
+        std::fs::rename(to, &old).map_err(io(to))?;
+    }
+    std::fs::rename(from, to).map_err(io(to))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+fn special_tokens(config: &RunConfig) -> Vec<String> {
+    config
+        .formatter
+        .as_ref()
+        .map(|f| f.component.special_tokens())
+        .unwrap_or_default()
+}
+
+fn sink<'a>(
+    config: &'a RunConfig,
+    out: &Path,
+    encoder: Box<dyn crate::stage::TokenEncoder>,
+) -> Result<ShardSink<'a>, PipelineError> {
+    let masker = config
+        .masker
+        .as_ref()
+        .map(|m| (m.type_name.clone(), m.component.as_ref()));
+    let Some((masker_name, masker)) = masker else {
+        return Err(PipelineError::Tokenizer(crate::StageError::Failed("no masker".into())));
+    };
+    let o = &config.output;
+    let cfg = SinkConfig {
+        dir: out.join(PARTIAL_SHARD_DIR),
+        pack: PackConfig {
+            seq_len: o.seq_len,
+            window: o.pack_window,
+            last: o.last_sequence,
+            pad_id: 0,
+        },
+        size_limit: o.shard_size_limit,
+        masker: masker_name,
+        seed: config.run.seed,
+    };
+    ShardSink::new(cfg, encoder, masker).map_err(|e| match e {
+        SinkError::Stage(e) => PipelineError::Tokenizer(e),
+        SinkError::Shard(e) => PipelineError::Shard(e),
+    })
+}

@@ -1,0 +1,266 @@
+//! What a run keeps of each repository, so that a killed run resumes and
+//! sharded runs merge into exactly one run's output.
+//!
+//! Every repository a worker finishes becomes one *unit*, `OUT/units/POSITION.jsonl`
+//! (POSITION: its place in the whole run's order, zero-padded), written under a
+//! temporary name and renamed, so a unit is either whole or absent. It holds
+//! three lines: a [`UnitHeader`] (status, counters, the config fingerprint),
+//! the trajectory's JSON line (or `null`) and the formatted document's segments
+//! (or `null`). The outputs (`trajectories.jsonl`, `shards/`, `stats.json`,
+//! `manifest.jsonl`) are assembled from the units in position order, so they do
+//! not depend on thread timing, on interruptions, or on how the repositories
+//! were split over machines. `OUT/units/run.json` ([`RunHead`]) records the
+//! config fingerprint, the inputs and the part (`--shard K/N`) of the run.
+
+use crate::model::Segment;
+use crate::stats::{IngestStats, RunStats};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The units directory inside the output directory.
+pub const UNITS_DIR: &str = "units";
+/// The run description inside the units directory.
+pub const RUN_FILE: &str = "run.json";
+/// The manifest inside the output directory: one line per repository.
+pub const MANIFEST_FILE: &str = "manifest.jsonl";
+
+/// How a repository ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every stage ran (what a stage skipped is counted in the stats).
+    Done,
+    /// No file was kept.
+    Empty,
+    /// A model-calling stage failed after its retries (or a component
+    /// panicked); `run --resume` processes the repository again.
+    Failed,
+}
+
+/// The first line of a unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitHeader {
+    /// `repo2agent-unit`.
+    pub format: String,
+    /// 1.
+    pub version: u32,
+    /// The config's fingerprint ([`crate::config::RunConfig::fingerprint`]).
+    pub fingerprint: String,
+    /// Place in the whole run's repository order.
+    pub position: u64,
+    /// The repository's name.
+    pub name: String,
+    /// Its directory.
+    pub root: PathBuf,
+    /// How it ended.
+    pub status: Status,
+    /// Why it failed (`simulation: http_500`, `search: timeout`, `panic` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Bytes of text kept.
+    pub bytes: u64,
+    /// This repository's counters and seconds.
+    pub stats: RunStats,
+}
+
+/// One repository's output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unit {
+    /// Status and counters.
+    pub header: UnitHeader,
+    /// The trajectory as its `trajectories.jsonl` line.
+    pub trajectory: Option<String>,
+    /// The formatted document.
+    pub segments: Option<Vec<Segment>>,
+}
+
+/// A unit file that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct UnitError {
+    /// Which file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl UnitError {
+    pub(crate) fn new(path: &Path, message: impl Into<String>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Unit {
+    /// The file name of the unit at a position.
+    pub fn file_name(position: u64) -> String {
+        format!("{position:08}.jsonl")
+    }
+
+    /// The three lines.
+    pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = serde_json::to_vec(&self.header)?;
+        out.push(b'\n');
+        match &self.trajectory {
+            Some(line) => out.extend_from_slice(line.trim_end().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'\n');
+        serde_json::to_writer(&mut out, &self.segments)?;
+        out.push(b'\n');
+        Ok(out)
+    }
+
+    /// Reads the three lines back.
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<Unit, UnitError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| UnitError::new(path, e.to_string()))?;
+        let mut lines = text.lines();
+        let mut next = |what: &str| {
+            lines
+                .next()
+                .ok_or_else(|| UnitError::new(path, format!("no {what} line")))
+        };
+        let header: UnitHeader =
+            serde_json::from_str(next("header")?).map_err(|e| UnitError::new(path, format!("header: {e}")))?;
+        if header.format != "repo2agent-unit" || header.version != 1 {
+            return Err(UnitError::new(path, "not a repo2agent unit (format 1)"));
+        }
+        let trajectory = match next("trajectory")? {
+            "null" => None,
+            line => Some(line.to_owned()),
+        };
+        let segments =
+            serde_json::from_str(next("segments")?).map_err(|e| UnitError::new(path, format!("segments: {e}")))?;
+        Ok(Unit {
+            header,
+            trajectory,
+            segments,
+        })
+    }
+
+    /// Reads a unit file; returns it with the hash of its output ([`Unit::output_hash`]).
+    pub fn read(path: &Path) -> Result<(Unit, String), UnitError> {
+        let bytes = std::fs::read(path).map_err(|e| UnitError::new(path, e.to_string()))?;
+        let unit = Unit::decode(&bytes, path)?;
+        Ok((unit, Unit::output_hash(&bytes)))
+    }
+
+    /// Hex SHA-256 of what the repository contributes to the dataset: the
+    /// unit's bytes after its header line (trajectory and document). The
+    /// header is left out because its seconds differ from run to run; the
+    /// output does not.
+    pub fn output_hash(bytes: &[u8]) -> String {
+        let body = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(&bytes[..0], |i| &bytes[i + 1..]);
+        crate::cache::CallCache::digest(body)
+    }
+}
+
+/// `units/run.json`: what a run (or one worker of a sharded run) was asked to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunHead {
+    /// `repo2agent-run`.
+    pub format: String,
+    /// 1.
+    pub version: u32,
+    /// The config's fingerprint.
+    pub fingerprint: String,
+    /// `input.repos` as given.
+    pub inputs: Vec<String>,
+    /// Repositories the inputs expand to (all parts together).
+    pub repos: u64,
+    /// `K/N` of a sharded run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// The counters of expanding the inputs (not of any one repository).
+    pub ingest: IngestStats,
+}
+
+impl RunHead {
+    /// Reads `units/run.json` of an output directory.
+    pub fn read(out: &Path) -> Result<RunHead, UnitError> {
+        let path = out.join(UNITS_DIR).join(RUN_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| UnitError::new(&path, e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| UnitError::new(&path, e.to_string()))
+    }
+}
+
+/// One line of `manifest.jsonl`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// Place in the whole run's order.
+    pub position: u64,
+    /// The repository's name.
+    pub name: String,
+    /// Its directory.
+    pub root: PathBuf,
+    /// How it ended.
+    pub status: Status,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Bytes of text kept.
+    pub bytes: u64,
+    /// Hex SHA-256 of its output: trajectory and document ([`Unit::output_hash`]).
+    pub sha256: String,
+    /// The unit file, relative to the output directory it was written in.
+    pub unit: String,
+}
+
+impl ManifestEntry {
+    /// Reads `manifest.jsonl` of an output directory.
+    pub fn read_all(out: &Path) -> Result<Vec<ManifestEntry>, UnitError> {
+        let path = out.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| UnitError::new(&path, e.to_string()))?;
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| UnitError::new(&path, format!("line {}: {e}", i + 1))))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Role;
+
+    #[test]
+    fn a_unit_reads_back_byte_for_byte() {
+        let unit = Unit {
+            header: UnitHeader {
+                format: "repo2agent-unit".into(),
+                version: 1,
+                fingerprint: "f".into(),
+                position: 7,
+                name: "r".into(),
+                root: "/x/r".into(),
+                status: Status::Failed,
+                reason: Some("simulation: http_500".into()),
+                bytes: 3,
+                stats: RunStats::default(),
+            },
+            trajectory: Some("{\"a\":\"line\\nbreak\"}".into()),
+            segments: Some(vec![Segment {
+                text: "fn x() {}\n".into(),
+                role: Role::Code,
+            }]),
+        };
+        let bytes = unit.encode().unwrap();
+        assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 3);
+        let back = Unit::decode(&bytes, Path::new("u")).unwrap();
+        assert_eq!(back, unit);
+        assert_eq!(back.encode().unwrap(), bytes);
+        let empty = Unit {
+            trajectory: None,
+            segments: None,
+            ..unit
+        };
+        assert_eq!(Unit::decode(&empty.encode().unwrap(), Path::new("u")).unwrap(), empty);
+        let cut = &bytes[..bytes.len() / 2];
+        assert!(Unit::decode(cut, Path::new("u")).is_err());
+    }
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Scale benchmark of `repo2agent run` (issue #8): the template pipeline
+(Repo2Agent variant: template policy, agent format, roles mask, Llama 3
+tokenizer, 65,536-token packing) over real crate sources from the cargo
+registry, at 1x and 10x corpus size. Prints repositories/s, MB/s of code,
+tokens/s and the peak RSS of each run (wait4's ru_maxrss), as a Markdown table.
+
+    scripts/bench_scale.py [--base 12] [--factors 1,10] [--workers 0] [--keep DIR]
+
+The release binary is built first. The corpus is the first BASE*factor crate
+directories of $CARGO_HOME/registry/src (sorted by name, so a machine with the
+same registry gets the same corpus); the 10x corpus contains the 1x one. With
+--replicate the 10x corpus is instead the 1x corpus copied 10 times (same size
+distribution, so peak memory compares like with like: it is set by the largest
+repositories in flight, not by the corpus size).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def crates():
+    home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
+    found = []
+    for index in sorted((home / "registry" / "src").glob("*")):
+        found.extend(p for p in index.iterdir() if p.is_dir())
+    return sorted(found, key=lambda p: p.name)
+
+
+def llama3_tokenizer():
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "assets"), "llama3-tokenizer"], check=True, capture_output=True, text=True
+    ).stdout.strip().splitlines()
+    return out[-1]
+
+
+def run(binary, corpus, tokenizer, workers, work):
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "repos.txt").write_text("".join(f"{p}\n" for p in corpus))
+    (work / "bench.toml").write_text(
+        f"""[input]
+repos = ["repos.txt"]
+
+[policies.template]
+type = "template"
+
+[format]
+type = "agent"
+
+[mask]
+type = "roles"
+weights = {{ observation = 0.0 }}
+
+[tokenizer]
+path = {json.dumps(tokenizer)}
+
+[output]
+dir = "out"
+seq_len = 65536
+"""
+    )
+    args = [str(binary), "run", "-c", str(work / "bench.toml"), "-q"]
+    if workers:
+        args += ["--workers", str(workers)]
+    started = time.monotonic()
+    proc = subprocess.Popen(args, cwd=work, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    if status != 0:
+        sys.exit(f"run failed with status {status}")
+    stats = json.loads((work / "out" / "stats.json").read_text())
+    return wall, usage.ru_maxrss / 1024, stats
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", type=int, default=12, help="crates in the 1x corpus")
+    ap.add_argument("--factors", default="1,10")
+    ap.add_argument("--workers", type=int, default=0, help="0: one per core")
+    ap.add_argument("--keep", type=Path, help="keep the runs' outputs here")
+    ap.add_argument("--replicate", action="store_true", help="Nx = the 1x corpus copied N times")
+    a = ap.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "repo2agent-cli"], cwd=ROOT, check=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    binary = target / "release" / "repo2agent"
+    tokenizer = llama3_tokenizer()
+    all_crates = crates()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    rows = []
+    try:
+        for f in (int(x) for x in a.factors.split(",")):
+            corpus = all_crates[: a.base * f]
+            if a.replicate:
+                corpus = []
+                for i in range(f):
+                    for c in all_crates[: a.base]:
+                        dest = tmp / "corpus" / f"{c.name}-copy{i}"
+                        if not dest.exists():
+                            shutil.copytree(c, dest, symlinks=True)
+                        corpus.append(dest)
+            if len(corpus) < a.base * f:
+                print(f"note: only {len(corpus)} crates in the registry for {f}x", file=sys.stderr)
+            wall, rss, s = run(binary, corpus, tokenizer, a.workers, (a.keep or tmp) / f"x{f}")
+            mb = s["ingest"]["bytes_kept"] / 1e6
+            tokens = s.get("tokens", {}).get("tokens", 0)
+            repos = s["repos"]["total"]
+            rows.append((f, repos, s["ingest"]["files_kept"], mb, tokens, wall, rss, s["seconds"]))
+            print(
+                f"{f}x: {repos} repos, {mb:.1f} MB, {tokens:,} tokens in {wall:.1f} s; peak RSS {rss:.0f} MB",
+                file=sys.stderr,
+            )
+    finally:
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"| corpus | repos | files | MB of code | tokens | wall s | repos/s | MB/s | tokens/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for f, repos, files, mb, tokens, wall, rss, _ in rows:
+        print(
+            f"| {f}x | {repos} | {files:,} | {mb:.1f} | {tokens:,} | {wall:.1f} | {repos / wall:.2f} | "
+            f"{mb / wall:.2f} | {tokens / wall:,.0f} | {rss:.0f} |"
+        )
+    for f, *_, seconds in rows:
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(seconds.items()))
+        print(f"\n{f}x seconds per stage (summed over workers): {parts}")
+
+
+if __name__ == "__main__":
+    main()

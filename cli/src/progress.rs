@@ -1,10 +1,12 @@
-//! `repo2agent run`'s progress: a bar on a terminal (repositories done of all,
-//! ETA, repos/s, MB/s of code, tokens/s, and the stage and repository being
-//! worked on), plain lines on stderr otherwise (the first repository, then at
-//! most one line every `REPO2AGENT_PROGRESS_SECS` seconds, default 10, and a
-//! last line). `--quiet` turns both off.
+//! `repo2agent run`'s progress: on a terminal a bar of repositories written
+//! (of all, ETA, repos/s, MB/s of code, tokens/s, the stage and repository
+//! last entered) above one bar per stage (how many repositories entered it:
+//! with several workers the stages run ahead of what is written); plain lines
+//! on stderr otherwise (the first repository, then at most one line every
+//! `REPO2AGENT_PROGRESS_SECS` seconds, default 10, and a last line), with the
+//! same counts. `--quiet` turns both off.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use repo2agent_core::progress::{Progress, ProgressEvent};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,6 +20,8 @@ pub struct Counts {
     tokens: u64,
     started: Option<Instant>,
     last_line: Option<Instant>,
+    /// Repositories that entered each stage, in the order stages were first seen.
+    stages: Vec<(&'static str, u64)>,
 }
 
 impl Counts {
@@ -31,6 +35,25 @@ impl Counts {
         )
     }
 
+    /// Counts a repository entering `stage`; returns its place in `stages`.
+    fn enter(&mut self, stage: &'static str) -> usize {
+        match self.stages.iter().position(|(s, _)| *s == stage) {
+            Some(i) => {
+                self.stages[i].1 += 1;
+                i
+            }
+            None => {
+                self.stages.push((stage, 1));
+                self.stages.len() - 1
+            }
+        }
+    }
+
+    fn stage_counts(&self) -> String {
+        let parts: Vec<String> = self.stages.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        parts.join(", ")
+    }
+
     fn eta(&self) -> String {
         let Some(started) = self.started else { return "?".into() };
         if self.done == 0 {
@@ -41,11 +64,19 @@ impl Counts {
     }
 }
 
+/// The bars of a terminal.
+#[derive(Debug)]
+pub struct Bars {
+    multi: MultiProgress,
+    main: ProgressBar,
+    stages: Mutex<Vec<ProgressBar>>,
+}
+
 /// Where progress goes.
 #[derive(Debug)]
 pub enum RunProgress {
-    /// An indicatif bar on stderr.
-    Bar(ProgressBar, Mutex<Counts>),
+    /// Indicatif bars on stderr: repositories written, then one per stage.
+    Bar(Bars, Mutex<Counts>),
     /// Plain lines on stderr, at most one per interval.
     Lines(Duration, Mutex<Counts>),
     /// Nothing.
@@ -59,14 +90,20 @@ impl RunProgress {
             return RunProgress::Off;
         }
         if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            let bar = ProgressBar::new(0);
+            let multi = MultiProgress::new();
+            let main = multi.add(ProgressBar::new(0));
             let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} repos (ETA {eta}) {msg}",
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} repos written (ETA {eta}) {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(200));
-            RunProgress::Bar(bar, Mutex::default())
+            main.set_style(style);
+            main.enable_steady_tick(Duration::from_millis(200));
+            let bars = Bars {
+                multi,
+                main,
+                stages: Mutex::default(),
+            };
+            RunProgress::Bar(bars, Mutex::default())
         } else {
             let secs = std::env::var("REPO2AGENT_PROGRESS_SECS")
                 .ok()
@@ -80,12 +117,23 @@ impl RunProgress {
     /// Clears the bar (the run summary follows).
     pub fn finish(&self) {
         match self {
-            RunProgress::Bar(bar, _) => bar.finish_and_clear(),
+            RunProgress::Bar(bars, _) => {
+                for bar in bars.stages.lock().iter().flat_map(|b| b.iter()) {
+                    bar.finish_and_clear();
+                }
+                bars.main.finish_and_clear();
+            }
             RunProgress::Lines(_, counts) => {
                 if let Ok(c) = counts.lock()
                     && c.started.is_some()
                 {
-                    eprintln!("progress: done, {}/{} repositories; {}", c.done, c.total, c.rates());
+                    eprintln!(
+                        "progress: done, {}/{} repositories; {}; stages entered: {}",
+                        c.done,
+                        c.total,
+                        c.rates(),
+                        c.stage_counts()
+                    );
                 }
             }
             RunProgress::Off => {}
@@ -95,8 +143,8 @@ impl RunProgress {
 
 impl Progress for RunProgress {
     fn event(&self, event: ProgressEvent<'_>) {
-        let (counts, bar) = match self {
-            RunProgress::Bar(bar, c) => (c, Some(bar)),
+        let (counts, bars) = match self {
+            RunProgress::Bar(bars, c) => (c, Some(bars)),
             RunProgress::Lines(_, c) => (c, None),
             RunProgress::Off => return,
         };
@@ -105,37 +153,52 @@ impl Progress for RunProgress {
             ProgressEvent::Started { repos } => {
                 c.total = repos;
                 c.started = Some(Instant::now());
-                if let Some(bar) = bar {
-                    bar.set_length(repos);
+                if let Some(b) = bars {
+                    b.main.set_length(repos);
                 }
             }
             ProgressEvent::Stage { repo, stage } => {
-                if let Some(bar) = bar {
-                    bar.set_message(format!("{stage}: {repo} · {}", c.rates()));
+                let i = c.enter(stage);
+                if let Some(b) = bars {
+                    b.main.set_message(format!("{stage}: {repo} · {}", c.rates()));
+                    if let Ok(mut stages) = b.stages.lock() {
+                        if i == stages.len() {
+                            let bar = b.multi.add(ProgressBar::new(c.total));
+                            let style = ProgressStyle::with_template("  {prefix:>9} {bar:30} {pos}/{len}")
+                                .unwrap_or_else(|_| ProgressStyle::default_bar());
+                            bar.set_style(style);
+                            bar.set_prefix(stage);
+                            stages.push(bar);
+                        }
+                        if let Some(bar) = stages.get(i) {
+                            bar.set_position(c.stages[i].1);
+                        }
+                    }
                 }
             }
             ProgressEvent::RepoDone { repo, bytes, tokens } => {
                 c.done += 1;
                 c.bytes += bytes;
                 c.tokens += tokens;
-                if let Some(bar) = bar {
-                    bar.set_position(c.done);
-                    bar.set_message(c.rates());
+                if let Some(b) = bars {
+                    b.main.set_position(c.done);
+                    b.main.set_message(c.rates());
                 } else if let RunProgress::Lines(every, _) = self
                     && c.last_line.is_none_or(|t| t.elapsed() >= *every)
                 {
                     c.last_line = Some(Instant::now());
                     eprintln!(
-                        "progress: {}/{} repositories (last {repo}); {}; ETA {}",
+                        "progress: {}/{} repositories (last {repo}); {}; ETA {}; stages entered: {}",
                         c.done,
                         c.total,
                         c.rates(),
-                        c.eta()
+                        c.eta(),
+                        c.stage_counts()
                     );
                 }
             }
-            ProgressEvent::Finishing { what } => match bar {
-                Some(bar) => bar.set_message(what.to_owned()),
+            ProgressEvent::Finishing { what } => match bars {
+                Some(b) => b.main.set_message(what.to_owned()),
                 None => eprintln!("progress: {what}"),
             },
         }

@@ -64,10 +64,15 @@ fn progress_is_plain_lines_off_a_terminal_and_quiet_silences_it() {
         lines.iter().all(|l| !l.contains("repositories (last")
             || (l.contains("repos/s") && l.contains("tokens/s") && l.contains("ETA")))
     );
-    assert!(
-        lines.iter().any(|l| l.starts_with("progress: done, 6/6 repositories")),
-        "{err}"
-    );
+    let done = lines
+        .iter()
+        .find(|l| l.starts_with("progress: done, 6/6 repositories"))
+        .unwrap_or_else(|| panic!("{err}"));
+    // Every repository entered every stage (the default: no search; the
+    // tokenizer is trained at the end, so no tokenize stage per repository).
+    for stage in ["ingest 6", "analyze 6", "simulate 6", "format 6"] {
+        assert!(done.contains(stage), "{done}");
+    }
     let quiet = run("quiet", true);
     assert!(!quiet.contains("progress:"), "{quiet}");
     assert_eq!(

@@ -8,6 +8,7 @@
 //! Exit codes: 0 success; 1 the run failed; 2 bad command line; 3 the config is
 //! invalid (every problem is printed, nothing was done).
 
+mod ablate;
 mod builtins;
 mod inspect;
 mod inspect_shards;
@@ -60,6 +61,10 @@ enum Command {
     /// Join the outputs of sharded runs (`run --shard K/N`) into one dataset:
     /// the same trajectories, shards and counters as one run over everything.
     Merge(MergeArgs),
+    /// The paper's ablation in one command (`ABLATION.toml`, see docs/ablation.md):
+    /// corpora from one set of repositories, the same model trained on each,
+    /// every model evaluated on held-out repositories; a table, a plot, a JSON.
+    Ablate(AblateArgs),
     /// Continue pretraining a Llama model on shards (burn; `TRAIN.toml`, see
     /// docs/training.md): metrics.jsonl, loss.png, checkpoints, final HF model.
     Train(TrainArgs),
@@ -121,6 +126,13 @@ struct GgufTokenizerArgs {
     /// Where to write tokenizer.json.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct AblateArgs {
+    /// The ablation config (TOML).
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -414,6 +426,16 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
                     inspect::print_terminal(&t, color)?;
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ablate(args) => {
+            let out = ablate::run(&args.config, &mut registry, &mut |line| {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            })
+            .context("the ablation failed")?;
+            println!("ablation: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Train(args) => {

@@ -1,6 +1,7 @@
 //! repo2agent's integration tests: one binary, one module per topic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ablate;
 mod analyze;
 mod cli;
 mod config;

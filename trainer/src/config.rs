@@ -216,6 +216,30 @@ pub fn load(path: &Path) -> Result<TrainConfig, ConfigError> {
 
 /// Parses and checks a config's text; relative paths are taken from `base`.
 pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigError> {
+    parse_with(text, name, base, Data::Required)
+}
+
+/// Whether a config names its shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// `[data] train` is required and must hold shards.
+    Required,
+    /// The caller sets the data (`repo2agent ablate`, per corpus): `[data]` must be left out.
+    SetByCaller,
+}
+
+/// [`load`] of a config whose data the caller sets (see [`Data::SetByCaller`]).
+pub fn load_recipe(path: &Path) -> Result<TrainConfig, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: name.clone(),
+        problems: vec![Problem::new(format!("cannot read the config: {e}"))],
+    })?;
+    parse_with(&text, &name, path.parent().unwrap_or(Path::new(".")), Data::SetByCaller)
+}
+
+/// [`parse`], with the data requirement given.
+pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<TrainConfig, ConfigError> {
     let source = SourceText { name, text };
     let fail = |problems: Vec<Problem>| {
         let mut problems = problems;
@@ -295,7 +319,12 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigE
             )),
         }
     }
-    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    // Relative to the config's directory; `~/` is the home directory.
+    let resolve = |p: &Path| match (p.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ if p.is_absolute() => p.to_path_buf(),
+        _ => base.join(p),
+    };
     cfg.data.train = resolve(&cfg.data.train);
     cfg.data.eval = cfg.data.eval.as_deref().map(resolve);
     cfg.model.from = cfg.model.from.as_deref().map(resolve);
@@ -307,7 +336,14 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<TrainConfig, ConfigE
         let span = spans.get(key).or_else(|| spans.get(section)).cloned();
         problems.push(source.problem(span, section, message));
     };
-    if !seen_data {
+    if data == Data::SetByCaller {
+        if seen_data {
+            at(
+                "data",
+                "leave `[data]` out: the shards are set per corpus by the caller (`repo2agent ablate`)".into(),
+            );
+        }
+    } else if !seen_data {
         at(
             "data",
             "a `[data]` section with `train = \"SHARD_DIR\"` is required".into(),

@@ -16,7 +16,9 @@
 //!   warmup + cosine;
 //! - [`config`], [`device`], [`train`], [`plot`]: `TRAIN.toml`, the device by
 //!   name, the loop with checkpoints/resume/eval/metrics, `loss.png`;
-//! - [`hf_config`]: shapes from presets or a Hugging Face `config.json`.
+//! - [`hf_config`]: shapes from presets or a Hugging Face `config.json`;
+//! - [`heldout`]: evaluation on held-out repositories (code NLL in dependency
+//!   order, cross-file NLL, retrieval probes) for the paper's ablations.
 //!
 //! See docs/training.md.
 
@@ -26,6 +28,7 @@ pub mod data;
 pub mod device;
 pub mod gguf;
 pub mod gguf_tokenizer;
+pub mod heldout;
 pub mod hf_config;
 pub mod loss;
 pub mod model;

@@ -83,6 +83,115 @@ fn label(v: f64) -> String {
     }
 }
 
+/// Data-to-pixel mapping with axes drawn.
+struct Axes {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Axes {
+    /// Axes fitting `points` (x from `x_min`), drawn with 5 ticks each.
+    fn draw(c: &mut Canvas, points: &[(f64, f64)], x_min: Option<f64>) -> Axes {
+        let x0 = x_min.unwrap_or_else(|| points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min));
+        let x1 = points.iter().map(|p| p.0).fold(x0 + 1.0, f64::max);
+        let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let (y0, y1) = if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) };
+        let a = Axes { x0, x1, y0, y1 };
+        let black = [0, 0, 0];
+        let (l, b) = (LEFT as f64, (H - BOTTOM) as f64);
+        c.line((l, TOP as f64), (l, b), black);
+        c.line((l, b), ((W - RIGHT) as f64, b), black);
+        for i in 0..=4 {
+            let f = f64::from(i) / 4.0;
+            let (xv, yv) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
+            c.line((a.px(xv), b), (a.px(xv), b + 5.0), black);
+            c.text(a.px(xv) as i64 - 8, b as i64 + 10, &label(xv.round()));
+            c.line((l - 5.0, a.py(yv)), (l, a.py(yv)), black);
+            c.text(4, a.py(yv) as i64 - 5, &label(yv));
+        }
+        a
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        LEFT as f64 + (x - self.x0) / (self.x1 - self.x0) * (W - LEFT - RIGHT) as f64
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        TOP as f64 + (1.0 - (y - self.y0) / (self.y1 - self.y0)) * (H - TOP - BOTTOM) as f64
+    }
+}
+
+impl Canvas {
+    fn dot(&mut self, x: f64, y: f64, r: i64, rgb: [u8; 3]) {
+        for dx in -r..=r {
+            for dy in -r..=r {
+                if dx * dx + dy * dy <= r * r {
+                    self.set(x as i64 + dx, y as i64 + dy, rgb);
+                }
+            }
+        }
+    }
+
+    fn save(&self, png: &Path) -> std::io::Result<()> {
+        let tmp = png.with_extension("png.tmp");
+        {
+            let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            let mut enc = png::Encoder::new(file, W as u32, H as u32);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut w = enc.write_header().map_err(std::io::Error::other)?;
+            w.write_image_data(&self.0).map_err(std::io::Error::other)?;
+        }
+        std::fs::rename(&tmp, png)
+    }
+}
+
+/// The colours of [`lines_png`]'s series, in order (matplotlib's first ten).
+pub const SERIES_COLOURS: [(&str, [u8; 3]); 10] = [
+    ("blue", [31, 119, 180]),
+    ("orange", [255, 127, 14]),
+    ("green", [44, 160, 44]),
+    ("red", [214, 39, 40]),
+    ("purple", [148, 103, 189]),
+    ("brown", [140, 86, 75]),
+    ("pink", [227, 119, 194]),
+    ("grey", [127, 127, 127]),
+    ("olive", [188, 189, 34]),
+    ("cyan", [23, 190, 207]),
+];
+
+/// Draws one line with dots per series (colours in [`SERIES_COLOURS`] order;
+/// the font has digits only, so series are told apart by colour) into `png`.
+pub fn lines_png(series: &[(String, Vec<(f64, f64)>)], png: &Path) -> std::io::Result<()> {
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
+    let mut c = Canvas(vec![255; W * H * 3]);
+    if !all.is_empty() {
+        let a = Axes::draw(&mut c, &all, None);
+        for (k, (_, points)) in series.iter().enumerate() {
+            let rgb = SERIES_COLOURS[k % SERIES_COLOURS.len()].1;
+            let pts: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .map(|&(x, y)| (a.px(x), a.py(y)))
+                .collect();
+            for w in pts.windows(2) {
+                c.line(w[0], w[1], rgb);
+            }
+            for &(x, y) in &pts {
+                c.dot(x, y, 3, rgb);
+            }
+        }
+    }
+    c.save(png)
+}
+
 /// Draws the curves of `metrics` into `png`. Returns the number of training points drawn.
 pub fn loss_png(metrics: &Path, png: &Path) -> std::io::Result<usize> {
     let text = std::fs::read_to_string(metrics)?;
@@ -102,47 +211,18 @@ pub fn loss_png(metrics: &Path, png: &Path) -> std::io::Result<usize> {
     let all: Vec<(f64, f64)> = train.iter().chain(&eval).copied().collect();
     let mut c = Canvas(vec![255; W * H * 3]);
     if !all.is_empty() {
-        let (x0, x1) = (0.0, all.iter().map(|p| p.0).fold(1.0, f64::max));
-        let lo = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-        let hi = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-        let (y0, y1) = if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) };
-        let (pw, ph) = ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64);
-        let px = |x: f64| LEFT as f64 + (x - x0) / (x1 - x0) * pw;
-        let py = |y: f64| TOP as f64 + (1.0 - (y - y0) / (y1 - y0)) * ph;
-        let black = [0, 0, 0];
-        let (l, b) = (LEFT as f64, (H - BOTTOM) as f64);
-        c.line((l, TOP as f64), (l, b), black);
-        c.line((l, b), ((W - RIGHT) as f64, b), black);
-        for i in 0..=4 {
-            let f = f64::from(i) / 4.0;
-            let (xv, yv) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
-            c.line((px(xv), b), (px(xv), b + 5.0), black);
-            c.text(px(xv) as i64 - 8, b as i64 + 10, &label(xv.round()));
-            c.line((l - 5.0, py(yv)), (l, py(yv)), black);
-            c.text(4, py(yv) as i64 - 5, &label(yv));
-        }
+        let a = Axes::draw(&mut c, &all, Some(0.0));
         for w in train.windows(2) {
-            c.line((px(w[0].0), py(w[0].1)), (px(w[1].0), py(w[1].1)), [31, 119, 180]);
+            c.line(
+                (a.px(w[0].0), a.py(w[0].1)),
+                (a.px(w[1].0), a.py(w[1].1)),
+                [31, 119, 180],
+            );
         }
         for (x, y) in &eval {
-            for dx in -3..=3 {
-                for dy in -3..=3 {
-                    if dx * dx + dy * dy <= 9 {
-                        c.set(px(*x) as i64 + dx, py(*y) as i64 + dy, [214, 39, 40]);
-                    }
-                }
-            }
+            c.dot(a.px(*x), a.py(*y), 3, [214, 39, 40]);
         }
     }
-    let tmp = png.with_extension("png.tmp");
-    {
-        let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        let mut enc = png::Encoder::new(file, W as u32, H as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc.write_header().map_err(std::io::Error::other)?;
-        w.write_image_data(&c.0).map_err(std::io::Error::other)?;
-    }
-    std::fs::rename(&tmp, png)?;
+    c.save(png)?;
     Ok(train.len())
 }

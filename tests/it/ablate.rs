@@ -1,0 +1,146 @@
+//! `repo2agent ablate` end to end at toy scale: three corpora from the
+//! fixture repositories (Raw-Repos, Repo2Agent, Repo2Agent-Search scored by
+//! `openai-logprobs` on the fake server), a tiny Llama trained on each for the
+//! same number of positions, every model and the initial one evaluated on the
+//! held-out repositories; a second run reuses everything.
+
+use repo2agent_tests::llm_server::FakeLlm;
+use repo2agent_tests::*;
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
+    let server = FakeLlm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fixtures = workspace_root().join("plugins/treesitter/tests/fixtures");
+    let glob = fixtures.join("*").display().to_string();
+
+    // A small fixed tokenizer shared by the corpora: a BPE trained once.
+    write(
+        dir,
+        "tok.toml",
+        &format!(
+            "[input]\nrepos = [{glob:?}]\n[format]\ntype = \"raw-repos\"\n[tokenizer]\ntype = \"bpe\"\nvocab_size = 400\n[output]\ndir = \"tok\"\nseq_len = 256\n"
+        ),
+    );
+    let (code, _, err) = run_cli(dir, &["run", "-c", "tok.toml", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let tok = "[tokenizer]\npath = \"tok/shards/tokenizer.json\"\n[output]\nseq_len = 256\n";
+    write(dir, "raw.toml", &format!("[format]\ntype = \"raw-repos\"\n{tok}"));
+    let agent = "[policies.template]\ntype = \"template\"\n[format]\ntype = \"agent\"\n[mask]\ntype = \"roles\"\nweights = { observation = 0.0 }\n";
+    write(dir, "agent.toml", &format!("{agent}{tok}"));
+    write(
+        dir,
+        "search.toml",
+        &format!(
+            "{agent}[scorers.fake]\ntype = \"openai-logprobs\"\nbase_url = \"{}\"\nmodel = \"fake\"\nprompt_prefix = \"<|im_start|>\"\n[search]\ntype = \"greedy-rewrite\"\nscorer = \"fake\"\ncandidates = 2\nrounds = 1\ncache_dir = \"\"\n{tok}",
+            server.base_url()
+        ),
+    );
+    write(
+        dir,
+        "train.toml",
+        "[model]\npreset = \"tiny\"\n[train]\noutput = \"unused\"\ndevice = \"flex\"\nseed = 0\nsteps = 1\nmicro_batch = 1\ngrad_accum = 2\n[optimizer]\nlr = 3e-3\nwarmup_steps = 1\n[checkpoint]\nevery = 2\nkeep = 1\n[eval]\nevery = 0\n",
+    );
+    write(
+        dir,
+        "ablation.toml",
+        &format!(
+            "[ablation]\nout = \"abl\"\nseed = 1\nrepos = [{glob:?}]\nheldout = 2\ntoken_budget = 2048\n\n[[corpus]]\nname = \"raw-repos\"\nconfig = \"raw.toml\"\n[[corpus]]\nname = \"repo2agent\"\nconfig = \"agent.toml\"\n[[corpus]]\nname = \"repo2agent-search\"\nconfig = \"search.toml\"\n\n[train]\nconfig = \"train.toml\"\n\n[eval]\ncontext = 128\nmax_tokens_per_repo = 256\nmax_cross_files = 2\nretrieval_lengths = [96, 128]\nprobes = 2\n"
+        ),
+    );
+
+    let (code, stdout, err) = run_cli(dir, &["ablate", "-c", "ablation.toml"]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert!(err.contains("4 to train on, held out: "), "{err}");
+    let out = dir.join("abl");
+    let table = std::fs::read_to_string(out.join("ablation.md")).unwrap();
+    for row in [
+        "| initial |",
+        "| raw-repos |",
+        "| repo2agent |",
+        "| repo2agent-search |",
+    ] {
+        assert!(table.contains(row), "{table}");
+    }
+    assert!(stdout.contains("| model | code NLL"), "{stdout}");
+    let json = read_json(out.join("ablation.json"));
+    // 2,048 positions per corpus: 4 steps of 2 sequences of 256.
+    assert_eq!(json["settings"]["steps"], 4);
+    let corpora = json["corpora"].as_array().unwrap();
+    assert_eq!(corpora.len(), 3);
+    for c in corpora {
+        assert_eq!(c["positions"], 2048, "{c}");
+        assert!(c["tokens"].as_u64().unwrap() > 0);
+    }
+    // The agent corpora mask observations; Raw-Repos trains on everything.
+    assert_eq!(corpora[0]["tokens"], corpora[0]["trained_tokens"]);
+    assert!(corpora[1]["trained_tokens"].as_u64() < corpora[1]["tokens"].as_u64());
+    let evals = json["eval"].as_array().unwrap();
+    assert_eq!(evals.len(), 4);
+    for e in evals {
+        let r = &e["report"];
+        assert!(r["code"]["nll"].as_f64().unwrap() > 0.0, "{e}");
+        assert_eq!(r["retrieval"].as_array().unwrap().len(), 2);
+    }
+    // Training changed the model: the trained ones score the held-out code
+    // differently from the initial one.
+    assert_ne!(evals[0]["report"]["code"]["nll"], evals[1]["report"]["code"]["nll"]);
+    let png = std::fs::read(out.join("ablation.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The held-out repositories are in no corpus.
+    let held: Vec<String> = json["settings"]["heldout"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let trained = std::fs::read_to_string(out.join("corpora/repo2agent/trajectories.jsonl")).unwrap();
+    for h in &held {
+        assert!(!trained.contains(&format!("\"repo\":\"{h}\"")), "{h} was trained on");
+    }
+
+    // Again: every corpus, model and evaluation is reused; the same numbers.
+    let (code, _, err) = run_cli(dir, &["ablate", "-c", "ablation.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches(": reused").count(), 3 + 3 + 4, "{err}");
+    assert_eq!(read_json(out.join("ablation.json")), json);
+
+    // Another training recipe: the corpora are reused, every model is trained
+    // and evaluated again.
+    let recipe = std::fs::read_to_string(dir.join("train.toml")).unwrap();
+    write(dir, "train.toml", &recipe.replace("lr = 3e-3", "lr = 1e-3"));
+    let (code, _, err) = run_cli(dir, &["ablate", "-c", "ablation.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("ablate: corpus").count(), 3, "{err}");
+    assert_eq!(err.matches(": reused").count(), 3, "only the corpora: {err}");
+    assert_eq!(err.matches("training 4 steps").count(), 3, "{err}");
+    assert_ne!(read_json(out.join("ablation.json"))["eval"], json["eval"]);
+
+    // A probe too short for its needle is refused before any work.
+    let text = std::fs::read_to_string(dir.join("ablation.toml")).unwrap();
+    write(
+        dir,
+        "short.toml",
+        &text.replace("[96, 128]", "[20]").replace("\"abl\"", "\"short\""),
+    );
+    let (code, _, err) = run_cli(dir, &["ablate", "-c", "short.toml"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("retrieval_lengths") && err.contains("too short"), "{err}");
+    assert!(!dir.join("short/corpora").exists(), "nothing was built");
+
+    // A corpus that trains its own tokenizer cannot be compared token for token.
+    write(
+        dir,
+        "raw.toml",
+        "[format]\ntype = \"raw-repos\"\n[tokenizer]\ntype = \"bpe\"\nvocab_size = 300\n",
+    );
+    let (code, _, err) = run_cli(dir, &["ablate", "-c", "ablation.toml"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("one fixed tokenizer"), "{err}");
+}

@@ -360,6 +360,8 @@ pub fn run(path: &Path, registry: &mut Registry, log: &mut dyn FnMut(&str)) -> a
             let (shape, tensors) = repo2agent_trainer::weights::read_pretrained(&dir)?;
             repo2agent_trainer::weights::load_tensors(shape.init(&device), &tensors)?.0
         };
+        // The recipe's attention (chunked: memory linear in the context length).
+        let model = model.with_attention(train_cfg.train.attention, train_cfg.train.attention_chunk);
         let report =
             repo2agent_trainer::heldout::evaluate_heldout(&model, encoder.as_ref(), &held, &settings, &device)?;
         let e = Evaluated { key, report };

@@ -13,4 +13,5 @@ mod scorers;
 mod search;
 mod shards;
 mod slurm;
+mod slurm_cluster;
 mod trajectories;

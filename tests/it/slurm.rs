@@ -1,7 +1,7 @@
 //! `repo2agent slurm`: the scripts it writes, checked with bash (syntax, the
 //! worker's guard), with stand-ins for `sbatch` and the binary, and run for
 //! real by bash as Slurm would run them (array tasks 0..N, then the merge):
-//! the merged dataset equals a single run. A real Slurm cluster is issue #10.
+//! the merged dataset equals a single run. On a real cluster: `slurm_cluster.rs`.
 
 use repo2agent_tests::*;
 use std::path::Path;

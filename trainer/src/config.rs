@@ -206,12 +206,17 @@ const SECTIONS: &[&str] = &["model", "data", "train", "optimizer", "checkpoint",
 
 /// Reads and checks `path`.
 pub fn load(path: &Path) -> Result<TrainConfig, ConfigError> {
+    load_with(path, Data::Required)
+}
+
+/// Reads `path` and checks it with the data requirement given.
+fn load_with(path: &Path, data: Data) -> Result<TrainConfig, ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: name.clone(),
         problems: vec![Problem::new(format!("cannot read the config: {e}"))],
     })?;
-    parse(&text, &name, path.parent().unwrap_or(Path::new(".")))
+    parse_with(&text, &name, path.parent().unwrap_or(Path::new(".")), data)
 }
 
 /// Parses and checks a config's text; relative paths are taken from `base`.
@@ -230,12 +235,7 @@ pub enum Data {
 
 /// [`load`] of a config whose data the caller sets (see [`Data::SetByCaller`]).
 pub fn load_recipe(path: &Path) -> Result<TrainConfig, ConfigError> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: name.clone(),
-        problems: vec![Problem::new(format!("cannot read the config: {e}"))],
-    })?;
-    parse_with(&text, &name, path.parent().unwrap_or(Path::new(".")), Data::SetByCaller)
+    load_with(path, Data::SetByCaller)
 }
 
 /// [`parse`], with the data requirement given.

@@ -10,7 +10,7 @@
 //! cross-file NLL with and without the dependencies in context, a Ruler-style
 //! retrieval probe at several context lengths). Written to `OUT/`:
 //! `ablation.md` (the table), `ablation.json` (every number), `ablation.png`
-//! (retrieval accuracy and value NLL by context length).
+//! (the retrieval probe's value NLL by context length, one line per model).
 //!
 //! Interrupted, it resumes: a corpus whose run finished, a model whose
 //! training finished and an evaluation already written are reused; an
@@ -398,7 +398,7 @@ pub fn run(path: &Path, registry: &mut Registry, log: &mut dyn FnMut(&str)) -> a
         .map(|(n, r)| {
             (
                 n.clone(),
-                r.retrieval.iter().map(|p| (p.length as f64, p.accuracy)).collect(),
+                r.retrieval.iter().map(|p| (p.length as f64, p.value_nll)).collect(),
             )
         })
         .collect();

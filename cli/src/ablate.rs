@@ -17,7 +17,7 @@
 //! unfinished corpus run or training resumes from its units / checkpoint.
 
 use anyhow::{Context, bail, ensure};
-use repo2agent_core::config::{self, RunConfig};
+use repo2agent_core::config::{self, ConfigError, Problem, RunConfig, SourceText};
 use repo2agent_core::ingest;
 use repo2agent_core::shard::DatasetMeta;
 use repo2agent_core::{Registry, pipeline};
@@ -138,56 +138,71 @@ struct Evaluated {
 
 /// Runs the ablation; `log` gets a line per step.
 pub fn run(path: &Path, registry: &mut Registry, log: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file: AblationFile = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    // A config problem is a `ConfigError` (the binary exits 3 and prints it).
+    let invalid = |problems: Vec<Problem>| ConfigError {
+        file: name.clone(),
+        problems,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(vec![Problem::new(format!("cannot read the config: {e}"))]))?;
+    let source = SourceText {
+        name: &name,
+        text: &text,
+    };
+    let file: AblationFile = toml::from_str(&text)
+        .map_err(|e| invalid(vec![source.problem(e.span(), "", e.message().trim_end().to_owned())]))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let rel = |p: &Path| PathBuf::from(resolve(&base, &p.display().to_string()));
     let a = &file.ablation;
     let out = rel(&a.out);
-    ensure!(
-        file.corpus.len() >= 2,
-        "{}: name at least two [[corpus]] entries",
-        path.display()
-    );
-    ensure!(
-        a.token_budget > 0,
-        "{}: ablation.token_budget must be positive",
-        path.display()
-    );
+    let mut problems = Vec::new();
+    if file.corpus.len() < 2 {
+        problems.push(Problem::new(
+            "name at least two [[corpus]] entries (e.g. raw-repos and repo2agent)",
+        ));
+    }
+    if a.token_budget == 0 {
+        problems.push(Problem::new("ablation.token_budget must be positive"));
+    }
+    if a.tokenizer_from_gguf.is_some() != a.tokenizer_json.is_some() {
+        problems.push(Problem::new(
+            "ablation.tokenizer_from_gguf and tokenizer_json go together",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(invalid(problems).into());
+    }
 
-    match (&a.tokenizer_from_gguf, &a.tokenizer_json) {
-        (Some(gguf), Some(json)) => {
-            let json = rel(json);
-            if !json.exists() {
-                let gguf = rel(gguf);
-                log(&format!(
-                    "ablate: the tokenizer of {} -> {}",
-                    gguf.display(),
-                    json.display()
-                ));
-                let file = repo2agent_trainer::gguf::GgufFile::open(&gguf).with_context(|| {
-                    format!(
-                        "{} (fetch it with `python3 scripts/llama_server.py --install-only`)",
-                        gguf.display()
-                    )
-                })?;
-                let text = repo2agent_trainer::gguf_tokenizer::tokenizer_json(&file)?;
-                std::fs::write(&json, text).with_context(|| format!("cannot write {}", json.display()))?;
-            }
+    if let (Some(gguf), Some(json)) = (&a.tokenizer_from_gguf, &a.tokenizer_json) {
+        let json = rel(json);
+        if !json.exists() {
+            let gguf = rel(gguf);
+            log(&format!(
+                "ablate: the tokenizer of {} -> {}",
+                gguf.display(),
+                json.display()
+            ));
+            let file = repo2agent_trainer::gguf::GgufFile::open(&gguf).with_context(|| {
+                format!(
+                    "{} (fetch it with `python3 scripts/llama_server.py --install-only`)",
+                    gguf.display()
+                )
+            })?;
+            let text = repo2agent_trainer::gguf_tokenizer::tokenizer_json(&file)?;
+            std::fs::write(&json, text).with_context(|| format!("cannot write {}", json.display()))?;
         }
-        (None, None) => {}
-        _ => bail!("{}: tokenizer_from_gguf and tokenizer_json go together", path.display()),
     }
 
     // Every config first: a bad one fails before any work.
     let mut runs: Vec<(String, RunConfig)> = Vec::new();
     for c in &file.corpus {
-        let cfg = config::load(&rel(&c.config), registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cfg = config::load(&rel(&c.config), registry)?;
         runs.push((c.name.clone(), cfg));
     }
     let train_path = rel(&file.train.config);
-    let train_cfg = repo2agent_trainer::config::load_recipe(&train_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let encoder = shared_tokenizer(&runs)?;
+    let train_cfg = repo2agent_trainer::config::load_recipe(&train_path)?;
+    let encoder = shared_tokenizer(&runs).map_err(|e| invalid(vec![Problem::new(e.to_string())]))?;
 
     // The split.
     let mut stats = repo2agent_core::stats::IngestStats::default();
@@ -221,7 +236,7 @@ pub fn run(path: &Path, registry: &mut Registry, log: &mut dyn FnMut(&str)) -> a
     };
     for &length in &settings.retrieval_lengths {
         repo2agent_trainer::heldout::retrieval_probe(encoder.as_ref(), &held, length, a.seed, 0)
-            .map_err(|e| anyhow::anyhow!("{}: [eval] retrieval_lengths: {e}", path.display()))?;
+            .map_err(|e| invalid(vec![Problem::new(format!("[eval] retrieval_lengths: {e}"))]))?;
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let list = out.join("training-repos.txt");

@@ -429,14 +429,21 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ablate(args) => {
-            let out = ablate::run(&args.config, &mut registry, &mut |line| {
+            let run = ablate::run(&args.config, &mut registry, &mut |line| {
                 if !quiet {
                     eprintln!("{line}");
                 }
-            })
-            .context("the ablation failed")?;
-            println!("ablation: {}", out.display());
-            Ok(ExitCode::SUCCESS)
+            });
+            match run {
+                Ok(out) => {
+                    println!("ablation: {}", out.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => match e.downcast_ref::<ConfigError>() {
+                    Some(c) => Ok(config_failed(c)),
+                    None => Err(e.context("the ablation failed")),
+                },
+            }
         }
         Command::Train(args) => {
             let cfg = match repo2agent_trainer::config::load(&args.config) {

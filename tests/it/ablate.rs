@@ -130,7 +130,7 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
         &text.replace("[96, 128]", "[20]").replace("\"abl\"", "\"short\""),
     );
     let (code, _, err) = run_cli(dir, &["ablate", "-c", "short.toml"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3, "a config problem: {err}");
     assert!(err.contains("retrieval_lengths") && err.contains("too short"), "{err}");
     assert!(!dir.join("short/corpora").exists(), "nothing was built");
 
@@ -141,6 +141,12 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
         "[format]\ntype = \"raw-repos\"\n[tokenizer]\ntype = \"bpe\"\nvocab_size = 300\n",
     );
     let (code, _, err) = run_cli(dir, &["ablate", "-c", "ablation.toml"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3, "{err}");
     assert!(err.contains("one fixed tokenizer"), "{err}");
+
+    // A bad ablation file: its problem with its line, exit 3.
+    write(dir, "bad.toml", &text.replace("heldout = 2", "heldout = \"two\""));
+    let (code, _, err) = run_cli(dir, &["ablate", "-c", "bad.toml"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("bad.toml:5"), "{err}");
 }

@@ -137,7 +137,15 @@ struct Evaluated {
 }
 
 /// Runs the ablation; `log` gets a line per step.
-pub fn run(path: &Path, registry: &mut Registry, log: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
+/// With `check_only`, stops after checking every config (the ablation file,
+/// each corpus config, the training recipe, the shared tokenizer and the probe
+/// lengths), before any work.
+pub fn run(
+    path: &Path,
+    registry: &mut Registry,
+    check_only: bool,
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<PathBuf> {
     let name = path.display().to_string();
     // A config problem is a `ConfigError` (the binary exits 3 and prints it).
     let invalid = |problems: Vec<Problem>| ConfigError {
@@ -237,6 +245,9 @@ pub fn run(path: &Path, registry: &mut Registry, log: &mut dyn FnMut(&str)) -> a
     for &length in &settings.retrieval_lengths {
         repo2agent_trainer::heldout::retrieval_probe(encoder.as_ref(), &held, length, a.seed, 0)
             .map_err(|e| invalid(vec![Problem::new(format!("[eval] retrieval_lengths: {e}"))]))?;
+    }
+    if check_only {
+        return Ok(out);
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let list = out.join("training-repos.txt");

@@ -133,6 +133,10 @@ struct AblateArgs {
     /// The ablation config (TOML).
     #[arg(short, long, value_name = "FILE")]
     config: PathBuf,
+    /// Only check the configs (the ablation file, every corpus config, the
+    /// training recipe, the shared tokenizer, the probe lengths) and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Args, Debug)]
@@ -429,12 +433,16 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ablate(args) => {
-            let run = ablate::run(&args.config, &mut registry, &mut |line| {
+            let run = ablate::run(&args.config, &mut registry, args.check, &mut |line| {
                 if !quiet {
                     eprintln!("{line}");
                 }
             });
             match run {
+                Ok(_) if args.check => {
+                    println!("{}: ok", args.config.display());
+                    Ok(ExitCode::SUCCESS)
+                }
                 Ok(out) => {
                     println!("ablation: {}", out.display());
                     Ok(ExitCode::SUCCESS)

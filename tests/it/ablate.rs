@@ -55,6 +55,12 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
         ),
     );
 
+    let (code, stdout, err) = run_cli(dir, &["ablate", "--check", "-c", "ablation.toml"]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert!(
+        stdout.contains("ablation.toml: ok") && !dir.join("abl").exists(),
+        "{stdout}"
+    );
     let (code, stdout, err) = run_cli(dir, &["ablate", "-c", "ablation.toml"]);
     assert_eq!(code, 0, "{stdout}\n{err}");
     assert!(err.contains("4 to train on, held out: "), "{err}");

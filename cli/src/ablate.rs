@@ -338,6 +338,14 @@ pub fn run(
                     final_loss: s.losses.last().copied(),
                 };
                 write_json(&done, &t)?;
+                // Finished: `final/` is what the evaluation reads; the
+                // checkpoints (with the optimizer's moments, ~3× the model)
+                // were only for resuming.
+                let checkpoints = dir.join("checkpoints");
+                if checkpoints.exists() {
+                    std::fs::remove_dir_all(&checkpoints)
+                        .with_context(|| format!("cannot remove {}", checkpoints.display()))?;
+                }
                 t
             }
         };

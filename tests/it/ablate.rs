@@ -97,6 +97,10 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
     // Training changed the model: the trained ones score the held-out code
     // differently from the initial one.
     assert_ne!(evals[0]["report"]["code"]["nll"], evals[1]["report"]["code"]["nll"]);
+    for c in ["raw-repos", "repo2agent", "repo2agent-search"] {
+        let m = out.join("models").join(c);
+        assert!(m.join("final/config.json").is_file() && !m.join("checkpoints").exists());
+    }
     let png = std::fs::read(out.join("ablation.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // The held-out repositories are in no corpus.

@@ -58,59 +58,6 @@ fn run_ok(dir: &Path, args: &[&str]) -> String {
     stdout
 }
 
-/// Everything a run writes that must not depend on how it was run: the
-/// trajectories, the manifest (without the units' paths), every shard file,
-/// and the counters (without seconds, the policy's per-process counters and
-/// the shard split).
-fn outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    files.push((
-        "trajectories.jsonl".to_owned(),
-        std::fs::read(out.join("trajectories.jsonl")).unwrap(),
-    ));
-    let manifest: Vec<serde_json::Value> = std::fs::read_to_string(out.join("manifest.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("unit");
-            v
-        })
-        .collect();
-    files.push(("manifest".to_owned(), serde_json::to_vec(&manifest).unwrap()));
-    let mut stats = read_json(out.join("stats.json"));
-    let s = stats.as_object_mut().unwrap();
-    s.remove("seconds");
-    s["simulation"].as_object_mut().unwrap().remove("policy");
-    s["ingest"].as_object_mut().unwrap().remove("repos_other_shards");
-    files.push(("stats".to_owned(), serde_json::to_vec_pretty(&stats).unwrap()));
-    let mut shards: Vec<_> = std::fs::read_dir(out.join("shards"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    shards.sort();
-    for p in shards {
-        files.push((
-            format!("shards/{}", p.file_name().unwrap().to_string_lossy()),
-            std::fs::read(&p).unwrap(),
-        ));
-    }
-    files
-}
-
-fn assert_same(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
-    let names = |x: &[(String, Vec<u8>)]| x.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(a), names(b), "{what}: the same files");
-    for ((name, x), (_, y)) in a.iter().zip(b) {
-        assert!(
-            x == y,
-            "{what}: {name} differs\n{}\n---\n{}",
-            String::from_utf8_lossy(&x[..x.len().min(2000)]),
-            String::from_utf8_lossy(&y[..y.len().min(2000)])
-        );
-    }
-}
-
 /// A small deterministic generator for the kill times.
 fn next(state: &mut u64) -> u64 {
     *state = state
@@ -129,7 +76,7 @@ fn a_run_killed_at_random_points_resumes_to_the_uninterrupted_output() {
     let stdout = run_ok(tmp.path(), &["run", "-c", cfg, "--out", "ref", "--workers", "2", "-q"]);
     let took = started.elapsed();
     assert!(stdout.contains("processed: 21 repositories, 21 done"), "{stdout}");
-    let reference = outputs(&tmp.path().join("ref"));
+    let reference = run_outputs(&tmp.path().join("ref"));
 
     // One worker or three: the same bytes.
     for workers in ["1", "3"] {
@@ -138,9 +85,9 @@ fn a_run_killed_at_random_points_resumes_to_the_uninterrupted_output() {
             tmp.path(),
             &["run", "-c", cfg, "--out", &out, "--workers", workers, "-q"],
         );
-        assert_same(
+        assert_same_outputs(
             &reference,
-            &outputs(&tmp.path().join(&out)),
+            &run_outputs(&tmp.path().join(&out)),
             &format!("{workers} workers"),
         );
     }
@@ -193,7 +140,7 @@ fn a_run_killed_at_random_points_resumes_to_the_uninterrupted_output() {
     );
     assert!(stdout.contains("reused from the interrupted run"), "{stdout}");
     let killed = tmp.path().join("killed");
-    assert_same(&reference, &outputs(&killed), "killed and resumed");
+    assert_same_outputs(&reference, &run_outputs(&killed), "killed and resumed");
     let leftovers: Vec<String> = std::fs::read_dir(&killed)
         .unwrap()
         .chain(std::fs::read_dir(killed.join("units")).unwrap())
@@ -233,9 +180,9 @@ fn sharded_runs_merged_equal_one_run_and_merge_checks_its_parts() {
         &["merge", "-c", cfg, "--out", "merged", "part0", "part1", "part2", "-q"],
     );
     assert!(stdout.contains("processed: 10 repositories, 10 done"), "{stdout}");
-    let single = outputs(&tmp.path().join("single"));
+    let single = run_outputs(&tmp.path().join("single"));
     assert!(single.iter().any(|(n, _)| n.starts_with("shards/shard.")));
-    assert_same(&single, &outputs(&tmp.path().join("merged")), "3 parts merged");
+    assert_same_outputs(&single, &run_outputs(&tmp.path().join("merged")), "3 parts merged");
 
     let merge = |parts: &[&str]| {
         let mut args = vec!["merge", "-c", cfg, "--out", "bad", "-q"];
@@ -333,9 +280,9 @@ fn repositories_failed_by_the_model_server_are_counted_and_retried_on_resume() {
         "{stdout}"
     );
     assert!(server.requests() > before, "the failed repositories were asked again");
-    assert_same(
-        &outputs(&tmp.path().join("clean")),
-        &outputs(&tmp.path().join("out")),
+    assert_same_outputs(
+        &run_outputs(&tmp.path().join("clean")),
+        &run_outputs(&tmp.path().join("out")),
         "failed, then resumed",
     );
 }

@@ -81,44 +81,6 @@ impl Drop for Cluster {
     }
 }
 
-/// Trajectories, manifest (without unit paths) and every shard file.
-fn dataset(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = vec![(
-        "trajectories.jsonl".to_owned(),
-        std::fs::read(out.join("trajectories.jsonl")).unwrap(),
-    )];
-    let manifest: Vec<serde_json::Value> = std::fs::read_to_string(out.join("manifest.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("unit");
-            v
-        })
-        .collect();
-    files.push(("manifest".into(), serde_json::to_vec(&manifest).unwrap()));
-    let mut shards: Vec<PathBuf> = std::fs::read_dir(out.join("shards"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    shards.sort();
-    for p in shards {
-        files.push((
-            p.file_name().unwrap().to_string_lossy().into_owned(),
-            std::fs::read(&p).unwrap(),
-        ));
-    }
-    files
-}
-
-fn assert_same(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
-    let names = |x: &[(String, Vec<u8>)]| x.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(a), names(b), "{what}");
-    for ((name, x), (_, y)) in a.iter().zip(b) {
-        assert!(x == y, "{what}: {name} differs");
-    }
-}
-
 fn units(part: &Path) -> Vec<(String, std::time::SystemTime)> {
     let mut u: Vec<_> = std::fs::read_dir(part.join("units"))
         .map(|d| {
@@ -174,26 +136,29 @@ fn the_slurm_scripts_run_on_a_real_cluster_and_a_cancelled_task_resumes() {
     let cfg = dir.join("run.toml").display().to_string();
     let (code, _, err) = run_cli(dir, &["run", "-c", &cfg, "--out", "single", "-q"]);
     assert_eq!(code, 0, "{err}");
-    let single = dataset(&dir.join("single"));
+    let single = run_outputs(&dir.join("single"));
 
     // 1. The scripts as generated: `bash submit.sh` submits the array and the
     //    merge; the merged dataset is the single run's.
+    let scripts = |job: &Path| {
+        let (code, _, err) = run_cli(
+            dir,
+            &[
+                "slurm",
+                "-c",
+                &cfg,
+                "--tasks",
+                "3",
+                "--out",
+                job.to_str().unwrap(),
+                "--cpus-per-task",
+                "1",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+    };
     let job = dir.join("job");
-    let (code, _, err) = run_cli(
-        dir,
-        &[
-            "slurm",
-            "-c",
-            &cfg,
-            "--tasks",
-            "3",
-            "--out",
-            job.to_str().unwrap(),
-            "--cpus-per-task",
-            "1",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    scripts(&job);
     let out = cluster
         .cmd("bash")
         .arg(job.join("slurm/submit.sh"))
@@ -220,7 +185,7 @@ fn the_slurm_scripts_run_on_a_real_cluster_and_a_cancelled_task_resumes() {
     let states = cluster.wait(array);
     assert_eq!(states, ["COMPLETED"; 3], "the array's tasks");
     assert_eq!(cluster.wait(merge), ["COMPLETED"], "the merge, after the array");
-    assert_same(&single, &dataset(&job.join("merged")), "merged on Slurm");
+    assert_same_outputs(&single, &run_outputs(&job.join("merged")), "merged on Slurm");
     for k in 0..3 {
         assert!(job.join(format!("logs/worker-{k}.log")).is_file());
     }
@@ -228,21 +193,7 @@ fn the_slurm_scripts_run_on_a_real_cluster_and_a_cancelled_task_resumes() {
     // 2. A task cancelled in the middle of its part and submitted again resumes:
     //    what it had finished is reused, the merge equals the single run.
     let job2 = dir.join("job2");
-    let (code, _, err) = run_cli(
-        dir,
-        &[
-            "slurm",
-            "-c",
-            &cfg,
-            "--tasks",
-            "3",
-            "--out",
-            job2.to_str().unwrap(),
-            "--cpus-per-task",
-            "1",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    scripts(&job2);
     let worker = job2.join("slurm/worker.sbatch");
     let array = cluster.run("sbatch", &["--parsable", worker.to_str().unwrap()]);
     let array = array.trim().split(';').next().unwrap().to_owned();
@@ -292,9 +243,9 @@ fn the_slurm_scripts_run_on_a_real_cluster_and_a_cancelled_task_resumes() {
     );
     let merge = merge.trim().split(';').next().unwrap().to_owned();
     assert_eq!(cluster.wait(&merge), ["COMPLETED"]);
-    assert_same(
+    assert_same_outputs(
         &single,
-        &dataset(&job2.join("merged")),
+        &run_outputs(&job2.join("merged")),
         "merged after a cancelled task resumed",
     );
 }

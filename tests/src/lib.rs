@@ -271,3 +271,58 @@ fn script_output(args: &[&str]) -> PathBuf {
     assert!(out.status.success(), "{} failed", args.join(" "));
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
+
+/// Everything `repo2agent run` (or `merge`) writes that must not depend on how
+/// it was run (workers, interruptions, shards): the
+/// trajectories, the manifest (without the units' paths), every shard file,
+/// and the counters (without seconds, the policy's per-process counters and
+/// the shard split), as (name, bytes).
+pub fn run_outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    files.push((
+        "trajectories.jsonl".to_owned(),
+        std::fs::read(out.join("trajectories.jsonl")).unwrap(),
+    ));
+    let manifest: Vec<serde_json::Value> = std::fs::read_to_string(out.join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("unit");
+            v
+        })
+        .collect();
+    files.push(("manifest".to_owned(), serde_json::to_vec(&manifest).unwrap()));
+    let mut stats = read_json(out.join("stats.json"));
+    let s = stats.as_object_mut().unwrap();
+    s.remove("seconds");
+    s["simulation"].as_object_mut().unwrap().remove("policy");
+    s["ingest"].as_object_mut().unwrap().remove("repos_other_shards");
+    files.push(("stats".to_owned(), serde_json::to_vec_pretty(&stats).unwrap()));
+    let mut shards: Vec<_> = std::fs::read_dir(out.join("shards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    shards.sort();
+    for p in shards {
+        files.push((
+            format!("shards/{}", p.file_name().unwrap().to_string_lossy()),
+            std::fs::read(&p).unwrap(),
+        ));
+    }
+    files
+}
+
+/// The same files with the same bytes; `what` names the comparison.
+pub fn assert_same_outputs(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
+    let names = |x: &[(String, Vec<u8>)]| x.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(a), names(b), "{what}: the same files");
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        assert!(
+            x == y,
+            "{what}: {name} differs\n{}\n---\n{}",
+            String::from_utf8_lossy(&x[..x.len().min(2000)]),
+            String::from_utf8_lossy(&y[..y.len().min(2000)])
+        );
+    }
+}

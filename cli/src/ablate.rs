@@ -161,7 +161,7 @@ pub fn run(
     let file: AblationFile = toml::from_str(&text)
         .map_err(|e| invalid(vec![source.problem(e.span(), "", e.message().trim_end().to_owned())]))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let rel = |p: &Path| PathBuf::from(resolve(&base, &p.display().to_string()));
+    let rel = |p: &Path| config::resolve_path(&base, p);
     let a = &file.ablation;
     let out = rel(&a.out);
     let mut problems = Vec::new();
@@ -214,7 +214,12 @@ pub fn run(
 
     // The split.
     let mut stats = repo2agent_core::stats::IngestStats::default();
-    let entries: Vec<String> = a.repos.iter().map(|r| resolve(&base, r)).collect();
+    // Globs and list files alike: relative to the ablation file, `~/` under $HOME.
+    let entries: Vec<String> = a
+        .repos
+        .iter()
+        .map(|r| rel(Path::new(r)).display().to_string())
+        .collect();
     let mut repos = ingest::expand(&entries, &mut stats);
     ensure!(
         repos.len() > a.heldout,
@@ -288,6 +293,12 @@ pub fn run(
     );
     let batch = (train_cfg.train.micro_batch * train_cfg.train.grad_accum) as u64;
     let steps = a.token_budget.div_ceil(batch * u64::from(seq_len));
+    // A model initialised from scratch gets the largest corpus vocabulary, so
+    // every corpus's tokens have rows (pretrained weights grow theirs).
+    let mut train_cfg = train_cfg;
+    if train_cfg.model.from.is_none() {
+        train_cfg.model.vocab_size = Some(vocab);
+    }
     let train_key = digest(&[
         &std::fs::read(&train_path)?,
         steps.to_string().as_bytes(),
@@ -303,9 +314,6 @@ pub fn run(
         cfg.train.output = dir.clone();
         cfg.train.steps = steps;
         cfg.eval.every = 0;
-        if cfg.model.from.is_none() {
-            cfg.model.vocab_size = Some(vocab);
-        }
         let key = digest(&[corpus_key.as_bytes(), train_key.as_bytes()]);
         model_keys.push(key.clone());
         let done = dir.join("done.json");
@@ -337,7 +345,7 @@ pub fn run(
                     train_seconds: started.elapsed().as_secs_f64(),
                     final_loss: s.losses.last().copied(),
                 };
-                write_json(&done, &t)?;
+                pipeline::write_json(&done, &t)?;
                 // Finished: `final/` is what the evaluation reads; the
                 // checkpoints (with the optimizer's moments, ~3× the model)
                 // were only for resuming.
@@ -368,13 +376,15 @@ pub fn run(
     // Evaluation: the initial model and each trained one, on the held-out repositories.
     let device = repo2agent_trainer::device::device(&train_cfg.train.device).map_err(anyhow::Error::msg)?;
     let mut evals: Vec<(String, HeldoutReport)> = Vec::new();
+    let eval_dir = out.join("eval");
+    std::fs::create_dir_all(&eval_dir).with_context(|| format!("cannot create {}", eval_dir.display()))?;
     let names: Vec<String> = std::iter::once("initial".to_owned())
         .chain(runs.iter().map(|(n, _)| n.clone()))
         .collect();
     let settings_json = serde_json::to_vec(&settings)?;
     let held_names: Vec<&str> = heldout.iter().map(|r| r.name.as_str()).collect();
     for (name, model_key) in names.iter().zip(&model_keys) {
-        let path = out.join("eval").join(format!("{name}.json"));
+        let path = eval_dir.join(format!("{name}.json"));
         let key = digest(&[model_key.as_bytes(), &settings_json, held_names.join("\n").as_bytes()]);
         if let Some(e) = read_json::<Evaluated>(&path).filter(|e| e.key == key) {
             log(&format!("ablate: evaluation of {name}: reused"));
@@ -383,12 +393,7 @@ pub fn run(
         }
         log(&format!("ablate: evaluating {name}"));
         let model = if name == "initial" {
-            repo2agent_trainer::train::initial_model(
-                &train_cfg_with_vocab(&train_cfg, vocab),
-                Some(&metas[0]),
-                &device,
-            )?
-            .0
+            repo2agent_trainer::train::initial_model(&train_cfg, Some(&metas[0]), &device)?.0
         } else {
             let dir = out.join("models").join(name).join("final");
             let (shape, tensors) = repo2agent_trainer::weights::read_pretrained(&dir)?;
@@ -399,7 +404,7 @@ pub fn run(
         let report =
             repo2agent_trainer::heldout::evaluate_heldout(&model, encoder.as_ref(), &held, &settings, &device)?;
         let e = Evaluated { key, report };
-        write_json(&path, &e)?;
+        pipeline::write_json(&path, &e)?;
         evals.push((name.clone(), e.report));
     }
 
@@ -424,7 +429,7 @@ pub fn run(
         "corpora": results,
         "eval": evals.iter().map(|(n, r)| serde_json::json!({"model": n, "report": r})).collect::<Vec<_>>(),
     });
-    write_json(&out.join("ablation.json"), &summary)?;
+    pipeline::write_json(&out.join("ablation.json"), &summary)?;
     let table = markdown(&results, &evals, &settings);
     std::fs::write(out.join("ablation.md"), &table).with_context(|| format!("cannot write {}", out.display()))?;
     let series: Vec<(String, Vec<(f64, f64)>)> = evals
@@ -440,17 +445,6 @@ pub fn run(
         .with_context(|| format!("cannot write {}", out.join("ablation.png").display()))?;
     print!("{table}");
     Ok(out)
-}
-
-fn train_cfg_with_vocab(
-    cfg: &repo2agent_trainer::config::TrainConfig,
-    vocab: usize,
-) -> repo2agent_trainer::config::TrainConfig {
-    let mut c = cfg.clone();
-    if c.model.from.is_none() {
-        c.model.vocab_size = Some(vocab);
-    }
-    c
 }
 
 /// The corpora must share one tokenizer (the models are compared token for
@@ -578,19 +572,6 @@ fn markdown(corpora: &[CorpusResult], evals: &[(String, HeldoutReport)], s: &Hel
     t
 }
 
-/// `entry` relative to `base` unless absolute (globs and list files alike);
-/// `~/` is the home directory.
-fn resolve(base: &Path, entry: &str) -> String {
-    if let (Some(rest), Some(home)) = (entry.strip_prefix("~/"), std::env::var_os("HOME")) {
-        return Path::new(&home).join(rest).display().to_string();
-    }
-    if Path::new(entry).is_absolute() {
-        entry.to_owned()
-    } else {
-        base.join(entry).display().to_string()
-    }
-}
-
 /// Hex SHA-256 of the parts (each length-prefixed).
 fn digest(parts: &[&[u8]]) -> String {
     let mut bytes = Vec::new();
@@ -603,12 +584,4 @@ fn digest(parts: &[&[u8]]) -> String {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let bytes = serde_json::to_vec_pretty(value)?;
-    pipeline::write_atomic(path, &bytes).map_err(anyhow::Error::from)
 }

@@ -28,10 +28,7 @@ pub(crate) struct AtomicFile {
 impl AtomicFile {
     pub(crate) fn create(path: PathBuf) -> Result<Self, PipelineError> {
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(|source| PipelineError::Write {
-            path: tmp.clone(),
-            source,
-        })?;
+        let file = std::fs::File::create(&tmp).map_err(PipelineError::io(&tmp))?;
         Ok(Self {
             path,
             tmp,
@@ -40,10 +37,7 @@ impl AtomicFile {
     }
 
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
-        self.out.write_all(bytes).map_err(|source| PipelineError::Write {
-            path: self.tmp.clone(),
-            source,
-        })
+        self.out.write_all(bytes).map_err(PipelineError::io(&self.tmp))
     }
 
     fn line(&mut self, text: &str) -> Result<(), PipelineError> {
@@ -52,12 +46,8 @@ impl AtomicFile {
     }
 
     pub(crate) fn finish(mut self) -> Result<PathBuf, PipelineError> {
-        let err = |source| PipelineError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        self.out.flush().map_err(err)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(err)?;
+        self.out.flush().map_err(PipelineError::io(&self.path))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(PipelineError::io(&self.path))?;
         Ok(self.path)
     }
 }
@@ -111,8 +101,8 @@ impl<'a> Assembler<'a> {
         name: String,
         prepared: Option<(Result<Prepared, crate::StageError>, f64)>,
     ) -> Result<u64, PipelineError> {
-        let h = &unit.header;
-        self.stats.absorb(&h.stats);
+        let h = &unit.header.outcome;
+        self.stats.absorb(&unit.header.stats);
         self.stats.repos.total += 1;
         match h.status {
             Status::Done => self.stats.repos.done += 1,
@@ -126,19 +116,11 @@ impl<'a> Assembler<'a> {
             w.line(t)?;
         }
         let entry = ManifestEntry {
-            position: h.position,
-            name: h.name.clone(),
-            root: h.root.clone(),
-            status: h.status,
-            reason: h.reason.clone(),
-            bytes: h.bytes,
+            outcome: h.clone(),
             sha256: sha256.to_owned(),
             unit: name,
         };
-        let line = serde_json::to_string(&entry).map_err(|e| PipelineError::Write {
-            path: self.out.join(MANIFEST_FILE),
-            source: std::io::Error::other(e),
-        })?;
+        let line = serde_json::to_string(&entry).map_err(PipelineError::io(&self.out.join(MANIFEST_FILE)))?;
         self.manifest.line(&line)?;
         let Some(segments) = &unit.segments else { return Ok(0) };
         let t = Instant::now();
@@ -187,11 +169,7 @@ impl<'a> Assembler<'a> {
         let trajectories_path = self.trajectories.map(AtomicFile::finish).transpose()?;
         let manifest_path = self.manifest.finish()?;
         let stats_path = self.out.join("stats.json");
-        let json = serde_json::to_vec_pretty(&stats).map_err(|e| PipelineError::Write {
-            path: stats_path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        crate::pipeline::write_atomic(&stats_path, &json)?;
+        crate::pipeline::write_json(&stats_path, &stats)?;
         Ok(RunReport {
             stats,
             stats_path,
@@ -235,7 +213,7 @@ impl<'a> TokenStage<'a> {
         }
         let partial = out.join(PARTIAL_SHARD_DIR);
         if partial.exists() {
-            std::fs::remove_dir_all(&partial).map_err(|source| PipelineError::Write { path: partial, source })?;
+            std::fs::remove_dir_all(&partial).map_err(PipelineError::io(&partial))?;
         }
         if t.component.needs_corpus() {
             return Ok(TokenStage::Train {
@@ -313,20 +291,16 @@ fn sink_result(repo: &str, r: Result<u64, SinkError>) -> Result<u64, PipelineErr
 
 /// Replaces directory `to` with `from` (`to` is briefly absent, never half-written).
 fn swap_in(from: &Path, to: &Path) -> Result<(), PipelineError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PipelineError::Write { path, source }
-    };
     let old = to.with_extension("old");
     if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        std::fs::remove_dir_all(&old).map_err(PipelineError::io(&old))?;
     }
     if to.exists() {
-        std::fs::rename(to, &old).map_err(io(to))?;
+        std::fs::rename(to, &old).map_err(PipelineError::io(to))?;
     }
-    std::fs::rename(from, to).map_err(io(to))?;
+    std::fs::rename(from, to).map_err(PipelineError::io(to))?;
     if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        std::fs::remove_dir_all(&old).map_err(PipelineError::io(&old))?;
     }
     Ok(())
 }

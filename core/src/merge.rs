@@ -66,7 +66,7 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
                 "{e} (a part is merged only once its run has finished; run it again with --resume)"
             ))
         })?;
-        let failed = entries.iter().filter(|e| e.status == Status::Failed).count();
+        let failed = entries.iter().filter(|e| e.outcome.status == Status::Failed).count();
         if failed > 0 {
             tracing::warn!(
                 "{}: {failed} repositories failed; `run --resume` on that part retries them",
@@ -74,7 +74,7 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
             );
         }
         for entry in entries {
-            let position = entry.position;
+            let position = entry.outcome.position;
             if let Some((other, _)) = all.insert(position, (part.clone(), entry)) {
                 return mismatch(format!(
                     "repository #{position} is in both {} and {}",
@@ -95,10 +95,7 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
         }
     }
 
-    std::fs::create_dir_all(out).map_err(|source| PipelineError::Write {
-        path: out.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(out).map_err(PipelineError::io(out))?;
     let head = RunStats {
         ingest: crate::stats::IngestStats {
             repos_other_shards: 0,
@@ -113,7 +110,7 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
     for (part, entry) in all.values() {
         let path = part.join(&entry.unit);
         let (unit, sha) = Unit::read(&path)?;
-        if sha != entry.sha256 || unit.header.position != entry.position {
+        if sha != entry.sha256 || unit.header.outcome != entry.outcome {
             return mismatch(format!(
                 "{} changed after its run finished (the manifest recorded another hash)",
                 path.display()
@@ -121,8 +118,8 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
         }
         let tokens = assembler.push(&unit, &sha, &path, path.display().to_string(), None)?;
         progress.event(ProgressEvent::RepoDone {
-            repo: &entry.name,
-            bytes: entry.bytes,
+            repo: &entry.outcome.name,
+            bytes: entry.outcome.bytes,
             tokens,
         });
     }

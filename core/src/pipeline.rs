@@ -58,6 +58,16 @@ pub enum PipelineError {
     WorkersStopped,
 }
 
+impl PipelineError {
+    /// For `map_err`: an I/O (or serialization) error on `path`.
+    pub(crate) fn io<E: Into<std::io::Error>>(path: &Path) -> impl FnOnce(E) -> PipelineError + '_ {
+        move |e| PipelineError::Write {
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
+    }
+}
+
 /// What a finished run produced.
 #[derive(Debug)]
 pub struct RunReport {
@@ -88,12 +98,12 @@ pub fn run(config: &RunConfig) -> Result<RunReport, PipelineError> {
     run_with_progress(config, &NoProgress)
 }
 
-/// One repository of this run: its place in the whole run's order, and the
-/// unit an earlier run finished for it, when `resume` may reuse one.
+/// One repository of this run: its place in the whole run's order, and
+/// whether `resume` reuses the unit an earlier run finished for it.
 struct Item {
     position: u64,
     repo: RepoInput,
-    done: Option<PathBuf>,
+    reused: bool,
 }
 
 /// [`run`], reporting to `progress` as it goes.
@@ -101,11 +111,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
     let started = Instant::now();
     let out = &config.output.dir;
     let units = out.join(UNITS_DIR);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PipelineError::Write { path, source }
-    };
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    std::fs::create_dir_all(out).map_err(PipelineError::io(out))?;
     remove_temporaries(out)?;
 
     let mut head = RunStats::default();
@@ -126,7 +132,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
         .map(|(repo, position)| Item {
             position,
             repo,
-            done: None,
+            reused: false,
         })
         .collect();
     if let Some(part) = config.partition {
@@ -161,7 +167,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(io(out))?;
+        .map_err(PipelineError::io(out))?;
     let (ingestor, analyzers) = ingestor(config);
     let shared = Shared {
         config,
@@ -172,7 +178,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
         progress,
     };
     let mut assembler = Assembler::new(config, out, head)?;
-    let todo: Vec<usize> = (0..items.len()).filter(|i| items[*i].done.is_none()).collect();
+    let todo: Vec<usize> = (0..items.len()).filter(|i| !items[*i].reused).collect();
     let workers = match config.run.workers {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
@@ -310,25 +316,26 @@ fn assemble(
     for (i, item) in items.iter().enumerate() {
         let name = Unit::file_name(item.position);
         let path = units.join(&name);
-        let done = match &item.done {
-            Some(done) => Unit::read(done).map(|(unit, sha)| Done {
+        let done = if item.reused {
+            Unit::read(&path).map(|(unit, sha)| Done {
                 unit,
                 sha,
                 prepared: None,
-            })?,
-            None => loop {
+            })?
+        } else {
+            loop {
                 if let Some(u) = pending.remove(&i) {
                     break u?;
                 }
                 let (j, u) = rx.recv().map_err(|_| PipelineError::WorkersStopped)?;
                 pending.insert(j, u);
-            },
+            }
         };
         let Done { unit, sha, prepared } = done;
         let tokens = assembler.push(&unit, &sha, &path, format!("{UNITS_DIR}/{name}"), prepared)?;
         progress.event(ProgressEvent::RepoDone {
             repo: &item.repo.name,
-            bytes: unit.header.bytes,
+            bytes: unit.header.outcome.bytes,
             tokens,
         });
         gate.assembled(i + 1);
@@ -338,11 +345,8 @@ fn assemble(
 
 /// Writes a unit; returns the hash of its output.
 fn write_unit(units: &Path, unit: &Unit) -> Result<String, PipelineError> {
-    let path = units.join(Unit::file_name(unit.header.position));
-    let bytes = unit.encode().map_err(|e| PipelineError::Write {
-        path: path.clone(),
-        source: std::io::Error::other(e),
-    })?;
+    let path = units.join(Unit::file_name(unit.header.outcome.position));
+    let bytes = unit.encode().map_err(PipelineError::io(&path))?;
     write_atomic(&path, &bytes)?;
     Ok(Unit::output_hash(&bytes))
 }
@@ -350,10 +354,6 @@ fn write_unit(units: &Path, unit: &Unit) -> Result<String, PipelineError> {
 /// Makes `units/` ready: emptied for a fresh run; for `resume`, checked
 /// against `run.json` and every reusable unit found. Returns how many.
 fn prepare_units(config: &RunConfig, units: &Path, head: &RunHead, items: &mut [Item]) -> Result<u64, PipelineError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PipelineError::Write { path, source }
-    };
     let mut resumed = 0;
     if config.resume && units.join(RUN_FILE).exists() {
         let before = RunHead::read(units.parent().unwrap_or(units))?;
@@ -368,21 +368,22 @@ fn prepare_units(config: &RunConfig, units: &Path, head: &RunHead, items: &mut [
             if !path.exists() {
                 continue;
             }
-            match Unit::read(&path) {
-                Ok((u, _))
-                    if u.header.fingerprint == head.fingerprint
-                        && u.header.name == item.repo.name
-                        && u.header.root == item.repo.root
-                        && u.header.status != Status::Failed =>
+            // The header says all that is checked; the document is read once, when assembled.
+            match Unit::read_header(&path) {
+                Ok(h)
+                    if h.fingerprint == head.fingerprint
+                        && h.outcome.name == item.repo.name
+                        && h.outcome.root == item.repo.root
+                        && h.outcome.status != Status::Failed =>
                 {
-                    item.done = Some(path);
+                    item.reused = true;
                     resumed += 1;
                 }
-                Ok((u, _)) if u.header.status == Status::Failed => {
+                Ok(h) if h.outcome.status == Status::Failed => {
                     tracing::info!(
                         "{}: failed before ({}), trying again",
                         item.repo.name,
-                        u.header.reason.unwrap_or_default()
+                        h.outcome.reason.unwrap_or_default()
                     );
                 }
                 Ok(_) => {}
@@ -390,14 +391,10 @@ fn prepare_units(config: &RunConfig, units: &Path, head: &RunHead, items: &mut [
             }
         }
     } else if units.exists() {
-        std::fs::remove_dir_all(units).map_err(io(units))?;
+        std::fs::remove_dir_all(units).map_err(PipelineError::io(units))?;
     }
-    std::fs::create_dir_all(units).map_err(io(units))?;
-    let json = serde_json::to_vec_pretty(head).map_err(|e| PipelineError::Write {
-        path: units.join(RUN_FILE),
-        source: std::io::Error::other(e),
-    })?;
-    write_atomic(&units.join(RUN_FILE), &json)?;
+    std::fs::create_dir_all(units).map_err(PipelineError::io(units))?;
+    write_json(&units.join(RUN_FILE), head)?;
     Ok(resumed)
 }
 
@@ -405,17 +402,11 @@ fn prepare_units(config: &RunConfig, units: &Path, head: &RunHead, items: &mut [
 /// this run's, e.g. of another `--shard` part written into the same directory.
 fn remove_other_units(units: &Path, items: &[Item]) -> Result<(), PipelineError> {
     let keep: std::collections::BTreeSet<String> = items.iter().map(|i| Unit::file_name(i.position)).collect();
-    let entries = std::fs::read_dir(units).map_err(|source| PipelineError::Write {
-        path: units.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(units).map_err(PipelineError::io(units))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name != RUN_FILE && !keep.contains(&name) {
-            std::fs::remove_file(entry.path()).map_err(|source| PipelineError::Write {
-                path: entry.path(),
-                source,
-            })?;
+            std::fs::remove_file(entry.path()).map_err(PipelineError::io(&entry.path()))?;
         }
     }
     Ok(())
@@ -433,10 +424,7 @@ fn remove_temporaries(dir: &Path) -> Result<(), PipelineError> {
             .rsplit_once(".tmp.")
             .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
         if is_tmp && entry.file_type().is_ok_and(|t| t.is_file()) {
-            std::fs::remove_file(entry.path()).map_err(|source| PipelineError::Write {
-                path: entry.path(),
-                source,
-            })?;
+            std::fs::remove_file(entry.path()).map_err(PipelineError::io(&entry.path()))?;
         }
     }
     Ok(())
@@ -444,6 +432,12 @@ fn remove_temporaries(dir: &Path) -> Result<(), PipelineError> {
 
 /// The shard directory inside the output directory.
 pub const SHARD_DIR: &str = "shards";
+
+/// [`write_atomic`] of `value` as pretty JSON.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), PipelineError> {
+    let json = serde_json::to_vec_pretty(value).map_err(PipelineError::io(path))?;
+    write_atomic(path, &json)
+}
 
 /// Writes a file so that readers see either the old or the whole new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {

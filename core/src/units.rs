@@ -46,6 +46,17 @@ pub struct UnitHeader {
     pub version: u32,
     /// The config's fingerprint ([`crate::config::RunConfig::fingerprint`]).
     pub fingerprint: String,
+    /// Which repository, and how it ended (the manifest's line says the same).
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// This repository's counters and seconds.
+    pub stats: RunStats,
+}
+
+/// A repository of a run and how it ended: in its unit's header and its
+/// `manifest.jsonl` line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
     /// Place in the whole run's repository order.
     pub position: u64,
     /// The repository's name.
@@ -54,13 +65,20 @@ pub struct UnitHeader {
     pub root: PathBuf,
     /// How it ended.
     pub status: Status,
-    /// Why it failed (`simulation: http_500`, `search: timeout`, `panic` …).
+    /// Why it failed (`simulation: http_5xx`, `search: timeout`, `panic` …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Bytes of text kept.
     pub bytes: u64,
-    /// This repository's counters and seconds.
-    pub stats: RunStats,
+}
+
+impl UnitHeader {
+    fn check(&self, path: &Path) -> Result<(), UnitError> {
+        if self.format != "repo2agent-unit" || self.version != 1 {
+            return Err(UnitError::new(path, "not a repo2agent unit (format 1)"));
+        }
+        Ok(())
+    }
 }
 
 /// One repository's output.
@@ -124,9 +142,7 @@ impl Unit {
         };
         let header: UnitHeader =
             serde_json::from_str(next("header")?).map_err(|e| UnitError::new(path, format!("header: {e}")))?;
-        if header.format != "repo2agent-unit" || header.version != 1 {
-            return Err(UnitError::new(path, "not a repo2agent unit (format 1)"));
-        }
+        header.check(path)?;
         let trajectory = match next("trajectory")? {
             "null" => None,
             line => Some(line.to_owned()),
@@ -138,6 +154,19 @@ impl Unit {
             trajectory,
             segments,
         })
+    }
+
+    /// Reads only a unit file's header (its first line): what `resume` checks
+    /// before reusing the unit, without decoding the document.
+    pub fn read_header(path: &Path) -> Result<UnitHeader, UnitError> {
+        let file = std::fs::File::open(path).map_err(|e| UnitError::new(path, e.to_string()))?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut line)
+            .map_err(|e| UnitError::new(path, e.to_string()))?;
+        let header: UnitHeader =
+            serde_json::from_str(&line).map_err(|e| UnitError::new(path, format!("header: {e}")))?;
+        header.check(path)?;
+        Ok(header)
     }
 
     /// Reads a unit file; returns it with the hash of its output ([`Unit::output_hash`]).
@@ -192,19 +221,9 @@ impl RunHead {
 /// One line of `manifest.jsonl`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
-    /// Place in the whole run's order.
-    pub position: u64,
-    /// The repository's name.
-    pub name: String,
-    /// Its directory.
-    pub root: PathBuf,
-    /// How it ended.
-    pub status: Status,
-    /// Why it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Bytes of text kept.
-    pub bytes: u64,
+    /// Which repository, and how it ended.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// Hex SHA-256 of its output: trajectory and document ([`Unit::output_hash`]).
     pub sha256: String,
     /// The unit file, relative to the output directory it was written in.
@@ -235,12 +254,14 @@ mod tests {
                 format: "repo2agent-unit".into(),
                 version: 1,
                 fingerprint: "f".into(),
-                position: 7,
-                name: "r".into(),
-                root: "/x/r".into(),
-                status: Status::Failed,
-                reason: Some("simulation: http_500".into()),
-                bytes: 3,
+                outcome: Outcome {
+                    position: 7,
+                    name: "r".into(),
+                    root: "/x/r".into(),
+                    status: Status::Failed,
+                    reason: Some("simulation: http_500".into()),
+                    bytes: 3,
+                },
                 stats: RunStats::default(),
             },
             trajectory: Some("{\"a\":\"line\\nbreak\"}".into()),
@@ -254,6 +275,10 @@ mod tests {
         let back = Unit::decode(&bytes, Path::new("u")).unwrap();
         assert_eq!(back, unit);
         assert_eq!(back.encode().unwrap(), bytes);
+        let path = std::env::temp_dir().join(format!("unit-{}.jsonl", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(Unit::read_header(&path).unwrap(), unit.header);
+        std::fs::remove_file(&path).unwrap();
         let empty = Unit {
             trajectory: None,
             segments: None,

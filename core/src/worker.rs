@@ -10,7 +10,7 @@ use crate::progress::{Progress, ProgressEvent};
 use crate::simulate::{repo_seed, simulate};
 use crate::stage::{Analyzer, FormatInput, Policy, RepoContext, SearchContext};
 use crate::stats::{RunStats, SearchStats};
-use crate::units::{Status, Unit, UnitHeader};
+use crate::units::{Outcome, Status, Unit, UnitHeader};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,40 +47,34 @@ pub(crate) fn process(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> U
             .unwrap_or("");
         tracing::error!("{}: a component panicked: {what}", repo.name);
         Unit {
-            header: header(
-                shared,
-                position,
-                repo,
-                Status::Failed,
-                Some("panic".into()),
-                0,
-                RunStats::default(),
-            ),
+            header: failed(header(shared, position, repo, RunStats::default()), "panic".into()),
             trajectory: None,
             segments: None,
         }
     })
 }
 
-fn header(
-    shared: &Shared<'_>,
-    position: u64,
-    repo: &RepoInput,
-    status: Status,
-    reason: Option<String>,
-    bytes: u64,
-    stats: RunStats,
-) -> UnitHeader {
+/// `h` marked failed with `reason` (`run --resume` tries the repository again).
+fn failed(mut h: UnitHeader, reason: String) -> UnitHeader {
+    h.outcome.status = Status::Failed;
+    h.outcome.reason = Some(reason);
+    h
+}
+
+/// The header of a repository's unit (done, until said otherwise).
+fn header(shared: &Shared<'_>, position: u64, repo: &RepoInput, stats: RunStats) -> UnitHeader {
     UnitHeader {
         format: "repo2agent-unit".into(),
         version: 1,
         fingerprint: shared.config.fingerprint.clone(),
-        position,
-        name: repo.name.clone(),
-        root: repo.root.clone(),
-        status,
-        reason,
-        bytes,
+        outcome: Outcome {
+            position,
+            name: repo.name.clone(),
+            root: repo.root.clone(),
+            status: Status::Done,
+            reason: None,
+            bytes: 0,
+        },
         stats,
     }
 }
@@ -104,8 +98,10 @@ fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
     if snapshot.files.is_empty() {
         tracing::info!("{}: no files kept, skipped", repo.name);
         stats.seconds.insert("ingest".into(), seconds.ingest);
+        let mut header = header(shared, position, repo, stats);
+        header.outcome.status = Status::Empty;
         return Unit {
-            header: header(shared, position, repo, Status::Empty, None, 0, stats),
+            header,
             trajectory: None,
             segments: None,
         };
@@ -260,13 +256,15 @@ fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
     if config.search.is_some() {
         stats.seconds.insert("search".into(), seconds.search);
     }
-    let status = if failure.is_some() {
-        Status::Failed
-    } else {
-        Status::Done
-    };
     Unit {
-        header: header(shared, position, repo, status, failure, snapshot.total_bytes(), stats),
+        header: {
+            let mut h = header(shared, position, repo, stats);
+            h.outcome.bytes = snapshot.total_bytes();
+            match failure {
+                Some(reason) => failed(h, reason),
+                None => h,
+            }
+        },
         trajectory: line,
         segments,
     }

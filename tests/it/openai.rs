@@ -257,3 +257,106 @@ fn the_openai_policy_with_a_real_local_model_writes_a_grounded_trajectory() {
     let writes = check_trajectories_against_disk(&tmp.path().join("out/trajectories.jsonl"), |_| repo.clone());
     assert!(writes > 0);
 }
+
+/// A chat client against the fake server, retrying `max_retries` times.
+fn chat_client(server: &FakeLlm, max_retries: u32, timeout: Duration) -> repo2agent_openai::ChatClient {
+    chat_client_at(&server.base_url(), max_retries, timeout)
+}
+
+fn chat_client_at(base_url: &str, max_retries: u32, timeout: Duration) -> repo2agent_openai::ChatClient {
+    let settings = repo2agent_openai::CallSettings {
+        model: "m".into(),
+        temperature: 0.0,
+        max_tokens: 16,
+        timeout,
+        max_retries,
+        backoff_initial: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(2),
+    };
+    repo2agent_openai::ChatClient::new(base_url, "k", settings, 2, repo2agent_openai::CallCache::new(None))
+}
+
+/// A call that gives up carries the reason of its last attempt.
+#[tokio::test]
+async fn calls_that_give_up_carry_their_last_reason() {
+    let server = FakeLlm::start();
+    let fail = |faults: Vec<Fault>, max_retries: u32| {
+        server.inject(faults);
+        let c = chat_client(&server, max_retries, Duration::from_millis(300));
+        async move { c.chat("s", "u", 1, |a| Ok(a.to_owned())).await.unwrap_err() }
+    };
+    let e = fail(vec![Fault::Status(503); 3], 2).await;
+    assert_eq!(e.reason, "http_5xx", "{e}");
+    assert!(
+        e.message.contains("gave up after 3 attempts") && e.message.contains("503"),
+        "{e}"
+    );
+    assert_eq!(
+        fail(vec![Fault::Status(429), Fault::Status(408)], 1).await.reason,
+        "http_408"
+    );
+    assert_eq!(fail(vec![Fault::Garbage; 2], 1).await.reason, "bad_answer");
+    assert_eq!(fail(vec![Fault::Drop; 2], 1).await.reason, "connection");
+    let hang = Fault::Hang(Duration::from_secs(1));
+    assert_eq!(fail(vec![hang.clone(), hang], 1).await.reason, "timeout");
+
+    let before = server.requests();
+    let e = fail(vec![Fault::Status(400)], 3).await;
+    assert_eq!(e.reason, "http_4xx", "{e}");
+    assert_eq!(server.requests(), before + 1, "a client error is not retried");
+
+    // Answers the validator rejects are bad answers; a good one passes.
+    let c = chat_client(&server, 1, Duration::from_secs(5));
+    let e = c.chat("s", "u", 2, |_| Err::<(), _>("no".into())).await.unwrap_err();
+    assert_eq!(e.reason, "bad_answer", "{e}");
+    assert!(c.chat("s", "u", 3, |a| Ok(a.to_owned())).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_a_connection_failure() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let c = chat_client_at(&format!("http://{addr}/v1"), 1, Duration::from_secs(5));
+    let e = c.chat("s", "u", 1, |a| Ok(a.to_owned())).await.unwrap_err();
+    assert_eq!(e.reason, "connection", "{e}");
+}
+
+/// `on_failure`: the template policy stands in by default (counted); with
+/// `fail` the step fails with the server's reason.
+#[tokio::test]
+async fn on_failure_falls_back_by_default_or_fails_with_the_reason() {
+    use repo2agent_core::model::{Analysis, RepoSnapshot};
+    use repo2agent_core::stage::{Policy, RepoContext};
+    use repo2agent_openai::{OnFailure, OpenAiPolicy};
+    use std::sync::atomic::Ordering;
+    let snap = RepoSnapshot::new("r", "/r", vec![("a.py".into(), None, "x = 1\n".into())]);
+    let analysis = Analysis::default();
+    let repo = RepoContext {
+        snapshot: &snap,
+        analysis: &analysis,
+        order: &[],
+    };
+    let server = FakeLlm::start();
+    let policy =
+        |on_failure| OpenAiPolicy::new(chat_client(&server, 1, Duration::from_secs(5))).with_on_failure(on_failure);
+    server.inject([Fault::Status(503), Fault::Status(503)]);
+    let p = policy(OnFailure::Fallback);
+    assert!(p.plan(repo, 1).await.is_ok());
+    assert_eq!(p.usage().fallbacks.load(Ordering::Relaxed), 1);
+
+    server.inject([Fault::Status(503), Fault::Status(502)]);
+    let p = policy(OnFailure::Fail);
+    let e = p.plan(repo, 1).await.unwrap_err();
+    assert!(
+        matches!(&e, repo2agent_core::StageError::Unavailable { reason: "http_5xx", message } if message.contains("r: plan")),
+        "{e:?}"
+    );
+    assert_eq!(e.reason(), "http_5xx");
+    assert_eq!(p.usage().fallbacks.load(Ordering::Relaxed), 0);
+
+    server.inject([Fault::Status(401)]);
+    let e = p.plan(repo, 2).await.unwrap_err();
+    assert_eq!(e.reason(), "http_4xx", "{e}");
+}

@@ -25,6 +25,21 @@ fn bash(args: &[&Path], env: &[(&str, &str)], unset: &[&str]) -> (i32, String, S
     )
 }
 
+/// `repo2agent slurm -c examples/repo2agent.toml --tasks TASKS --out OUT EXTRA…`.
+fn slurm_scripts(out: &Path, tasks: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "slurm",
+        "-c",
+        "examples/repo2agent.toml",
+        "--tasks",
+        tasks,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run_cli(&workspace_root(), &args)
+}
+
 /// Writes an executable shell script.
 fn write_executable(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;
@@ -38,18 +53,7 @@ fn slurm_writes_three_scripts_bash_accepts_and_refuses_an_invalid_config() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out dir");
-    let (code, stdout, err) = run_cli(
-        &workspace_root(),
-        &[
-            "slurm",
-            "-c",
-            "examples/repo2agent.toml",
-            "--tasks",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let (code, stdout, err) = slurm_scripts(&out, "3", &[]);
     assert_eq!(code, 0, "{stdout}\n{err}");
     let scripts = out.join("slurm");
     for name in ["worker.sbatch", "merge.sbatch", "submit.sh"] {
@@ -94,10 +98,7 @@ fn slurm_writes_three_scripts_bash_accepts_and_refuses_an_invalid_config() {
     assert!(!other.exists());
 
     // --tasks 0 is a bad command line.
-    let (code, _, err) = run_cli(
-        &workspace_root(),
-        &["slurm", "-c", "examples/repo2agent.toml", "--tasks", "0", "--out", "x"],
-    );
+    let (code, _, err) = slurm_scripts(Path::new("x"), "0", &[]);
     assert_eq!(code, 2, "{err}");
 }
 
@@ -105,18 +106,7 @@ fn slurm_writes_three_scripts_bash_accepts_and_refuses_an_invalid_config() {
 fn slurm_worker_outside_an_array_job_exits_2_with_a_message() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (code, _, err) = run_cli(
-        &workspace_root(),
-        &[
-            "slurm",
-            "-c",
-            "examples/repo2agent.toml",
-            "--tasks",
-            "2",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = slurm_scripts(&out, "2", &[]);
     assert_eq!(code, 0, "{err}");
     let (code, stdout, err) = bash(&[&out.join("slurm/worker.sbatch")], &[], &["SLURM_ARRAY_TASK_ID"]);
     assert_eq!(code, 2, "{stdout}\n{err}");
@@ -143,16 +133,10 @@ fn slurm_scripts_pass_paths_intact_and_chain_the_merge_on_the_array() {
         "#!/bin/bash\nprintf '%s\\n' \"$@\" '--' >> \"$CALLS\"\n\
          if [ -e \"$CALLS.1\" ]; then echo 4243; else touch \"$CALLS.1\"; echo '4242;cluster'; fi\n",
     );
-    let (code, stdout, err) = run_cli(
-        &workspace_root(),
+    let (code, stdout, err) = slurm_scripts(
+        &out,
+        "3",
         &[
-            "slurm",
-            "-c",
-            "examples/repo2agent.toml",
-            "--tasks",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
             "--binary",
             fake_bin.to_str().unwrap(),
             "--max-parallel",

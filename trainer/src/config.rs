@@ -319,12 +319,7 @@ pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<Tra
             )),
         }
     }
-    // Relative to the config's directory; `~/` is the home directory.
-    let resolve = |p: &Path| match (p.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ if p.is_absolute() => p.to_path_buf(),
-        _ => base.join(p),
-    };
+    let resolve = |p: &Path| repo2agent_core::config::resolve_path(base, p);
     cfg.data.train = resolve(&cfg.data.train);
     cfg.data.eval = cfg.data.eval.as_deref().map(resolve);
     cfg.model.from = cfg.model.from.as_deref().map(resolve);

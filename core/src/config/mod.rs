@@ -9,7 +9,7 @@ mod section;
 mod sections;
 
 pub use problem::{ConfigError, Problem, SourceText};
-pub use section::{BuildContext, Section};
+pub use section::{BuildContext, Section, resolve_path};
 pub use sections::{InputConfig, OutputConfig, PluginsSection, RunSection};
 
 use crate::dylib::{self, LoadedPlugin};

@@ -67,6 +67,17 @@ pub struct BuildContext<'a> {
     pub(crate) declared: &'a BTreeSet<(crate::registry::Kind, String)>,
 }
 
+/// `path` as a config means it: under `$HOME` when it starts with `~/`, as is
+/// when absolute, otherwise relative to `base` (the config's directory).
+pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix("~")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    base.join(path)
+}
+
 impl BuildContext<'_> {
     /// The directory relative paths in the config are resolved against.
     pub fn base_dir(&self) -> &Path {
@@ -76,13 +87,7 @@ impl BuildContext<'_> {
     /// Resolves a path from the config against [`BuildContext::base_dir`].
     /// A path starting with `~/` is under `$HOME`.
     pub fn resolve_path(&self, path: impl AsRef<Path>) -> PathBuf {
-        let path = path.as_ref();
-        if let Ok(rest) = path.strip_prefix("~")
-            && let Some(home) = std::env::var_os("HOME")
-        {
-            return PathBuf::from(home).join(rest);
-        }
-        self.base_dir.join(path)
+        resolve_path(self.base_dir, path.as_ref())
     }
 
     /// The run's seed.

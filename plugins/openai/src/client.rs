@@ -250,7 +250,6 @@ fn transport_reason(e: &reqwest::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{Reply, TestServer};
     use async_openai::error::{ApiError, ApiErrorResponse};
 
     fn api_error(status: u16) -> OpenAIError {
@@ -288,67 +287,5 @@ mod tests {
         let json = serde_json::from_str::<serde_json::Value>("<html>").unwrap_err();
         let e = OpenAIError::JSONDeserialize(json, "<html>".into());
         assert_eq!(reason_of(&classify(e)), ("bad_answer", true));
-    }
-
-    fn client(base_url: &str, max_retries: u32, timeout: Duration) -> ChatClient {
-        let settings = CallSettings {
-            model: "m".into(),
-            temperature: 0.0,
-            max_tokens: 16,
-            timeout,
-            max_retries,
-            backoff_initial: Duration::from_millis(1),
-            backoff_max: Duration::from_millis(2),
-        };
-        ChatClient::new(base_url, "k", settings, 2, CallCache::new(None))
-    }
-
-    async fn fail(server: &TestServer, replies: Vec<Reply>, max_retries: u32) -> CallFailed {
-        server.push(replies);
-        let c = client(&server.base_url(), max_retries, Duration::from_millis(300));
-        c.chat("s", "u", 1, |a| Ok(a.to_owned())).await.unwrap_err()
-    }
-
-    #[tokio::test]
-    async fn calls_that_give_up_carry_their_last_reason() {
-        let server = TestServer::start([]);
-        let e = fail(&server, vec![Reply::Status(503); 3], 2).await;
-        assert_eq!(e.reason, "http_5xx", "{e}");
-        assert!(
-            e.message.contains("gave up after 3 attempts") && e.message.contains("503"),
-            "{e}"
-        );
-        assert_eq!(
-            fail(&server, vec![Reply::Status(429), Reply::Status(408)], 1)
-                .await
-                .reason,
-            "http_408"
-        );
-        assert_eq!(fail(&server, vec![Reply::Garbage; 2], 1).await.reason, "bad_answer");
-        assert_eq!(fail(&server, vec![Reply::Drop; 2], 1).await.reason, "connection");
-        let hang = Reply::Hang(Duration::from_secs(1));
-        assert_eq!(fail(&server, vec![hang.clone(), hang], 1).await.reason, "timeout");
-
-        let before = server.requests();
-        let e = fail(&server, vec![Reply::Status(400)], 3).await;
-        assert_eq!(e.reason, "http_4xx", "{e}");
-        assert_eq!(server.requests(), before + 1, "a client error is not retried");
-
-        // Answers the validator rejects are bad answers; a good one passes.
-        let c = client(&server.base_url(), 1, Duration::from_secs(5));
-        let e = c.chat("s", "u", 2, |_| Err::<(), _>("no".into())).await.unwrap_err();
-        assert_eq!(e.reason, "bad_answer", "{e}");
-        assert!(c.chat("s", "u", 3, |a| Ok(a.to_owned())).await.is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_server_that_is_not_there_is_a_connection_failure() {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let c = client(&format!("http://{addr}/v1"), 1, Duration::from_secs(5));
-        let e = c.chat("s", "u", 1, |a| Ok(a.to_owned())).await.unwrap_err();
-        assert_eq!(e.reason, "connection", "{e}");
     }
 }

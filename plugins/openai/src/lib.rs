@@ -19,8 +19,6 @@ mod client;
 pub mod logprobs;
 mod prompts;
 mod retry;
-#[cfg(test)]
-mod test_server;
 
 pub use client::{CallFailed, CallSettings, ChatClient, Usage, reason};
 pub use logprobs::{OpenAiLogprobsConfig, OpenAiLogprobsScorer};
@@ -287,52 +285,7 @@ impl Policy for OpenAiPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{Reply, TestServer};
-    use repo2agent_core::model::{Analysis, RepoSnapshot};
     use std::path::Path;
-
-    fn policy(server: &TestServer, on_failure: OnFailure) -> OpenAiPolicy {
-        let settings = CallSettings {
-            model: "m".into(),
-            temperature: 0.0,
-            max_tokens: 16,
-            timeout: Duration::from_secs(5),
-            max_retries: 1,
-            backoff_initial: Duration::from_millis(1),
-            backoff_max: Duration::from_millis(2),
-        };
-        let client = ChatClient::new(&server.base_url(), "k", settings, 2, CallCache::new(None));
-        OpenAiPolicy::new(client).with_on_failure(on_failure)
-    }
-
-    #[tokio::test]
-    async fn on_failure_falls_back_by_default_or_fails_with_the_reason() {
-        let snap = RepoSnapshot::new("r", "/r", vec![("a.py".into(), None, "x = 1\n".into())]);
-        let analysis = Analysis::default();
-        let repo = RepoContext {
-            snapshot: &snap,
-            analysis: &analysis,
-            order: &[],
-        };
-        let server = TestServer::start([Reply::Status(503), Reply::Status(503)]);
-        let p = policy(&server, OnFailure::Fallback);
-        assert!(p.plan(repo, 1).await.is_ok());
-        assert_eq!(p.usage().fallbacks.load(Ordering::Relaxed), 1);
-
-        server.push([Reply::Status(503), Reply::Status(502)]);
-        let p = policy(&server, OnFailure::Fail);
-        let e = p.plan(repo, 1).await.unwrap_err();
-        assert!(
-            matches!(&e, StageError::Unavailable { reason: "http_5xx", message } if message.contains("r: plan")),
-            "{e:?}"
-        );
-        assert_eq!(e.reason(), "http_5xx");
-        assert_eq!(p.usage().fallbacks.load(Ordering::Relaxed), 0);
-
-        server.push([Reply::Status(401)]);
-        let e = p.plan(repo, 2).await.unwrap_err();
-        assert_eq!(e.reason(), "http_4xx", "{e}");
-    }
 
     fn parse(text: &str) -> Result<(), Vec<(Option<usize>, String)>> {
         let mut r = Registry::new();

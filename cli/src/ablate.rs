@@ -160,7 +160,7 @@ pub fn run(
     };
     let file: AblationFile = toml::from_str(&text)
         .map_err(|e| invalid(vec![source.problem(e.span(), "", e.message().trim_end().to_owned())]))?;
-    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let base = config::config_dir(path);
     let rel = |p: &Path| config::resolve_path(&base, p);
     let a = &file.ablation;
     let out = rel(&a.out);

@@ -592,7 +592,12 @@ fn analyze_one(cfg: &RunConfig, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> 
 fn load(path: Option<&Path>, registry: &mut Registry) -> Result<RunConfig, ConfigError> {
     match path {
         Some(p) => config::load(p, registry),
-        None => config::parse(config::DEFAULT_CONFIG, "<default config>", Path::new("."), registry),
+        None => config::parse(
+            config::DEFAULT_CONFIG,
+            "<default config>",
+            &config::current_dir(),
+            registry,
+        ),
     }
 }
 

@@ -211,7 +211,7 @@ fn references_resolve_to_declared_components_and_run_policy_selects_one() {
         .unwrap_err();
     assert_eq!(broken.len(), 2, "{broken:?}");
     assert!(
-        broken[1].1.contains("policy `a` is invalid (see its own problems)"),
+        broken[1].1.contains("policy `a` is invalid: invalid type: integer `1`"),
         "{broken:?}"
     );
 }
@@ -259,11 +259,14 @@ fn the_embedded_default_config_resolves() {
     let mut r = registry();
     repo2agent_template::register(&mut r).unwrap();
     repo2agent_formatters::register(&mut r).unwrap();
-    let cfg = config::parse(config::DEFAULT_CONFIG, "<default>", Path::new("."), &mut r).unwrap();
+    let cfg = config::parse(config::DEFAULT_CONFIG, "<default>", &config::current_dir(), &mut r).unwrap();
     assert_eq!(cfg.policy.as_deref(), Some("template"));
     assert_eq!(cfg.formatter.as_ref().map(|f| f.type_name.as_str()), Some("agent"));
     assert_eq!(cfg.masker.as_ref().map(|m| m.type_name.as_str()), Some("roles"));
-    assert_eq!(cfg.input.repos, ["."]);
+    // Relative to the current directory, absolute.
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(cfg.input.repos, [cwd.display().to_string()]);
+    assert_eq!(cfg.output.dir, cwd.join("out/repo2agent"));
 }
 
 #[test]

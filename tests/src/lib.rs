@@ -20,9 +20,24 @@ fn profile_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
+/// The cargo features the test build was made with (`scripts/test` sets
+/// `REPO2AGENT_TEST_FEATURES`), so the nested build below resolves the same
+/// dependency graph and reuses its artifacts instead of building burn again.
+fn features() -> Vec<String> {
+    match std::env::var("REPO2AGENT_TEST_FEATURES") {
+        Ok(f) if !f.trim().is_empty() => vec!["--features".into(), f],
+        _ => Vec::new(),
+    }
+}
+
 /// Builds the binary and the example plugins once per test process. Cargo
 /// releases its build lock before running tests, so this nested build reuses
-/// the same target directory and is a no-op when everything is fresh.
+/// the same target directory. It selects what `cargo test --workspace` selects
+/// (the whole workspace, its tests included, so dev-dependencies resolve the
+/// same features) plus the binary and the plugins' cdylibs, which `cargo test`
+/// does not make: after `scripts/test`'s build it has nothing to do, where a
+/// narrower `-p repo2agent-cli` build would resolve other features and build
+/// burn a second time.
 fn ensure_built() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -35,19 +50,9 @@ fn ensure_built() -> &'static PathBuf {
         let target_dir = dir.parent().unwrap();
         let status = Command::new(env!("CARGO"))
             .current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "repo2agent-cli",
-                "-p",
-                "shell-analyzer",
-                "-p",
-                "role-table-masker",
-                "-p",
-                "probe-plugin",
-            ])
+            .args(["build", "--quiet", "--workspace", "--lib", "--bins", "--tests"])
             .args(profile)
+            .args(features())
             .arg("--target-dir")
             .arg(target_dir)
             .status()
@@ -84,6 +89,33 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A fresh copy of the repository under `dir` (its files as git knows them:
+/// tracked plus untracked ones not ignored, so uncommitted work is included),
+/// with `target` linked to this build's target directory, as if
+/// `cargo build --workspace` had been run in it. Returns the copy's root.
+pub fn fresh_copy(dir: &Path) -> PathBuf {
+    let out = Command::new("git")
+        .current_dir(workspace_root())
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .output()
+        .expect("git ls-files");
+    assert!(out.status.success(), "git ls-files failed");
+    let root = dir.join("repo2agent");
+    for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(name).expect("UTF-8 path"));
+        let from = workspace_root().join(rel);
+        if !from.is_file() {
+            continue; // deleted in the work tree, not yet committed
+        }
+        let to = root.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    let target = ensure_built().parent().unwrap().to_path_buf();
+    std::os::unix::fs::symlink(target, root.join("target")).unwrap();
+    root
 }
 
 /// Writes `files` (path, content) under `root`, creating directories.

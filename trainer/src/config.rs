@@ -216,7 +216,7 @@ fn load_with(path: &Path, data: Data) -> Result<TrainConfig, ConfigError> {
         file: name.clone(),
         problems: vec![Problem::new(format!("cannot read the config: {e}"))],
     })?;
-    parse_with(&text, &name, path.parent().unwrap_or(Path::new(".")), data)
+    parse_with(&text, &name, &repo2agent_core::config::config_dir(path), data)
 }
 
 /// Parses and checks a config's text; relative paths are taken from `base`.
@@ -352,10 +352,10 @@ pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<Tra
             ),
         );
     }
-    if let Some(eval) = &cfg.data.eval {
-        if !eval.join("index.json").is_file() {
-            at("data.eval", format!("`{}` has no index.json", eval.display()));
-        }
+    if let Some(eval) = &cfg.data.eval
+        && !eval.join("index.json").is_file()
+    {
+        at("data.eval", format!("`{}` has no index.json", eval.display()));
     }
     let m = &cfg.model;
     let chosen = [m.preset.is_some(), m.config.is_some(), m.from.is_some()];
@@ -384,8 +384,12 @@ pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<Tra
             }
         }
     }
-    if let Some(f) = m.from.as_deref().filter(|f| !f.exists()) {
-        at("model.from", format!("`{}` does not exist", f.display()));
+    if let Some(missing) = m
+        .from
+        .as_deref()
+        .and_then(|f| repo2agent_core::config::missing_file("model", f))
+    {
+        at("model.from", missing);
     }
     if !(cfg.model.init_std > 0.0 && cfg.model.init_std.is_finite()) {
         at(

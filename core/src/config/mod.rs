@@ -1,4 +1,4 @@
-//! One TOML file describes a run (shape in shared/DESIGN.md, reference in the
+//! One TOML file describes a run (shape in docs/architecture.md, reference in the
 //! README). [`parse`] reads it, loads the plugin libraries it names, builds every
 //! component through the [`Registry`] and checks every reference; it collects
 //! *every* problem, each with its line, and returns them together before any
@@ -9,7 +9,7 @@ mod section;
 mod sections;
 
 pub use problem::{ConfigError, Problem, SourceText};
-pub use section::{BuildContext, Section, resolve_path};
+pub use section::{BuildContext, Section, config_dir, current_dir, missing_file, resolve_path};
 pub use sections::{InputConfig, OutputConfig, PluginsSection, RunSection};
 
 use crate::dylib::{self, LoadedPlugin};
@@ -124,13 +124,7 @@ pub fn load(path: &Path, registry: &mut Registry) -> Result<RunConfig, ConfigErr
         file: name.clone(),
         problems: vec![Problem::new(format!("cannot read the config: {e}"))],
     })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = if base.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        base
-    };
-    parse(&text, &name, &base, registry)
+    parse(&text, &name, &config_dir(path), registry)
 }
 
 /// Resolves config text. `name` labels messages; `base_dir` anchors relative paths.
@@ -168,6 +162,10 @@ fn sorted(mut problems: Vec<Problem>) -> Vec<Problem> {
     problems.sort_by_key(|p| (p.line.unwrap_or(0), p.column.unwrap_or(0)));
     problems
 }
+
+/// Declared policies and scorers by (kind, name), each with why it failed to
+/// build if it did.
+type Declared = BTreeMap<(Kind, String), Option<String>>;
 
 struct Resolver<'a, 'r> {
     source: SourceText<'a>,
@@ -217,9 +215,9 @@ impl<'a> Resolver<'a, '_> {
         input.repos = input
             .repos
             .iter()
-            .map(|r| rebase(self.base_dir, Path::new(r)).display().to_string())
+            .map(|r| resolve_path(self.base_dir, Path::new(r)).display().to_string())
             .collect();
-        output.dir = rebase(self.base_dir, &output.dir);
+        output.dir = resolve_path(self.base_dir, &output.dir);
 
         let simulation: crate::simulate::SimulationConfig = take("simulation")
             .and_then(|e| self.plain(e, "simulation"))
@@ -229,7 +227,8 @@ impl<'a> Resolver<'a, '_> {
             .unwrap_or_default();
         let plugins = self.load_plugins(&plugins_section);
 
-        let mut declared: BTreeSet<(Kind, String)> = BTreeSet::new();
+        // Every declared policy and scorer, with why it failed to build once it has.
+        let mut declared: Declared = BTreeMap::new();
         let analyzer_entries = take("analyzers");
         let policy_entries = take("policies")
             .map(|e| self.named_tables(e, "policies"))
@@ -238,10 +237,10 @@ impl<'a> Resolver<'a, '_> {
             .map(|e| self.named_tables(e, "scorers"))
             .unwrap_or_default();
         for (n, _) in &policy_entries {
-            declared.insert((Kind::Policy, n.clone()));
+            declared.insert((Kind::Policy, n.clone()), None);
         }
         for (n, _) in &scorer_entries {
-            declared.insert((Kind::Scorer, n.clone()));
+            declared.insert((Kind::Scorer, n.clone()), None);
         }
         let search_entry = take("search");
         let search_span = search_entry.as_ref().map(|(k, _)| k.span()).unwrap_or(0..0);
@@ -257,8 +256,12 @@ impl<'a> Resolver<'a, '_> {
         let mut policies: BTreeMap<String, Named<dyn Policy>> = BTreeMap::new();
         for (name, value) in policy_entries {
             let ctx = self.ctx(run.seed, &empty_policies, &empty_scorers, &declared);
-            if let Some(c) = self.component::<dyn Policy>(&format!("policies.{name}"), &name, value, None, &ctx) {
-                policies.insert(name, c);
+            let before = self.problems.len();
+            match self.component::<dyn Policy>(&format!("policies.{name}"), &name, value, None, &ctx) {
+                Some(c) => {
+                    policies.insert(name, c);
+                }
+                None => self.record_failure(&mut declared, Kind::Policy, name, before),
             }
         }
         let policy_objects: BTreeMap<String, Arc<dyn Policy>> = policies
@@ -270,8 +273,12 @@ impl<'a> Resolver<'a, '_> {
         let mut scorers: BTreeMap<String, Named<dyn Scorer>> = BTreeMap::new();
         for (name, value) in scorer_entries {
             let ctx = self.ctx(run.seed, &policy_objects, &empty_scorers, &declared);
-            if let Some(c) = self.component::<dyn Scorer>(&format!("scorers.{name}"), &name, value, None, &ctx) {
-                scorers.insert(name, c);
+            let before = self.problems.len();
+            match self.component::<dyn Scorer>(&format!("scorers.{name}"), &name, value, None, &ctx) {
+                Some(c) => {
+                    scorers.insert(name, c);
+                }
+                None => self.record_failure(&mut declared, Kind::Scorer, name, before),
             }
         }
         let scorer_objects: BTreeMap<String, Arc<dyn Scorer>> = scorers
@@ -356,7 +363,7 @@ impl<'a> Resolver<'a, '_> {
         seed: u64,
         policies: &'c BTreeMap<String, Arc<dyn Policy>>,
         scorers: &'c BTreeMap<String, Arc<dyn Scorer>>,
-        declared: &'c BTreeSet<(Kind, String)>,
+        declared: &'c Declared,
     ) -> BuildContext<'c>
     where
         'a: 'c,
@@ -369,6 +376,15 @@ impl<'a> Resolver<'a, '_> {
             scorers,
             declared,
         }
+    }
+
+    /// Notes why a declared component failed to build (its first problem), so
+    /// a component referring to it can say so on its own line.
+    fn record_failure(&self, declared: &mut Declared, kind: Kind, name: String, problems_before: usize) {
+        let why = self.problems[problems_before.min(self.problems.len())..]
+            .first()
+            .map_or_else(|| "see its own problems".to_owned(), |p| p.message.clone());
+        declared.insert((kind, name), Some(why));
     }
 
     fn select_policy(&mut self, run: &RunSection, policies: &BTreeMap<String, Named<dyn Policy>>) -> Option<String> {
@@ -448,7 +464,7 @@ impl<'a> Resolver<'a, '_> {
     fn load_plugins(&mut self, section: &PluginsSection) -> Vec<LoadedPlugin> {
         let mut loaded = Vec::new();
         for lib in &section.libraries {
-            let path = rebase(self.base_dir, Path::new(lib.get_ref()));
+            let path = resolve_path(self.base_dir, Path::new(lib.get_ref()));
             match dylib::load(&path).and_then(|p| dylib::register(&p, self.registry).map(|()| p)) {
                 Ok(p) => loaded.push(p),
                 Err(e) => self.problem(lib.span(), "plugins.libraries", e.to_string()),
@@ -457,12 +473,7 @@ impl<'a> Resolver<'a, '_> {
         loaded
     }
 
-    fn analyzers(
-        &mut self,
-        entry: Option<Entry<'a>>,
-        seed: u64,
-        declared: &BTreeSet<(Kind, String)>,
-    ) -> Vec<Named<dyn Analyzer>> {
+    fn analyzers(&mut self, entry: Option<Entry<'a>>, seed: u64, declared: &Declared) -> Vec<Named<dyn Analyzer>> {
         let empty_p = BTreeMap::new();
         let empty_s = BTreeMap::new();
         let mut wanted: Vec<(String, String, Spanned<DeValue<'a>>)> = Vec::new(); // (name, path, table)
@@ -642,14 +653,6 @@ impl<'a> Resolver<'a, '_> {
 }
 
 /// `path` relative to `base` (unchanged when absolute or when `base` is `.`).
-fn rebase(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() || base == Path::new(".") {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
-}
-
 fn or_none(s: &str) -> &str {
     if s.is_empty() { "(none registered)" } else { s }
 }

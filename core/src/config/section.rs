@@ -1,7 +1,7 @@
 use super::problem::{Problem, SourceText};
 use crate::stage::{Policy, Scorer};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,18 +64,73 @@ pub struct BuildContext<'a> {
     pub(crate) seed: u64,
     pub(crate) policies: &'a BTreeMap<String, Arc<dyn Policy>>,
     pub(crate) scorers: &'a BTreeMap<String, Arc<dyn Scorer>>,
-    pub(crate) declared: &'a BTreeSet<(crate::registry::Kind, String)>,
+    /// Declared policies and scorers, with why each failed to build if it did.
+    pub(crate) declared: &'a BTreeMap<(crate::registry::Kind, String), Option<String>>,
 }
 
 /// `path` as a config means it: under `$HOME` when it starts with `~/`, as is
-/// when absolute, otherwise relative to `base` (the config's directory).
+/// when absolute, otherwise relative to `base` (the config's directory, see
+/// [`config_dir`]). Every path a config names goes through here, once.
 pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
     if let Ok(rest) = path.strip_prefix("~")
         && let Some(home) = std::env::var_os("HOME")
     {
         return PathBuf::from(home).join(rest);
     }
-    base.join(path)
+    // `components` drops `.` (`-c ./x.toml`, `repos = ["."]`), keeping `..`.
+    base.join(path).components().collect()
+}
+
+/// The directory a config file's relative paths are relative to: the file's
+/// own directory, made absolute against the current directory. Absolute, so a
+/// resolved path means the same file from any working directory and resolving
+/// it again changes nothing (a relative `-c examples/x.toml` once had its
+/// paths joined to `examples/` twice).
+pub fn config_dir(config: &Path) -> PathBuf {
+    let parent = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    absolute(parent)
+}
+
+/// The directory the embedded default config's paths are relative to: the
+/// current directory, absolute.
+pub fn current_dir() -> PathBuf {
+    absolute(Path::new("."))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Files this project's own scripts fetch into `~/.cache/repo2agent`, matched
+/// by the end of their path, with the command that fetches each.
+const FETCHED: &[(&str, &str)] = &[
+    (
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "python3 scripts/llama_server.py --install-only",
+    ),
+    ("assets/llama3/tokenizer.json", "scripts/assets llama3-tokenizer"),
+    (
+        "SmolLM2-135M-Instruct.tokenizer.json",
+        "python3 scripts/llama_server.py --install-only && repo2agent gguf-tokenizer \
+         ~/.cache/repo2agent/model/SmolLM2-135M-Instruct.Q4_1.gguf --out ~/.cache/repo2agent/model/SmolLM2-135M-Instruct.tokenizer.json",
+    ),
+];
+
+/// `None` when `path` exists; otherwise a message naming the file (`what`
+/// it is and its full path) and, for a file this project's scripts fetch,
+/// the command that fetches it.
+pub fn missing_file(what: &str, path: &Path) -> Option<String> {
+    if path.exists() {
+        return None;
+    }
+    let mut message = format!("{what} {} does not exist", path.display());
+    if let Some((_, command)) = FETCHED.iter().find(|(end, _)| path.ends_with(end)) {
+        message.push_str(&format!("; fetch it with `{command}` (from the repository root)"));
+    }
+    Some(message)
 }
 
 impl BuildContext<'_> {
@@ -115,8 +170,9 @@ impl BuildContext<'_> {
         if let Some(c) = built.get(name.get_ref()) {
             return Ok(Arc::clone(c));
         }
-        let message = if self.declared.contains(&(kind, name.get_ref().clone())) {
-            format!("{kind} `{}` is invalid (see its own problems)", name.get_ref())
+        let message = if let Some(failure) = self.declared.get(&(kind, name.get_ref().clone())) {
+            let why = failure.as_deref().unwrap_or("see its own problems");
+            format!("{kind} `{}` is invalid: {why}", name.get_ref())
         } else {
             let known: Vec<&str> = built.keys().map(String::as_str).collect();
             format!(

@@ -85,6 +85,13 @@ impl BurnScorer {
         if config.max_context_tokens == 0 || config.batch_tokens == 0 || config.attention_chunk == 0 {
             return Err("max_context_tokens, batch_tokens and attention_chunk must be at least 1".into());
         }
+        for (what, path) in
+            std::iter::once(("model", &config.model)).chain(config.tokenizer.iter().map(|t| ("tokenizer", t)))
+        {
+            if let Some(missing) = repo2agent_core::config::missing_file(what, path) {
+                return Err(missing);
+            }
+        }
         let device = repo2agent_trainer::device::device(&config.device)?;
         let (shape, tensors) =
             repo2agent_trainer::weights::read_pretrained(&config.model).map_err(|e| e.to_string())?;

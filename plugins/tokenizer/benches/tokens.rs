@@ -85,10 +85,7 @@ fn encoder(docs: &[Vec<Segment>]) -> Box<dyn TokenEncoder> {
                 eos: "auto".into(),
                 pad: "auto".into(),
             };
-            HfTokenizer::new(c, Path::new("."))
-                .unwrap()
-                .prepare(&special, None)
-                .unwrap()
+            HfTokenizer::new(c).unwrap().prepare(&special, None).unwrap()
         }
         _ => {
             let mut corpus = docs

@@ -3,7 +3,7 @@ use repo2agent_core::StageError;
 use repo2agent_core::config::Problem;
 use repo2agent_core::stage::{TokenEncoder, Tokenizer};
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Config of the `hf` tokenizer.
 ///
@@ -48,13 +48,14 @@ pub struct HfTokenizer {
 }
 
 impl HfTokenizer {
-    /// Loads and checks the file (a missing or malformed file is a config problem).
-    pub fn new(config: HfTokenizerConfig, base_dir: &Path) -> Result<Self, Problem> {
-        let path = if config.path.is_absolute() {
-            config.path.clone()
-        } else {
-            base_dir.join(&config.path)
-        };
+    /// Loads and checks the file (a missing or malformed file is a config
+    /// problem). `config.path` is used as it is: a config's factory has
+    /// resolved it against the config's directory already.
+    pub fn new(config: HfTokenizerConfig) -> Result<Self, Problem> {
+        let path = config.path.clone();
+        if let Some(missing) = repo2agent_core::config::missing_file("tokenizer", &path) {
+            return Err(Problem::new(missing));
+        }
         let tokenizer = tokenizers::Tokenizer::from_file(&path)
             .map_err(|e| Problem::new(format!("cannot load tokenizer {}: {e}", path.display())))?;
         let mut bad = Vec::new();

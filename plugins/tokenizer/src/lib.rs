@@ -1,4 +1,4 @@
-//! Tokenizers of repo2agent (PAPER.md step 6): `hf` loads a Hugging Face
+//! Tokenizers of repo2agent (docs/method.md step 6): `hf` loads a Hugging Face
 //! `tokenizer.json` (the Llama 3 one, SmolLM2's, any byte-level BPE), `bpe`
 //! trains a byte-level BPE on the run's own corpus when no tokenizer is given.
 //!
@@ -28,7 +28,7 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
         "a Hugging Face tokenizer.json (Llama 3, Qwen, SmolLM2 …) with the spec's special tokens added",
         |mut c, ctx| {
             c.path = ctx.resolve_path(&c.path);
-            HfTokenizer::new(c, ctx.base_dir()).map(|t| Arc::new(t) as Arc<dyn Tokenizer>)
+            HfTokenizer::new(c).map(|t| Arc::new(t) as Arc<dyn Tokenizer>)
         },
     )?;
     registry.register::<dyn Tokenizer, BpeTokenizerConfig, _>(

@@ -128,15 +128,17 @@ pub fn load_grammar(path: &Path, symbol: &str) -> Result<Language, GrammarLibErr
     Ok(language)
 }
 
-/// Builds the analyzer a `tree-sitter` config describes.
+/// Builds the analyzer a `tree-sitter` config describes; its relative paths
+/// are relative to `base`, the config's directory.
 pub fn build(config: TreeSitterConfig, base: &Path) -> Result<TreeSitterAnalyzer, String> {
+    let resolve = |p: &Path| repo2agent_core::config::resolve_path(base, p);
     let symbol = config
         .symbol
         .clone()
         .unwrap_or_else(|| format!("tree_sitter_{}", config.language.replace('-', "_")));
-    let language = load_grammar(&base.join(&config.grammar), &symbol).map_err(|e| e.to_string())?;
+    let language = load_grammar(&resolve(&config.grammar), &symbol).map_err(|e| e.to_string())?;
     let read = |p: &Path| {
-        let full = base.join(p);
+        let full = resolve(p);
         std::fs::read_to_string(&full).map_err(|e| format!("cannot read query file {}: {e}", full.display()))
     };
     let outline = read(&config.outline_query)?;

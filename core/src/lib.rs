@@ -7,7 +7,7 @@
 //!
 //! It does not own any concrete analyzer, policy, scorer, formatter or masker
 //! (those are plugin crates), and pulls no tree-sitter, HTTP client or burn.
-//! See shared/DESIGN.md for the architecture.
+//! See docs/architecture.md for the architecture.
 
 pub mod analyze;
 mod assemble;

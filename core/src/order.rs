@@ -1,5 +1,5 @@
 //! The implementation order: dependencies first, cycle-tolerant, deterministic
-//! for a seed (PAPER.md step 2; DeepSeek-Coder's repository ordering).
+//! for a seed (docs/method.md step 2; DeepSeek-Coder's repository ordering).
 //!
 //! Files are grouped into strongly connected components (import cycles), the
 //! components are ordered topologically (a component comes after every component

@@ -1,4 +1,4 @@
-//! The development process, simulated (PAPER.md steps 2–4): a main agent plans,
+//! The development process, simulated (docs/method.md steps 2–4): a main agent plans,
 //! one sub-agent per planned file reads what it depends on and writes the file.
 //!
 //! The policy only supplies prose (requirements, purposes, thoughts) and a plan;

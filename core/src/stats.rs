@@ -94,7 +94,7 @@ pub struct SimulationStats {
     pub policy: BTreeMap<String, u64>,
 }
 
-/// Counters of the search stage (PAPER.md step 5), summed over repositories.
+/// Counters of the search stage (docs/method.md step 5), summed over repositories.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchStats {
     /// Strategy type.

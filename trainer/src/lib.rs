@@ -1,5 +1,5 @@
 //! repo2agent-trainer: the burn trainer that continues pretraining a
-//! Llama-architecture model on repo2agent's shards (PAPER.md step 8).
+//! Llama-architecture model on repo2agent's shards (docs/method.md step 8).
 //!
 //! - [`data`]: training examples from the MDS shards (targets inside documents,
 //!   loss weights of predicted tokens, positions restarting per document,

@@ -1,4 +1,4 @@
-//! The data that flows through the pipeline (see shared/DESIGN.md, "What flows
+//! The data that flows through the pipeline (see docs/architecture.md, "What flows
 //! through it"): snapshot → analysis → plan → trajectory → segments.
 //!
 //! Everything here is plain data with serde; collections that reach disk are

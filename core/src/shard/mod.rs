@@ -1,4 +1,4 @@
-//! The token side of a run (PAPER.md steps 6–7, shared/DESIGN.md "On disk"):
+//! The token side of a run (docs/method.md steps 6–7, docs/architecture.md "On disk"):
 //! segments → tokens with a role each ([`tokens`]), packed into fixed-length
 //! sequences with document boundaries ([`pack`]), written as MosaicML MDS shards
 //! in ProLong's column layout ([`mds`]) with a `repo2agent.json` beside them

@@ -19,7 +19,7 @@ pub struct LanguageSpec {
     pub shebangs: Vec<String>,
 }
 
-/// Turns one file into its outline and resolves its imports (PAPER.md step 1).
+/// Turns one file into its outline and resolves its imports (docs/method.md step 1).
 ///
 /// Contract:
 /// - [`Analyzer::outline`] is pure: same file, same outline. It returns

@@ -15,7 +15,7 @@ pub struct FormatInput<'a> {
 }
 
 /// Flattens a repository or its trajectory into one sequence of (text, role)
-/// segments: the serialization spec (PAPER.md step 6).
+/// segments: the serialization spec (docs/method.md step 6).
 ///
 /// Contract: deterministic; concatenating the segments' text gives the document
 /// exactly; adjacent segments may share a role. A formatter that

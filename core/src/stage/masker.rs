@@ -1,7 +1,7 @@
 use crate::error::StageError;
 use crate::model::Role;
 
-/// Maps the role of each token to its loss weight (PAPER.md step 7).
+/// Maps the role of each token to its loss weight (docs/method.md step 7).
 ///
 /// Contract: returns exactly one finite, non-negative weight per role given, in
 /// order. Weights are per token, so a masker never needs the text.

@@ -1,4 +1,4 @@
-//! The stage traits: one per plugin kind (see shared/DESIGN.md, "Stage plugins").
+//! The stage traits: one per plugin kind (see docs/architecture.md, "Stage plugins").
 //!
 //! Synchronous kinds (analyzer, scorer, formatter, masker; not the tokenizer) can also come from a
 //! dynamic library (see [`crate::dylib`]); the async kinds (policy, search) are

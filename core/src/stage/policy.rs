@@ -2,7 +2,7 @@ use crate::error::StageError;
 use crate::model::{Analysis, FileId, Plan, PlanStep, RepoSnapshot};
 
 /// What an agent knows about the repository: the ground truth injected into
-/// every prompt (PAPER.md step 4).
+/// every prompt (docs/method.md step 4).
 #[derive(Clone, Copy, Debug)]
 pub struct RepoContext<'a> {
     /// The files.
@@ -36,7 +36,7 @@ pub struct ThinkRequest<'a> {
 }
 
 /// Writes the natural-language parts of a trajectory: the main agent's
-/// requirements and plan, and the sub-agents' thoughts (PAPER.md steps 2–3).
+/// requirements and plan, and the sub-agents' thoughts (docs/method.md steps 2–3).
 ///
 /// Contract:
 /// - A policy never decides file *content*: the simulation writes the real bytes

@@ -38,7 +38,7 @@ impl TargetScore {
 }
 
 /// Measures how likely a target is after a context, under some model
-/// (PAPER.md step 5: the scorer of log p(x | z)).
+/// (docs/method.md step 5: the scorer of log p(x | z)).
 ///
 /// Contract: `score` returns exactly one [`TargetScore`] per request, in order,
 /// counting only the target's tokens (the context is conditioned on, not scored).

@@ -25,7 +25,7 @@ impl std::fmt::Debug for SearchContext<'_> {
     }
 }
 
-/// Improves the Think steps of a trajectory under a scorer (PAPER.md step 5).
+/// Improves the Think steps of a trajectory under a scorer (docs/method.md step 5).
 ///
 /// Contract: only Think texts change; every Read observation and Write body stays
 /// byte-identical. Returns the record of what was tried (every candidate, its

@@ -1,4 +1,4 @@
-//! Built-in formatters (PAPER.md step 6): `agent` flattens a trajectory into
+//! Built-in formatters (docs/method.md step 6): `agent` flattens a trajectory into
 //! one sequence of (text, role) segments following the serialization spec in
 //! `docs/serialization.md`; `raw-repos` renders the Raw-Repos baseline, the
 //! repository's files in dependency order with path headers.

@@ -1,4 +1,4 @@
-//! Built-in maskers (PAPER.md step 7): `roles`, a loss weight per role with
+//! Built-in maskers (docs/method.md step 7): `roles`, a loss weight per role with
 //! observations masked by default, and `none`, weight 1 everywhere.
 //!
 //! Owns only the two maskers and their config types; tokenization and packing

@@ -1,5 +1,5 @@
 //! The prompts: the real structure (tree, dependency edges, outlines, README)
-//! is injected so the model does not invent files (PAPER.md step 4), and the
+//! is injected so the model does not invent files (docs/method.md step 4), and the
 //! answers are parsed strictly.
 
 use repo2agent_core::model::{FileId, Plan, PlanStep};

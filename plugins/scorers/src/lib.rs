@@ -1,4 +1,4 @@
-//! Built-in scorers (PAPER.md step 5: the model whose log p(x | z) the search
+//! Built-in scorers (docs/method.md step 5: the model whose log p(x | z) the search
 //! maximises). So far: `burn`, the trainer's Llama.
 
 pub mod burn_scorer;

@@ -1,4 +1,4 @@
-//! `greedy-rewrite`, the paper's search (PAPER.md step 5): for each thought
+//! `greedy-rewrite`, the paper's search (docs/method.md step 5): for each thought
 //! that precedes a Write, R rounds; each round the policy proposes K rewrites
 //! of the current best thought, and the best candidate replaces it only if the
 //! real code's NLL after it is lower. Defaults K = 2, R = 3.

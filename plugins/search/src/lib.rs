@@ -1,4 +1,4 @@
-//! Built-in search strategies (PAPER.md step 5): `none` leaves the trajectory
+//! Built-in search strategies (docs/method.md step 5): `none` leaves the trajectory
 //! as the policy wrote it (the Repo2Agent variant); `greedy-rewrite` (the
 //! paper's Repo2Agent-Search), `best-of-n` and `importance` rewrite thoughts
 //! under a scorer. Every scored strategy scores what the trained model will see

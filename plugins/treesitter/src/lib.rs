@@ -1,4 +1,4 @@
-//! repo2agent-treesitter: the built-in language analyzers (PAPER.md step 1).
+//! repo2agent-treesitter: the built-in language analyzers (docs/method.md step 1).
 //!
 //! Owns the tree-sitter analyzers of Python, Rust, JavaScript, TypeScript (with
 //! TSX), Go, Java, C and C++, whose outlines and imports are described by query

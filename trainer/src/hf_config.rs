@@ -155,15 +155,15 @@ impl LlamaConfig {
     /// Checks that the heads divide the sizes.
     pub fn check(&self) -> Result<(), ShapeError> {
         let mut p = Vec::new();
-        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             p.push(format!(
                 "hidden size {} is not a multiple of {} heads",
                 self.d_model, self.n_heads
             ));
-        } else if self.head_dim() % 2 != 0 {
+        } else if !self.head_dim().is_multiple_of(2) {
             p.push(format!("head size {} must be even for RoPE", self.head_dim()));
         }
-        if self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             p.push(format!(
                 "{} heads are not a multiple of {} kv heads",
                 self.n_heads, self.n_kv_heads

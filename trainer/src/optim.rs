@@ -258,11 +258,11 @@ impl AdamW {
         self.moments.clear();
         let device = device.clone().inner();
         for (key, (_, m)) in tensors {
-            if let Some(name) = key.strip_suffix(".exp_avg") {
-                if let Some((_, v)) = tensors.get(&format!("{name}.exp_avg_sq")) {
-                    let t = |x: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(x.clone(), [x.len()]), &device);
-                    self.moments.insert(name.to_string(), (t(m), t(v)));
-                }
+            if let Some(name) = key.strip_suffix(".exp_avg")
+                && let Some((_, v)) = tensors.get(&format!("{name}.exp_avg_sq"))
+            {
+                let t = |x: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(x.clone(), [x.len()]), &device);
+                self.moments.insert(name.to_string(), (t(m), t(v)));
             }
         }
     }

@@ -403,13 +403,13 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
             (model, shape, DataPosition::default(), 0, 0)
         }
     };
-    if let Some(m) = &meta {
-        if m.tokenizer.vocab_size as usize > shape.vocab_size {
-            return Err(TrainError::Invalid(format!(
-                "the shards' tokenizer has {} tokens but the model's vocabulary is {}",
-                m.tokenizer.vocab_size, shape.vocab_size
-            )));
-        }
+    if let Some(m) = &meta
+        && m.tokenizer.vocab_size as usize > shape.vocab_size
+    {
+        return Err(TrainError::Invalid(format!(
+            "the shards' tokenizer has {} tokens but the model's vocabulary is {}",
+            m.tokenizer.vocab_size, shape.vocab_size
+        )));
     }
     model = model.with_attention(cfg.train.attention, cfg.train.attention_chunk);
     let resumed_from = step;

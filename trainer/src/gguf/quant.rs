@@ -155,7 +155,7 @@ impl GgmlType {
     pub fn bytes_for(self, n_elements: u64) -> Option<u64> {
         let (block, size) = self.block_layout()?;
         let (block, size) = (block as u64, size as u64);
-        if n_elements % block != 0 {
+        if !n_elements.is_multiple_of(block) {
             return None;
         }
         (n_elements / block).checked_mul(size)
@@ -182,7 +182,7 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n_elements: usize) -> Result<Vec<f
     let Some((block, size)) = ty.block_layout().filter(|_| ty.can_dequantize()) else {
         return Err(GgufError::Unsupported(format!("dequantization of {ty}")));
     };
-    if n_elements % block != 0 {
+    if !n_elements.is_multiple_of(block) {
         return Err(GgufError::Format(format!(
             "{n_elements} elements are not a whole number of {ty} blocks of {block}"
         )));

@@ -21,6 +21,7 @@ every prompt with the BOS text (`<|im_start|>`), e.g. the `openai-logprobs`
 scorer's `prompt_prefix`; otherwise every logprob is off by one token.
 """
 import argparse
+import fcntl
 import os
 import subprocess
 import sys
@@ -48,6 +49,17 @@ def installed():
 def install():
     if installed():
         return venv_python()
+    # One build at a time: a second caller (scripts/test's background build and
+    # a test asking for the server) waits for the first, then finds it done.
+    os.makedirs(os.path.dirname(VENV), exist_ok=True)
+    with open(VENV + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed():
+            return venv_python()
+        return build()
+
+
+def build():
     print(f"llama_cpp_python.py: building {PACKAGE} into {VENV} (12-15 minutes on 2 cores)",
           file=sys.stderr, flush=True)
     if not os.path.exists(venv_python()):
@@ -55,7 +67,7 @@ def install():
     env = dict(os.environ)
     env["CMAKE_ARGS"] = CMAKE_ARGS
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
-    subprocess.run([venv_python(), "-m", "pip", "install", "-q", "--no-cache-dir", PACKAGE],
+    subprocess.run([venv_python(), "-m", "pip", "install", "-q", PACKAGE],
                    check=True, env=env)
     # Import check: a broken build should fail here, not on the first request.
     subprocess.run([venv_python(), "-c", "import llama_cpp, llama_cpp.server"], check=True)

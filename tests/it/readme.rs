@@ -223,7 +223,7 @@ fn readme_commands_are_read_with_continuations_and_without_comments() {
 }
 
 /// Regression: README.md linked the method and the architecture to
-/// `../shared/…`, outside the repository (dead links for anyone who clones
+/// a `shared/` folder beside the clone, outside the repository (dead links for anyone who clones
 /// it). Every relative link of README.md and docs/ names a file of the
 /// repository, and nothing cites `shared/`.
 #[test]

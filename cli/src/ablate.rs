@@ -186,17 +186,15 @@ pub fn run(
         let json = rel(json);
         if !json.exists() {
             let gguf = rel(gguf);
+            if let Some(missing) = config::missing_file("model", &gguf) {
+                return Err(invalid(vec![Problem::new(missing)]).into());
+            }
             log(&format!(
                 "ablate: the tokenizer of {} -> {}",
                 gguf.display(),
                 json.display()
             ));
-            let file = repo2agent_trainer::gguf::GgufFile::open(&gguf).with_context(|| {
-                format!(
-                    "{} (fetch it with `python3 scripts/llama_server.py --install-only`)",
-                    gguf.display()
-                )
-            })?;
+            let file = repo2agent_trainer::gguf::GgufFile::open(&gguf)?;
             let text = repo2agent_trainer::gguf_tokenizer::tokenizer_json(&file)?;
             std::fs::write(&json, text).with_context(|| format!("cannot write {}", json.display()))?;
         }

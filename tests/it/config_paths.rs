@@ -78,17 +78,16 @@ fn regression_config_paths_resolve_once_by_relative_or_absolute_path_from_any_di
 
     // A real run from another directory writes where the config says, not
     // under the current directory.
-    let before = std::fs::metadata(root.join("out/train-heldout/stats.json"))
-        .unwrap()
-        .modified()
-        .unwrap();
+    let stats_written = || {
+        std::fs::metadata(root.join("out/train-heldout/stats.json"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before = stats_written();
     let (code, out, err) = run_cli(&elsewhere, &["run", "-c", "../repo2agent/examples/train-heldout.toml"]);
     assert_eq!(code, 0, "{out}{err}");
-    let after = std::fs::metadata(root.join("out/train-heldout/stats.json"))
-        .unwrap()
-        .modified()
-        .unwrap();
-    assert!(after > before, "the run wrote its stats elsewhere");
+    assert!(stats_written() > before, "the run wrote its stats elsewhere");
     assert_eq!(
         std::fs::read_dir(&elsewhere).unwrap().count(),
         0,
@@ -114,15 +113,13 @@ fn regression_a_missing_model_or_tokenizer_names_its_path_and_how_to_fetch_it() 
     let model = home
         .path()
         .join(".cache/repo2agent/model/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let missing = |what: &str, path: &Path, command: &str| {
+        format!("{what} {} does not exist; fetch it with `{command}`", path.display())
+    };
+    let fetch_model = "python3 scripts/llama_server.py --install-only";
     let (code, err) = run(&["check", "-c", "examples/repo2agent-search.toml"]);
     assert_eq!(code, Some(3), "{err}");
-    assert!(
-        err.contains(&format!(
-            "model {} does not exist; fetch it with `python3 scripts/llama_server.py --install-only`",
-            model.display()
-        )),
-        "{err}"
-    );
+    assert!(err.contains(&missing("model", &model, fetch_model)), "{err}");
     // The line that refers to the scorer says why it is invalid, too.
     assert!(err.contains("scorer `smollm2` is invalid: model "), "{err}");
 
@@ -136,10 +133,7 @@ fn regression_a_missing_model_or_tokenizer_names_its_path_and_how_to_fetch_it() 
     let (code, err) = run(&["check", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(3), "{err}");
     assert!(
-        err.contains(&format!(
-            "tokenizer {} does not exist; fetch it with `scripts/assets llama3-tokenizer`",
-            tokenizer.display()
-        )),
+        err.contains(&missing("tokenizer", &tokenizer, "scripts/assets llama3-tokenizer")),
         "{err}"
     );
 
@@ -151,8 +145,10 @@ fn regression_a_missing_model_or_tokenizer_names_its_path_and_how_to_fetch_it() 
     .unwrap();
     let (code, err) = run(&["train", "--check", "-c", train.to_str().unwrap()]);
     assert_eq!(code, Some(3), "{err}");
-    assert!(
-        err.contains(&format!("model {} does not exist; fetch it with", model.display())),
-        "{err}"
-    );
+    assert!(err.contains(&missing("model", &model, fetch_model)), "{err}");
+
+    // The ablation's GGUF, whose tokenizer it rebuilds, is a config problem too.
+    let (code, err) = run(&["ablate", "--check", "-c", "examples/ablation.toml"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains(&missing("model", &model, fetch_model)), "{err}");
 }

@@ -381,7 +381,7 @@ impl<'a> Resolver<'a, '_> {
     /// Notes why a declared component failed to build (its first problem), so
     /// a component referring to it can say so on its own line.
     fn record_failure(&self, declared: &mut Declared, kind: Kind, name: String, problems_before: usize) {
-        let why = self.problems[problems_before.min(self.problems.len())..]
+        let why = self.problems[problems_before..]
             .first()
             .map_or_else(|| "see its own problems".to_owned(), |p| p.message.clone());
         declared.insert((kind, name), Some(why));

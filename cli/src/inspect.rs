@@ -113,7 +113,7 @@ pub fn html(t: &Trajectory) -> anyhow::Result<String> {
          .system{color:#777}.context{color:#0a7d8c}.plan{color:#8e24aa}.think{color:#b26a00;background:#fff7e0}\
          .action{color:#1a4fd6;font-weight:bold}.code{color:#1b5e20}.observation{color:#888;background:#f0f0f0}\
          .markup{color:#c62828;font-weight:bold}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 8px;text-align:left}\
-         .legend span{margin-right:1em}</style></head><body>\n",
+         .legend span{margin-right:1em}.hurt{color:#c62828}.helped{color:#1b5e20}table.value td{vertical-align:top}</style></head><body>\n",
     );
     h.push_str(&format!(
         "<h1>{}</h1>\n<p>policy <b>{}</b> · seed {}</p>\n",
@@ -142,6 +142,9 @@ pub fn html(t: &Trajectory) -> anyhow::Result<String> {
         }
         h.push_str("</table>\n");
     }
+    if let Some(e) = &t.evaluation {
+        h.push_str(&value_table(t, e));
+    }
     let mut chars = std::collections::BTreeMap::new();
     for s in &segs {
         *chars.entry(s.role.name()).or_insert(0usize) += s.text.chars().count();
@@ -164,4 +167,83 @@ pub fn html(t: &Trajectory) -> anyhow::Result<String> {
     }
     h.push_str("</pre>\n</body></html>\n");
     Ok(h)
+}
+
+/// The thoughts of one agent, in order.
+fn thoughts_of<'t>(t: &'t Trajectory, agent: &repo2agent_core::model::AgentId) -> Vec<&'t str> {
+    t.main
+        .walk()
+        .into_iter()
+        .filter(|s| &s.agent == agent)
+        .filter_map(|s| match &s.kind {
+            StepKind::Think { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// "Thought value": per written file, its thoughts and what they are worth.
+fn value_table(t: &Trajectory, e: &repo2agent_core::model::EvaluationRecord) -> String {
+    let (mut tokens, mut without, mut with, mut after) = (0u64, 0f64, 0f64, 0f64);
+    for f in &e.files {
+        tokens += f.code_tokens;
+        without += f.nll_without;
+        with += f.nll_with;
+        after += f.nll_after_search.unwrap_or(f.nll_with);
+    }
+    let per = |x: f64| if tokens == 0 { 0.0 } else { x / tokens as f64 };
+    let searched = e.files.iter().any(|f| f.nll_after_search.is_some());
+    let mut h = format!(
+        "<h2>Thought value</h2>\n<p>scorer <b>{}</b> · {} files, {} code tokens · value <b>{:+.3}</b> nats per code token{}</p>\n",
+        escape(&e.scorer),
+        e.files.len(),
+        tokens,
+        per(without - with),
+        if searched {
+            format!(" · after search <b>{:+.3}</b>", per(without - after))
+        } else {
+            String::new()
+        }
+    );
+    h.push_str("<table class=\"value\"><tr><th>file</th><th>language</th><th>code tokens</th><th>NLL/token without thoughts</th><th>with</th>");
+    if searched {
+        h.push_str("<th>after search</th>");
+    }
+    h.push_str("<th>value/token</th><th>thoughts</th></tr>\n");
+    for f in &e.files {
+        let per_file = |x: f64| {
+            if f.code_tokens == 0 {
+                0.0
+            } else {
+                x / f.code_tokens as f64
+            }
+        };
+        let value = f.value_after_search_per_token();
+        h.push_str(&format!(
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td>",
+            escape(&f.path),
+            escape(&f.language),
+            f.code_tokens,
+            per_file(f.nll_without),
+            per_file(f.nll_with)
+        ));
+        if searched {
+            h.push_str(&format!(
+                "<td>{:.3}</td>",
+                per_file(f.nll_after_search.unwrap_or(f.nll_with))
+            ));
+        }
+        let thoughts: Vec<String> = thoughts_of(t, &f.agent)
+            .iter()
+            .map(|s| format!("<div class=\"think\">{}</div>", escape(s)))
+            .collect();
+        h.push_str(&format!(
+            "<td class=\"{}\"><b>{:+.3}</b></td><td>{}</td></tr>\n",
+            if value < 0.0 { "hurt" } else { "helped" },
+            value,
+            thoughts.concat()
+        ));
+    }
+    h.push_str("</table>\n");
+    h
 }

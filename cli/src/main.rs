@@ -731,6 +731,15 @@ fn print_run_summary(report: &pipeline::RunReport) {
             }
         );
     }
+    if let Some(e) = &report.stats.evaluation {
+        println!("{}", evaluation_line(e));
+        if e.files > 0 && e.value_after_search_per_token < 0.0 {
+            println!(
+                "warning: the thoughts make the real code less likely ({:+.3} nats per code token under `{}`); see docs/method.md, \"Thought value\"",
+                e.value_after_search_per_token, e.scorer
+            );
+        }
+    }
     if report.stats.format.documents > 0 {
         println!(
             "formatted: {} documents, characters by role {:?}",
@@ -761,4 +770,53 @@ fn print_run_summary(report: &pipeline::RunReport) {
         report.stats_path.display(),
         report.manifest_path.display()
     );
+}
+
+/// The run summary's thought-value line.
+fn evaluation_line(e: &repo2agent_core::stats::EvaluationStats) -> String {
+    let languages: Vec<String> = e
+        .by_language
+        .iter()
+        .map(|(l, v)| format!("{l} {:+.3} ({} files)", v.value_per_token, v.files))
+        .collect();
+    format!(
+        "thought value ({}): {:+.3} nats/code token ({:.3} -> {:.3}) over {} files, {} code tokens{}; helped {} of {} files; by language: {}; {} scorer calls, {} cache hits, {} tokens scored{}{}",
+        e.scorer,
+        e.value_per_token,
+        e.nll_without_per_token,
+        e.nll_with_per_token,
+        e.files,
+        e.code_tokens,
+        if e.search_gain_per_token != 0.0 {
+            format!(
+                "; after search {:+.3} (gain {:+.3})",
+                e.value_after_search_per_token, e.search_gain_per_token
+            )
+        } else {
+            String::new()
+        },
+        e.files_helped,
+        e.files,
+        if languages.is_empty() {
+            "none".to_owned()
+        } else {
+            languages.join(", ")
+        },
+        e.scorer_calls,
+        e.scorer_cache_hits,
+        e.scorer_tokens,
+        if e.budget_exhausted > 0 {
+            format!(
+                "; budget reached in {} repositories ({} of {} files scored)",
+                e.budget_exhausted, e.files, e.files_eligible
+            )
+        } else {
+            String::new()
+        },
+        if e.failed.is_empty() {
+            String::new()
+        } else {
+            format!("; failed: {:?}", e.failed)
+        }
+    )
 }

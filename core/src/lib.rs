@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod registry;
 pub mod render;
+pub mod score;
 pub mod shard;
 pub mod simulate;
 pub mod stage;

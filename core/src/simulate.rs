@@ -243,6 +243,7 @@ pub async fn simulate(
             steps: main_steps,
         },
         search: None,
+        evaluation: None,
     })
 }
 

@@ -211,6 +211,167 @@ impl SearchStats {
     }
 }
 
+/// Thought value (docs/method.md, "Thought value"), summed over repositories:
+/// nats per code token the sub-agents' thoughts save the scorer on the real code.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationStats {
+    /// The scorer that judged.
+    pub scorer: String,
+    /// Repositories evaluated.
+    pub repos: u64,
+    /// Written files with code to score.
+    pub files_eligible: u64,
+    /// Files scored (fewer than eligible when a budget stopped it).
+    pub files: u64,
+    /// Code tokens scored.
+    pub code_tokens: u64,
+    /// Mean NLL per code token after the trajectory without thoughts (nats).
+    pub nll_without_per_token: f64,
+    /// Mean NLL per code token after the policy's thoughts.
+    pub nll_with_per_token: f64,
+    /// `nll_without_per_token - nll_with_per_token`: what the policy's thoughts
+    /// are worth (negative: they make the real code less likely).
+    pub value_per_token: f64,
+    /// The same with the thoughts the search kept (the policy's when no search ran).
+    pub value_after_search_per_token: f64,
+    /// `value_after_search_per_token - value_per_token`: what the search added.
+    pub search_gain_per_token: f64,
+    /// Files whose thoughts made their code more likely.
+    pub files_helped: u64,
+    /// Per language: the same sums and value.
+    pub by_language: BTreeMap<String, ValueSums>,
+    /// Per policy type.
+    pub by_policy: BTreeMap<String, ValueSums>,
+    /// Scorer requests answered by the model.
+    pub scorer_calls: u64,
+    /// Scorer requests answered from the cache.
+    pub scorer_cache_hits: u64,
+    /// Tokens scored (context + target), cached answers included.
+    pub scorer_tokens: u64,
+    /// Repositories where the budget stopped the evaluation early.
+    pub budget_exhausted: u64,
+    /// Repositories whose evaluation failed (the trajectory is still written), by reason.
+    pub failed: BTreeMap<String, u64>,
+    /// The overall sums the ratios divide (kept so that runs merge).
+    #[serde(default)]
+    pub sums: ValueSums,
+}
+
+/// Summed code NLLs of a set of files, and the value they give.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValueSums {
+    /// Files scored.
+    pub files: u64,
+    /// Code tokens scored.
+    pub code_tokens: u64,
+    /// NLL (nats) after the trajectory without thoughts.
+    pub nll_without: f64,
+    /// NLL after the policy's thoughts.
+    pub nll_with: f64,
+    /// NLL after the thoughts kept by search (the policy's when none ran).
+    pub nll_after_search: f64,
+    /// `(nll_without - nll_with) / code_tokens`.
+    #[serde(default)]
+    pub value_per_token: f64,
+    /// `(nll_without - nll_after_search) / code_tokens`.
+    #[serde(default)]
+    pub value_after_search_per_token: f64,
+}
+
+impl ValueSums {
+    fn add_file(&mut self, f: &crate::model::FileValue) {
+        self.files += 1;
+        self.code_tokens += f.code_tokens;
+        self.nll_without += f.nll_without;
+        self.nll_with += f.nll_with;
+        self.nll_after_search += f.nll_after_search.unwrap_or(f.nll_with);
+        self.derive();
+    }
+
+    fn absorb(&mut self, o: &ValueSums) {
+        self.files += o.files;
+        self.code_tokens += o.code_tokens;
+        self.nll_without += o.nll_without;
+        self.nll_with += o.nll_with;
+        self.nll_after_search += o.nll_after_search;
+        self.derive();
+    }
+
+    fn derive(&mut self) {
+        let per = |x: f64| {
+            if self.code_tokens == 0 {
+                0.0
+            } else {
+                x / self.code_tokens as f64
+            }
+        };
+        self.value_per_token = per(self.nll_without - self.nll_with);
+        self.value_after_search_per_token = per(self.nll_without - self.nll_after_search);
+    }
+}
+
+impl EvaluationStats {
+    /// Adds one repository's evaluation, made of trajectories of `policy` (a type name).
+    pub fn add(&mut self, record: &crate::model::EvaluationRecord, policy: &str) {
+        let u = &record.usage;
+        self.scorer.clone_from(&record.scorer);
+        self.repos += 1;
+        self.files_eligible += u.files_eligible;
+        self.scorer_calls += u.scorer_calls;
+        self.scorer_cache_hits += u.scorer_cache_hits;
+        self.scorer_tokens += u.scorer_tokens;
+        self.budget_exhausted += u64::from(u.budget_exhausted);
+        for f in &record.files {
+            self.sums.add_file(f);
+            self.by_language.entry(f.language.clone()).or_default().add_file(f);
+            self.by_policy.entry(policy.to_owned()).or_default().add_file(f);
+            self.files_helped += u64::from(f.nll_with < f.nll_without);
+        }
+        self.derive();
+    }
+
+    /// Adds another run's (or repository's) counters.
+    pub fn absorb(&mut self, o: &EvaluationStats) {
+        if self.scorer.is_empty() {
+            self.scorer.clone_from(&o.scorer);
+        }
+        self.repos += o.repos;
+        self.files_eligible += o.files_eligible;
+        self.files_helped += o.files_helped;
+        self.scorer_calls += o.scorer_calls;
+        self.scorer_cache_hits += o.scorer_cache_hits;
+        self.scorer_tokens += o.scorer_tokens;
+        self.budget_exhausted += o.budget_exhausted;
+        self.sums.absorb(&o.sums);
+        for (k, v) in &o.by_language {
+            self.by_language.entry(k.clone()).or_default().absorb(v);
+        }
+        for (k, v) in &o.by_policy {
+            self.by_policy.entry(k.clone()).or_default().absorb(v);
+        }
+        add_counts(&mut self.failed, &o.failed);
+        self.derive();
+    }
+
+    fn derive(&mut self) {
+        let s = &self.sums;
+        self.files = s.files;
+        self.code_tokens = s.code_tokens;
+        let per = |x: f64| {
+            if s.code_tokens == 0 {
+                0.0
+            } else {
+                x / s.code_tokens as f64
+            }
+        };
+        self.nll_without_per_token = per(s.nll_without);
+        self.nll_with_per_token = per(s.nll_with);
+        self.value_per_token = s.value_per_token;
+        self.value_after_search_per_token = s.value_after_search_per_token;
+        self.search_gain_per_token = self.value_after_search_per_token - self.value_per_token;
+    }
+}
+
 /// Counters of the formatting stage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatStats {
@@ -262,6 +423,9 @@ pub struct RunStats {
     /// Search (absent when no search ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchStats>,
+    /// Thought value (absent when `[evaluate]` is not configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<EvaluationStats>,
     /// Formatting.
     #[serde(default)]
     pub format: FormatStats,
@@ -371,6 +535,9 @@ impl RunStats {
         self.simulation.absorb(&o.simulation);
         if let Some(s) = &o.search {
             self.search.get_or_insert_with(Default::default).absorb(s);
+        }
+        if let Some(e) = &o.evaluation {
+            self.evaluation.get_or_insert_with(Default::default).absorb(e);
         }
         self.format.absorb(&o.format);
         for (k, v) in &o.seconds {

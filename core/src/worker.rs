@@ -32,6 +32,7 @@ struct Seconds {
     analyze: f64,
     simulate: f64,
     search: f64,
+    evaluate: f64,
     format: f64,
 }
 
@@ -129,6 +130,11 @@ fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
                 &config.simulation,
                 &mut stats.simulation,
             ));
+            // The policy's own thoughts, kept for the thought value after search.
+            let initial = match (&simulated, &config.evaluate, &config.search) {
+                (Ok(t), Some(_), Some(_)) => Some(t.clone()),
+                _ => None,
+            };
             let searched = match (simulated, &config.search, &config.formatter) {
                 (Ok(mut trajectory), Some(search), Some(formatter)) => {
                     let context = SearchContext {
@@ -172,6 +178,38 @@ fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
                     }
                 }
                 (other, _, _) => other.map_err(Some),
+            };
+            let searched = match (searched, &config.evaluate, &config.formatter) {
+                (Ok(mut trajectory), Some(evaluation), Some(formatter)) => {
+                    stage("evaluate");
+                    seconds.simulate += t.elapsed().as_secs_f64();
+                    let started = Instant::now();
+                    let (before, after) = match &initial {
+                        Some(i) => (i, Some(&trajectory)),
+                        None => (&trajectory, None),
+                    };
+                    let result =
+                        shared
+                            .runtime
+                            .block_on(evaluation.evaluate(before, after, ctx, formatter.component.as_ref()));
+                    seconds.evaluate += started.elapsed().as_secs_f64();
+                    t = Instant::now();
+                    let stats = stats.evaluation.get_or_insert_with(Default::default);
+                    match result {
+                        Ok(record) => {
+                            stats.add(&record, &p.type_name);
+                            trajectory.evaluation = Some(record);
+                        }
+                        Err(e) => {
+                            // The figure is lost, the trajectory is not.
+                            tracing::warn!("{}: evaluation failed: {e}", repo.name);
+                            stats.scorer.clone_from(&evaluation.scorer_name);
+                            *stats.failed.entry(e.reason().into()).or_default() += 1;
+                        }
+                    }
+                    Ok(trajectory)
+                }
+                (other, _, _) => other,
             };
             match searched {
                 Ok(t) => match verify(&t, &snapshot) {
@@ -255,6 +293,9 @@ fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
     stats.seconds = entries.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
     if config.search.is_some() {
         stats.seconds.insert("search".into(), seconds.search);
+    }
+    if config.evaluate.is_some() {
+        stats.seconds.insert("evaluate".into(), seconds.evaluate);
     }
     Unit {
         header: {

@@ -92,6 +92,38 @@ fn the_openai_policy_writes_grounded_trajectories_through_a_real_http_server() {
     assert_eq!(server.requests() as u64, 1 + 2 * files);
 }
 
+/// The thought value of a served model's thoughts, judged through
+/// `openai-logprobs` on the same server. The fake's logprobs depend on the
+/// token alone, so its thoughts are worth exactly nothing, file by file.
+#[test]
+fn the_openai_policy_records_what_its_thoughts_are_worth() {
+    let server = FakeLlm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[scorers.judge]\ntype = \"openai-logprobs\"\nbase_url = \"{}\"\nmodel = \"fake\"\nbackoff_initial_ms = 5\n[evaluate]\nscorer = \"judge\"\ncache_dir = \"\"",
+        server.base_url()
+    );
+    let cfg = config(&server, tmp.path(), &extra);
+    let (stats, jsonl) = run(tmp.path(), &cfg, "out");
+    let e = &stats["evaluation"];
+    let written = stats["simulation"]["sub_agents"].as_u64().unwrap();
+    assert_eq!(e["files_eligible"].as_u64().unwrap(), written, "{e}");
+    assert_eq!(e["files"], e["files_eligible"]);
+    assert_eq!(e["by_policy"]["openai"]["files"], e["files"]);
+    assert_eq!(
+        e["scorer_calls"].as_u64().unwrap(),
+        2 * written,
+        "with and without, once each"
+    );
+    assert_eq!(e["value_per_token"], 0.0, "{e}");
+    let t: repo2agent_core::model::Trajectory =
+        repo2agent_core::model::Trajectory::from_json_line(jsonl.lines().next().unwrap()).unwrap();
+    for f in &t.evaluation.unwrap().files {
+        assert_eq!(f.nll_with, f.nll_without, "{f:?}");
+        assert!(f.nll_with > 0.0);
+    }
+}
+
 #[test]
 fn every_injected_fault_is_retried_and_the_run_completes() {
     let server = FakeLlm::start();
@@ -236,13 +268,41 @@ fn the_openai_policy_with_a_real_local_model_writes_a_grounded_trajectory() {
     std::fs::write(
         &cfg,
         format!(
-            "[policies.smol]\ntype = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"smollm2\"\nmax_tokens = 64\ntemperature = 0.2\nmax_concurrency = 1\ntimeout_s = 120\nmax_retries = 1\nbackoff_initial_ms = 50\ncache_dir = \"cache\"\n[format]\ntype = \"agent\"\n"
+            "[policies.smol]\ntype = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"smollm2\"\nmax_tokens = 64\ntemperature = 0.2\nmax_concurrency = 1\ntimeout_s = 120\nmax_retries = 1\nbackoff_initial_ms = 50\ncache_dir = \"cache\"\n[scorers.judge]\ntype = \"burn\"\nmodel = {}\nmax_context_tokens = 512\n[evaluate]\nscorer = \"judge\"\ncontext_chars = 1500\ntarget_chars = 400\ncache_dir = \"cache\"\n[format]\ntype = \"agent\"\n",
+            toml_path(&smollm2_gguf())
         ),
     )
     .unwrap();
     let repo = workspace_root().join("plugins/formatters/tests/golden/demo");
-    let (stats, _) = run_repo(tmp.path(), &cfg, &repo, "out");
+    let (code, stdout, err) = run_cli(
+        tmp.path(),
+        &[
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--input",
+            repo.to_str().unwrap(),
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let stats = read_json(tmp.path().join("out/stats.json"));
     drop(server);
+    // The model's thoughts are judged by the same model (its GGUF in the
+    // `burn` scorer; this server serves no prompt logprobs): the run says
+    // what they are worth.
+    let e = &stats["evaluation"];
+    assert_eq!(e["scorer"], "judge");
+    assert!(e["files"].as_u64().unwrap() > 0, "{e}");
+    assert!(e["by_policy"]["openai"]["files"] == e["files"], "{e}");
+    assert!(stdout.contains("thought value (judge): "), "{stdout}");
+    let value = e["value_per_token"].as_f64().unwrap();
+    assert_eq!(
+        stdout.contains("warning: the thoughts make the real code less likely"),
+        value < 0.0,
+        "a warning exactly when they hurt: {stdout}"
+    );
     let sim = &stats["simulation"];
     assert_eq!(sim["trajectories"], 1, "{sim}");
     assert_eq!(sim["grounding_failures"], serde_json::json!({}));

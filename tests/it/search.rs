@@ -36,6 +36,9 @@ impl Scorer for WordScorer {
             .entry(self.tag.clone())
             .or_default()
             .extend(batch.iter().cloned());
+        if self.tag.starts_with("fail") {
+            return Err(StageError::Failed("the judge is down".into()));
+        }
         Ok(batch.iter().map(word_score).collect())
     }
 
@@ -424,6 +427,169 @@ fn bad_search_configs_are_reported_with_their_lines() {
     assert!(e.contains("s.toml:8:") && e.contains("needs a policy"), "{e}");
 }
 
+/// `[evaluate]` without a search: every written file scored after its
+/// prefix with and without the sub-agents' thoughts, recorded per file and
+/// summed in stats.json per language and policy.
+#[test]
+fn evaluate_scores_every_file_with_and_without_its_thoughts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let evaluate = "[evaluate]\nscorer = \"words\"\nbatch_files = 3\ncache_dir = \"\"";
+    let (t, stats) = run_with(
+        tmp.path(),
+        "evaluate",
+        "[policies.template]\ntype = \"template\"",
+        evaluate,
+    );
+    assert!(t.search.is_none());
+    let e = t.evaluation.as_ref().expect("an evaluation record");
+    assert_eq!(e.scorer, "words");
+    assert_eq!(e.files.len(), FILES.len(), "one entry per written file");
+    let requests = seen().lock().unwrap()["evaluate"].clone();
+    // With and without for each file, batched three files (six requests) a call.
+    assert_eq!(requests.len(), 2 * FILES.len());
+    assert_eq!(e.usage.scorer_calls, 2 * FILES.len() as u64);
+    for f in &e.files {
+        let code = FILES.iter().find(|(p, _)| *p == f.path).unwrap().1;
+        let asked: Vec<&ScoreRequest> = requests.iter().filter(|r| r.target == code).collect();
+        assert_eq!(asked.len(), 2, "{}", f.path);
+        let (with, without): (Vec<&ScoreRequest>, Vec<&ScoreRequest>) =
+            asked.iter().partition(|r| r.context.contains("<|think|>"));
+        assert_eq!(
+            (with.len(), without.len()),
+            (1, 1),
+            "one context with thoughts, one without"
+        );
+        let thought = think_text(&t, &f.agent.0, 0);
+        assert!(with[0].context.contains(&thought));
+        assert!(!without[0].context.contains(&thought), "{}", without[0].context);
+        assert!(with[0].context.ends_with(&format!("<|call|>write({})\n", f.path)));
+        assert!(without[0].context.ends_with(&format!("<|call|>write({})\n", f.path)));
+        // The numbers are the scorer's, file by file.
+        assert_eq!(f.nll_with, word_score(with[0]).sum());
+        assert_eq!(f.nll_without, word_score(without[0]).sum());
+        assert_eq!(f.code_tokens, code.split_whitespace().count() as u64);
+        assert_eq!(f.language, "python");
+        assert!(f.nll_after_search.is_none());
+    }
+    // stats.json: sums, per token, per language, per policy.
+    let s = &stats["evaluation"];
+    let tokens: u64 = e.files.iter().map(|f| f.code_tokens).sum();
+    let value: f64 = e.files.iter().map(|f| f.nll_without - f.nll_with).sum::<f64>() / tokens as f64;
+    assert_eq!(s["files"], FILES.len() as u64);
+    assert_eq!(s["code_tokens"], tokens);
+    assert!((s["value_per_token"].as_f64().unwrap() - value).abs() < 1e-12, "{s}");
+    assert!(
+        value > 0.0,
+        "thoughts naming the file's symbols make its code likelier under the word scorer"
+    );
+    assert_eq!(s["value_after_search_per_token"], s["value_per_token"]);
+    assert_eq!(s["search_gain_per_token"], 0.0);
+    assert!((s["by_language"]["python"]["value_per_token"].as_f64().unwrap() - value).abs() < 1e-12);
+    assert_eq!(s["by_policy"]["template"]["files"], FILES.len() as u64);
+    assert!(stats["seconds"]["evaluate"].as_f64().is_some());
+}
+
+/// With a search, the thought value is measured before and after it; the
+/// search's own scores come from the shared cache where the pair is the same.
+#[test]
+fn evaluate_after_search_reports_what_the_search_added() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[search]\ntype = \"greedy-rewrite\"\nscorer = \"words\"\n{0}\n[evaluate]\nscorer = \"words\"\n{0}",
+        cache(tmp.path())
+    );
+    let (t, stats) = run(tmp.path(), "evaluate-search", &config);
+    let record = t.search.as_ref().unwrap();
+    let e = t.evaluation.as_ref().unwrap();
+    assert_eq!(e.files.len(), FILES.len());
+    for f in &e.files {
+        let after = f.nll_after_search.expect("scored after search");
+        assert!(after <= f.nll_with, "greedy never keeps a worse thought: {f:?}");
+        let searched = record
+            .thinks
+            .iter()
+            .find(|r| r.agent == f.agent)
+            .expect("the file's thought was searched");
+        // After search: the pair the search kept (later thoughts are not in
+        // an earlier file's context), so the same number.
+        let kept = searched
+            .accepted
+            .map_or(searched.initial_nll, |i| searched.candidates[i].nll);
+        assert_eq!(after, kept);
+    }
+    // The first file's initial pair is the search's too (nothing before it changed).
+    let first = &e.files[0];
+    assert_eq!(
+        first.nll_with,
+        record
+            .thinks
+            .iter()
+            .find(|r| r.agent == first.agent)
+            .unwrap()
+            .initial_nll
+    );
+    let u = &e.usage;
+    assert_eq!(u.scorer_calls + u.scorer_cache_hits, 3 * FILES.len() as u64);
+    assert!(u.scorer_cache_hits > FILES.len() as u64, "{u:?}");
+    let s = &stats["evaluation"];
+    let gain = s["value_after_search_per_token"].as_f64().unwrap() - s["value_per_token"].as_f64().unwrap();
+    assert!(gain > 0.0, "{s}");
+    assert!((s["search_gain_per_token"].as_f64().unwrap() - gain).abs() < 1e-12);
+}
+
+/// A budget stops the evaluation (and says so); a failing scorer loses the
+/// figure, not the trajectory; a bad `[evaluate]` is a config problem.
+#[test]
+fn evaluate_budget_failure_and_bad_configs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (t, stats) = run(
+        tmp.path(),
+        "evaluate-budget",
+        "[evaluate]\nscorer = \"words\"\nbatch_files = 1\nmax_scorer_tokens = 1\ncache_dir = \"\"",
+    );
+    let e = t.evaluation.unwrap();
+    assert_eq!(e.files.len(), 1, "the first file, then the cap");
+    assert!(e.usage.budget_exhausted);
+    assert_eq!(e.usage.files_eligible, FILES.len() as u64);
+    assert_eq!(stats["evaluation"]["budget_exhausted"], 1);
+
+    let (t, stats) = run(
+        tmp.path(),
+        "fail-evaluate",
+        "[evaluate]\nscorer = \"words\"\ncache_dir = \"\"",
+    );
+    assert!(t.evaluation.is_none(), "no figure");
+    assert!(!t.main.walk().is_empty());
+    assert_eq!(stats["evaluation"]["failed"]["failed"], 1, "{}", stats["evaluation"]);
+    assert_eq!(stats["repos"]["done"], 1, "the trajectory is still written");
+
+    let parse = |text: &str| {
+        repo2agent_core::config::parse(text, "e.toml", tmp.path(), &mut registry())
+            .unwrap_err()
+            .to_string()
+    };
+    let base = "[policies.scripted]\ntype = \"scripted\"\n[scorers.words]\ntype = \"words\"\ntag = \"x\"\n";
+    let e = parse(&format!(
+        "{base}[format]\ntype = \"agent\"\n[evaluate]\nscorer = \"nope\"\n"
+    ));
+    assert!(e.contains("e.toml:9:") && e.contains("no scorer named `nope`"), "{e}");
+    let e = parse(&format!(
+        "{base}[format]\ntype = \"agent\"\n[evaluate]\nscorer = \"words\"\nwindow = 3\n"
+    ));
+    assert!(e.contains("e.toml:10:") && e.contains("window"), "{e}");
+    let e = parse(&format!(
+        "{base}[format]\ntype = \"agent\"\n[evaluate]\nscorer = \"words\"\nbatch_files = 0\n"
+    ));
+    assert!(
+        e.contains("e.toml:8:") && e.contains("batch_files must be at least 1"),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "{base}[format]\ntype = \"raw-repos\"\n[evaluate]\nscorer = \"words\"\n"
+    ));
+    assert!(e.contains("e.toml:8:") && e.contains("needs a policy"), "{e}");
+}
+
 /// The real thing, small: `repo2agent run` with the template policy proposing
 /// rewrites and SmolLM2-135M (the `burn` scorer, offline) scoring them. Greedy
 /// never keeps a thought after which the code is less likely, every score is a
@@ -439,7 +605,7 @@ fn greedy_rewrite_with_smollm2_through_the_cli() {
         std::fs::write(
             &config,
             format!(
-                "[input]\nrepos = [{}]\n[policies.template]\ntype = \"template\"\n[scorers.smol]\ntype = \"burn\"\nmodel = {}\nmax_context_tokens = 192\n[search]\ntype = \"greedy-rewrite\"\nscorer = \"smol\"\nrounds = 1\ncontext_chars = 500\ntarget_chars = 200\ncache_dir = \"cache\"\n[format]\ntype = \"agent\"\n[output]\ndir = \"{out}\"\nshards = false\n",
+                "[input]\nrepos = [{}]\n[policies.template]\ntype = \"template\"\n[scorers.smol]\ntype = \"burn\"\nmodel = {}\nmax_context_tokens = 192\n[search]\ntype = \"greedy-rewrite\"\nscorer = \"smol\"\nrounds = 1\ncontext_chars = 500\ntarget_chars = 200\ncache_dir = \"cache\"\n[evaluate]\nscorer = \"smol\"\ncontext_chars = 500\ntarget_chars = 200\ncache_dir = \"cache\"\n[format]\ntype = \"agent\"\n[output]\ndir = \"{out}\"\nshards = false\n",
                 toml_path(&repo),
                 toml_path(&gguf),
             ),
@@ -472,12 +638,41 @@ fn greedy_rewrite_with_smollm2_through_the_cli() {
     assert!(stats["search"]["scorer_calls"].as_u64().unwrap() >= FILES.len() as u64 * 2);
     assert!(stats["search"]["mean_nll_gain"].as_f64().unwrap() >= 0.0);
     assert_eq!(stats["simulation"]["grounding_failures"], serde_json::json!({}));
+    // Thought value under the real model, before and after search.
+    assert!(stdout.contains("thought value (smol): "), "{stdout}");
+    let e = t.evaluation.as_ref().unwrap();
+    assert_eq!(e.files.len(), FILES.len());
+    for f in &e.files {
+        assert!(f.nll_with > 0.0 && f.nll_without > 0.0 && f.code_tokens > 0, "{f:?}");
+        assert!(f.nll_after_search.unwrap() <= f.nll_with + 1e-9, "{f:?}");
+    }
+    eprintln!("{}", serde_json::to_string_pretty(&stats["evaluation"]).unwrap());
+    // `inspect --html` shows it per file, with the thoughts.
+    let html = tmp.path().join("t.html");
+    let jsonl = tmp.path().join("out/trajectories.jsonl");
+    let (code, _, err) = run_cli(
+        tmp.path(),
+        &["inspect", jsonl.to_str().unwrap(), "--html", html.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<h2>Thought value</h2>") && page.contains("scorer <b>smol</b>"),
+        "{page}"
+    );
+    for (path, _) in FILES {
+        assert!(
+            page.contains(&format!("<tr><td><code>{path}</code></td><td>python</td>")),
+            "{path}"
+        );
+    }
 
     write_config("again");
     let (code, _, err) = run_cli(tmp.path(), &["run", "-c", config.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let again = read_json(tmp.path().join("again/stats.json"));
     assert_eq!(again["search"]["scorer_calls"], 0, "every score came from the cache");
+    assert_eq!(again["evaluation"]["scorer_calls"], 0, "the evaluation's too");
     let mut second = Trajectory::from_json_line(
         std::fs::read_to_string(tmp.path().join("again/trajectories.jsonl"))
             .unwrap()
@@ -485,5 +680,6 @@ fn greedy_rewrite_with_smollm2_through_the_cli() {
     )
     .unwrap();
     second.search.as_mut().unwrap().usage = record.usage.clone();
+    second.evaluation.as_mut().unwrap().usage = e.usage.clone();
     assert_eq!(second, t, "the same thoughts kept, the same record");
 }

@@ -26,7 +26,7 @@ use toml::de::{DeString, DeTable, DeValue};
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 /// The top-level sections a config may have.
-pub const SECTIONS: [&str; 12] = [
+pub const SECTIONS: [&str; 13] = [
     "run",
     "input",
     "plugins",
@@ -35,6 +35,7 @@ pub const SECTIONS: [&str; 12] = [
     "policies",
     "scorers",
     "search",
+    "evaluate",
     "format",
     "mask",
     "tokenizer",
@@ -89,6 +90,8 @@ pub struct RunConfig {
     pub scorers: BTreeMap<String, Named<dyn Scorer>>,
     /// `[search]`.
     pub search: Option<Named<dyn SearchStrategy>>,
+    /// `[evaluate]`: the thought value of every trajectory.
+    pub evaluate: Option<crate::score::evaluate::Evaluation>,
     /// `[format]`.
     pub formatter: Option<Named<dyn Formatter>>,
     /// `[mask]` (the built-in `roles` masker when absent and a formatter is configured).
@@ -244,6 +247,8 @@ impl<'a> Resolver<'a, '_> {
         }
         let search_entry = take("search");
         let search_span = search_entry.as_ref().map(|(k, _)| k.span()).unwrap_or(0..0);
+        let evaluate_entry = take("evaluate");
+        let evaluate_span = evaluate_entry.as_ref().map(|(k, _)| k.span()).unwrap_or(0..0);
         let format_entry = take("format");
         let mask_entry = take("mask");
         let tokenizer_entry = take("tokenizer");
@@ -289,6 +294,22 @@ impl<'a> Resolver<'a, '_> {
         let ctx = self.ctx(run.seed, &policy_objects, &scorer_objects, &declared);
         let search =
             search_entry.and_then(|(_, v)| self.component::<dyn SearchStrategy>("search", "search", v, None, &ctx));
+        let evaluate = evaluate_entry.and_then(|e| {
+            let c: crate::score::evaluate::EvaluateConfig = self.plain(e, "evaluate")?;
+            match crate::score::evaluate::Evaluation::build(c, &ctx) {
+                Ok(v) => Some(v),
+                Err(mut p) => {
+                    if p.line.is_none() {
+                        p = self.source.problem(Some(evaluate_span.clone()), "evaluate", p.message);
+                    }
+                    if p.path.is_empty() {
+                        p.path = "evaluate".into();
+                    }
+                    self.problems.push(p);
+                    None
+                }
+            }
+        });
         let formatter =
             format_entry.and_then(|(_, v)| self.component::<dyn Formatter>("format", "format", v, None, &ctx));
         let implied = |registered: bool| {
@@ -336,6 +357,16 @@ impl<'a> Resolver<'a, '_> {
                 self.problem(search_span, "search", message);
             }
         }
+        if evaluate.is_some() {
+            let renders_thoughts = formatter.as_ref().is_some_and(|f| f.component.needs_trajectory());
+            if policies.is_empty() || !renders_thoughts {
+                self.problem(
+                    evaluate_span,
+                    "evaluate",
+                    "[evaluate] scores the real code after the thoughts as the trained model sees them: it needs a policy ([policies.NAME]) and an agent format ([format] type = \"agent\")",
+                );
+            }
+        }
         RunConfig {
             source: self.source.name.to_owned(),
             base_dir: self.base_dir.to_path_buf(),
@@ -352,6 +383,7 @@ impl<'a> Resolver<'a, '_> {
             policy,
             scorers,
             search,
+            evaluate,
             formatter,
             masker,
             tokenizer,

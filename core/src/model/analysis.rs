@@ -101,13 +101,60 @@ pub struct Import {
     pub line: u32,
 }
 
-/// A file's structure: its declarations and its raw imports.
+/// How a file refers to a name it does not declare there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceKind {
+    /// Called: `f(x)`, `obj.f(x)`, `Type::f(x)`, `f!(x)`.
+    Call,
+    /// An attribute or field read or written: `obj.attr`.
+    Attribute,
+    /// A module, type or value named: `json` in `json.dumps`, `User` in `User(...)`.
+    Reference,
+    /// An exception raised or thrown.
+    Raise,
+    /// An exception caught.
+    Handle,
+}
+
+impl ReferenceKind {
+    /// The kind's name (as in the query captures and JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReferenceKind::Call => "call",
+            ReferenceKind::Attribute => "attribute",
+            ReferenceKind::Reference => "reference",
+            ReferenceKind::Raise => "raise",
+            ReferenceKind::Handle => "handle",
+        }
+    }
+}
+
+/// A name a file uses (from the language's `references` query): each
+/// (kind, name) once, at its first line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    /// How it is used.
+    pub kind: ReferenceKind,
+    /// The name as written (the last segment of a path or attribute chain).
+    pub name: String,
+    /// First line it is used on, 1-based.
+    pub line: u32,
+    /// How many times it is used so.
+    pub count: u32,
+}
+
+/// A file's structure: its declarations, its raw imports and the names it uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileOutline {
     /// Top-level declarations, in file order, with nesting.
     pub symbols: Vec<Symbol>,
     /// Imports, in file order.
     pub imports: Vec<Import>,
+    /// Names used (calls, attributes, raised and caught errors), in order of
+    /// first use; empty for a language without a references query.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<Reference>,
 }
 
 impl FileOutline {

@@ -5,14 +5,17 @@
 //! ordered (vectors or `BTreeMap`) so output is deterministic.
 
 mod analysis;
+mod evaluation;
 mod plan;
 mod segment;
 mod snapshot;
 mod trajectory;
 
 pub use analysis::{
-    Analysis, DependencyGraph, FileOutline, FileTree, Import, ImportSite, ImportTarget, Symbol, SymbolKind, TextSpan,
+    Analysis, DependencyGraph, FileOutline, FileTree, Import, ImportSite, ImportTarget, Reference, ReferenceKind,
+    Symbol, SymbolKind, TextSpan,
 };
+pub use evaluation::{EvaluationRecord, EvaluationUsage, FileValue};
 pub use plan::{Plan, PlanStep};
 pub use segment::{Role, Segment};
 pub use snapshot::{FileId, RepoSnapshot, SourceFile};

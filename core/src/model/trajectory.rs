@@ -194,6 +194,9 @@ pub struct Trajectory {
     /// What search did, if it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchRecord>,
+    /// What the thoughts are worth, file by file, when `[evaluate]` is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<super::evaluation::EvaluationRecord>,
 }
 
 impl Trajectory {
@@ -284,6 +287,7 @@ mod tests {
                 ],
             },
             search: None,
+            evaluation: None,
         };
         let line = t.to_json_line().unwrap();
         assert!(!line.contains('\n'));

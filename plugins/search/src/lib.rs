@@ -2,14 +2,13 @@
 //! as the policy wrote it (the Repo2Agent variant); `greedy-rewrite` (the
 //! paper's Repo2Agent-Search), `best-of-n` and `importance` rewrite thoughts
 //! under a scorer. Every scored strategy scores what the trained model will see
-//! (the run's own format of the trajectory, [`document`]), caches every score
-//! by content and stops at its per-repository budgets ([`meter`]).
+//! (the run's own format of the trajectory, `repo2agent_core::score::document`),
+//! caches every score by content and stops at its per-repository budgets
+//! (`repo2agent_core::score::meter`).
 
 mod best_of_n;
-pub mod document;
 mod greedy;
 mod importance;
-pub mod meter;
 mod options;
 
 pub use best_of_n::BestOfN;

@@ -1,12 +1,12 @@
 //! What the scored strategies share: their options (`[search]`), and a run
 //! over one trajectory (the scored document, the meter, the records).
 
-use crate::document::{Scope, ScoredDocument, ThinkSlot, apply};
-use crate::meter::{Budget, Meter};
 use repo2agent_core::StageError;
 use repo2agent_core::cache::CallCache;
 use repo2agent_core::config::{BuildContext, Problem};
 use repo2agent_core::model::{SearchRecord, ThinkSearch, Trajectory};
+use repo2agent_core::score::document::{Scope, ScoredDocument, ThinkSlot, apply};
+use repo2agent_core::score::meter::{Budget, Meter};
 use repo2agent_core::stage::{ScoreRequest, Scorer, SearchContext, TargetScore, ThinkRequest};
 use serde::Deserialize;
 use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! The query-driven analyzer: a tree-sitter grammar plus two query files make a
-//! language (see `queries/README.md` for the capture conventions).
+//! language, a third (references) adds the names each file uses (see
+//! `queries/README.md` for the capture conventions).
 
 use repo2agent_core::StageError;
-use repo2agent_core::model::{FileOutline, Import, Symbol, SymbolKind, TextSpan};
+use repo2agent_core::model::{FileOutline, Import, Reference, ReferenceKind, Symbol, SymbolKind, TextSpan};
 use std::collections::BTreeMap;
 use streaming_iterator::StreamingIterator;
 use tree_sitter::{Language, Node, Parser, Query, QueryCursor};
@@ -15,6 +16,7 @@ pub struct Grammar {
     language: Language,
     outline: Query,
     imports: Query,
+    references: Option<Query>,
 }
 
 /// A query failed to compile against its grammar.
@@ -28,12 +30,13 @@ pub struct QueryError {
 }
 
 impl Grammar {
-    /// Compiles the outline and imports queries for `language`.
+    /// Compiles the outline, imports and (optional) references queries for `language`.
     pub fn new(
         language: Language,
         extensions: &[&str],
         outline_src: &str,
         imports_src: &str,
+        references_src: Option<&str>,
         name: &str,
     ) -> Result<Self, QueryError> {
         let outline = Query::new(&language, outline_src).map_err(|source| QueryError {
@@ -44,11 +47,20 @@ impl Grammar {
             file: format!("{name}/imports.scm"),
             source,
         })?;
+        let references = references_src
+            .map(|src| {
+                Query::new(&language, src).map_err(|source| QueryError {
+                    file: format!("{name}/references.scm"),
+                    source,
+                })
+            })
+            .transpose()?;
         Ok(Self {
             extensions: extensions.iter().map(|e| (*e).to_owned()).collect(),
             language,
             outline,
             imports,
+            references,
         })
     }
 }
@@ -104,6 +116,54 @@ struct Def<'t> {
 }
 
 const MAX_SIGNATURE: usize = 400;
+
+/// Distinct (kind, name) references kept per file, in order of first use.
+const MAX_REFERENCES: usize = 512;
+
+/// The names a file uses, by the grammar's references query: each (kind,
+/// name) once, at its first line, with its count.
+fn references(grammar: &Grammar, root: Node<'_>, src: &[u8]) -> Vec<Reference> {
+    let Some(query) = &grammar.references else {
+        return Vec::new();
+    };
+    let names = query.capture_names();
+    let mut out: Vec<Reference> = Vec::new();
+    let mut index: std::collections::HashMap<(ReferenceKind, String), usize> = std::collections::HashMap::new();
+    let mut cursor = QueryCursor::new();
+    let mut captures = cursor.captures(query, root, src);
+    while let Some((m, i)) = captures.next() {
+        let c = m.captures()[*i];
+        let kind = match names[c.index as usize] {
+            "call" => ReferenceKind::Call,
+            "attribute" => ReferenceKind::Attribute,
+            "reference" => ReferenceKind::Reference,
+            "raise" => ReferenceKind::Raise,
+            "handle" => ReferenceKind::Handle,
+            _ => continue,
+        };
+        let Ok(text) = c.node.utf8_text(src) else { continue };
+        let name = text.trim();
+        if name.is_empty() || name.len() > 80 || name.contains(char::is_whitespace) {
+            continue;
+        }
+        let line = c.node.start_position().row as u32 + 1;
+        match index.get(&(kind, name.to_owned())) {
+            Some(&at) => out[at].count += 1,
+            None if out.len() < MAX_REFERENCES => {
+                index.insert((kind, name.to_owned()), out.len());
+                out.push(Reference {
+                    kind,
+                    name: name.to_owned(),
+                    line,
+                    count: 1,
+                });
+            }
+            None => {}
+        }
+    }
+    out.sort_by_key(|r| r.line);
+    out
+}
 
 impl Extractor {
     /// An extractor; `grammars[0]` is the default, the others apply by extension.
@@ -177,7 +237,12 @@ impl Extractor {
         flat.sort_by_key(|d| (d.node.start_byte(), std::cmp::Reverse(d.node.end_byte()), d.pattern));
         let symbols = self.nest(flat, src);
         let imports = self.imports(grammar, root, src);
-        Ok(FileOutline { symbols, imports })
+        let references = references(grammar, root, src);
+        Ok(FileOutline {
+            symbols,
+            imports,
+            references,
+        })
     }
 
     fn nest(&self, defs: Vec<Def<'_>>, src: &[u8]) -> Vec<Symbol> {

@@ -46,6 +46,10 @@ pub struct TreeSitterConfig {
     /// Imports query file (`@path` captures, resolved as paths). Default: no imports.
     #[serde(default)]
     pub imports_query: Option<PathBuf>,
+    /// References query file (`@call`, `@attribute`, `@reference`, `@raise`,
+    /// `@handle` captures). Default: no references.
+    #[serde(default)]
+    pub references_query: Option<PathBuf>,
     /// Comment prefixes that count as doc comments. Default: any comment.
     #[serde(default)]
     pub doc_comment_prefixes: Vec<String>,
@@ -146,7 +150,16 @@ pub fn build(config: TreeSitterConfig, base: &Path) -> Result<TreeSitterAnalyzer
         Some(p) => read(p)?,
         None => String::new(),
     };
-    let grammar = Grammar::new(language, &[], &outline, &imports, &config.language).map_err(|e| e.to_string())?;
+    let references = config.references_query.as_deref().map(read).transpose()?;
+    let grammar = Grammar::new(
+        language,
+        &[],
+        &outline,
+        &imports,
+        references.as_deref(),
+        &config.language,
+    )
+    .map_err(|e| e.to_string())?;
     let spec = LanguageSpec {
         name: config.language,
         extensions: config.extensions,

@@ -22,6 +22,7 @@ macro_rules! queries {
         (
             include_str!(concat!("../queries/", $dir, "/outline.scm")),
             include_str!(concat!("../queries/", $dir, "/imports.scm")),
+            include_str!(concat!("../queries/", $dir, "/references.scm")),
         )
     };
 }
@@ -40,7 +41,9 @@ pub const NAMES: [&str; 8] = ["python", "rust", "javascript", "typescript", "go"
 
 /// Builds a built-in language by name (`None` for an unknown name).
 pub fn builtin(name: &str) -> Option<Result<Builtin, QueryError>> {
-    let grammar = |lang: Language, exts: &[&str], q: (&str, &str), dir: &str| Grammar::new(lang, exts, q.0, q.1, dir);
+    let grammar = |lang: Language, exts: &[&str], q: (&str, &str, &str), dir: &str| {
+        Grammar::new(lang, exts, q.0, q.1, Some(q.2), dir)
+    };
     let made = match name {
         "python" => (|| {
             Ok(Builtin {

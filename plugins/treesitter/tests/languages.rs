@@ -47,6 +47,9 @@ fn check(name: &str, expected_edges: &[&str], unresolved: u64) {
     for (id, outline) in &analysis.outlines {
         snap.push_str(&format!("## {}\n", snapshot.file(*id).unwrap().path));
         snap.push_str(&outline_text(outline));
+        for r in &outline.references {
+            snap.push_str(&format!("uses {} {} L{} x{}\n", r.kind.name(), r.name, r.line, r.count));
+        }
     }
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/snapshots")
@@ -182,4 +185,56 @@ fn external_imports_make_no_edge() {
         resolver.resolve(from, &import("app.sub.nothing")),
         ImportTarget::Unresolved
     );
+}
+
+/// The references query of each kind, exactly: calls through an import,
+/// attributes, raised and caught errors (Python and Java), types (Rust).
+#[test]
+fn references_name_calls_attributes_errors_and_types() {
+    use repo2agent_core::model::{FileId, SourceFile};
+    let uses = |language: &str, path: &str, text: &str| -> Vec<String> {
+        let analyzer = TreeSitterAnalyzer::builtin(language).unwrap().unwrap();
+        let file = SourceFile {
+            id: FileId(0),
+            path: path.into(),
+            language: Some(language.into()),
+            text: text.into(),
+        };
+        analyzer
+            .outline(&file)
+            .unwrap()
+            .references
+            .iter()
+            .map(|r| format!("{} {} L{} x{}", r.kind.name(), r.name, r.line, r.count))
+            .collect()
+    };
+    let python = "import store\n\ndef load(key):\n    try:\n        return store.get(key).value\n    except (KeyError, store.Missing):\n        raise LookupError(key)\n    except OSError:\n        raise\n";
+    assert_eq!(
+        uses("python", "a.py", python),
+        [
+            "reference store L5 x2",
+            "call get L5 x1",
+            "attribute get L5 x1",
+            "handle KeyError L6 x1",
+            "attribute Missing L6 x1",
+            "handle Missing L6 x1",
+            "call LookupError L7 x1",
+            "raise LookupError L7 x1",
+            "handle OSError L8 x1",
+        ]
+    );
+    let java = "class A {\n  void f() throws Exception {\n    try { g(); } catch (IOException e) { throw new IllegalStateException(e); }\n  }\n}\n";
+    let j = uses("java", "A.java", java);
+    for want in [
+        "call g L3 x1",
+        "handle IOException L3 x1",
+        "raise IllegalStateException L3 x1",
+    ] {
+        assert!(j.iter().any(|u| u == want), "{want} in {j:?}");
+    }
+    let rust = "use crate::store::Store;\nfn open() -> Store {\n    let s = Store::new();\n    s.warm();\n    s\n}\n";
+    let r = uses("rust", "a.rs", rust);
+    for want in ["reference Store L2 x2", "call new L3 x1", "call warm L4 x1"] {
+        assert!(r.iter().any(|u| u == want), "{want} in {r:?}");
+    }
 }

@@ -1,4 +1,4 @@
-//! The scored context: what the trained model will see (ISSUE #7 part 3).
+//! The scored context: what the trained model will see.
 //!
 //! The trajectory is flattened by the run's own formatter once, with every
 //! thought and every written file replaced by a marker. The flattened text is
@@ -7,9 +7,9 @@
 //! it and the Write it leads to — can be rebuilt for any candidate text without
 //! formatting again. The target is the real code of that Write.
 
-use repo2agent_core::StageError;
-use repo2agent_core::model::{AgentId, Episode, Plan, StepKind, ToolCall, Trajectory};
-use repo2agent_core::stage::{FormatInput, Formatter, RepoContext, ScoreRequest, ThinkPhase};
+use crate::StageError;
+use crate::model::{AgentId, Episode, Plan, StepKind, ToolCall, Trajectory};
+use crate::stage::{FormatInput, Formatter, RepoContext, ScoreRequest, ThinkPhase};
 
 const OPEN: char = '\u{E000}';
 const CLOSE: char = '\u{E001}';
@@ -65,6 +65,7 @@ pub struct ScoredDocument {
     /// The trajectory's plan.
     pub plan: Plan,
     context_chars: usize,
+    target_chars: usize,
 }
 
 /// Where a thought or a Write sits: the agent, the step index, the episode.
@@ -78,6 +79,7 @@ struct Found {
 /// A written file: its path and real content.
 #[derive(Debug)]
 struct Written {
+    agent: AgentId,
     path: String,
     content: String,
 }
@@ -135,6 +137,7 @@ fn mark(e: &mut Episode, thinks: &mut Vec<(String, Found)>, writes: &mut Vec<Wri
             } => {
                 let content = std::mem::replace(content, marker('W', writes.len()));
                 writes.push(Written {
+                    agent,
                     path: path.clone(),
                     content,
                 });
@@ -287,24 +290,26 @@ impl ScoredDocument {
             slots,
             plan,
             context_chars,
+            target_chars,
         })
     }
 
-    fn piece_text<'s>(&'s self, p: &'s Piece, slot: &ThinkSlot, candidate: &'s str) -> &'s str {
+    fn piece_text<'s>(&'s self, p: &'s Piece, replaced: Option<(usize, &'s str)>) -> &'s str {
         match p {
             Piece::Text(t) => t,
-            Piece::Think(n) if *n == slot.think => candidate,
+            Piece::Think(n) if replaced.is_some_and(|(r, _)| r == *n) => replaced.map_or("", |(_, c)| c),
             Piece::Think(n) => &self.thinks[*n],
             Piece::Write(n) => &self.writes[*n].content,
         }
     }
 
-    /// The last `context_chars` characters of the pieces in `range`.
-    fn window(&self, range: std::ops::Range<usize>, slot: &ThinkSlot, candidate: &str) -> String {
+    /// The last `context_chars` characters of the pieces in `range`, with
+    /// thought `replaced.0` read as `replaced.1`.
+    fn window(&self, range: std::ops::Range<usize>, replaced: Option<(usize, &str)>) -> String {
         let mut parts: Vec<&str> = Vec::new();
         let mut chars = 0;
         for p in self.pieces[range].iter().rev() {
-            let t = self.piece_text(p, slot, candidate);
+            let t = self.piece_text(p, replaced);
             chars += t.chars().count();
             parts.push(t);
             if chars >= self.context_chars {
@@ -320,7 +325,7 @@ impl ScoredDocument {
     /// the thought and what follows up to the Write's code, then the code.
     pub fn request(&self, slot: &ThinkSlot, candidate: &str) -> ScoreRequest {
         ScoreRequest {
-            context: self.window(0..self.write_at[slot.write], slot, candidate),
+            context: self.window(0..self.write_at[slot.write], Some((slot.think, candidate))),
             target: slot.target.clone(),
         }
     }
@@ -328,9 +333,38 @@ impl ScoredDocument {
     /// The pair scoring the thought itself after its prefix (for p(z | prefix)).
     pub fn think_request(&self, slot: &ThinkSlot, candidate: &str) -> ScoreRequest {
         ScoreRequest {
-            context: self.window(0..self.think_at[slot.think], slot, candidate),
+            context: self.window(0..self.think_at[slot.think], Some((slot.think, candidate))),
             target: candidate.to_owned(),
         }
+    }
+}
+
+impl ScoredDocument {
+    /// The written files, in trajectory order: (Write index, the agent that
+    /// wrote it, its path).
+    pub fn written(&self) -> impl Iterator<Item = (usize, &AgentId, &str)> {
+        self.writes
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (i, &w.agent, w.path.as_str()))
+    }
+
+    /// The pair scoring the code of Write `write` after the flattened
+    /// trajectory before it, with the current thoughts; `None` when the format
+    /// does not show that Write or its code window is blank.
+    pub fn code_request(&self, write: usize) -> Option<ScoreRequest> {
+        let at = *self.write_at.get(write)?;
+        if at == usize::MAX {
+            return None;
+        }
+        let target = prefix_chars(&self.writes[write].content, self.target_chars);
+        if target.trim().is_empty() {
+            return None;
+        }
+        Some(ScoreRequest {
+            context: self.window(0..at, None),
+            target: target.to_owned(),
+        })
     }
 }
 

@@ -5,10 +5,10 @@
 //! no scorer call; calls and tokens are counted against the per-repository
 //! budgets.
 
-use repo2agent_core::StageError;
-use repo2agent_core::cache::CallCache;
-use repo2agent_core::model::SearchUsage;
-use repo2agent_core::stage::{Policy, ScoreRequest, Scorer, TargetScore, ThinkRequest};
+use crate::StageError;
+use crate::cache::CallCache;
+use crate::model::SearchUsage;
+use crate::stage::{Policy, ScoreRequest, Scorer, TargetScore, ThinkRequest};
 
 /// Per-repository caps (0 = no cap).
 #[derive(Clone, Copy, Debug, Default)]

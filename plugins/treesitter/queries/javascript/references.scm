@@ -1,0 +1,7 @@
+(call_expression function: (identifier) @call)
+(call_expression function: (member_expression property: (property_identifier) @call))
+(member_expression object: (identifier) @reference property: (property_identifier) @attribute)
+(new_expression constructor: (identifier) @reference)
+(throw_statement (new_expression constructor: (identifier) @raise))
+(jsx_opening_element name: (identifier) @reference)
+(jsx_self_closing_element name: (identifier) @reference)

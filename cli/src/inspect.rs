@@ -184,23 +184,16 @@ fn thoughts_of<'t>(t: &'t Trajectory, agent: &repo2agent_core::model::AgentId) -
 
 /// "Thought value": per written file, its thoughts and what they are worth.
 fn value_table(t: &Trajectory, e: &repo2agent_core::model::EvaluationRecord) -> String {
-    let (mut tokens, mut without, mut with, mut after) = (0u64, 0f64, 0f64, 0f64);
-    for f in &e.files {
-        tokens += f.code_tokens;
-        without += f.nll_without;
-        with += f.nll_with;
-        after += f.nll_after_search.unwrap_or(f.nll_with);
-    }
-    let per = |x: f64| if tokens == 0 { 0.0 } else { x / tokens as f64 };
+    let sums = repo2agent_core::stats::ValueSums::of(&e.files);
     let searched = e.files.iter().any(|f| f.nll_after_search.is_some());
     let mut h = format!(
         "<h2>Thought value</h2>\n<p>scorer <b>{}</b> · {} files, {} code tokens · value <b>{:+.3}</b> nats per code token{}</p>\n",
         escape(&e.scorer),
-        e.files.len(),
-        tokens,
-        per(without - with),
+        sums.files,
+        sums.code_tokens,
+        sums.value_per_token,
         if searched {
-            format!(" · after search <b>{:+.3}</b>", per(without - after))
+            format!(" · after search <b>{:+.3}</b>", sums.value_after_search_per_token)
         } else {
             String::new()
         }

@@ -279,6 +279,15 @@ pub struct ValueSums {
 }
 
 impl ValueSums {
+    /// The sums and values of these files.
+    pub fn of(files: &[crate::model::FileValue]) -> Self {
+        let mut sums = Self::default();
+        for f in files {
+            sums.add_file(f);
+        }
+        sums
+    }
+
     fn add_file(&mut self, f: &crate::model::FileValue) {
         self.files += 1;
         self.code_tokens += f.code_tokens;

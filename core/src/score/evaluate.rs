@@ -83,17 +83,10 @@ impl Evaluation {
     /// Resolves `[evaluate]` against the built scorers.
     pub fn build(c: EvaluateConfig, ctx: &BuildContext<'_>) -> Result<Self, Problem> {
         let scorer = ctx.scorer(&c.scorer)?;
-        if c.context_chars == 0 || c.target_chars == 0 {
-            return Err(Problem::new("context_chars and target_chars must be at least 1"));
-        }
+        super::check_windows(c.context_chars, c.target_chars)?;
         if c.batch_files == 0 {
             return Err(Problem::new("batch_files must be at least 1"));
         }
-        let cache_dir = match c.cache_dir.as_deref() {
-            Some("") => None,
-            Some(d) => Some(ctx.resolve_path(d)),
-            None => CallCache::default_dir(),
-        };
         Ok(Self {
             scorer_name: c.scorer.into_inner(),
             scorer,
@@ -104,7 +97,7 @@ impl Evaluation {
                 scorer_tokens: c.max_scorer_tokens,
                 policy_calls: 0,
             },
-            cache: CallCache::new(cache_dir),
+            cache: super::score_cache(c.cache_dir.as_deref(), ctx),
         })
     }
 

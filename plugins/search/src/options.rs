@@ -105,14 +105,7 @@ impl Options {
             (None, Some(_)) => return Err(Problem::new("`rounds` applies to `greedy-rewrite` only")),
             (None, None) => 1,
         };
-        if c.context_chars == 0 || c.target_chars == 0 {
-            return Err(Problem::new("context_chars and target_chars must be at least 1"));
-        }
-        let cache_dir = match c.cache_dir.as_deref() {
-            Some("") => None,
-            Some(d) => Some(ctx.resolve_path(d)),
-            None => CallCache::default_dir(),
-        };
+        repo2agent_core::score::check_windows(c.context_chars, c.target_chars)?;
         Ok(Self {
             scorer,
             candidates,
@@ -124,7 +117,7 @@ impl Options {
                 scorer_tokens: c.max_scorer_tokens,
                 policy_calls: c.max_policy_calls,
             },
-            cache: CallCache::new(cache_dir),
+            cache: repo2agent_core::score::score_cache(c.cache_dir.as_deref(), ctx),
         })
     }
 }

@@ -18,4 +18,5 @@ mod search;
 mod shards;
 mod slurm;
 mod slurm_cluster;
+mod thoughts;
 mod trajectories;

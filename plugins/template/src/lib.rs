@@ -9,10 +9,15 @@
 //! and the corpus does not repeat one sentence. It also proposes alternative
 //! thoughts for search. Owns nothing else.
 
+mod copied;
 mod describe;
+mod facts;
 mod rng;
+mod views;
 
-use describe::{file_role, first_sentence, join_list, kind_word, main_symbols, paths, symbol_summary};
+pub use copied::{MIN_COPIED_LINE, copied_share};
+use describe::{file_role, first_sentence, join_list, main_symbols, paths, symbol_summary};
+use facts::Facts;
 use repo2agent_core::StageError;
 use repo2agent_core::model::{FileId, Plan, PlanStep};
 use repo2agent_core::registry::{Origin, Registry, RegistryError};
@@ -20,6 +25,8 @@ use repo2agent_core::stage::{Policy, RepoContext, ThinkPhase, ThinkRequest};
 use rng::Rng;
 use serde::Deserialize;
 use std::sync::Arc;
+pub use views::View;
+use views::{Budget, render};
 
 /// Config of the `template` policy.
 #[derive(Clone, Debug, Deserialize)]
@@ -28,9 +35,19 @@ pub struct TemplatePolicyConfig {
     /// Sentences of the README quoted in the requirements. Default 6.
     #[serde(default = "TemplatePolicyConfig::default_readme_sentences")]
     pub readme_sentences: usize,
-    /// Symbols listed per file in a "before writing" thought. Default 12.
+    /// Declarations named per file in a "before writing" thought; the rest
+    /// are counted. Default 12.
     #[serde(default = "TemplatePolicyConfig::default_max_symbols")]
     pub max_symbols: usize,
+    /// The view a "before writing" thought is written in (`walk`, `overview`,
+    /// `dependencies-first`, `detailed`, `data-flow`, `contract`); search
+    /// proposes the others as rewrites. Default `walk`.
+    #[serde(default)]
+    pub view: View,
+    /// A "before writing" thought is cut to about this many characters by
+    /// naming later declarations instead of detailing them. Default 1500.
+    #[serde(default = "TemplatePolicyConfig::default_max_thought_chars")]
+    pub max_thought_chars: usize,
 }
 
 impl TemplatePolicyConfig {
@@ -40,6 +57,9 @@ impl TemplatePolicyConfig {
     fn default_max_symbols() -> usize {
         12
     }
+    fn default_max_thought_chars() -> usize {
+        1500
+    }
 }
 
 impl Default for TemplatePolicyConfig {
@@ -47,6 +67,8 @@ impl Default for TemplatePolicyConfig {
         Self {
             readme_sentences: Self::default_readme_sentences(),
             max_symbols: Self::default_max_symbols(),
+            view: View::default(),
+            max_thought_chars: Self::default_max_thought_chars(),
         }
     }
 }
@@ -278,73 +300,66 @@ impl TemplatePolicy {
         format!("{opener}{why}{needs}")
     }
 
-    fn before_writing(&self, req: ThinkRequest<'_>, rng: &mut Rng) -> String {
-        let repo = req.repo;
-        let id = req.step.file;
-        let mut out = String::new();
-        // How it uses its dependencies: the import sites of each edge.
-        let mut uses = Vec::new();
-        for (to, sites) in repo.analysis.graph.imports_of(id) {
-            if let Some(t) = repo.snapshot.file(to) {
-                let raws: Vec<&str> = sites.iter().map(|s| s.raw.as_str()).collect();
-                uses.push(format!("`{}` (via `{}`)", t.path, raws.join("`, `")));
+    /// The before-writing thought in `view`: as detailed as fits in
+    /// `max_thought_chars`, with the last doc sentences dropped while they
+    /// make more than a fifth of it text copied from the file.
+    fn before_writing(&self, req: ThinkRequest<'_>, view: View, seed: u64) -> String {
+        let Some(facts) = Facts::of(req.repo, req.step.file) else {
+            return format!("I write `{}`.", req.step.path);
+        };
+        let file = req.repo.snapshot.file(req.step.file).map_or("", |f| f.text.as_str());
+        let symbols = req
+            .repo
+            .analysis
+            .outlines
+            .get(&req.step.file)
+            .map_or(&[][..], |o| &o.symbols);
+        let listed = self.config.max_symbols.max(1);
+        let mut budget = Budget {
+            detailed: 3.min(listed),
+            listed,
+            docs: listed + 1,
+        };
+        loop {
+            let text = render(&facts, view, budget, &mut Rng::new(seed));
+            let fits = text.chars().count() <= self.config.max_thought_chars;
+            if copied_share(&text, file, symbols) > 0.2 {
+                // Quote fewer docs first, then name fewer things.
+                if budget.docs > 0 {
+                    budget.docs -= 1;
+                } else if budget.listed > 0 {
+                    budget.listed = budget.listed * 2 / 3;
+                    budget.detailed = budget.detailed.min(budget.listed);
+                } else {
+                    return text;
+                }
+            } else if fits || budget.listed <= 1 {
+                return text;
+            } else if budget.detailed > 0 {
+                budget.detailed -= 1;
+            } else {
+                budget.listed = budget.listed * 2 / 3;
             }
         }
-        uses.sort();
-        if !uses.is_empty() {
-            let lead = rng.pick(&["It uses ", "It draws on ", "From the files I read it takes "]);
-            out.push_str(lead);
-            out.push_str(&join_list(&uses));
-            out.push_str(".\n");
-        }
-        let outline = repo.analysis.outlines.get(&id);
-        let symbols: Vec<_> = outline.map(|o| main_symbols(&o.symbols)).unwrap_or_default();
-        if symbols.is_empty() {
-            let what = file_role(&req.step.path).unwrap_or("the file's content");
-            out.push_str(
-                &rng.pick(&["Now I write {}.", "Writing {} now.", "Here goes {}."])
-                    .replace("{}", what),
-            );
-            return out;
-        }
-        out.push_str(rng.pick(&[
-            "Plan for the file:",
-            "I'll define:",
-            "What goes in:",
-            "The file will contain:",
-        ]));
-        out.push('\n');
-        for s in symbols.iter().take(self.config.max_symbols) {
-            out.push_str(&format!("- {} `{}`", kind_word(s.kind), s.signature));
-            if let Some(doc) = &s.doc {
-                out.push_str(&format!(" — {}", first_sentence(doc)));
+    }
+
+    /// The before-writing thought in every view but `current`, each once.
+    fn other_views(&self, req: ThinkRequest<'_>, current: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for v in View::ALL {
+            let t = self.before_writing(req, v, req.seed);
+            if t != current && !out.contains(&t) {
+                out.push(t);
             }
-            let methods: Vec<String> = s
-                .children
-                .iter()
-                .filter(|c| matches!(c.kind, repo2agent_core::model::SymbolKind::Method))
-                .map(|c| format!("`{}`", c.name))
-                .collect();
-            if !methods.is_empty() {
-                out.push_str(&format!(
-                    " ({} {})",
-                    rng.pick(&["methods", "with"]),
-                    join_list(&methods)
-                ));
-            }
-            out.push('\n');
         }
-        if symbols.len() > self.config.max_symbols {
-            out.push_str(&format!("- and {} more.\n", symbols.len() - self.config.max_symbols));
-        }
-        out.trim_end().to_owned()
+        out
     }
 
     fn think_with(&self, req: ThinkRequest<'_>, seed: u64) -> String {
         let mut rng = Rng::new(seed);
         match req.phase {
             ThinkPhase::BeforeReading => self.before_reading(req, &mut rng),
-            ThinkPhase::BeforeWriting => self.before_writing(req, &mut rng),
+            ThinkPhase::BeforeWriting => self.before_writing(req, self.config.view, seed),
         }
     }
 }
@@ -381,6 +396,17 @@ impl Policy for TemplatePolicy {
         current: &str,
         n: usize,
     ) -> Result<Vec<String>, StageError> {
+        if request.phase == ThinkPhase::BeforeWriting {
+            // Other views of the file, rotated by the seed so that each
+            // round of a search is offered others.
+            let mut views = self.other_views(request, current);
+            if !views.is_empty() {
+                let k = (request.seed % views.len() as u64) as usize;
+                views.rotate_left(k);
+            }
+            views.truncate(n);
+            return Ok(views);
+        }
         let mut out: Vec<String> = Vec::new();
         for k in 1..=(4 * n as u64) {
             if out.len() == n {
@@ -516,11 +542,25 @@ mod tests {
         }))
         .unwrap();
         assert!(
-            w.contains("`m04.py` (via `m04`)"),
+            w.contains("It builds on `m04.py` through `m04`."),
             "says how it uses the dependency: {w}"
         );
         let alts = block(p.propose_rewrites(req, &t, 3)).unwrap();
         assert!(!alts.is_empty() && alts.len() <= 3);
         assert!(alts.iter().all(|a| a != &t && a.contains("`m04.py`")), "{alts:?}");
+        // Before writing, the rewrites are the other views of the file.
+        let writing = ThinkRequest {
+            phase: ThinkPhase::BeforeWriting,
+            ..req
+        };
+        let views = block(p.propose_rewrites(writing, &w, 9)).unwrap();
+        assert!(views.len() >= 3, "{views:?}");
+        assert!(views.iter().all(|v| v != &w && v.contains("`m03.py`")), "{views:?}");
+        assert!(
+            views
+                .iter()
+                .any(|v| v.contains("`m03.py` takes `m04.py` through `m04`.")),
+            "dependencies first: {views:?}"
+        );
     }
 }

@@ -1,0 +1,572 @@
+//! Before-writing thoughts rendered from a file's [`Facts`], in several *views*:
+//! the same file seen with other facts chosen, in another order or at another
+//! level of detail. The policy writes one view first; search gets the others
+//! as rewrites, so it chooses between contents, not between wordings.
+
+use crate::describe::{first_sentence, join_list, kind_word};
+use crate::facts::{Facts, Item};
+use crate::rng::Rng;
+use repo2agent_core::model::SymbolKind;
+use serde::Deserialize;
+
+/// One way of thinking about a file before writing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum View {
+    /// The file from top to bottom: header, imports, module-level names, then
+    /// each declaration, the first ones in detail.
+    #[default]
+    Walk,
+    /// What the file is for and what it provides, in a few sentences.
+    Overview,
+    /// What it takes from each dependency and outside module first, then the
+    /// signatures it defines.
+    DependenciesFirst,
+    /// Every declaration with its signature, purpose, methods and what it uses.
+    Detailed,
+    /// The entry points first, then what each hands its work to.
+    DataFlow,
+    /// The public surface: signatures and purposes of what others may call,
+    /// the errors it raises; internals by name.
+    Contract,
+}
+
+impl View {
+    /// Every view, the default first.
+    pub const ALL: [View; 6] = [
+        View::Walk,
+        View::Overview,
+        View::DependenciesFirst,
+        View::Detailed,
+        View::DataFlow,
+        View::Contract,
+    ];
+}
+
+/// How much of a view to write (lowered until the thought fits).
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Declarations written in full (signature, doc, methods); the rest by name.
+    pub detailed: usize,
+    /// Declarations named at all.
+    pub listed: usize,
+    /// Doc sentences quoted: the file's own first, then those of the
+    /// declarations in the order written.
+    pub docs: usize,
+}
+
+fn code(name: &str) -> String {
+    format!("`{name}`")
+}
+
+fn codes<S: AsRef<str>>(names: &[S]) -> String {
+    join_list(&names.iter().map(|n| code(n.as_ref())).collect::<Vec<_>>())
+}
+
+fn sentence(s: &str) -> String {
+    let s = s.trim().trim_end_matches(['.', ':', ';']);
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str()),
+        None => String::new(),
+    }
+}
+
+fn intro(f: &Facts<'_>, rng: &mut Rng) -> String {
+    let mut s = format!("{} is {}", code(f.path), f.role);
+    if !f.users.is_empty() {
+        let shown: Vec<&str> = f.users.iter().take(3).copied().collect();
+        let more = if f.users.len() > 3 {
+            format!(" and {} more", f.users.len() - 3)
+        } else {
+            String::new()
+        };
+        let verb = rng.pick(&["imported by", "used by", "needed by"]);
+        s.push_str(&format!("; {verb} {}{more}", codes(&shown)));
+    }
+    s.push('.');
+    s
+}
+
+fn header(f: &Facts<'_>, budget: Budget) -> Option<String> {
+    if f.license_header {
+        return Some("It opens with a license header.".into());
+    }
+    let doc = f.doc.as_deref().filter(|_| budget.docs > 0)?;
+    let what = if f.language == Some("python") {
+        "docstring"
+    } else {
+        "doc comment"
+    };
+    Some(format!("Its {what} sums it up: {}", sentence(doc)))
+}
+
+/// An import as a thought names it: a path, or for a grouped import
+/// (`a::{b, c::{d}}`) its root and the names it brings in.
+fn import_text(module: &str) -> String {
+    let Some(open) = module.find('{') else {
+        return code(&module.split_whitespace().collect::<Vec<_>>().join(" "));
+    };
+    let root = module[..open].trim().trim_end_matches("::").trim_end_matches('.');
+    let names: Vec<&str> = crate::facts::words(&module[open..])
+        .filter(|w| !matches!(*w, "self" | "super" | "crate" | "as"))
+        .collect();
+    let shown: Vec<&str> = names.iter().take(8).copied().collect();
+    let more = names.len().saturating_sub(8);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    if shown.is_empty() {
+        code(root)
+    } else {
+        format!("{} for {}{tail}", code(root), codes(&shown))
+    }
+}
+
+fn import_walk(f: &Facts<'_>) -> Option<String> {
+    if f.imports.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = f
+        .imports
+        .iter()
+        .take(14)
+        .map(|(m, to)| match to {
+            Some(p) if !p.ends_with(&format!("{}.rs", m)) => format!("{} (our {})", import_text(m), code(p)),
+            _ => import_text(m),
+        })
+        .collect();
+    let more = f.imports.len().saturating_sub(14);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!("Imports, in order: {}{tail}.", parts.join("; ")))
+}
+
+fn dependency_uses(f: &Facts<'_>) -> Vec<String> {
+    f.deps
+        .iter()
+        .map(|d| {
+            let via = d.via.iter().map(|v| import_text(v)).collect::<Vec<_>>().join(", ");
+            if d.names.is_empty() {
+                format!("{} through {via}", code(d.path))
+            } else {
+                format!("{} from {} (through {via})", codes(&d.names), code(d.path))
+            }
+        })
+        .collect()
+}
+
+fn externals(f: &Facts<'_>) -> Option<String> {
+    (!f.external.is_empty()).then(|| {
+        let shown: Vec<String> = f.external.iter().take(10).map(|m| import_text(m)).collect();
+        format!("From outside the project it needs {}.", shown.join("; "))
+    })
+}
+
+fn constants(f: &Facts<'_>) -> Option<String> {
+    (!f.constants.is_empty()).then(|| {
+        let shown: Vec<&String> = f.constants.iter().take(10).collect();
+        let more = f.constants.len().saturating_sub(10);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!("At module level: {}{tail}.", codes(&shown))
+    })
+}
+
+fn errors(f: &Facts<'_>) -> Option<String> {
+    let mut parts = Vec::new();
+    if !f.raises.is_empty() {
+        parts.push(format!("raises {}", codes(&f.raises[..f.raises.len().min(5)])));
+    }
+    if !f.handles.is_empty() {
+        parts.push(format!("catches {}", codes(&f.handles[..f.handles.len().min(5)])));
+    }
+    (!parts.is_empty()).then(|| sentence(&format!("it {}", parts.join(" and "))))
+}
+
+fn calls(f: &Facts<'_>) -> Option<String> {
+    let mut parts = Vec::new();
+    if !f.calls.is_empty() {
+        parts.push(format!("calls {}", codes(&f.calls)));
+    }
+    if !f.attributes.is_empty() {
+        parts.push(format!("touches {}", codes(&f.attributes)));
+    }
+    (!parts.is_empty()).then(|| sentence(&format!("along the way it {}", parts.join(" and "))))
+}
+
+fn method_text(m: &repo2agent_core::model::Symbol, signatures: bool) -> String {
+    if signatures { code(&signature(m)) } else { code(&m.name) }
+}
+
+/// A declaration's signature on one line, without a body the outline kept
+/// (a macro's rules) and at most 160 characters.
+fn signature(s: &repo2agent_core::model::Symbol) -> String {
+    let mut sig = s.signature.as_str();
+    if matches!(s.kind, SymbolKind::Macro) || sig.len() > 160 {
+        sig = sig.split(['{', '\n']).next().unwrap_or(sig);
+    }
+    let one: Vec<&str> = sig.split_whitespace().collect();
+    let one = one.join(" ");
+    if one.chars().count() > 160 {
+        let cut: String = one.chars().take(157).collect();
+        format!("{cut}…")
+    } else {
+        one
+    }
+}
+
+/// `- class `sig` — doc; methods …; uses …`
+fn item_line(item: &Item<'_>, index: usize, full: bool, budget: Budget, uses: bool) -> String {
+    let s = item.symbol;
+    let mut line = if matches!(s.kind, SymbolKind::Impl) {
+        format!("- {}", code(&signature(s)))
+    } else {
+        format!("- {} {}", kind_word(s.kind), code(&signature(s)))
+    };
+    if full {
+        if index + 1 < budget.docs
+            && let Some(doc) = s.doc.as_deref()
+        {
+            let d = first_sentence(doc);
+            if !d.is_empty() {
+                line.push_str(&format!(" — {}", d.trim_end_matches('.')));
+            }
+        }
+        if !item.methods.is_empty() {
+            let shown: Vec<String> = item.methods.iter().take(8).map(|m| method_text(m, true)).collect();
+            let more = item.methods.len().saturating_sub(8);
+            let names: Vec<String> = item
+                .methods
+                .iter()
+                .skip(8)
+                .take(8)
+                .map(|m| method_text(m, false))
+                .collect();
+            line.push_str(&format!("; with {}", join_list(&shown)));
+            if more > 0 {
+                line.push_str(&format!(", then {}", names.join(", ")));
+                if more > 8 {
+                    line.push_str(&format!(" and {} more", more - 8));
+                }
+            }
+        }
+    } else if !item.methods.is_empty() {
+        let names: Vec<String> = item.methods.iter().take(6).map(|m| method_text(m, false)).collect();
+        line.push_str(&format!(" ({})", join_list(&names)));
+    }
+    if uses && !item.uses.is_empty() {
+        line.push_str(&format!("; uses {}", codes(&item.uses)));
+    }
+    if full && uses && item.lines >= 10 {
+        line.push_str(&format!(" ({} lines)", item.lines));
+    }
+    line
+}
+
+fn item_list(items: &[&Item<'_>], budget: Budget, uses: bool) -> String {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().take(budget.listed).enumerate() {
+        out.push(item_line(item, i, i < budget.detailed, budget, uses));
+    }
+    if items.len() > budget.listed {
+        // Named once each; impl blocks are named by what they are for.
+        let mut rest: Vec<&str> = Vec::new();
+        let mut more = 0;
+        for i in &items[budget.listed..] {
+            let n = i.symbol.name.as_str();
+            if matches!(i.symbol.kind, SymbolKind::Impl) || rest.contains(&n) {
+                continue;
+            }
+            if rest.len() < 10 {
+                rest.push(n);
+            } else {
+                more += 1;
+            }
+        }
+        if rest.is_empty() {
+            return out.join("\n");
+        }
+        let more = rest.len() + more;
+        out.push(if more > rest.len() {
+            format!("- then {} and {} more", codes(&rest), more - rest.len())
+        } else {
+            format!("- then {}", codes(&rest))
+        });
+    }
+    out.join("\n")
+}
+
+fn summary(f: &Facts<'_>) -> Option<String> {
+    if f.items.is_empty() {
+        return None;
+    }
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for i in f.items.iter().filter(|i| !matches!(i.symbol.kind, SymbolKind::Impl)) {
+        let w = kind_word(i.symbol.kind);
+        match groups.iter_mut().find(|(k, _)| *k == w) {
+            Some((_, v)) => v.push(&i.symbol.name),
+            None => groups.push((w, vec![&i.symbol.name])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .into_iter()
+        .map(|(k, names)| {
+            let word = if names.len() > 1 {
+                match k {
+                    "class" => "classes".to_owned(),
+                    "type alias" => "type aliases".to_owned(),
+                    k => format!("{k}s"),
+                }
+            } else {
+                k.to_owned()
+            };
+            let shown: Vec<&str> = names.iter().take(8).copied().collect();
+            let more = names.len().saturating_sub(8);
+            if more > 0 {
+                format!("{word} {} and {more} more", codes(&shown))
+            } else {
+                format!("{word} {}", codes(&shown))
+            }
+        })
+        .collect();
+    let impls: Vec<&str> = f
+        .items
+        .iter()
+        .filter(|i| matches!(i.symbol.kind, SymbolKind::Impl))
+        .map(|i| i.symbol.signature.as_str())
+        .take(6)
+        .collect();
+    let mut s = if parts.is_empty() {
+        String::new()
+    } else {
+        format!("It defines {}", join_list(&parts))
+    };
+    if !impls.is_empty() {
+        if s.is_empty() {
+            s = format!("It holds {}", codes(&impls));
+        } else {
+            s.push_str(&format!(", with {}", codes(&impls)));
+        }
+    }
+    Some(sentence(&s))
+}
+
+fn is_public(item: &Item<'_>) -> bool {
+    let s = item.symbol;
+    if s.name.starts_with('_') && !s.name.starts_with("__") {
+        return false;
+    }
+    match s.signature.split_whitespace().next() {
+        // Rust and the C family mark what is public; elsewhere naming does.
+        Some(w) if w.starts_with("pub") || w == "export" || w == "public" => true,
+        _ if s.signature.starts_with("fn ")
+            || s.signature.starts_with("struct ")
+            || s.signature.starts_with("enum ") =>
+        {
+            false
+        }
+        _ => !s.name.starts_with('_') || s.name.starts_with("__"),
+    }
+}
+
+/// The order a reader follows the work: items nothing else in the file uses
+/// first, then the ones they use, breadth first.
+fn flow_order<'f, 'a>(f: &'f Facts<'a>) -> Vec<&'f Item<'a>> {
+    let names: Vec<&str> = f.items.iter().map(|i| i.symbol.name.as_str()).collect();
+    let used: Vec<bool> = names
+        .iter()
+        .map(|n| {
+            f.items
+                .iter()
+                .any(|i| i.symbol.name != *n && i.uses.iter().any(|u| u == n))
+        })
+        .collect();
+    let mut out: Vec<&Item<'a>> = Vec::new();
+    let mut queue: std::collections::VecDeque<usize> = (0..f.items.len()).filter(|i| !used[*i]).collect();
+    let mut seen = vec![false; f.items.len()];
+    while let Some(i) = queue.pop_front() {
+        if seen[i] {
+            continue;
+        }
+        seen[i] = true;
+        out.push(&f.items[i]);
+        for u in &f.items[i].uses {
+            if let Some(j) = names.iter().position(|n| n == u)
+                && !seen[j]
+            {
+                queue.push_back(j);
+            }
+        }
+    }
+    out.extend(f.items.iter().enumerate().filter(|(i, _)| !seen[*i]).map(|(_, it)| it));
+    out
+}
+
+fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String {
+    let t = &f.text;
+    let mut out = Vec::new();
+    let what = match (t.license, f.role.as_str()) {
+        (Some(l), _) => format!("the {l} license text"),
+        (None, r) => r.to_owned(),
+    };
+    let size = match f.lines {
+        0 => "empty".to_owned(),
+        1 => "one line".to_owned(),
+        n => format!("{n} lines"),
+    };
+    let detail = !matches!(view, View::Overview);
+    if detail {
+        out.push(format!("{} is {what}, {size} ({} words).", code(f.path), t.words));
+    } else {
+        out.push(format!("{} is {what}, {size}.", code(f.path)));
+    }
+    if let Some(c) = &t.copyright {
+        out.push(format!("Copyright {c}."));
+    }
+    let limit = budget.listed.min(if detail { 10 } else { 4 });
+    if !t.headings.is_empty() {
+        let shown: Vec<&String> = t.headings.iter().take(limit).collect();
+        let lead = rng.pick(&["Its sections:", "It is organised as", "Headings:"]);
+        out.push(format!(
+            "{lead} {}.",
+            shown.iter().map(|h| format!("“{h}”")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !t.sections.is_empty() {
+        let parts: Vec<String> = t
+            .sections
+            .iter()
+            .take(limit)
+            .map(|(name, keys)| {
+                let keys: Vec<&String> = keys.iter().take(if detail { 8 } else { 3 }).collect();
+                match (name.is_empty(), keys.is_empty()) {
+                    (true, _) => format!("keys {}", codes(&keys)),
+                    (false, true) => format!("[{name}]"),
+                    (false, false) => format!("[{name}] with {}", codes(&keys)),
+                }
+            })
+            .collect();
+        out.push(format!("It sets {}.", join_list(&parts)));
+    }
+    if !f.users.is_empty() && detail {
+        out.push(format!(
+            "Files that read it: {}.",
+            codes(&f.users[..f.users.len().min(3)])
+        ));
+    }
+    out.join(" ")
+}
+
+/// The thought of `view` about the file, within `budget`.
+pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String {
+    if f.items.is_empty() && f.language.is_none() {
+        return text_view(f, view, budget, rng);
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: Option<String>| {
+        if let Some(s) = s.filter(|s| !s.is_empty()) {
+            out.push(s);
+        }
+    };
+    let all: Vec<&Item<'_>> = f.items.iter().collect();
+    let plan = |items: &[&Item<'_>], b: Budget, uses: bool, lead: &str| -> Option<String> {
+        (!items.is_empty()).then(|| format!("{lead}\n{}", item_list(items, b, uses)))
+    };
+    match view {
+        View::Walk => {
+            push(Some(intro(f, rng)));
+            push(header(f, budget));
+            push(import_walk(f));
+            if f.imports.is_empty() && !f.deps.is_empty() {
+                push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
+            }
+            push(constants(f));
+            let lead = rng.pick(&["Then, top to bottom:", "Then, in order:", "After that:"]);
+            push(plan(&all, budget, false, lead));
+            push(errors(f));
+            push(calls(f));
+        }
+        View::Overview => {
+            push(Some(intro(f, rng)));
+            push(header(f, budget));
+            push(summary(f));
+            let deps: Vec<&str> = f.deps.iter().map(|d| d.path).collect();
+            if !deps.is_empty() {
+                push(Some(format!("It builds on {}.", codes(&deps))));
+            }
+            push(Some(format!("About {} lines.", f.lines)));
+        }
+        View::DependenciesFirst => {
+            let uses = dependency_uses(f);
+            if uses.is_empty() {
+                push(Some(format!(
+                    "{} takes nothing from the rest of the project.",
+                    code(f.path)
+                )));
+            } else {
+                push(Some(format!("{} takes {}.", code(f.path), join_list(&uses))));
+            }
+            push(externals(f));
+            push(calls(f));
+            push(constants(f));
+            let b = Budget { detailed: 0, ..budget };
+            push(plan(&all, b, true, "With those it defines:"));
+        }
+        View::Detailed => {
+            push(Some(intro(f, rng)));
+            push(header(f, budget));
+            push(constants(f));
+            let b = Budget {
+                detailed: budget.listed,
+                ..budget
+            };
+            push(plan(&all, b, true, "Declaration by declaration:"));
+            push(errors(f));
+        }
+        View::DataFlow => {
+            push(Some(intro(f, rng)));
+            let order = flow_order(f);
+            push(plan(
+                &order,
+                budget,
+                true,
+                "Following the work from the entry points down:",
+            ));
+            push(externals(f));
+            push(errors(f));
+        }
+        View::Contract => {
+            push(Some(intro(f, rng)));
+            let public: Vec<&Item<'_>> = f.items.iter().filter(|i| is_public(i)).collect();
+            let private: Vec<&str> = f
+                .items
+                .iter()
+                .filter(|i| !is_public(i))
+                .map(|i| i.symbol.name.as_str())
+                .take(10)
+                .collect();
+            let b = Budget {
+                detailed: budget.listed,
+                ..budget
+            };
+            push(plan(&public, b, false, "What others may call:"));
+            if !private.is_empty() {
+                push(Some(format!("Internal: {}.", codes(&private))));
+            }
+            push(errors(f));
+        }
+    }
+    if out.len() == 1 && f.items.is_empty() {
+        out.push(format!("About {} lines.", f.lines));
+    }
+    out.join("\n")
+}

@@ -1,0 +1,192 @@
+//! The `template` policy's thoughts on real code (this repository, crates from
+//! the cargo registry, Python's standard library): each file gets a thought
+//! of its own, grounded in its structure, with no body code copied into it,
+//! and its rewrites are other views of the file, not other wordings.
+
+use repo2agent_core::analyze::analyze;
+use repo2agent_core::config::InputConfig;
+use repo2agent_core::ingest::{Ingestor, LanguageTable, expand};
+use repo2agent_core::model::{Analysis, PlanStep, RepoSnapshot};
+use repo2agent_core::stage::{Policy, RepoContext, ThinkPhase, ThinkRequest};
+use repo2agent_core::stats::{AnalysisStats, IngestStats};
+use repo2agent_template::{TemplatePolicy, copied_share};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn real_repos() -> Vec<(RepoSnapshot, Analysis)> {
+    let mut roots = vec![repo2agent_tests::workspace_root()];
+    roots.extend(repo2agent_tests::registry_crates().into_iter().step_by(9));
+    if let Some(stdlib) = repo2agent_tests::python_stdlib() {
+        roots.extend(["json", "email", "asyncio", "importlib"].map(|p| stdlib.join(p)));
+    }
+    let analyzers = repo2agent_treesitter::builtin_analyzers().unwrap();
+    let ingestor = Ingestor::new(InputConfig::default(), LanguageTable::for_analyzers(&analyzers));
+    let mut istats = IngestStats::default();
+    let inputs: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    let mut stats = AnalysisStats::default();
+    expand(&inputs, &mut istats)
+        .iter()
+        .map(|repo| {
+            let snapshot = ingestor.snapshot(repo, &mut istats);
+            let analysis = analyze(&snapshot, &analyzers, 0, &mut stats);
+            (snapshot, analysis)
+        })
+        .collect()
+}
+
+/// Both thoughts of every step of a repository's plan.
+fn thoughts(policy: &TemplatePolicy, repo: RepoContext<'_>) -> Vec<(PlanStep, String, String)> {
+    let plan = block(policy.plan(repo, 7)).unwrap();
+    plan.steps
+        .into_iter()
+        .map(|step| {
+            let think = |phase| {
+                block(policy.think(ThinkRequest {
+                    repo,
+                    step: &step,
+                    phase,
+                    seed: 11,
+                }))
+                .unwrap()
+            };
+            let (reading, writing) = (think(ThinkPhase::BeforeReading), think(ThinkPhase::BeforeWriting));
+            (step, reading, writing)
+        })
+        .collect()
+}
+
+#[test]
+fn every_real_file_gets_its_own_grounded_thought_without_copied_code() {
+    let policy = TemplatePolicy::default();
+    let repos = real_repos();
+    assert!(repos.len() > 10, "expected real code on this machine");
+    let (mut total, mut duplicates, mut files) = (0usize, 0usize, 0usize);
+    let mut worst: (f64, String) = (0.0, String::new());
+    for (snapshot, analysis) in &repos {
+        let repo = RepoContext {
+            snapshot,
+            analysis,
+            order: &analysis.order,
+        };
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for (step, reading, writing) in thoughts(&policy, repo) {
+            files += 1;
+            for t in [&reading, &writing] {
+                total += 1;
+                *seen.entry(t.clone()).or_default() += 1;
+            }
+            let file = snapshot.file(step.file).unwrap();
+            let symbols = analysis.outlines.get(&step.file).map_or(&[][..], |o| &o.symbols);
+            let share = copied_share(&writing, &file.text, symbols);
+            if share > worst.0 {
+                worst = (share, format!("{}/{}:\n{writing}", snapshot.name, step.path));
+            }
+            assert!(
+                writing.contains(&format!("`{}`", step.path)),
+                "names its file: {writing}"
+            );
+            // Grounded: what the outline says is there, the thought names.
+            if let Some(first) = symbols.iter().find(|s| !s.name.is_empty()) {
+                assert!(
+                    writing.contains(first.name.as_str()),
+                    "{}: names its first declaration `{}`: {writing}",
+                    step.path,
+                    first.name
+                );
+            }
+        }
+        duplicates += seen.values().map(|n| n - 1).sum::<usize>();
+    }
+    eprintln!(
+        "{} repositories, {files} files, {total} thoughts, {duplicates} exact duplicates; most copied {:.3}",
+        repos.len(),
+        worst.0
+    );
+    assert!(files > 1000, "{files} files");
+    assert!(
+        (duplicates as f64) < 0.02 * total as f64,
+        "{duplicates} of {total} thoughts are exact duplicates"
+    );
+    assert!(
+        worst.0 < 0.25,
+        "a quarter of a thought is body code copied from its file: {:.3} in {}",
+        worst.0,
+        worst.1
+    );
+}
+
+#[test]
+fn the_stdlib_json_decoder_thought_reasons_about_its_structure() {
+    let Some(stdlib) = repo2agent_tests::python_stdlib() else {
+        panic!("python3 is needed for this test")
+    };
+    let analyzers = repo2agent_treesitter::builtin_analyzers().unwrap();
+    let ingestor = Ingestor::new(InputConfig::default(), LanguageTable::for_analyzers(&analyzers));
+    let mut istats = IngestStats::default();
+    let repo = &expand(&[stdlib.join("json").display().to_string()], &mut istats)[0];
+    let snapshot = ingestor.snapshot(repo, &mut istats);
+    let analysis = analyze(&snapshot, &analyzers, 0, &mut AnalysisStats::default());
+    let ctx = RepoContext {
+        snapshot: &snapshot,
+        analysis: &analysis,
+        order: &analysis.order,
+    };
+    let policy = TemplatePolicy::default();
+    let all = thoughts(&policy, ctx);
+    let decoder = &all.iter().find(|(s, _, _)| s.path == "decoder.py").unwrap().2;
+    for fact in [
+        "`decoder.py` is the `decoder` module",      // its role
+        "`__init__.py`",                             // who uses it
+        "Implementation of JSONDecoder",             // its docstring's first sentence
+        "`re`; `json.scanner` (our `scanner.py`)",   // imports, in order, resolved
+        "`FLAGS`",                                   // module-level constants
+        "class `class JSONDecodeError(ValueError)`", // declarations with signatures
+        "`def __init__(self, msg, doc, pos)`",       // methods
+        "raises `JSONDecodeError`",                  // errors raised
+        "`IndexError`",                              // and caught
+    ] {
+        assert!(decoder.contains(fact), "{fact:?} missing from:\n{decoder}");
+    }
+    // The package's init names what it takes from its dependencies.
+    let init = &all.iter().find(|(s, _, _)| s.path == "__init__.py").unwrap().2;
+    assert!(init.contains("(our `decoder.py`)"), "{init}");
+
+    // Rewrites are other views: other facts, another order, another detail.
+    let step = &all.iter().find(|(s, _, _)| s.path == "decoder.py").unwrap().0;
+    let req = ThinkRequest {
+        repo: ctx,
+        step,
+        phase: ThinkPhase::BeforeWriting,
+        seed: 11,
+    };
+    let alternatives = block(policy.propose_rewrites(req, decoder, 8)).unwrap();
+    assert_eq!(alternatives.len(), 5, "the five other views: {alternatives:#?}");
+    let names = |t: &str| -> Vec<String> { t.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    let mut contents = BTreeSet::new();
+    contents.insert(names(decoder));
+    for a in &alternatives {
+        assert_ne!(a, decoder);
+        assert!(a.contains("`decoder.py`"), "{a}");
+        assert!(
+            copied_share(
+                a,
+                &snapshot.file(step.file).unwrap().text,
+                &analysis.outlines[&step.file].symbols
+            ) < 0.25
+        );
+        contents.insert(names(a));
+    }
+    assert_eq!(contents.len(), 6, "each view names other things or in another order");
+    let lens: BTreeSet<usize> = alternatives.iter().map(|a| a.len() / 100).collect();
+    assert!(lens.len() >= 3, "levels of detail differ: {lens:?}");
+    // Another round's seed offers the views in another order.
+    let other = block(policy.propose_rewrites(ThinkRequest { seed: 12, ..req }, decoder, 2)).unwrap();
+    let first = block(policy.propose_rewrites(req, decoder, 2)).unwrap();
+    assert_ne!(first, other);
+}

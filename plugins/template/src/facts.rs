@@ -30,6 +30,12 @@ pub struct Item<'a> {
     pub uses: Vec<String>,
     /// Its length in lines.
     pub lines: u32,
+    /// What is written on it: the traits a Rust item derives and the names of
+    /// its other attributes, a Python decorator's name (`@property`).
+    pub marks: Vec<String>,
+    /// A Rust enum's variants or a struct's fields, each its name and a short
+    /// type (`Rgb(RgbColor)`, `fg: Option<Color>`).
+    pub members: Vec<String>,
 }
 
 /// What a file that has no code outline is made of.
@@ -43,6 +49,8 @@ pub struct TextFacts {
     pub license: Option<&'static str>,
     /// Who holds the copyright, when a line says.
     pub copyright: Option<String>,
+    /// The package a manifest names (`name` under `[package]` or `[project]`).
+    pub package: Option<String>,
     /// Words of prose.
     pub words: usize,
 }
@@ -71,6 +79,9 @@ pub struct Facts<'a> {
     pub imports: Vec<(String, Option<&'a str>)>,
     /// Declarations (not constants), in file order.
     pub items: Vec<Item<'a>>,
+    /// How many of `imports` come before the first declaration (the rest are
+    /// further down the file).
+    pub imports_on_top: usize,
     /// Module-level constants and variables: name, and type where written.
     pub constants: Vec<String>,
     /// Errors raised / thrown.
@@ -83,6 +94,9 @@ pub struct Facts<'a> {
     pub attributes: Vec<&'a str>,
     /// For files without an outline.
     pub text: TextFacts,
+    /// How the code is laid out: indentation and, where the language lets
+    /// one choose, the quotes strings use.
+    pub style: Option<String>,
 }
 
 impl<'a> Facts<'a> {
@@ -149,10 +163,20 @@ impl<'a> Facts<'a> {
 
         let mut external: Vec<String> = Vec::new();
         let mut imports: Vec<(String, Option<&str>)> = Vec::new();
+        let first_item = symbols
+            .iter()
+            .filter(|s| !matches!(s.kind, SymbolKind::Constant | SymbolKind::Variable | SymbolKind::Field))
+            .map(|s| s.span.start_line)
+            .min()
+            .unwrap_or(u32::MAX);
+        let mut imports_on_top = 0;
         for i in outline.map_or(&[][..], |o| &o.imports) {
             let m = module_path(&i.raw);
             if m.is_empty() || imports.iter().any(|(x, _)| *x == m) {
                 continue;
+            }
+            if i.line < first_item && imports_on_top == imports.len() {
+                imports_on_top += 1;
             }
             if internal_raws.contains(i.raw.as_str()) {
                 let to = deps.iter().find(|d| d.via.contains(&m)).map(|d| d.path);
@@ -201,6 +225,8 @@ impl<'a> Facts<'a> {
                             .collect(),
                         uses,
                         lines: s.span.end_line.saturating_sub(s.span.start_line) + 1,
+                        marks: marks(&file.text, s),
+                        members: members(body, s),
                     });
                 }
             }
@@ -246,14 +272,185 @@ impl<'a> Facts<'a> {
             deps,
             external,
             imports,
+            imports_on_top,
             items,
             constants,
             raises,
             handles,
             calls,
             attributes,
+            style: style(file),
             text,
         })
+    }
+}
+
+/// The attributes (Rust) or decorators (Python) written on `s`: on the lines
+/// right above it and, where its span holds them, at its start.
+fn marks(text: &str, s: &Symbol) -> Vec<String> {
+    let before = text.get(..s.span.start_byte).unwrap_or_default();
+    let mut lines: Vec<&str> = Vec::new();
+    for l in before.lines().rev().skip(usize::from(!before.ends_with('\n'))) {
+        let t = l.trim();
+        if t.starts_with("#[") || t.starts_with('@') {
+            lines.push(t);
+        } else if !(t.starts_with("///") || t.starts_with("//") && !t.starts_with("//!")) {
+            break;
+        }
+    }
+    lines.reverse();
+    let body = text.get(s.span.start_byte..s.span.end_byte).unwrap_or_default();
+    lines.extend(
+        body.lines()
+            .map(str::trim)
+            .take_while(|t| t.starts_with("#[") || t.starts_with('@')),
+    );
+    let mut out: Vec<String> = Vec::new();
+    for l in lines {
+        let (derive, name) = if let Some(rest) = l.strip_prefix("#[derive(") {
+            (true, rest)
+        } else {
+            (false, l.trim_start_matches("#[").trim_start_matches('@'))
+        };
+        let found: Vec<&str> = if derive {
+            words(rest_of(name))
+                .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
+                .collect()
+        } else {
+            name.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                .next()
+                .filter(|w| !w.is_empty())
+                .into_iter()
+                .collect()
+        };
+        for w in found {
+            let w = if l.starts_with('@') {
+                format!("@{w}")
+            } else {
+                w.to_owned()
+            };
+            if !out.contains(&w) && out.len() < 12 {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+/// The text of a derive list up to its closing parenthesis.
+fn rest_of(s: &str) -> &str {
+    s.split(')').next().unwrap_or(s)
+}
+
+/// The variants of a Rust enum or the fields of a Rust struct, from its body.
+fn members(body: &str, s: &Symbol) -> Vec<String> {
+    let is_enum = s.signature.contains("enum ");
+    if !(is_enum || s.signature.contains("struct ")) || !s.signature.contains(&s.name) {
+        return Vec::new();
+    }
+    let Some(open) = body.find('{') else { return Vec::new() };
+    let inner = &body[open + 1..];
+    // Split at top-level commas, dropping comments and attributes.
+    let mut parts: Vec<String> = Vec::new();
+    let (mut depth, mut cur) = (0i32, String::new());
+    for line in inner.lines() {
+        let t = line.trim();
+        if t.starts_with("//") || t.starts_with("#[") {
+            continue;
+        }
+        for c in t.chars() {
+            match c {
+                '(' | '[' | '{' | '<' => depth += 1,
+                ')' | ']' | '>' => depth -= 1,
+                '}' => {
+                    depth -= 1;
+                    if depth < 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            if depth < 0 {
+                break;
+            }
+            if c == ',' && depth == 0 {
+                parts.push(std::mem::take(&mut cur));
+            } else {
+                cur.push(c);
+            }
+        }
+        if depth < 0 {
+            break;
+        }
+        cur.push(' ');
+    }
+    parts.push(cur);
+    let mut out = Vec::new();
+    for p in parts {
+        let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
+        let p = p.trim_start_matches("pub(crate) ").trim_start_matches("pub ").trim();
+        let Some(name) = words(p).next() else { continue };
+        if !p.starts_with(name) {
+            continue;
+        }
+        let rest = p[name.len()..].trim();
+        // `name: Type` or `Name(Payload)` when short, else the name alone.
+        let text = if rest.chars().count() <= 32 && (rest.starts_with(':') || rest.starts_with('(')) {
+            format!("{name}{rest}")
+        } else {
+            name.to_owned()
+        };
+        if out.len() < 12 {
+            out.push(text);
+        }
+    }
+    out
+}
+
+/// `4-space indents, double-quoted strings` and the like, from the lines of a
+/// source file.
+fn style(file: &SourceFile) -> Option<String> {
+    let lang = file.language.as_deref()?;
+    let (mut tabs, mut widths) = (0usize, [0usize; 9]);
+    for l in file.text.lines() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        if l.starts_with('\t') {
+            tabs += 1;
+        } else {
+            let n = l.len() - l.trim_start_matches(' ').len();
+            if (2..=8).contains(&n) {
+                widths[n] += 1;
+            }
+        }
+    }
+    // The indent unit is the smallest width used often.
+    let spaced: usize = widths.iter().sum();
+    let unit = (2..=8).find(|w| widths[*w] * 10 >= spaced.max(1) && widths[*w] > 0);
+    let indent = if tabs > spaced && tabs > 0 {
+        Some("tab indents".to_owned())
+    } else {
+        unit.map(|w| format!("{w}-space indents"))
+    };
+    let quotes = if matches!(lang, "python" | "javascript" | "typescript" | "tsx") {
+        let single = file.text.matches('\'').count();
+        let double = file.text.matches('"').count();
+        if single > 2 * double + 4 {
+            Some("single-quoted strings")
+        } else if double > 2 * single + 4 {
+            Some("double-quoted strings")
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    match (indent, quotes) {
+        (Some(i), Some(q)) => Some(format!("{i} and {q}")),
+        (Some(i), None) => Some(i),
+        (None, Some(q)) => Some(q.to_owned()),
+        (None, None) => None,
     }
 }
 
@@ -318,7 +515,9 @@ fn role(file: &SourceFile, users: &[&str], deps: usize) -> String {
         _ if lower.contains("test") => "a test module".to_owned(),
         _ if lower.starts_with("examples/") || lower.contains("/examples/") => "an example".to_owned(),
         _ if lower.starts_with("benches/") || lower.contains("bench") => "a benchmark".to_owned(),
-        _ if file.language.is_none() => file_role(path).unwrap_or("a supporting file").to_owned(),
+        _ if file.language.is_none() => file_role(path.trim_end_matches(".orig"))
+            .unwrap_or("a supporting file")
+            .to_owned(),
         _ if parent.is_empty() || parent == "src" => format!("the `{stem}` module"),
         _ => format!("the `{stem}` module of `{parent}`"),
     };
@@ -424,6 +623,12 @@ fn leading_doc(file: &SourceFile) -> (Option<String>, bool) {
 fn text_facts(file: &SourceFile) -> TextFacts {
     let text = &file.text;
     let lower_name = file.path.rsplit('/').next().unwrap_or(&file.path).to_ascii_lowercase();
+    // A backup or template of a known kind (`Cargo.toml.orig`, `setup.cfg.in`) reads as that kind.
+    let lower_name = ["orig", "in", "example", "sample", "template", "dist"]
+        .iter()
+        .find_map(|s| lower_name.strip_suffix(&format!(".{s}")))
+        .filter(|n| n.contains('.'))
+        .map_or(lower_name.clone(), str::to_owned);
     let mut facts = TextFacts {
         words: text.split_whitespace().count(),
         ..TextFacts::default()
@@ -474,6 +679,19 @@ fn text_facts(file: &SourceFile) -> TextFacts {
                 && let Some(c) = current.as_mut()
             {
                 let k = k.trim().trim_matches('"');
+                if k == "name"
+                    && facts.package.is_none()
+                    && matches!(c.0.as_str(), "package" | "project" | "tool.poetry" | "metadata")
+                {
+                    let v = t
+                        .split_once('=')
+                        .map_or("", |(_, v)| v)
+                        .trim()
+                        .trim_matches(['"', '\'']);
+                    if !v.is_empty() && v.len() <= 64 && !v.contains(' ') {
+                        facts.package = Some(v.to_owned());
+                    }
+                }
                 if !k.is_empty() && !k.starts_with('#') && !k.contains(' ') && c.1.len() < 8 {
                     c.1.push(k.to_owned());
                 }
@@ -510,21 +728,21 @@ fn text_facts(file: &SourceFile) -> TextFacts {
     facts.license = if !license_file {
         None
     } else if has("Apache License") {
-        Some("Apache-2.0")
+        Some("Apache License, Version 2.0 (January 2004)")
     } else if has("Permission is hereby granted, free of charge") || has("MIT License") {
-        Some("MIT")
+        Some("MIT License (permission is granted free of charge, without warranty)")
     } else if has("GNU LESSER GENERAL PUBLIC") {
-        Some("LGPL")
+        Some("GNU Lesser General Public License")
     } else if has("GNU GENERAL PUBLIC LICENSE") {
-        Some("GPL")
+        Some("GNU General Public License")
     } else if has("Mozilla Public License") {
-        Some("MPL-2.0")
+        Some("Mozilla Public License, version 2.0")
     } else if has("Redistribution and use in source and binary forms") {
-        Some("BSD")
+        Some("BSD license (redistribution in source and binary forms permitted)")
     } else if has("This is free and unencumbered software") {
-        Some("Unlicense")
+        Some("Unlicense (free and unencumbered software, in the public domain)")
     } else if has("Permission to use, copy, modify, and/or distribute") {
-        Some("ISC")
+        Some("ISC License")
     } else {
         None
     };

@@ -39,9 +39,10 @@ pub struct TemplatePolicyConfig {
     /// are counted. Default 12.
     #[serde(default = "TemplatePolicyConfig::default_max_symbols")]
     pub max_symbols: usize,
-    /// The view a "before writing" thought is written in (`walk`, `overview`,
-    /// `dependencies-first`, `detailed`, `data-flow`, `contract`); search
-    /// proposes the others as rewrites. Default `walk`.
+    /// The view a "before writing" thought is written in (`deep`, `walk`,
+    /// `detailed`, `plain`, `contract`, `data-flow`, `dependencies-first`,
+    /// `lean`, `overview`); search proposes the others as rewrites. Default
+    /// `deep`.
     #[serde(default)]
     pub view: View,
     /// A "before writing" thought is cut to about this many characters by
@@ -397,13 +398,13 @@ impl Policy for TemplatePolicy {
         n: usize,
     ) -> Result<Vec<String>, StageError> {
         if request.phase == ThinkPhase::BeforeWriting {
-            // Other views of the file, rotated by the seed so that each
-            // round of a search is offered others.
+            // Other views of the file, best first, in pages of `n`: the
+            // round's seed picks the page, so rounds are offered others.
             let mut views = self.other_views(request, current);
-            if !views.is_empty() {
-                let k = (request.seed % views.len() as u64) as usize;
-                views.rotate_left(k);
-            }
+            let n = n.max(1);
+            let pages = views.len().div_ceil(n).max(1);
+            let page = (request.seed % pages as u64) as usize;
+            views.drain(..(page * n).min(views.len()));
             views.truncate(n);
             return Ok(views);
         }

@@ -15,7 +15,6 @@ use serde::Deserialize;
 pub enum View {
     /// The file from top to bottom: header, imports, module-level names, then
     /// each declaration, the first ones in detail.
-    #[default]
     Walk,
     /// What the file is for and what it provides, in a few sentences.
     Overview,
@@ -29,17 +28,31 @@ pub enum View {
     /// The public surface: signatures and purposes of what others may call,
     /// the errors it raises; internals by name.
     Contract,
+    /// The walk cut to its bones: header, imports, then each declaration by
+    /// its signature alone; short, so more of what came before stays in view.
+    Lean,
+    /// The walk with every declaration in full and what each one uses (the
+    /// default).
+    #[default]
+    Deep,
+    /// The walk without the asides (layout, errors, calls): what the file
+    /// provides, in order.
+    Plain,
 }
 
 impl View {
-    /// Every view, the default first.
-    pub const ALL: [View; 6] = [
+    /// Every view, the default first, then in the order they are offered as
+    /// rewrites: those that made real code likeliest first (docs/method.md).
+    pub const ALL: [View; 9] = [
+        View::Deep,
         View::Walk,
-        View::Overview,
-        View::DependenciesFirst,
         View::Detailed,
-        View::DataFlow,
+        View::Plain,
         View::Contract,
+        View::DataFlow,
+        View::DependenciesFirst,
+        View::Lean,
+        View::Overview,
     ];
 }
 
@@ -126,11 +139,24 @@ fn import_text(module: &str) -> String {
 }
 
 fn import_walk(f: &Facts<'_>) -> Option<String> {
-    if f.imports.is_empty() {
+    imports_of(&f.imports, "Imports, in order:")
+}
+
+/// The imports above the first declaration, then (`late`) those further down.
+fn split_imports(f: &Facts<'_>, late: bool) -> Option<String> {
+    let (top, rest) = f.imports.split_at(f.imports_on_top.min(f.imports.len()));
+    if late {
+        imports_of(rest, "Further down it imports")
+    } else {
+        imports_of(top, "Imports, in order:")
+    }
+}
+
+fn imports_of(imports: &[(String, Option<&str>)], lead: &str) -> Option<String> {
+    if imports.is_empty() {
         return None;
     }
-    let parts: Vec<String> = f
-        .imports
+    let parts: Vec<String> = imports
         .iter()
         .take(14)
         .map(|(m, to)| match to {
@@ -138,13 +164,13 @@ fn import_walk(f: &Facts<'_>) -> Option<String> {
             _ => import_text(m),
         })
         .collect();
-    let more = f.imports.len().saturating_sub(14);
+    let more = imports.len().saturating_sub(14);
     let tail = if more > 0 {
         format!(" and {more} more")
     } else {
         String::new()
     };
-    Some(format!("Imports, in order: {}{tail}.", parts.join("; ")))
+    Some(format!("{lead} {}{tail}.", parts.join("; ")))
 }
 
 fn dependency_uses(f: &Facts<'_>) -> Vec<String> {
@@ -233,6 +259,26 @@ fn item_line(item: &Item<'_>, index: usize, full: bool, budget: Budget, uses: bo
         format!("- {} {}", kind_word(s.kind), code(&signature(s)))
     };
     if full {
+        let derives: Vec<&String> = item
+            .marks
+            .iter()
+            .filter(|m| !m.starts_with('@') && m.chars().next().is_some_and(char::is_uppercase))
+            .collect();
+        let others: Vec<&String> = item.marks.iter().filter(|m| !derives.contains(m)).collect();
+        if !others.is_empty() {
+            line.push_str(&format!(" marked {}", codes(&others)));
+        }
+        if !derives.is_empty() {
+            line.push_str(&format!(", deriving {}", codes(&derives)));
+        }
+        if !item.members.is_empty() {
+            let what = if item.symbol.signature.contains("enum ") {
+                "variants"
+            } else {
+                "fields"
+            };
+            line.push_str(&format!(", {what} {}", codes(&item.members)));
+        }
         if index + 1 < budget.docs
             && let Some(doc) = s.doc.as_deref()
         {
@@ -415,7 +461,7 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
     let t = &f.text;
     let mut out = Vec::new();
     let what = match (t.license, f.role.as_str()) {
-        (Some(l), _) => format!("the {l} license text"),
+        (Some(l), _) => format!("the text of the {l}"),
         (None, r) => r.to_owned(),
     };
     let size = match f.lines {
@@ -428,6 +474,9 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
         out.push(format!("{} is {what}, {size} ({} words).", code(f.path), t.words));
     } else {
         out.push(format!("{} is {what}, {size}.", code(f.path)));
+    }
+    if let Some(n) = &t.package {
+        out.push(format!("It describes the package {}.", code(n)));
     }
     if let Some(c) = &t.copyright {
         out.push(format!("Copyright {c}."));
@@ -485,19 +534,54 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
         View::Walk => {
             push(Some(intro(f, rng)));
             push(header(f, budget));
-            push(import_walk(f));
+            push(f.style.as_ref().map(|s| format!("Written with {s}.")));
+            push(split_imports(f, false));
             if f.imports.is_empty() && !f.deps.is_empty() {
                 push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
             }
             push(constants(f));
             let lead = rng.pick(&["Then, top to bottom:", "Then, in order:", "After that:"]);
             push(plan(&all, budget, false, lead));
+            push(split_imports(f, true));
             push(errors(f));
             push(calls(f));
+        }
+        View::Lean => {
+            push(Some(intro(f, rng)));
+            push(header(f, budget));
+            push(import_walk(f));
+            let b = Budget { detailed: 0, ..budget };
+            push(plan(&all, b, false, "Declared in order:"));
+        }
+        View::Deep => {
+            push(Some(intro(f, rng)));
+            push(header(f, budget));
+            push(f.style.as_ref().map(|s| format!("Written with {s}.")));
+            push(split_imports(f, false));
+            if f.imports.is_empty() && !f.deps.is_empty() {
+                push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
+            }
+            push(constants(f));
+            let b = Budget {
+                detailed: budget.listed,
+                ..budget
+            };
+            push(plan(&all, b, true, "Top to bottom, in full:"));
+            push(split_imports(f, true));
+            push(errors(f));
+            push(calls(f));
+        }
+        View::Plain => {
+            push(Some(intro(f, rng)));
+            push(header(f, budget));
+            push(import_walk(f));
+            push(constants(f));
+            push(plan(&all, budget, false, "It provides, in order:"));
         }
         View::Overview => {
             push(Some(intro(f, rng)));
             push(header(f, budget));
+            push(import_walk(f));
             push(summary(f));
             let deps: Vec<&str> = f.deps.iter().map(|d| d.path).collect();
             if !deps.is_empty() {
@@ -515,6 +599,7 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
             } else {
                 push(Some(format!("{} takes {}.", code(f.path), join_list(&uses))));
             }
+            push(header(f, budget));
             push(externals(f));
             push(calls(f));
             push(constants(f));
@@ -524,6 +609,7 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
         View::Detailed => {
             push(Some(intro(f, rng)));
             push(header(f, budget));
+            push(import_walk(f));
             push(constants(f));
             let b = Budget {
                 detailed: budget.listed,
@@ -534,6 +620,9 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
         }
         View::DataFlow => {
             push(Some(intro(f, rng)));
+            push(header(f, budget));
+            push(import_walk(f));
+            push(constants(f));
             let order = flow_order(f);
             push(plan(
                 &order,
@@ -541,11 +630,12 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
                 true,
                 "Following the work from the entry points down:",
             ));
-            push(externals(f));
             push(errors(f));
         }
         View::Contract => {
             push(Some(intro(f, rng)));
+            push(header(f, budget));
+            push(import_walk(f));
             let public: Vec<&Item<'_>> = f.items.iter().filter(|i| is_public(i)).collect();
             let private: Vec<&str> = f
                 .items

@@ -25,6 +25,11 @@ fn real_repos() -> Vec<(RepoSnapshot, Analysis)> {
     if let Some(stdlib) = repo2agent_tests::python_stdlib() {
         roots.extend(["json", "email", "asyncio", "importlib"].map(|p| stdlib.join(p)));
     }
+    analyzed(&roots)
+}
+
+/// Each of `roots` walked and analyzed with the built-in analyzers.
+fn analyzed(roots: &[std::path::PathBuf]) -> Vec<(RepoSnapshot, Analysis)> {
     let analyzers = repo2agent_treesitter::builtin_analyzers().unwrap();
     let ingestor = Ingestor::new(InputConfig::default(), LanguageTable::for_analyzers(&analyzers));
     let mut istats = IngestStats::default();
@@ -126,12 +131,7 @@ fn the_stdlib_json_decoder_thought_reasons_about_its_structure() {
     let Some(stdlib) = repo2agent_tests::python_stdlib() else {
         panic!("python3 is needed for this test")
     };
-    let analyzers = repo2agent_treesitter::builtin_analyzers().unwrap();
-    let ingestor = Ingestor::new(InputConfig::default(), LanguageTable::for_analyzers(&analyzers));
-    let mut istats = IngestStats::default();
-    let repo = &expand(&[stdlib.join("json").display().to_string()], &mut istats)[0];
-    let snapshot = ingestor.snapshot(repo, &mut istats);
-    let analysis = analyze(&snapshot, &analyzers, 0, &mut AnalysisStats::default());
+    let (snapshot, analysis) = analyzed(&[stdlib.join("json")]).remove(0);
     let ctx = RepoContext {
         snapshot: &snapshot,
         analysis: &analysis,
@@ -209,12 +209,7 @@ fn a_declaration_in_full_names_its_derives_variants_fields_and_late_imports() {
          const SIZE: usize = size_of::<Color>();\n",
     )
     .unwrap();
-    let analyzers = repo2agent_treesitter::builtin_analyzers().unwrap();
-    let ingestor = Ingestor::new(InputConfig::default(), LanguageTable::for_analyzers(&analyzers));
-    let mut istats = IngestStats::default();
-    let repo = &expand(&[root.display().to_string()], &mut istats)[0];
-    let snapshot = ingestor.snapshot(repo, &mut istats);
-    let analysis = analyze(&snapshot, &analyzers, 0, &mut AnalysisStats::default());
+    let (snapshot, analysis) = analyzed(&[root]).remove(0);
     let ctx = RepoContext {
         snapshot: &snapshot,
         analysis: &analysis,

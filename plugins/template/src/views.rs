@@ -531,7 +531,7 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
         (!items.is_empty()).then(|| format!("{lead}\n{}", item_list(items, b, uses)))
     };
     match view {
-        View::Walk => {
+        View::Walk | View::Deep => {
             push(Some(intro(f, rng)));
             push(header(f, budget));
             push(f.style.as_ref().map(|s| format!("Written with {s}.")));
@@ -540,8 +540,16 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
                 push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
             }
             push(constants(f));
-            let lead = rng.pick(&["Then, top to bottom:", "Then, in order:", "After that:"]);
-            push(plan(&all, budget, false, lead));
+            if view == View::Deep {
+                let b = Budget {
+                    detailed: budget.listed,
+                    ..budget
+                };
+                push(plan(&all, b, true, "Top to bottom, in full:"));
+            } else {
+                let lead = rng.pick(&["Then, top to bottom:", "Then, in order:", "After that:"]);
+                push(plan(&all, budget, false, lead));
+            }
             push(split_imports(f, true));
             push(errors(f));
             push(calls(f));
@@ -552,24 +560,6 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
             push(import_walk(f));
             let b = Budget { detailed: 0, ..budget };
             push(plan(&all, b, false, "Declared in order:"));
-        }
-        View::Deep => {
-            push(Some(intro(f, rng)));
-            push(header(f, budget));
-            push(f.style.as_ref().map(|s| format!("Written with {s}.")));
-            push(split_imports(f, false));
-            if f.imports.is_empty() && !f.deps.is_empty() {
-                push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
-            }
-            push(constants(f));
-            let b = Budget {
-                detailed: budget.listed,
-                ..budget
-            };
-            push(plan(&all, b, true, "Top to bottom, in full:"));
-            push(split_imports(f, true));
-            push(errors(f));
-            push(calls(f));
         }
         View::Plain => {
             push(Some(intro(f, rng)));

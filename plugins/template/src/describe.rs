@@ -3,9 +3,20 @@
 use repo2agent_core::model::{FileId, Symbol, SymbolKind};
 use repo2agent_core::stage::RepoContext;
 
+/// A file's name, lower-cased, read as the kind it is a backup or template
+/// of (`Cargo.toml.orig`, `setup.cfg.in` → `cargo.toml`, `setup.cfg`).
+pub fn kind_name(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    ["orig", "in", "example", "sample", "template", "dist"]
+        .iter()
+        .find_map(|s| name.strip_suffix(&format!(".{s}")))
+        .filter(|n| n.contains('.'))
+        .map_or_else(|| name.clone(), str::to_owned)
+}
+
 /// What kind of file this is, from its name, when it holds no code outline.
 pub fn file_role(path: &str) -> Option<&'static str> {
-    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let name = kind_name(path);
     let lower = path.to_ascii_lowercase();
     Some(match name.as_str() {
         n if n.starts_with("readme") => "the project's documentation",

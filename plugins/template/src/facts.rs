@@ -2,7 +2,7 @@
 //! facts a before-writing thought is built from. Only names, signatures, the
 //! first sentences of docs and counts are kept — never body code.
 
-use crate::describe::{file_role, first_sentence};
+use crate::describe::{file_role, first_sentence, kind_name};
 use repo2agent_core::model::{FileId, ReferenceKind, SourceFile, Symbol, SymbolKind};
 use repo2agent_core::stage::RepoContext;
 use std::collections::BTreeSet;
@@ -30,8 +30,10 @@ pub struct Item<'a> {
     pub uses: Vec<String>,
     /// Its length in lines.
     pub lines: u32,
-    /// What is written on it: the traits a Rust item derives and the names of
-    /// its other attributes, a Python decorator's name (`@property`).
+    /// The traits a Rust item derives.
+    pub derives: Vec<String>,
+    /// What else is written on it: a Rust attribute's name (`inline`), a
+    /// Python decorator (`@property`).
     pub marks: Vec<String>,
     /// A Rust enum's variants or a struct's fields, each its name and a short
     /// type (`Rgb(RgbColor)`, `fg: Option<Color>`).
@@ -201,6 +203,7 @@ impl<'a> Facts<'a> {
         known.extend(external.iter().filter_map(|m| last_segment(m)));
         let known: BTreeSet<String> = known.into_iter().filter(|n| n.len() > 1).collect();
 
+        let rust = file.language.as_deref() == Some("rust");
         let mut items = Vec::new();
         let mut constants = Vec::new();
         for s in symbols {
@@ -216,6 +219,7 @@ impl<'a> Facts<'a> {
                         }
                     }
                     uses.truncate(6);
+                    let (derives, marks) = marks(&file.text, s);
                     items.push(Item {
                         symbol: s,
                         methods: s
@@ -225,8 +229,9 @@ impl<'a> Facts<'a> {
                             .collect(),
                         uses,
                         lines: s.span.end_line.saturating_sub(s.span.start_line) + 1,
-                        marks: marks(&file.text, s),
-                        members: members(body, s),
+                        derives,
+                        marks,
+                        members: if rust { members(body, s) } else { Vec::new() },
                     });
                 }
             }
@@ -285,9 +290,10 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// The attributes (Rust) or decorators (Python) written on `s`: on the lines
-/// right above it and, where its span holds them, at its start.
-fn marks(text: &str, s: &Symbol) -> Vec<String> {
+/// The attributes (Rust) or decorators (Python) written on `s`, on the lines
+/// right above it and, where its span holds them, at its start: the traits
+/// it derives, then the names of the others.
+fn marks(text: &str, s: &Symbol) -> (Vec<String>, Vec<String>) {
     let before = text.get(..s.span.start_byte).unwrap_or_default();
     let mut lines: Vec<&str> = Vec::new();
     for l in before.lines().rev().skip(usize::from(!before.ends_with('\n'))) {
@@ -305,47 +311,39 @@ fn marks(text: &str, s: &Symbol) -> Vec<String> {
             .map(str::trim)
             .take_while(|t| t.starts_with("#[") || t.starts_with('@')),
     );
-    let mut out: Vec<String> = Vec::new();
+    let (mut derives, mut others): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let add = |to: &mut Vec<String>, w: String| {
+        if !to.contains(&w) && to.len() < 12 {
+            to.push(w);
+        }
+    };
     for l in lines {
-        let (derive, name) = if let Some(rest) = l.strip_prefix("#[derive(") {
-            (true, rest)
-        } else {
-            (false, l.trim_start_matches("#[").trim_start_matches('@'))
-        };
-        let found: Vec<&str> = if derive {
-            words(rest_of(name))
-                .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
-                .collect()
-        } else {
-            name.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-                .next()
-                .filter(|w| !w.is_empty())
-                .into_iter()
-                .collect()
-        };
-        for w in found {
-            let w = if l.starts_with('@') {
-                format!("@{w}")
-            } else {
-                w.to_owned()
-            };
-            if !out.contains(&w) && out.len() < 12 {
-                out.push(w);
+        if let Some(list) = l.strip_prefix("#[derive(") {
+            let list = list.split(')').next().unwrap_or(list);
+            for w in words(list).filter(|w| w.chars().next().is_some_and(char::is_uppercase)) {
+                add(&mut derives, w.to_owned());
             }
+        } else if let Some(name) = l
+            .trim_start_matches("#[")
+            .trim_start_matches('@')
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .next()
+            .filter(|w| !w.is_empty())
+        {
+            let mark = if l.starts_with('@') {
+                format!("@{name}")
+            } else {
+                name.to_owned()
+            };
+            add(&mut others, mark);
         }
     }
-    out
-}
-
-/// The text of a derive list up to its closing parenthesis.
-fn rest_of(s: &str) -> &str {
-    s.split(')').next().unwrap_or(s)
+    (derives, others)
 }
 
 /// The variants of a Rust enum or the fields of a Rust struct, from its body.
 fn members(body: &str, s: &Symbol) -> Vec<String> {
-    let is_enum = s.signature.contains("enum ");
-    if !(is_enum || s.signature.contains("struct ")) || !s.signature.contains(&s.name) {
+    if !matches!(s.kind, SymbolKind::Enum | SymbolKind::Struct) {
         return Vec::new();
     }
     let Some(open) = body.find('{') else { return Vec::new() };
@@ -515,9 +513,7 @@ fn role(file: &SourceFile, users: &[&str], deps: usize) -> String {
         _ if lower.contains("test") => "a test module".to_owned(),
         _ if lower.starts_with("examples/") || lower.contains("/examples/") => "an example".to_owned(),
         _ if lower.starts_with("benches/") || lower.contains("bench") => "a benchmark".to_owned(),
-        _ if file.language.is_none() => file_role(path.trim_end_matches(".orig"))
-            .unwrap_or("a supporting file")
-            .to_owned(),
+        _ if file.language.is_none() => file_role(path).unwrap_or("a supporting file").to_owned(),
         _ if parent.is_empty() || parent == "src" => format!("the `{stem}` module"),
         _ => format!("the `{stem}` module of `{parent}`"),
     };
@@ -622,13 +618,7 @@ fn leading_doc(file: &SourceFile) -> (Option<String>, bool) {
 /// Headings, sections and keys, license and size of a file without an outline.
 fn text_facts(file: &SourceFile) -> TextFacts {
     let text = &file.text;
-    let lower_name = file.path.rsplit('/').next().unwrap_or(&file.path).to_ascii_lowercase();
-    // A backup or template of a known kind (`Cargo.toml.orig`, `setup.cfg.in`) reads as that kind.
-    let lower_name = ["orig", "in", "example", "sample", "template", "dist"]
-        .iter()
-        .find_map(|s| lower_name.strip_suffix(&format!(".{s}")))
-        .filter(|n| n.contains('.'))
-        .map_or(lower_name.clone(), str::to_owned);
+    let lower_name = kind_name(&file.path);
     let mut facts = TextFacts {
         words: text.split_whitespace().count(),
         ..TextFacts::default()

@@ -19,7 +19,7 @@ pub use copied::{MIN_COPIED_LINE, copied_share};
 use describe::{file_role, first_sentence, join_list, main_symbols, paths, symbol_summary};
 use facts::Facts;
 use repo2agent_core::StageError;
-use repo2agent_core::model::{FileId, Plan, PlanStep};
+use repo2agent_core::model::{FileId, Plan, PlanStep, Symbol};
 use repo2agent_core::registry::{Origin, Registry, RegistryError};
 use repo2agent_core::stage::{Policy, RepoContext, ThinkPhase, ThinkRequest};
 use rng::Rng;
@@ -301,12 +301,13 @@ impl TemplatePolicy {
         format!("{opener}{why}{needs}")
     }
 
-    /// The before-writing thought in `view`: as detailed as fits in
+    /// The before-writing thought in each of `views`: as detailed as fits in
     /// `max_thought_chars`, with the last doc sentences dropped while they
-    /// make more than a fifth of it text copied from the file.
-    fn before_writing(&self, req: ThinkRequest<'_>, view: View, seed: u64) -> String {
+    /// make more than a fifth of it text copied from the file. The file's
+    /// facts are read once for all views.
+    fn before_writing(&self, req: ThinkRequest<'_>, views: &[View], seed: u64) -> Vec<String> {
         let Some(facts) = Facts::of(req.repo, req.step.file) else {
-            return format!("I write `{}`.", req.step.path);
+            return vec![format!("I write `{}`.", req.step.path)];
         };
         let file = req.repo.snapshot.file(req.step.file).map_or("", |f| f.text.as_str());
         let symbols = req
@@ -315,6 +316,14 @@ impl TemplatePolicy {
             .outlines
             .get(&req.step.file)
             .map_or(&[][..], |o| &o.symbols);
+        views
+            .iter()
+            .map(|v| self.fitted(&facts, *v, file, symbols, seed))
+            .collect()
+    }
+
+    /// One view of `facts`, cut to fit (see [`Self::before_writing`]).
+    fn fitted(&self, facts: &Facts<'_>, view: View, file: &str, symbols: &[Symbol], seed: u64) -> String {
         let listed = self.config.max_symbols.max(1);
         let mut budget = Budget {
             detailed: 3.min(listed),
@@ -322,7 +331,7 @@ impl TemplatePolicy {
             docs: listed + 1,
         };
         loop {
-            let text = render(&facts, view, budget, &mut Rng::new(seed));
+            let text = render(facts, view, budget, &mut Rng::new(seed));
             let fits = text.chars().count() <= self.config.max_thought_chars;
             if copied_share(&text, file, symbols) > 0.2 {
                 // Quote fewer docs first, then name fewer things.
@@ -347,8 +356,7 @@ impl TemplatePolicy {
     /// The before-writing thought in every view but `current`, each once.
     fn other_views(&self, req: ThinkRequest<'_>, current: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for v in View::ALL {
-            let t = self.before_writing(req, v, req.seed);
+        for t in self.before_writing(req, &View::ALL, req.seed) {
             if t != current && !out.contains(&t) {
                 out.push(t);
             }
@@ -360,7 +368,7 @@ impl TemplatePolicy {
         let mut rng = Rng::new(seed);
         match req.phase {
             ThinkPhase::BeforeReading => self.before_reading(req, &mut rng),
-            ThinkPhase::BeforeWriting => self.before_writing(req, self.config.view, seed),
+            ThinkPhase::BeforeWriting => self.before_writing(req, &[self.config.view], seed).remove(0),
         }
     }
 }

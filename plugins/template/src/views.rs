@@ -259,20 +259,14 @@ fn item_line(item: &Item<'_>, index: usize, full: bool, budget: Budget, uses: bo
         format!("- {} {}", kind_word(s.kind), code(&signature(s)))
     };
     if full {
-        let derives: Vec<&String> = item
-            .marks
-            .iter()
-            .filter(|m| !m.starts_with('@') && m.chars().next().is_some_and(char::is_uppercase))
-            .collect();
-        let others: Vec<&String> = item.marks.iter().filter(|m| !derives.contains(m)).collect();
-        if !others.is_empty() {
-            line.push_str(&format!(" marked {}", codes(&others)));
+        if !item.marks.is_empty() {
+            line.push_str(&format!(" marked {}", codes(&item.marks)));
         }
-        if !derives.is_empty() {
-            line.push_str(&format!(", deriving {}", codes(&derives)));
+        if !item.derives.is_empty() {
+            line.push_str(&format!(", deriving {}", codes(&item.derives)));
         }
         if !item.members.is_empty() {
-            let what = if item.symbol.signature.contains("enum ") {
+            let what = if matches!(s.kind, SymbolKind::Enum) {
                 "variants"
             } else {
                 "fields"

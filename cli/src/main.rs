@@ -257,6 +257,11 @@ struct RunArgs {
     /// (default: one per CPU core); the output is the same for any number.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Print what the run's model calls would cost (calls, prompt tokens, the
+    /// most completion tokens; per repository and in total) from its real
+    /// prompts, without calling a model or writing anything.
+    #[arg(long, conflicts_with = "resume")]
+    estimate: bool,
 }
 
 #[derive(Args, Debug)]
@@ -270,6 +275,58 @@ struct MergeArgs {
     /// The parts' output directories (`run --shard K/N --out DIR`), every part of N once.
     #[arg(required = true, value_name = "PART_DIR")]
     parts: Vec<PathBuf>,
+}
+
+/// The `run --estimate` table.
+fn print_estimate(e: &repo2agent_core::estimate::Estimate) {
+    let Some(policy) = &e.policy else {
+        println!("estimate: no policy configured, so no model calls");
+        return;
+    };
+    if !e.calls_models {
+        println!("estimate: the `{policy}` policy makes no model calls");
+        return;
+    }
+    let counted = if e.exact_tokens {
+        "prompt tokens counted with the policy's tokenizer"
+    } else {
+        "prompt tokens approximated as bytes / 4 (set the policy's `tokenizer` for exact counts)"
+    };
+    println!("estimate of the `{policy}` policy's model calls (none made; {counted}; retries not included):");
+    let searched = e.repos.iter().any(|r| r.search.calls > 0);
+    let name_width = e.repos.iter().map(|r| r.name.len()).max().unwrap_or(0).max(10);
+    print!(
+        "{:<name_width$} {:>6} {:>7} {:>14} {:>18}",
+        "repository", "files", "calls", "prompt tokens", "completion (max)"
+    );
+    if searched {
+        print!(
+            " {:>14} {:>14} {:>18}",
+            "rewrite calls", "prompt tokens", "completion (max)"
+        );
+    }
+    println!();
+    for r in &e.repos {
+        print!(
+            "{:<name_width$} {:>6} {:>7} {:>14} {:>18}",
+            r.name, r.files, r.policy.calls, r.policy.prompt_tokens, r.policy.max_completion_tokens
+        );
+        if searched {
+            print!(
+                " {:>14} {:>14} {:>18}",
+                r.search.calls, r.search.prompt_tokens, r.search.max_completion_tokens
+            );
+        }
+        println!();
+    }
+    let t = &e.total;
+    println!(
+        "total: {} repositories, {} calls, {} prompt tokens, at most {} completion tokens",
+        e.repos.len(),
+        t.calls,
+        t.prompt_tokens,
+        t.max_completion_tokens
+    );
 }
 
 fn parse_partition(text: &str) -> Result<repo2agent_core::partition::Partition, String> {
@@ -332,6 +389,11 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
             cfg.resume = args.resume;
             if let Some(w) = args.workers {
                 cfg.run.workers = w;
+            }
+            if args.estimate {
+                let e = repo2agent_core::estimate::estimate(&cfg).context("the estimate failed")?;
+                print_estimate(&e);
+                return Ok(ExitCode::SUCCESS);
             }
             let progress = progress::RunProgress::new(quiet);
             let report = pipeline::run_with_progress(&cfg, &progress);
@@ -696,6 +758,22 @@ fn print_run_summary(report: &pipeline::RunReport) {
             sim.plan_duplicated,
             sim.plan_missing,
             path.display()
+        );
+    }
+    let c = |k: &str| sim.policy.get(k).copied().unwrap_or(0);
+    if c("calls") + c("cache_hits") > 0 {
+        let (prompt, cached) = (c("prompt_tokens"), c("cached_prompt_tokens"));
+        println!(
+            "model calls: {} sent ({} retries), {} from the call cache; {} prompt tokens ({:.0}% from the server's prefix cache), {} completion tokens; {} plans ({} on the first attempt), {} template fallbacks",
+            c("calls"),
+            c("retries"),
+            c("cache_hits"),
+            prompt,
+            100.0 * cached as f64 / prompt.max(1) as f64,
+            c("completion_tokens"),
+            c("plans"),
+            c("plans_first_attempt"),
+            c("template_fallbacks"),
         );
     }
     if !sim.grounding_failures.is_empty() || !sim.failed.is_empty() {

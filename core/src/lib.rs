@@ -15,6 +15,7 @@ pub mod cache;
 pub mod config;
 pub mod dylib;
 pub mod error;
+pub mod estimate;
 pub mod grounding;
 pub mod ingest;
 pub mod merge;

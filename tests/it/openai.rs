@@ -70,9 +70,84 @@ fn the_openai_policy_writes_grounded_trajectories_through_a_real_http_server() {
     let sim = &stats["simulation"];
     assert_eq!(sim["trajectories"], 1);
     assert_eq!(sim["grounding_failures"], serde_json::json!({}));
-    assert_eq!(sim["plan_invented"], 1, "the model's invented ghost.py was dropped");
-    assert_eq!(sim["plan_missing"], 0);
+    assert_eq!(
+        (&sim["plan_invented"], &sim["plan_duplicated"], &sim["plan_missing"]),
+        (&serde_json::json!(0), &serde_json::json!(0), &serde_json::json!(0)),
+        "a structured plan lists every file once: {sim}"
+    );
     let files = stats["ingest"]["files_kept"].as_u64().unwrap();
+    let p = &sim["policy"];
+    assert_eq!(
+        (&p["plans"], &p["plans_first_attempt"], &p["plan_fallbacks"]),
+        (&1.into(), &1.into(), &0.into()),
+        "{p}"
+    );
+    assert_eq!(
+        (&p["structured_requests"], &p["structured_rejected"]),
+        (&1.into(), &0.into()),
+        "{p}"
+    );
+
+    // The plan was asked with its JSON schema: one step per real file, in
+    // implementation order.
+    let chats = server.chat_requests();
+    let plan = chats
+        .iter()
+        .find(|r| r.get("response_format").is_some())
+        .expect("a structured request");
+    let format = &plan["response_format"];
+    assert_eq!(
+        (&format["type"], &format["json_schema"]["name"]),
+        (&"json_schema".into(), &"plan".into())
+    );
+    let steps = format["json_schema"]["schema"]["properties"]["steps"]["prefixItems"]
+        .as_array()
+        .unwrap();
+    assert_eq!(steps.len() as u64, files);
+    let planned: Vec<&str> = steps
+        .iter()
+        .map(|s| s["properties"]["path"]["const"].as_str().unwrap())
+        .collect();
+    let written: Vec<String> = {
+        let t: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+        t["main"]["steps"][0]["plan"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(planned, written, "the plan kept the schema's order");
+
+    // Laid out for a prefix cache: one system message, and every user message
+    // starts with the repository's context; only the task after it differs.
+    let system = &chats[0]["messages"][0]["content"];
+    let users: Vec<&str> = chats
+        .iter()
+        .map(|r| r["messages"][1]["content"].as_str().unwrap())
+        .collect();
+    let context = &users[0][..users[0].find("Task (").unwrap()];
+    assert!(
+        context.starts_with("Repository: ") && context.contains("Files:\n- "),
+        "{context}"
+    );
+    for (r, u) in chats.iter().zip(&users) {
+        assert_eq!(&r["messages"][0]["content"], system);
+        assert!(
+            u.starts_with(context) && u[context.len()..].starts_with("Task ("),
+            "{u}"
+        );
+    }
+    // The fake serves a one-slot cache like llama.cpp's: the shared context
+    // is served from it for every call after the first.
+    let (prompt, cached) = (
+        p["prompt_tokens"].as_u64().unwrap(),
+        p["cached_prompt_tokens"].as_u64().unwrap(),
+    );
+    assert!(
+        cached * 10 >= prompt * 7,
+        "{cached} of {prompt} prompt tokens from the cache"
+    );
     // One plan call and two thoughts per file.
     assert_eq!(sim["policy"]["calls"].as_u64().unwrap(), 1 + 2 * files);
     assert_eq!(
@@ -90,6 +165,232 @@ fn the_openai_policy_writes_grounded_trajectories_through_a_real_http_server() {
     assert!(!jsonl.contains("hallucinated"), "code a model proposes is never kept");
     assert!(jsonl.contains("A fake model's requirements.") && jsonl.contains("\"policy\":\"openai\""));
     assert_eq!(server.requests() as u64, 1 + 2 * files);
+}
+
+/// A plan asked in free text (`structured_output = "none"`, or a server that
+/// rejects `response_format`) is parsed from the prose, and repaired.
+#[test]
+fn a_plan_without_a_schema_is_parsed_from_free_text_and_a_rejecting_server_is_detected_once() {
+    let server = FakeLlm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "structured_output = \"none\"");
+    let (stats, jsonl) = run(tmp.path(), &cfg, "out");
+    let sim = &stats["simulation"];
+    assert_eq!(sim["plan_invented"], 1, "the model's invented ghost.py was dropped");
+    assert_eq!(sim["plan_missing"], 0);
+    let p = &sim["policy"];
+    assert_eq!(
+        (&p["structured_requests"], &p["unstructured_requests"]),
+        (&0.into(), &1.into()),
+        "{p}"
+    );
+    assert_eq!(p["plan_fallbacks"], 0);
+    assert!(jsonl.contains("A fake model's requirements."));
+    assert!(
+        server
+            .chat_requests()
+            .iter()
+            .all(|r| r.get("response_format").is_none())
+    );
+
+    // A server that answers `response_format` with a 400: asked once with it,
+    // then in free text, and the run goes on without a fallback.
+    let server = FakeLlm::start();
+    server.reject_response_format();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "");
+    let (stats, jsonl) = run(tmp.path(), &cfg, "rejected");
+    let sim = &stats["simulation"];
+    let p = &sim["policy"];
+    assert_eq!(p["structured_rejected"], 1, "{p}");
+    assert_eq!(
+        (&p["structured_requests"], &p["unstructured_requests"]),
+        (&1.into(), &1.into()),
+        "{p}"
+    );
+    assert_eq!(
+        (&p["retries"], &p["plan_fallbacks"], &p["template_fallbacks"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{p}"
+    );
+    assert_eq!(sim["plan_invented"], 1, "the free-text plan was used");
+    assert!(jsonl.contains("A fake model's requirements."));
+    let files = stats["ingest"]["files_kept"].as_u64().unwrap();
+    assert_eq!(server.requests() as u64, 2 + 2 * files, "one rejected request more");
+}
+
+/// `run --estimate` sends nothing and writes nothing, and counts the calls
+/// the run then makes: one plan and two thoughts per file, plus the search's
+/// rewrite rounds for each thought before a Write.
+#[test]
+fn an_estimate_calls_no_model_and_counts_the_calls_of_the_run() {
+    let server = FakeLlm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let search = "[scorers.judge]\ntype = \"openai-logprobs\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"fake\"\n[search]\ntype = \"greedy-rewrite\"\nscorer = \"judge\"\nrounds = 3\ncandidates = 2\n";
+    let cfg = config(&server, tmp.path(), "max_tokens = 100");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}{search}")).unwrap();
+    let repo = workspace_root().join("plugins/treesitter/tests/fixtures/python");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--input",
+            repo.to_str().unwrap(),
+            "--out",
+            "out",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let estimate = args(&["--estimate"]);
+    let estimate: Vec<&str> = estimate.iter().map(String::as_str).collect();
+    let (code, stdout, err) = run_cli(tmp.path(), &estimate);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert_eq!(server.requests(), 0, "no request: {stdout}");
+    assert!(!tmp.path().join("out").exists(), "nothing written");
+    assert!(stdout.contains("approximated as bytes / 4"), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("python "))
+        .expect("a row for the repository");
+    let cols: Vec<u64> = row.split_whitespace().skip(1).map(|c| c.parse().unwrap()).collect();
+    let (files, calls, prompt, completion) = (cols[0], cols[1], cols[2], cols[3]);
+    assert_eq!(calls, 1 + 2 * files, "{stdout}");
+    assert!(prompt > 0, "{stdout}");
+    // Thoughts may take `max_tokens` each; the plan its schema's bound.
+    assert!(completion > 2 * files * 100, "{stdout}");
+    let (rewrite_calls, rewrite_prompt) = (cols[4], cols[5]);
+    assert_eq!(
+        rewrite_calls,
+        3 * files,
+        "three rounds per thought before a Write: {stdout}"
+    );
+    assert!(rewrite_prompt > prompt / 2, "{stdout}");
+    let total = stdout.lines().find(|l| l.starts_with("total: ")).unwrap();
+    assert!(total.contains(&format!("{} calls", calls + rewrite_calls)), "{total}");
+
+    // The run makes the calls estimated (the search's need its scorer: none here).
+    let cfg2 = config(&server, tmp.path(), "max_tokens = 100");
+    let run_args = [
+        "run",
+        "-c",
+        cfg2.to_str().unwrap(),
+        "--input",
+        repo.to_str().unwrap(),
+        "--out",
+        "out",
+    ];
+    let (code, stdout, err) = run_cli(tmp.path(), &run_args);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let stats = read_json(tmp.path().join("out/stats.json"));
+    assert_eq!(stats["simulation"]["policy"]["calls"].as_u64().unwrap(), calls);
+    assert_eq!(stats["ingest"]["files_kept"].as_u64().unwrap(), files);
+
+    // A cached answer costs nothing: the estimate of a rerun counts no plan or thought.
+    let (code, stdout, _) = run_cli(tmp.path(), &[run_args.as_slice(), &["--estimate"]].concat());
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("total: 1 repositories, 0 calls, 0 prompt tokens"),
+        "{stdout}"
+    );
+}
+
+/// With one request at a time (a one-slot server) and two workers, a freed
+/// slot goes to the same repository's next call: after the two plans, each
+/// repository's calls run in one stretch (3 switches; handed out in arrival
+/// order instead, 5 in this run), and the server's cache keeps their prefix.
+#[test]
+fn one_repositorys_calls_run_back_to_back_so_the_prefix_cache_stays_warm() {
+    let server = FakeLlm::start();
+    server.delay(Duration::from_millis(20));
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "max_concurrency = 1");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("timeout_s = 1.0", "timeout_s = 30");
+    std::fs::write(&cfg, format!("[run]\nworkers = 2\n{text}")).unwrap();
+    let fixtures = workspace_root().join("plugins/treesitter/tests/fixtures");
+    let (code, stdout, err) = run_cli(
+        tmp.path(),
+        &[
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--input",
+            fixtures.join("python").to_str().unwrap(),
+            fixtures.join("rust").to_str().unwrap(),
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let repos: Vec<String> = server
+        .chat_requests()
+        .iter()
+        .map(|r| {
+            r["messages"][1]["content"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let switches = repos.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        repos.len() > 20 && switches <= 3,
+        "{switches} switches over {} calls: {repos:?}",
+        repos.len()
+    );
+    let p = &read_json(tmp.path().join("out/stats.json"))["simulation"]["policy"];
+    let (prompt, cached) = (
+        p["prompt_tokens"].as_u64().unwrap(),
+        p["cached_prompt_tokens"].as_u64().unwrap(),
+    );
+    assert!(
+        cached * 10 >= prompt * 7,
+        "{cached} of {prompt} prompt tokens from the cache"
+    );
+    assert_eq!(p["max_in_flight"], 1);
+}
+
+/// Requests in flight never exceed `max_concurrency` and reach it when there
+/// is work: two workers' repositories share the policy's one client.
+#[test]
+fn requests_in_flight_reach_max_concurrency_and_never_exceed_it() {
+    let server = FakeLlm::start();
+    server.delay(Duration::from_millis(150));
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&server, tmp.path(), "max_concurrency = 3");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("timeout_s = 1.0", "timeout_s = 30");
+    std::fs::write(&cfg, format!("[run]\nworkers = 2\n{text}")).unwrap();
+    let fixtures = workspace_root().join("plugins/treesitter/tests/fixtures");
+    let (code, stdout, err) = run_cli(
+        tmp.path(),
+        &[
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--input",
+            fixtures.join("python").to_str().unwrap(),
+            fixtures.join("rust").to_str().unwrap(),
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let stats = read_json(tmp.path().join("out/stats.json"));
+    assert_eq!(stats["simulation"]["trajectories"], 2);
+    assert_eq!(server.max_in_flight(), 3, "measured by the server");
+    assert_eq!(
+        stats["simulation"]["policy"]["max_in_flight"], 3,
+        "measured by the client"
+    );
 }
 
 /// The thought value of a served model's thoughts, judged through
@@ -264,28 +565,56 @@ fn the_openai_policy_with_a_real_local_model_writes_a_grounded_trajectory() {
     }
 
     let tmp = tempfile::tempdir().unwrap();
+    // The served model's tokenizer, for an exact estimate.
+    let tokenizer = tmp.path().join("smollm2-tokenizer.json");
+    let (code, _, err) = run_cli(
+        tmp.path(),
+        &[
+            "gguf-tokenizer",
+            smollm2_gguf().to_str().unwrap(),
+            "--out",
+            tokenizer.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
     let cfg = tmp.path().join("llama.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[policies.smol]\ntype = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"smollm2\"\nmax_tokens = 64\ntemperature = 0.2\nmax_concurrency = 1\ntimeout_s = 120\nmax_retries = 1\nbackoff_initial_ms = 50\ncache_dir = \"cache\"\n[scorers.judge]\ntype = \"burn\"\nmodel = {}\nmax_context_tokens = 512\n[evaluate]\nscorer = \"judge\"\ncontext_chars = 1500\ntarget_chars = 400\ncache_dir = \"cache\"\n[format]\ntype = \"agent\"\n",
+            "[policies.smol]\ntype = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"smollm2\"\nmax_tokens = 64\ntemperature = 0.2\nmax_concurrency = 1\ntimeout_s = 120\nmax_retries = 3\nbackoff_initial_ms = 50\ncache_dir = \"cache\"\ntokenizer = {}\n[scorers.judge]\ntype = \"burn\"\nmodel = {}\nmax_context_tokens = 512\n[evaluate]\nscorer = \"judge\"\ncontext_chars = 1500\ntarget_chars = 400\ncache_dir = \"cache\"\n[format]\ntype = \"agent\"\n",
+            toml_path(&tokenizer),
             toml_path(&smollm2_gguf())
         ),
     )
     .unwrap();
     let repo = workspace_root().join("plugins/formatters/tests/golden/demo");
-    let (code, stdout, err) = run_cli(
-        tmp.path(),
-        &[
-            "run",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--input",
-            repo.to_str().unwrap(),
-            "--out",
-            "out",
-        ],
-    );
+    let args = [
+        "run",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--input",
+        repo.to_str().unwrap(),
+        "--out",
+        "out",
+    ];
+    // What it will cost, first (no call).
+    let (code, estimate, err) = run_cli(tmp.path(), &[args.as_slice(), &["--estimate"]].concat());
+    assert_eq!(code, 0, "{estimate}\n{err}");
+    assert!(estimate.contains("counted with the policy's tokenizer"), "{estimate}");
+    let total = estimate.lines().find(|l| l.starts_with("total: ")).unwrap();
+    let number = |after: &str| -> u64 {
+        let at = total.find(after).unwrap();
+        total[..at]
+            .trim_end()
+            .rsplit([' ', ','])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (estimated_calls, estimated_prompt) = (number(" calls"), number(" prompt tokens"));
+
+    let (code, stdout, err) = run_cli(tmp.path(), &args);
     assert_eq!(code, 0, "{stdout}\n{err}");
     let stats = read_json(tmp.path().join("out/stats.json"));
     drop(server);
@@ -307,15 +636,55 @@ fn the_openai_policy_with_a_real_local_model_writes_a_grounded_trajectory() {
     assert_eq!(sim["trajectories"], 1, "{sim}");
     assert_eq!(sim["grounding_failures"], serde_json::json!({}));
     let p = &sim["policy"];
-    let asked = 1 + 2 * stats["ingest"]["files_kept"].as_u64().unwrap();
+    let files = stats["ingest"]["files_kept"].as_u64().unwrap();
+    let asked = 1 + 2 * files;
+    assert_eq!(estimated_calls, asked, "{estimate}");
     assert!(p["calls"].as_u64().unwrap() >= asked, "{p}");
-    assert!(p["completion_tokens"].as_u64().unwrap() > 0, "{p}");
+    // The plan came from the model, through its JSON schema: every file once.
+    assert_eq!((&p["plans"], &p["plan_fallbacks"]), (&1.into(), &0.into()), "{p}");
+    assert_eq!(p["structured_rejected"], 0, "{p}");
+    assert_eq!(
+        (&sim["plan_invented"], &sim["plan_duplicated"], &sim["plan_missing"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{sim}"
+    );
+    // Every thought is the model's (no template fallback), prose, not empty.
+    assert_eq!(p["template_fallbacks"], 0, "{p}");
+    let jsonl = std::fs::read_to_string(tmp.path().join("out/trajectories.jsonl")).unwrap();
+    let th = thoughts(&jsonl);
+    assert_eq!(th.len() as u64, 2 * files);
+    assert!(th.iter().all(|t| !t.trim().is_empty() && !t.contains("```")), "{th:?}");
+    // Usage and the server's prefix cache were reported.
+    let (prompt, cached) = (
+        p["prompt_tokens"].as_u64().unwrap(),
+        p["cached_prompt_tokens"].as_u64().unwrap(),
+    );
+    assert!(p["completion_tokens"].as_u64().unwrap() > 0 && cached > 0, "{p}");
+    // The estimate's prompt tokens within 10 % of the server's (per call, as
+    // retries add calls the estimate does not count).
+    let per_call = |tokens: u64, calls: u64| tokens as f64 / calls as f64;
+    let (real, est) = (
+        per_call(prompt, p["calls"].as_u64().unwrap()),
+        per_call(estimated_prompt, estimated_calls),
+    );
     assert!(
-        p["template_fallbacks"].as_u64().unwrap() < asked,
-        "some answers came from the model: {p}"
+        (est - real).abs() <= 0.10 * real,
+        "estimated {est:.0} prompt tokens per call, served {real:.0}"
     );
     let writes = check_trajectories_against_disk(&tmp.path().join("out/trajectories.jsonl"), |_| repo.clone());
     assert!(writes > 0);
+}
+
+/// A plain (unstructured) call with `seed`.
+fn ask(seed: u64) -> repo2agent_openai::Ask<'static> {
+    repo2agent_openai::Ask {
+        system: "s",
+        user: "u",
+        seed,
+        schema: None,
+        max_tokens: None,
+        group: 0,
+    }
 }
 
 /// A chat client against the fake server, retrying `max_retries` times.
@@ -332,6 +701,7 @@ fn chat_client_at(base_url: &str, max_retries: u32, timeout: Duration) -> repo2a
         max_retries,
         backoff_initial: Duration::from_millis(1),
         backoff_max: Duration::from_millis(2),
+        structured: true,
     };
     repo2agent_openai::ChatClient::new(base_url, "k", settings, 2, repo2agent_openai::CallCache::new(None))
 }
@@ -343,7 +713,7 @@ async fn calls_that_give_up_carry_their_last_reason() {
     let fail = |faults: Vec<Fault>, max_retries: u32| {
         server.inject(faults);
         let c = chat_client(&server, max_retries, Duration::from_millis(300));
-        async move { c.chat("s", "u", 1, |a| Ok(a.to_owned())).await.unwrap_err() }
+        async move { c.chat(ask(1), |a| Ok(a.to_owned())).await.unwrap_err() }
     };
     let e = fail(vec![Fault::Status(503); 3], 2).await;
     assert_eq!(e.reason, "http_5xx", "{e}");
@@ -367,9 +737,9 @@ async fn calls_that_give_up_carry_their_last_reason() {
 
     // Answers the validator rejects are bad answers; a good one passes.
     let c = chat_client(&server, 1, Duration::from_secs(5));
-    let e = c.chat("s", "u", 2, |_| Err::<(), _>("no".into())).await.unwrap_err();
+    let e = c.chat(ask(2), |_| Err::<(), _>("no".into())).await.unwrap_err();
     assert_eq!(e.reason, "bad_answer", "{e}");
-    assert!(c.chat("s", "u", 3, |a| Ok(a.to_owned())).await.is_ok());
+    assert!(c.chat(ask(3), |a| Ok(a.to_owned())).await.is_ok());
 }
 
 #[tokio::test]
@@ -379,7 +749,7 @@ async fn a_server_that_is_not_there_is_a_connection_failure() {
         .local_addr()
         .unwrap();
     let c = chat_client_at(&format!("http://{addr}/v1"), 1, Duration::from_secs(5));
-    let e = c.chat("s", "u", 1, |a| Ok(a.to_owned())).await.unwrap_err();
+    let e = c.chat(ask(1), |a| Ok(a.to_owned())).await.unwrap_err();
     assert_eq!(e.reason, "connection", "{e}");
 }
 

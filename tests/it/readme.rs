@@ -139,6 +139,17 @@ fn check_promise(command: &str, root: &Path, out: &str, err: &str) {
             assert!(gguf.ends_with(".gguf") && Path::new(gguf).is_file(), "{out}");
         }
         "ablate -c examples/ablation.toml" => assert!(out.contains(": ok"), "{out}{err}"),
+        "run -c examples/repo2agent-openai.toml --estimate" => {
+            assert!(
+                out.contains("estimate of the `openai` policy's model calls (none made;"),
+                "{out}{err}"
+            );
+            assert!(out.contains("total: 1 repositories, "), "{out}");
+            assert!(
+                !root.join("out/repo2agent-openai").exists(),
+                "an estimate writes nothing"
+            );
+        }
         "analyze plugins/treesitter/tests/fixtures/python" => {
             assert!(out.starts_with("# python — 9 files, 8 edges"), "{out}");
         }

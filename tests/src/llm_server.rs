@@ -4,6 +4,14 @@
 //! every file of the prompt (plus one invented file, to exercise plan repair);
 //! a thought names its file and carries a code block (which must be dropped).
 //!
+//! Chat answers report usage like a one-slot llama.cpp server: prompt tokens
+//! are [`fake_tokens`] of the messages, and `prompt_tokens_details.cached_tokens`
+//! the tokens the request shares at its start with the previous one. A
+//! request with a `response_format` JSON schema gets bare JSON (a plan over the
+//! schema's files), unless [`FakeLlm::reject_response_format`] makes it a 400.
+//! [`FakeLlm::delay`] holds each answer, so requests overlap and
+//! [`FakeLlm::max_in_flight`] measures how many were in flight at once.
+//!
 //! `/v1/completions` answers in the legacy shape vLLM serves, with `echo` and
 //! `logprobs`: the prompt is split by [`fake_tokens`] and each token's logprob
 //! is [`fake_logprob`] of its text (the first prompt token's is null, as in the
@@ -50,8 +58,19 @@ pub struct FakeLlm {
 struct State {
     /// The latest request's body.
     last: serde_json::Value,
+    /// Every chat request's body, in arrival order.
+    chats: Vec<serde_json::Value>,
+    /// The previous chat prompt's tokens (the "slot cache").
+    slot: Vec<String>,
     /// See [`FakeLlm::strip_bos`].
     bos: Option<String>,
+    /// See [`FakeLlm::reject_response_format`].
+    reject_schema: bool,
+    /// See [`FakeLlm::delay`].
+    delay: Duration,
+    /// Requests being answered now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 impl FakeLlm {
@@ -95,6 +114,27 @@ impl FakeLlm {
     /// The JSON body of the latest request (`null` before any).
     pub fn last_request(&self) -> serde_json::Value {
         self.state.lock().expect("lock").last.clone()
+    }
+
+    /// Every chat request's body so far, in arrival order.
+    pub fn chat_requests(&self) -> Vec<serde_json::Value> {
+        self.state.lock().expect("lock").chats.clone()
+    }
+
+    /// Answers a chat request that carries `response_format` with a 400, as a
+    /// server that does not support structured output does.
+    pub fn reject_response_format(&self) {
+        self.state.lock().expect("lock").reject_schema = true;
+    }
+
+    /// Holds every answer this long (requests then overlap).
+    pub fn delay(&self, d: Duration) {
+        self.state.lock().expect("lock").delay = d;
+    }
+
+    /// The most requests the server was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().expect("lock").max_in_flight
     }
 
     /// Answers completions like llama-cpp-python for a model whose BOS token
@@ -188,13 +228,37 @@ fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicU
         );
     };
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let bos = match state.lock() {
+    let structured = request.get("response_format").is_some();
+    let (bos, reject, delay, cached, prompt_tokens) = match state.lock() {
         Ok(mut st) => {
             st.last = request.clone();
-            st.bos.clone()
+            st.in_flight += 1;
+            st.max_in_flight = st.max_in_flight.max(st.in_flight);
+            let (mut cached, mut n) = (0, 0);
+            if !completions {
+                st.chats.push(request.clone());
+                let tokens = chat_tokens(&request);
+                cached = tokens.iter().zip(&st.slot).take_while(|(a, b)| a == b).count();
+                // Like llama.cpp: the last prompt token is always evaluated.
+                cached = cached.min(tokens.len().saturating_sub(1));
+                n = tokens.len();
+                st.slot = tokens;
+            }
+            (st.bos.clone(), st.reject_schema && structured, st.delay, cached, n)
         }
-        Err(_) => None,
+        Err(_) => (None, false, Duration::ZERO, 0, 0),
     };
+    std::thread::sleep(delay);
+    let _leave = Leave(state);
+    let usage = serde_json::json!({
+        "prompt_tokens": prompt_tokens, "completion_tokens": 7, "total_tokens": prompt_tokens + 7,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    });
+    if reject && fault.is_none() {
+        let err = r#"{"error":{"message":"unsupported parameter: response_format","type":"invalid_request_error","param":"response_format","code":null}}"#;
+        respond(&mut out, 400, err);
+        return;
+    }
     match fault {
         Some(Fault::Status(code)) => {
             let err = r#"{"error":{"message":"injected failure","type":"server_error","param":null,"code":null}}"#;
@@ -212,10 +276,33 @@ fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicU
             respond(&mut out, 200, &text_completion(&request, bos.as_deref(), true))
         }
         None if completions => respond(&mut out, 200, &text_completion(&request, bos.as_deref(), false)),
-        Some(Fault::Empty) => respond(&mut out, 200, &completion(&request, "")),
-        Some(Fault::Malformed) => respond(&mut out, 200, &completion(&request, "ok")),
-        None => respond(&mut out, 200, &completion(&request, &answer(&request))),
+        Some(Fault::Empty) => respond(&mut out, 200, &completion(&request, "", &usage)),
+        Some(Fault::Malformed) => respond(&mut out, 200, &completion(&request, "ok", &usage)),
+        None => respond(&mut out, 200, &completion(&request, &answer(&request), &usage)),
     }
+}
+
+/// Marks the end of an answer (for the in-flight count).
+struct Leave<'a>(&'a Mutex<State>);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.0.lock() {
+            st.in_flight -= 1;
+        }
+    }
+}
+
+/// A chat request's prompt as fake tokens: each message's role and content.
+fn chat_tokens(request: &serde_json::Value) -> Vec<String> {
+    let mut text = String::new();
+    for m in request["messages"].as_array().into_iter().flatten() {
+        text.push_str(m["role"].as_str().unwrap_or(""));
+        text.push('\n');
+        text.push_str(m["content"].as_str().unwrap_or(""));
+        text.push('\n');
+    }
+    fake_tokens(&text)
 }
 
 /// A legacy completions answer; `null_last` nulls the last prompt token's logprob.
@@ -266,39 +353,52 @@ fn text_completion(request: &serde_json::Value, bos: Option<&str>, null_last: bo
     .to_string()
 }
 
-fn completion(request: &serde_json::Value, content: &str) -> String {
+fn completion(request: &serde_json::Value, content: &str, usage: &serde_json::Value) -> String {
     serde_json::json!({
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "created": 0,
         "model": request["model"],
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        "usage": usage
     })
     .to_string()
 }
 
 fn answer(request: &serde_json::Value) -> String {
-    let system = request["messages"][0]["content"].as_str().unwrap_or("");
     let user = request["messages"][1]["content"].as_str().unwrap_or("");
-    if system.contains("implementation plan") {
-        let files: Vec<&str> = user
-            .split("Files:\n")
-            .nth(1)
-            .unwrap_or("")
-            .lines()
-            .take_while(|l| l.starts_with("- "))
-            .map(|l| &l[2..])
-            .collect();
+    let schema = &request["response_format"]["json_schema"]["schema"];
+    if user.contains("Task (main agent)") {
+        // The files: the schema's when structured, else the prompt's list.
+        let files: Vec<String> = match schema["properties"]["steps"]["prefixItems"].as_array() {
+            Some(steps) => steps
+                .iter()
+                .filter_map(|s| s["properties"]["path"]["const"].as_str().map(str::to_owned))
+                .collect(),
+            None => user
+                .split("Files:\n")
+                .nth(1)
+                .unwrap_or("")
+                .lines()
+                .take_while(|l| l.starts_with("- "))
+                .map(|l| l[2..].to_owned())
+                .collect(),
+        };
         let mut plan: Vec<serde_json::Value> = files
             .iter()
             .map(|p| serde_json::json!({"path": p, "purpose": format!("serves {p}")}))
             .collect();
-        plan.push(serde_json::json!({"path": "ghost.py", "purpose": "a file the model made up"}));
-        return format!(
-            "Here is the plan:\n```json\n{}\n```",
+        let body = if schema.is_object() {
+            serde_json::json!({"requirements": "A fake model's requirements.", "steps": plan})
+        } else {
+            plan.push(serde_json::json!({"path": "ghost.py", "purpose": "a file the model made up"}));
             serde_json::json!({"requirements": "A fake model's requirements.", "plan": plan})
-        );
+        };
+        return if schema.is_object() {
+            body.to_string()
+        } else {
+            format!("Here is the plan:\n```json\n{body}\n```")
+        };
     }
     let file = user
         .lines()

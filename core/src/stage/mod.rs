@@ -17,7 +17,7 @@ pub use formatter::{FormatInput, Formatter};
 pub use masker::Masker;
 pub use policy::{Policy, RepoContext, ThinkPhase, ThinkRequest};
 pub use scorer::{ScoreRequest, Scorer, TargetScore};
-pub use search::{SearchContext, SearchStrategy};
+pub use search::{RewriteBound, SearchContext, SearchStrategy};
 pub use tokenizer::{TokenEncoder, Tokenizer, TokenizerInfo};
 
 macro_rules! opaque_debug {

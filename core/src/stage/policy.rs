@@ -70,4 +70,14 @@ pub trait Policy: Send + Sync {
     fn counters(&self) -> std::collections::BTreeMap<String, u64> {
         std::collections::BTreeMap::new()
     }
+
+    /// For `run --estimate`: a copy of this policy that makes no model call.
+    /// Each call it would make is only counted in its [`counters`](Policy::counters)
+    /// (`calls`, `prompt_tokens`, and `completion_tokens` as the most the
+    /// call may generate) and answered as an offline policy would, so the
+    /// simulation goes on with the real prompts. `None` (the default): the
+    /// policy makes no model calls.
+    fn dry_run(&self) -> Option<std::sync::Arc<dyn Policy>> {
+        None
+    }
 }

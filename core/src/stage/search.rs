@@ -25,6 +25,19 @@ impl std::fmt::Debug for SearchContext<'_> {
     }
 }
 
+/// At most how a search asks the policy for rewrites ([`SearchStrategy::rewrite_bound`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RewriteBound {
+    /// `propose_rewrites` calls per searched thought (rounds).
+    pub calls_per_thought: u32,
+    /// Rewrites asked per call.
+    pub candidates: usize,
+    /// Every thought of an episode is searched, not only the one before its Write.
+    pub all_thoughts: bool,
+    /// Calls per repository at most (0: no cap).
+    pub max_calls: u64,
+}
+
 /// Improves the Think steps of a trajectory under a scorer (docs/method.md step 5).
 ///
 /// Contract: only Think texts change; every Read observation and Write body stays
@@ -36,6 +49,12 @@ pub trait SearchStrategy: Send + Sync {
     /// propose and an agent format to score what the model sees). Default true.
     fn rewrites_thoughts(&self) -> bool {
         true
+    }
+
+    /// At most how the strategy asks the policy for rewrites, for
+    /// `run --estimate`; `None` (the default) when it never does.
+    fn rewrite_bound(&self) -> Option<RewriteBound> {
+        None
     }
 
     /// Rewrites `trajectory` in place.

@@ -16,11 +16,12 @@
 //! with the same retries.
 
 mod client;
+mod gate;
 pub mod logprobs;
 mod prompts;
 mod retry;
 
-pub use client::{CallFailed, CallSettings, ChatClient, Usage, reason};
+pub use client::{Answered, Ask, CallFailed, CallSettings, ChatClient, Usage, reason};
 pub use logprobs::{OpenAiLogprobsConfig, OpenAiLogprobsScorer};
 pub use repo2agent_core::cache::CallCache;
 
@@ -34,7 +35,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Config of the `openai` policy.
@@ -81,6 +82,36 @@ pub struct OpenAiPolicyConfig {
     /// repository is marked failed and `run --resume` retries it.
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// How structured answers (plans, rewrites) are asked: `"json_schema"`
+    /// (default) sends the answer's JSON schema as `response_format` (a server
+    /// that rejects it is detected once and asked in free text); `"none"`
+    /// asks in free text and parses.
+    #[serde(default)]
+    pub structured_output: StructuredOutput,
+    /// Characters of the repository context every call starts with (files,
+    /// dependency edges, outlines, README). Default 8000.
+    #[serde(default = "defaults::context_chars")]
+    pub context_chars: usize,
+    /// Files a structured plan lists at most (in implementation order; the
+    /// rest are appended by the plan repair). Default 64.
+    #[serde(default = "defaults::plan_max_files")]
+    pub plan_max_files: usize,
+    /// The served model's `tokenizer.json` (relative to the config file), so
+    /// that `run --estimate` counts prompt tokens exactly. Default: none
+    /// (bytes / 4).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+}
+
+/// How the `openai` policy asks for structured answers (`structured_output`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StructuredOutput {
+    /// `response_format: {"type": "json_schema", …}`.
+    #[default]
+    JsonSchema,
+    /// Free text, parsed.
+    None,
 }
 
 /// What the `openai` policy does when a call gives up (`on_failure`).
@@ -116,6 +147,12 @@ mod defaults {
     pub fn backoff_max_ms() -> u64 {
         20_000
     }
+    pub fn context_chars() -> usize {
+        8000
+    }
+    pub fn plan_max_files() -> usize {
+        64
+    }
 }
 
 /// The policy.
@@ -124,6 +161,21 @@ pub struct OpenAiPolicy {
     client: ChatClient,
     fallback: TemplatePolicy,
     on_failure: OnFailure,
+    limits: prompts::Limits,
+    plans: PlanCounters,
+    /// A dry run's copy ([`Policy::dry_run`]).
+    dry: bool,
+}
+
+/// How the plans went.
+#[derive(Debug, Default)]
+struct PlanCounters {
+    /// Plans asked for (cache hits included).
+    asked: AtomicU64,
+    /// Plans the model's first answer gave (not from the cache).
+    first_attempt: AtomicU64,
+    /// Plans that fell back to the template policy.
+    fallbacks: AtomicU64,
 }
 
 impl OpenAiPolicy {
@@ -134,7 +186,21 @@ impl OpenAiPolicy {
             client,
             fallback: TemplatePolicy::default(),
             on_failure: OnFailure::Fallback,
+            limits: prompts::Limits {
+                context_chars: defaults::context_chars(),
+                plan_max_files: defaults::plan_max_files(),
+                thought_chars: 1500,
+            },
+            plans: PlanCounters::default(),
+            dry: false,
         }
+    }
+
+    /// The same policy with other context and plan limits.
+    pub fn with_limits(mut self, context_chars: usize, plan_max_files: usize) -> Self {
+        self.limits.context_chars = context_chars;
+        self.limits.plan_max_files = plan_max_files.max(1);
+        self
     }
 
     /// The same policy, doing `on_failure` when a call gives up.
@@ -150,6 +216,9 @@ impl OpenAiPolicy {
 
     /// After a call gave up: `Ok(())` to fall back (counted), or the error to return.
     fn fall_back(&self, what: &str, e: CallFailed) -> Result<(), StageError> {
+        if e.reason == reason::DRY_RUN {
+            return Ok(());
+        }
         match self.on_failure {
             OnFailure::Fallback => {
                 self.client.usage.fallbacks.fetch_add(1, Ordering::Relaxed);
@@ -162,6 +231,12 @@ impl OpenAiPolicy {
             }),
         }
     }
+}
+
+/// The group of a repository's calls (they share its context as a prefix).
+fn group(repo: RepoContext<'_>) -> u64 {
+    let s = repo.snapshot;
+    repo2agent_core::order::seeded_hash(0, &format!("{}\0{}", s.name, s.root.display()))
 }
 
 /// Registers the `openai` policy and the `openai-logprobs` scorer.
@@ -204,6 +279,20 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
                 max_retries: c.max_retries,
                 backoff_initial: Duration::from_millis(c.backoff_initial_ms),
                 backoff_max: Duration::from_millis(c.backoff_max_ms),
+                structured: c.structured_output == StructuredOutput::JsonSchema,
+            };
+            if c.plan_max_files == 0 {
+                return Err(Problem::new("plan_max_files must be at least 1"));
+            }
+            let tokenizer = match &c.tokenizer {
+                Some(t) => {
+                    let path = ctx.resolve_path(t);
+                    Some(
+                        tokenizers::Tokenizer::from_file(&path)
+                            .map_err(|e| Problem::new(format!("tokenizer `{}` cannot be read: {e}", path.display())))?,
+                    )
+                }
+                None => None,
             };
             let client = ChatClient::new(
                 &c.base_url,
@@ -211,8 +300,12 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
                 settings,
                 c.max_concurrency,
                 CallCache::new(cache_dir),
-            );
-            Ok(Arc::new(OpenAiPolicy::new(client).with_on_failure(c.on_failure)) as Arc<dyn Policy>)
+            )
+            .with_tokenizer(tokenizer);
+            let policy = OpenAiPolicy::new(client)
+                .with_on_failure(c.on_failure)
+                .with_limits(c.context_chars, c.plan_max_files);
+            Ok(Arc::new(policy) as Arc<dyn Policy>)
         },
     )
 }
@@ -220,28 +313,50 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
 #[async_trait::async_trait]
 impl Policy for OpenAiPolicy {
     async fn plan(&self, repo: RepoContext<'_>, seed: u64) -> Result<Plan, StageError> {
-        let prompt = prompts::plan_prompt(repo);
-        match self
-            .client
-            .chat(prompts::PLAN_SYSTEM, &prompt, seed, |a| prompts::parse_plan(a, repo))
-            .await
-        {
-            Ok(plan) => Ok(plan),
+        let context = prompts::repo_context(repo, self.limits.context_chars);
+        let prompt = prompts::plan_prompt(&context);
+        let paths = prompts::planned_paths(repo, self.limits.plan_max_files);
+        let schema = prompts::plan_schema(&paths);
+        let ask = Ask {
+            system: prompts::SYSTEM,
+            user: &prompt,
+            seed,
+            schema: Some(("plan", &schema)),
+            max_tokens: Some(prompts::plan_token_bound(&paths).max(self.client.settings().max_tokens)),
+            group: group(repo),
+        };
+        self.plans.asked.fetch_add(1, Ordering::Relaxed);
+        match self.client.chat(ask, |a| prompts::parse_plan(a, repo)).await {
+            Ok(answer) => {
+                if answer.attempts == 1 {
+                    self.plans.first_attempt.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(answer.value)
+            }
             Err(e) => {
+                let dry = e.reason == reason::DRY_RUN;
                 self.fall_back(&format!("{}: plan", repo.snapshot.name), e)?;
+                if !dry {
+                    self.plans.fallbacks.fetch_add(1, Ordering::Relaxed);
+                }
                 self.fallback.plan(repo, seed).await
             }
         }
     }
 
     async fn think(&self, request: ThinkRequest<'_>) -> Result<String, StageError> {
-        let prompt = prompts::think_prompt(request);
-        match self
-            .client
-            .chat(prompts::THINK_SYSTEM, &prompt, request.seed, prompts::parse_thought)
-            .await
-        {
-            Ok(t) => Ok(t),
+        let context = prompts::repo_context(request.repo, self.limits.context_chars);
+        let prompt = prompts::think_prompt(&context, request);
+        let ask = Ask {
+            system: prompts::SYSTEM,
+            user: &prompt,
+            seed: request.seed,
+            schema: None,
+            max_tokens: None,
+            group: group(request.repo),
+        };
+        match self.client.chat(ask, prompts::parse_thought).await {
+            Ok(t) => Ok(t.value),
             Err(e) => {
                 self.fall_back(&format!("{}: thought", request.step.path), e)?;
                 self.fallback.think(request).await
@@ -255,14 +370,21 @@ impl Policy for OpenAiPolicy {
         current: &str,
         n: usize,
     ) -> Result<Vec<String>, StageError> {
-        let prompt = prompts::rewrite_prompt(request, current, n);
+        let context = prompts::repo_context(request.repo, self.limits.context_chars);
+        let prompt = prompts::rewrite_prompt(&context, request, current, n);
+        let schema = prompts::rewrites_schema(n, self.limits.thought_chars);
         let parse = |a: &str| prompts::parse_rewrites(a, current);
-        match self
-            .client
-            .chat(prompts::THINK_SYSTEM, &prompt, request.seed, parse)
-            .await
-        {
-            Ok(mut v) => {
+        let ask = Ask {
+            system: prompts::SYSTEM,
+            user: &prompt,
+            seed: request.seed,
+            schema: Some(("thoughts", &schema)),
+            max_tokens: None,
+            group: group(request.repo),
+        };
+        match self.client.chat(ask, parse).await {
+            Ok(v) => {
+                let mut v = v.value;
                 v.truncate(n);
                 Ok(v)
             }
@@ -274,11 +396,31 @@ impl Policy for OpenAiPolicy {
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        self.usage()
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut c: BTreeMap<String, u64> = self
+            .usage()
             .snapshot()
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
-            .collect()
+            .collect();
+        c.insert("plans".into(), g(&self.plans.asked));
+        c.insert("plans_first_attempt".into(), g(&self.plans.first_attempt));
+        c.insert("plan_fallbacks".into(), g(&self.plans.fallbacks));
+        if self.dry {
+            c.insert("exact_token_counts".into(), u64::from(self.client.counts_exactly()));
+        }
+        c
+    }
+
+    fn dry_run(&self) -> Option<Arc<dyn Policy>> {
+        Some(Arc::new(OpenAiPolicy {
+            client: self.client.dry_copy(),
+            fallback: self.fallback.clone(),
+            on_failure: OnFailure::Fallback,
+            limits: self.limits,
+            plans: PlanCounters::default(),
+            dry: true,
+        }))
     }
 }
 

@@ -28,6 +28,8 @@ pub mod reason {
     pub const INVALID_REQUEST: &str = "invalid_request";
     /// The client was shut down (its request semaphore closed); not retried.
     pub const CLOSED: &str = "closed";
+    /// A dry run's call (`run --estimate`): counted, never sent.
+    pub const DRY_RUN: &str = "dry_run";
 }
 
 /// Why a call gave no usable answer after every retry.

@@ -15,6 +15,10 @@ pub struct BestOfN {
 
 #[async_trait::async_trait]
 impl SearchStrategy for BestOfN {
+    fn rewrite_bound(&self) -> Option<repo2agent_core::stage::RewriteBound> {
+        Some(self.options.rewrite_bound())
+    }
+
     async fn search(
         &self,
         trajectory: &mut Trajectory,

@@ -17,6 +17,10 @@ pub struct GreedyRewrite {
 
 #[async_trait::async_trait]
 impl SearchStrategy for GreedyRewrite {
+    fn rewrite_bound(&self) -> Option<repo2agent_core::stage::RewriteBound> {
+        Some(self.options.rewrite_bound())
+    }
+
     async fn search(
         &self,
         trajectory: &mut Trajectory,

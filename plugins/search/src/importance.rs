@@ -37,6 +37,10 @@ pub fn resample(log_w: &[f64], u: f64) -> usize {
 
 #[async_trait::async_trait]
 impl SearchStrategy for Importance {
+    fn rewrite_bound(&self) -> Option<repo2agent_core::stage::RewriteBound> {
+        Some(self.options.rewrite_bound())
+    }
+
     async fn search(
         &self,
         trajectory: &mut Trajectory,

@@ -7,7 +7,7 @@ use repo2agent_core::config::{BuildContext, Problem};
 use repo2agent_core::model::{SearchRecord, ThinkSearch, Trajectory};
 use repo2agent_core::score::document::{Scope, ScoredDocument, ThinkSlot, apply};
 use repo2agent_core::score::meter::{Budget, Meter};
-use repo2agent_core::stage::{ScoreRequest, Scorer, SearchContext, TargetScore, ThinkRequest};
+use repo2agent_core::stage::{RewriteBound, ScoreRequest, Scorer, SearchContext, TargetScore, ThinkRequest};
 use serde::Deserialize;
 use std::sync::Arc;
 use toml::Spanned;
@@ -86,6 +86,16 @@ impl std::fmt::Debug for Options {
 }
 
 impl Options {
+    /// At most how these options ask the policy for rewrites (`run --estimate`).
+    pub fn rewrite_bound(&self) -> RewriteBound {
+        RewriteBound {
+            calls_per_thought: self.rounds,
+            candidates: self.candidates,
+            all_thoughts: self.scope == Scope::All,
+            max_calls: self.budget.policy_calls,
+        }
+    }
+
     /// Resolves a config; `default_candidates` and `rounds` (`None`: the
     /// strategy has no rounds) are the strategy's.
     pub fn build(

@@ -63,7 +63,7 @@ def f32_copy(q4_1):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=18181)
-    ap.add_argument("--ctx", type=int, default=4096)
+    ap.add_argument("--ctx", type=int, default=8192, help="context size in tokens (default 8192, SmolLM2's)")
     ap.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct Q4_1, fetched on first use)")
     ap.add_argument("--kv-cache", choices=["f16", "f32"], default="f16", help="K/V cache type (default f16)")
     ap.add_argument("--flash-attn", choices=["auto", "on", "off"], default="auto", help="flash attention (default auto)")

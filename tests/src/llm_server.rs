@@ -249,7 +249,13 @@ fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicU
         Err(_) => (None, false, Duration::ZERO, 0, 0),
     };
     std::thread::sleep(delay);
-    let _leave = Leave(state);
+    // An answer leaves the count before it is written: the client may send
+    // its next request as soon as it has read this one.
+    let mut leave = Some(Leave(state));
+    let mut respond = |out: &mut TcpStream, status: u16, body: &str| {
+        leave.take();
+        respond(out, status, body)
+    };
     let usage = serde_json::json!({
         "prompt_tokens": prompt_tokens, "completion_tokens": 7, "total_tokens": prompt_tokens + 7,
         "prompt_tokens_details": {"cached_tokens": cached},

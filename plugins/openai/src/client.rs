@@ -51,8 +51,6 @@ pub struct Usage {
     pub unstructured_requests: AtomicU64,
     /// 1 when the server was found to reject `response_format`.
     pub structured_rejected: AtomicU64,
-    /// Requests the server answered without an error (some may still be malformed).
-    pub answers: AtomicU64,
     /// In flight now (a gauge, not in the snapshot).
     pub in_flight: AtomicU64,
     /// The most requests that were in flight at once.
@@ -359,7 +357,6 @@ impl ChatClient {
             Ok(Err(e)) => return Err(classify(e)),
             Ok(Ok(r)) => r,
         };
-        self.usage.answers.fetch_add(1, Ordering::Relaxed);
         if let Some(u) = &response.usage {
             self.usage.prompt_tokens.fetch_add(u.prompt_tokens, Ordering::Relaxed);
             self.usage

@@ -28,9 +28,9 @@ sub-agent implementing one file, after the files it depends on were written, you
 no code, no code blocks, no file contents. The repository comes first; the task is at the end of the message.";
 
 /// Longest requirements of a structured plan, in characters.
-pub const REQUIREMENTS_CHARS: usize = 600;
+pub const REQUIREMENTS_CHARS: usize = 400;
 /// Longest purpose of one plan step, in characters.
-pub const PURPOSE_CHARS: usize = 160;
+pub const PURPOSE_CHARS: usize = 120;
 /// Shortest requirements and purpose of a structured plan (a sentence, not a word).
 const MIN_REQUIREMENTS_CHARS: usize = 40;
 const MIN_PURPOSE_CHARS: usize = 12;
@@ -79,12 +79,22 @@ impl Bounded {
     }
 }
 
+/// A repository's shared context ([`repo_context`]).
+#[derive(Debug)]
+pub struct Context {
+    /// The text every call of the repository starts with.
+    pub text: String,
+    /// The files whose outline it shows in full.
+    pub outlined: std::collections::BTreeSet<FileId>,
+}
+
 /// The repository's shared context: its name, files in implementation order,
 /// dependency edges, outlines and README excerpt, at most about
 /// `context_chars` characters (shares: files 30 %, edges 20 %, outlines 35 %,
 /// README 15 %, a section's unused share passed on to the next). The same
 /// bytes for every call of the repository.
-pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> String {
+pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> Context {
+    let mut outlined = std::collections::BTreeSet::new();
     let snap = repo.snapshot;
     let mut p = format!("Repository: {} ({} files)\n\nFiles:\n", snap.name, snap.files.len());
     let mut spare = 0usize;
@@ -144,6 +154,7 @@ pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> String {
         if stopped {
             break;
         }
+        outlined.insert(*id);
     }
     if !outlines.text.is_empty() {
         p.push_str("\nOutlines:\n");
@@ -166,16 +177,17 @@ pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> String {
         p.push_str(&text.text);
     }
     p.push('\n');
-    p
+    Context { text: p, outlined }
 }
 
 /// The plan's user message: the context, then the task.
-pub fn plan_prompt(context: &str) -> String {
+pub fn plan_prompt(context: &Context) -> String {
     format!(
-        "{context}Task (main agent): write the requirements and the plan. The requirements: what the project must \
+        "{}Task (main agent): write the requirements and the plan. The requirements: what the project must \
          do, in a short paragraph. The plan: every file listed above exactly once, dependencies before the files \
          that import them (the list above is in such an order), each with a one-sentence purpose. Answer with JSON \
-         only: {{\"requirements\": \"...\", \"steps\": [{{\"path\": \"...\", \"purpose\": \"...\"}}]}}"
+         only: {{\"requirements\": \"...\", \"steps\": [{{\"path\": \"...\", \"purpose\": \"...\"}}]}}",
+        context.text
     )
 }
 
@@ -284,10 +296,12 @@ pub fn plan_schema(paths: &[&str]) -> Value {
 }
 
 /// Most tokens a plan over `paths` takes (what its request allows): the
-/// schema's longest texts at 2 characters per token, with JSON punctuation.
+/// schema's longest texts at one token per character (a small model that
+/// loops fills a string with short tokens: 1.8 characters per token seen),
+/// and 48 tokens of JSON punctuation and whitespace per step.
 pub fn plan_token_bound(paths: &[&str]) -> u32 {
-    let chars: usize = REQUIREMENTS_CHARS + 64 + paths.iter().map(|p| p.len() + PURPOSE_CHARS + 48).sum::<usize>();
-    u32::try_from(chars / 2).unwrap_or(u32::MAX)
+    let tokens: usize = REQUIREMENTS_CHARS + 64 + paths.iter().map(|p| p.len() + PURPOSE_CHARS + 48).sum::<usize>();
+    u32::try_from(tokens).unwrap_or(u32::MAX)
 }
 
 /// The alternative thoughts' JSON schema ([`RawRewrites`]'s): 1 to `n` of at
@@ -336,8 +350,9 @@ pub fn parse_plan(answer: &str, repo: RepoContext<'_>) -> Result<Plan, String> {
     })
 }
 
-/// The task of one thought (after the context).
-pub fn think_task(req: ThinkRequest<'_>) -> String {
+/// The task of one thought (after the context). The file's outline is in it
+/// unless the context shows it already (then only its imports are).
+pub fn think_task(context: &Context, req: ThinkRequest<'_>) -> String {
     let repo = req.repo;
     let snap = repo.snapshot;
     let mut p = format!("Task (sub-agent):\nFile to implement: {}\n", req.step.path);
@@ -355,9 +370,23 @@ pub fn think_task(req: ThinkRequest<'_>) -> String {
         let _ = writeln!(p, "Already-written files it depends on: {}", deps.join(", "));
     }
     if let Some(o) = repo.analysis.outlines.get(&req.step.file) {
-        let text = outline_text(o);
-        if !text.is_empty() {
+        let shown = context.outlined.contains(&req.step.file);
+        let text = if shown {
+            let mut t = String::new();
+            for i in &o.imports {
+                let _ = writeln!(t, "import {}  L{}", i.raw, i.line);
+            }
+            if !t.is_empty() {
+                p.push_str("Its outline is under Outlines above; its imports:\n");
+            }
+            t
+        } else {
+            outline_text(o)
+        };
+        if !shown && !text.is_empty() {
             p.push_str("Its outline (what it must define and import):\n");
+        }
+        if !text.is_empty() {
             let mut b = Bounded::new(3000);
             for l in text.lines() {
                 if !b.line(l) {
@@ -380,8 +409,8 @@ pub fn think_task(req: ThinkRequest<'_>) -> String {
 }
 
 /// The user message of one thought.
-pub fn think_prompt(context: &str, req: ThinkRequest<'_>) -> String {
-    format!("{context}{}", think_task(req))
+pub fn think_prompt(context: &Context, req: ThinkRequest<'_>) -> String {
+    format!("{}{}", context.text, think_task(context, req))
 }
 
 /// Accepts a thought: prose without code blocks (code a model writes is never kept).
@@ -407,7 +436,7 @@ pub fn parse_thought(answer: &str) -> Result<String, String> {
 }
 
 /// The user message asking for alternative thoughts.
-pub fn rewrite_prompt(context: &str, req: ThinkRequest<'_>, current: &str, n: usize) -> String {
+pub fn rewrite_prompt(context: &Context, req: ThinkRequest<'_>, current: &str, n: usize) -> String {
     format!(
         "{}\n\nA first version of this thought:\n{current}\n\nWrite {n} different, better versions of it (same facts, \
          clearer reasoning). Answer with JSON only: {{\"thoughts\": [\"...\"]}}",
@@ -549,7 +578,8 @@ mod tests {
             analysis: &analysis,
             order: &[],
         };
-        let c = repo_context(repo, 4000);
+        let context = repo_context(repo, 4000);
+        let c = &context.text;
         assert!(c.len() <= 4000 + 200, "{}", c.len());
         assert!(
             c.starts_with("Repository: big (400 files)\n\nFiles:\n- src/module_000.py\n"),
@@ -569,12 +599,12 @@ mod tests {
             seed: 1,
         };
         for p in [
-            plan_prompt(&c),
-            think_prompt(&c, ask(ThinkPhase::BeforeReading)),
-            think_prompt(&c, ask(ThinkPhase::BeforeWriting)),
-            rewrite_prompt(&c, ask(ThinkPhase::BeforeWriting), "t", 2),
+            plan_prompt(&context),
+            think_prompt(&context, ask(ThinkPhase::BeforeReading)),
+            think_prompt(&context, ask(ThinkPhase::BeforeWriting)),
+            rewrite_prompt(&context, ask(ThinkPhase::BeforeWriting), "t", 2),
         ] {
-            assert!(p.starts_with(&c) && p.len() > c.len());
+            assert!(p.starts_with(c.as_str()) && p.len() > c.len());
         }
     }
 }

@@ -26,6 +26,18 @@ fn run(dir: &Path, cfg: &Path, out: &str) -> (serde_json::Value, String) {
     )
 }
 
+/// At least 70 % of the policy's prompt tokens `p` were served from the server's prefix cache.
+fn assert_mostly_cached(p: &serde_json::Value) {
+    let (prompt, cached) = (
+        p["prompt_tokens"].as_u64().unwrap(),
+        p["cached_prompt_tokens"].as_u64().unwrap(),
+    );
+    assert!(
+        cached * 10 >= prompt * 7,
+        "{cached} of {prompt} prompt tokens from the server's prefix cache"
+    );
+}
+
 /// `run -c CFG --input REPO --out OUT`.
 fn run_args<'a>(cfg: &'a Path, repo: &'a Path, out: &'a str) -> [&'a str; 7] {
     let path = |p: &'a Path| p.to_str().unwrap();
@@ -144,14 +156,7 @@ fn the_openai_policy_writes_grounded_trajectories_through_a_real_http_server() {
     assert!(outlined > 0, "{context}");
     // The fake serves a one-slot cache like llama.cpp's: the shared context
     // is served from it for every call after the first.
-    let (prompt, cached) = (
-        p["prompt_tokens"].as_u64().unwrap(),
-        p["cached_prompt_tokens"].as_u64().unwrap(),
-    );
-    assert!(
-        cached * 10 >= prompt * 7,
-        "{cached} of {prompt} prompt tokens from the cache"
-    );
+    assert_mostly_cached(p);
     // One plan call and two thoughts per file.
     assert_eq!(sim["policy"]["calls"].as_u64().unwrap(), 1 + 2 * files);
     assert_eq!(
@@ -335,14 +340,7 @@ fn one_repositorys_calls_run_back_to_back_so_the_prefix_cache_stays_warm() {
         repos.len()
     );
     let p = &stats["simulation"]["policy"];
-    let (prompt, cached) = (
-        p["prompt_tokens"].as_u64().unwrap(),
-        p["cached_prompt_tokens"].as_u64().unwrap(),
-    );
-    assert!(
-        cached * 10 >= prompt * 7,
-        "{cached} of {prompt} prompt tokens from the cache"
-    );
+    assert_mostly_cached(p);
     assert_eq!(p["max_in_flight"], 1);
 }
 
@@ -614,15 +612,9 @@ fn the_openai_policy_with_a_real_local_model_writes_a_grounded_trajectory() {
     assert_eq!(th.len() as u64, 2 * files);
     assert!(th.iter().all(|t| !t.trim().is_empty() && !t.contains("```")), "{th:?}");
     // Usage and the server's prefix cache were reported.
-    let (prompt, cached) = (
-        p["prompt_tokens"].as_u64().unwrap(),
-        p["cached_prompt_tokens"].as_u64().unwrap(),
-    );
     assert!(p["completion_tokens"].as_u64().unwrap() > 0, "{p}");
-    assert!(
-        cached * 10 >= prompt * 7,
-        "at least 70 % from the server's prefix cache: {cached} of {prompt}"
-    );
+    assert_mostly_cached(p);
+    let prompt = p["prompt_tokens"].as_u64().unwrap();
     // The estimate's prompt tokens within 10 % of the server's (per call, as
     // retries add calls the estimate does not count).
     let per_call = |tokens: u64, calls: u64| tokens as f64 / calls as f64;

@@ -165,7 +165,14 @@ pub struct OpenAiPolicy {
     plans: PlanCounters,
     /// A dry run's copy ([`Policy::dry_run`]).
     dry: bool,
+    /// The contexts of the repositories asked about last (each call of a
+    /// repository starts with the same one; building it reads every edge).
+    contexts: std::sync::Mutex<std::collections::VecDeque<(u64, Arc<prompts::Context>)>>,
 }
+
+/// Contexts kept ([`OpenAiPolicy::context`]): more than the repositories in
+/// flight at once.
+const CONTEXTS_KEPT: usize = 64;
 
 /// How the plans went.
 #[derive(Debug, Default)]
@@ -193,7 +200,26 @@ impl OpenAiPolicy {
             },
             plans: PlanCounters::default(),
             dry: false,
+            contexts: Default::default(),
         }
+    }
+
+    /// The shared context of `repo`'s calls, built once per repository.
+    fn context(&self, repo: RepoContext<'_>) -> Arc<prompts::Context> {
+        let s = repo.snapshot;
+        let bytes: usize = s.files.iter().map(|f| f.text.len()).sum();
+        let key = group(repo) ^ repo2agent_core::order::seeded_hash(s.files.len() as u64, &bytes.to_string());
+        let lock = || self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, c)) = lock().iter().find(|(k, _)| *k == key) {
+            return Arc::clone(c);
+        }
+        let built = Arc::new(prompts::repo_context(repo, self.limits.context_chars));
+        let mut kept = lock();
+        if kept.len() >= CONTEXTS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((key, Arc::clone(&built)));
+        built
     }
 
     /// The same policy with other context and plan limits.
@@ -313,7 +339,7 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
 #[async_trait::async_trait]
 impl Policy for OpenAiPolicy {
     async fn plan(&self, repo: RepoContext<'_>, seed: u64) -> Result<Plan, StageError> {
-        let context = prompts::repo_context(repo, self.limits.context_chars);
+        let context = self.context(repo);
         let prompt = prompts::plan_prompt(&context);
         let paths = prompts::planned_paths(repo, self.limits.plan_max_files);
         let schema = prompts::plan_schema(&paths);
@@ -345,7 +371,7 @@ impl Policy for OpenAiPolicy {
     }
 
     async fn think(&self, request: ThinkRequest<'_>) -> Result<String, StageError> {
-        let context = prompts::repo_context(request.repo, self.limits.context_chars);
+        let context = self.context(request.repo);
         let prompt = prompts::think_prompt(&context, request);
         let ask = Ask {
             system: prompts::SYSTEM,
@@ -370,7 +396,7 @@ impl Policy for OpenAiPolicy {
         current: &str,
         n: usize,
     ) -> Result<Vec<String>, StageError> {
-        let context = prompts::repo_context(request.repo, self.limits.context_chars);
+        let context = self.context(request.repo);
         let prompt = prompts::rewrite_prompt(&context, request, current, n);
         let schema = prompts::rewrites_schema(n, self.limits.thought_chars);
         let parse = |a: &str| prompts::parse_rewrites(a, current);
@@ -420,6 +446,7 @@ impl Policy for OpenAiPolicy {
             limits: self.limits,
             plans: PlanCounters::default(),
             dry: true,
+            contexts: Default::default(),
         }))
     }
 }
@@ -435,6 +462,49 @@ mod tests {
         repo2agent_core::config::parse(text, "test.toml", Path::new("/base"), &mut r)
             .map(|_| ())
             .map_err(|e| e.problems.into_iter().map(|p| (p.line, p.message)).collect())
+    }
+
+    /// A repository's context is built once for all its calls; another
+    /// repository (or the same name with other files) gets its own.
+    #[test]
+    fn a_repositorys_context_is_built_once() {
+        use repo2agent_core::model::{Analysis, RepoSnapshot};
+        let settings = CallSettings {
+            model: "m".into(),
+            temperature: 0.0,
+            max_tokens: 8,
+            timeout: Duration::from_secs(1),
+            max_retries: 0,
+            backoff_initial: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(1),
+            structured: true,
+        };
+        let policy = OpenAiPolicy::new(ChatClient::new(
+            "http://127.0.0.1:9/v1",
+            "k",
+            settings,
+            1,
+            CallCache::new(None),
+        ));
+        let analysis = Analysis::default();
+        let snap = |files: &[&str]| {
+            RepoSnapshot::new(
+                "r",
+                "/r",
+                files.iter().map(|f| (f.to_string(), None, String::new())).collect(),
+            )
+        };
+        let (a, b) = (snap(&["a.py"]), snap(&["a.py", "b.py"]));
+        let ctx = |s| RepoContext {
+            snapshot: s,
+            analysis: &analysis,
+            order: &[],
+        };
+        let first = policy.context(ctx(&a));
+        assert!(Arc::ptr_eq(&first, &policy.context(ctx(&a))));
+        let other = policy.context(ctx(&b));
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert!(other.text.contains("- b.py") && !first.text.contains("- b.py"));
     }
 
     #[test]

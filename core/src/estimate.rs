@@ -82,15 +82,14 @@ pub fn estimate(config: &RunConfig) -> Result<Estimate, std::io::Error> {
     if let Some(part) = config.partition {
         repos.retain(|r| part.contains(&r.name));
     }
-    let dry = policy.and_then(|p| p.component.dry_run());
     let mut out = Estimate {
         policy: policy.map(|p| p.type_name.clone()),
-        calls_models: dry.is_some(),
+        calls_models: policy.is_some_and(|p| p.component.dry_run().is_some()),
         exact_tokens: false,
         repos: Vec::new(),
         total: CallCost::default(),
     };
-    let (Some(policy), Some(_)) = (policy, &dry) else {
+    let Some(policy) = policy.filter(|_| out.calls_models) else {
         return Ok(out);
     };
     let bound = config
@@ -112,6 +111,8 @@ pub fn estimate(config: &RunConfig) -> Result<Estimate, std::io::Error> {
             order: &analysis.order,
         };
         let seed = repo_seed(config.run.seed, &snapshot.name);
+        // Fresh counters per repository: one dry copy for its plan and
+        // thoughts, another for the search's rewrites.
         let Some(sim) = policy.component.dry_run() else { break };
         let trajectory = runtime.block_on(simulate(
             ctx,

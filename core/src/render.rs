@@ -28,9 +28,16 @@ pub fn symbols_text(symbols: &[Symbol]) -> String {
     out
 }
 
-/// The symbols ([`symbols_text`]), then one line per import: `import RAW  Lline`.
+/// The symbols ([`symbols_text`]), then the imports ([`imports_text`]).
 pub fn outline_text(outline: &FileOutline) -> String {
     let mut out = symbols_text(&outline.symbols);
+    out.push_str(&imports_text(outline));
+    out
+}
+
+/// One line per import of `outline`: `import RAW  Lline`.
+pub fn imports_text(outline: &FileOutline) -> String {
+    let mut out = String::new();
     for i in &outline.imports {
         let _ = writeln!(out, "import {}  L{}", i.raw, i.line);
     }

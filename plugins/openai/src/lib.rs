@@ -206,9 +206,8 @@ impl OpenAiPolicy {
 
     /// The shared context of `repo`'s calls, built once per repository.
     fn context(&self, repo: RepoContext<'_>) -> Arc<prompts::Context> {
-        let s = repo.snapshot;
-        let bytes: usize = s.files.iter().map(|f| f.text.len()).sum();
-        let key = group(repo) ^ repo2agent_core::order::seeded_hash(s.files.len() as u64, &bytes.to_string());
+        // The same repository read with other files (a held-out split) is another.
+        let key = group(repo) ^ repo.snapshot.files.len() as u64;
         let lock = || self.contexts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, c)) = lock().iter().find(|(k, _)| *k == key) {
             return Arc::clone(c);

@@ -14,7 +14,7 @@
 //! one of its real files, and the plan has one step per file.
 
 use repo2agent_core::model::{FileId, Plan, PlanStep};
-use repo2agent_core::render::{outline_text, symbols_text};
+use repo2agent_core::render::{edges_text, imports_text, outline_text, symbols_text};
 use repo2agent_core::stage::{RepoContext, ThinkPhase, ThinkRequest};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -77,6 +77,20 @@ impl Bounded {
         self.text.push('\n');
         true
     }
+
+    /// Adds each line of `text` while they fit; false once the budget is spent.
+    fn lines(&mut self, text: &str) -> bool {
+        text.lines().all(|l| self.line(l))
+    }
+}
+
+/// The repository's files in implementation order (in path order when it has none).
+fn implementation_order(repo: RepoContext<'_>) -> Vec<FileId> {
+    if repo.order.is_empty() {
+        repo.snapshot.files.iter().map(|f| f.id).collect()
+    } else {
+        repo.order.to_vec()
+    }
 }
 
 /// A repository's shared context ([`repo_context`]).
@@ -105,11 +119,7 @@ pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> Context {
     };
     // Files, dependencies first (the order the plan should follow).
     let mut files = Bounded::new(share(30, &mut spare));
-    let listed: Vec<FileId> = if repo.order.is_empty() {
-        snap.files.iter().map(|f| f.id).collect()
-    } else {
-        repo.order.to_vec()
-    };
+    let listed = implementation_order(repo);
     for f in listed.iter().filter_map(|id| snap.file(*id)) {
         if !files.line(&format!("- {}", f.path)) {
             break;
@@ -119,13 +129,7 @@ pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> Context {
     p.push_str(&files.text);
 
     let mut edges = Bounded::new(share(20, &mut spare));
-    for (a, b, _) in repo.analysis.graph.edges() {
-        if let (Some(a), Some(b)) = (snap.file(a), snap.file(b))
-            && !edges.line(&format!("{} -> {}", a.path, b.path))
-        {
-            break;
-        }
-    }
+    edges.lines(&edges_text(snap, repo.analysis).join("\n"));
     if !edges.text.is_empty() {
         p.push_str("\nDependency edges (A -> B means A imports B):\n");
         p.push_str(&edges.text);
@@ -141,17 +145,7 @@ pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> Context {
         if text.is_empty() {
             continue;
         }
-        if !outlines.line(&format!("## {}", f.path)) {
-            break;
-        }
-        let mut stopped = false;
-        for l in text.lines() {
-            if !outlines.line(l) {
-                stopped = true;
-                break;
-            }
-        }
-        if stopped {
+        if !(outlines.line(&format!("## {}", f.path)) && outlines.lines(&text)) {
             break;
         }
         outlined.insert(*id);
@@ -168,11 +162,7 @@ pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> Context {
         .find(|f| !f.path.contains('/') && f.path.to_ascii_lowercase().starts_with("readme"))
     {
         let mut text = Bounded::new(share(15, &mut spare));
-        for l in readme.text.lines() {
-            if !text.line(l) {
-                break;
-            }
-        }
+        text.lines(&readme.text);
         p.push_str("\nREADME:\n");
         p.push_str(&text.text);
     }
@@ -253,14 +243,9 @@ fn schema_of<T: JsonSchema>() -> Value {
 
 /// The files a structured plan lists: the first `max` in implementation order.
 pub fn planned_paths<'a>(repo: RepoContext<'a>, max: usize) -> Vec<&'a str> {
-    let snap = repo.snapshot;
-    let ids: Vec<FileId> = if repo.order.is_empty() {
-        snap.files.iter().map(|f| f.id).collect()
-    } else {
-        repo.order.to_vec()
-    };
-    ids.iter()
-        .filter_map(|id| snap.file(*id))
+    implementation_order(repo)
+        .iter()
+        .filter_map(|id| repo.snapshot.file(*id))
         .map(|f| f.path.as_str())
         .take(max.max(1))
         .collect()
@@ -372,10 +357,7 @@ pub fn think_task(context: &Context, req: ThinkRequest<'_>) -> String {
     if let Some(o) = repo.analysis.outlines.get(&req.step.file) {
         let shown = context.outlined.contains(&req.step.file);
         let text = if shown {
-            let mut t = String::new();
-            for i in &o.imports {
-                let _ = writeln!(t, "import {}  L{}", i.raw, i.line);
-            }
+            let t = imports_text(o);
             if !t.is_empty() {
                 p.push_str("Its outline is under Outlines above; its imports:\n");
             }
@@ -388,11 +370,7 @@ pub fn think_task(context: &Context, req: ThinkRequest<'_>) -> String {
         }
         if !text.is_empty() {
             let mut b = Bounded::new(3000);
-            for l in text.lines() {
-                if !b.line(l) {
-                    break;
-                }
-            }
+            b.lines(&text);
             p.push_str(&b.text);
         }
     }

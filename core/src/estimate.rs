@@ -168,7 +168,7 @@ async fn rewrites(ctx: RepoContext<'_>, policy: &dyn Policy, trajectory: &Trajec
             if phase == ThinkPhase::BeforeReading && !bound.all_thoughts {
                 continue;
             }
-            for _ in 0..bound.calls_per_thought {
+            for round in 0..bound.calls_per_thought {
                 if bound.max_calls > 0 && calls >= bound.max_calls {
                     return;
                 }
@@ -178,6 +178,7 @@ async fn rewrites(ctx: RepoContext<'_>, policy: &dyn Policy, trajectory: &Trajec
                     step,
                     phase,
                     seed,
+                    round,
                 };
                 let _ = policy.propose_rewrites(request, thought, bound.candidates).await;
             }

@@ -142,6 +142,7 @@ async fn sub_agent(
         step: plan_step,
         phase,
         seed: step_seed,
+        round: 0,
     };
     let mut steps = Vec::new();
     let mut reads = 0;

@@ -57,6 +57,7 @@ fn thoughts(policy: &TemplatePolicy, repo: RepoContext<'_>) -> Vec<(PlanStep, St
                     step: &step,
                     phase,
                     seed: 11,
+                    round: 0,
                 }))
                 .unwrap()
             };
@@ -164,9 +165,14 @@ fn the_stdlib_json_decoder_thought_reasons_about_its_structure() {
         step,
         phase: ThinkPhase::BeforeWriting,
         seed: 11,
+        round: 0,
     };
     let alternatives = block(policy.propose_rewrites(req, decoder, 8)).unwrap();
-    assert_eq!(alternatives.len(), 8, "the eight other views: {alternatives:#?}");
+    assert_eq!(
+        alternatives.len(),
+        8,
+        "a page of eight of the other views: {alternatives:#?}"
+    );
     let names = |t: &str| -> Vec<String> { t.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
     let mut contents = BTreeSet::new();
     contents.insert(names(decoder));
@@ -182,11 +188,15 @@ fn the_stdlib_json_decoder_thought_reasons_about_its_structure() {
         );
         contents.insert(names(a));
     }
-    assert_eq!(contents.len(), 9, "each view names other things or in another order");
+    assert_eq!(
+        contents.len(),
+        9,
+        "each view names other things or in another order: {decoder}\n{alternatives:#?}"
+    );
     let lens: BTreeSet<usize> = alternatives.iter().map(|a| a.len() / 100).collect();
     assert!(lens.len() >= 3, "levels of detail differ: {lens:?}");
-    // Another round's seed offers another page of the views.
-    let other = block(policy.propose_rewrites(ThinkRequest { seed: 12, ..req }, decoder, 2)).unwrap();
+    // Another round is offered another page of the views.
+    let other = block(policy.propose_rewrites(ThinkRequest { round: 1, ..req }, decoder, 2)).unwrap();
     let first = block(policy.propose_rewrites(req, decoder, 2)).unwrap();
     assert_ne!(first, other);
 }
@@ -218,7 +228,7 @@ fn a_declaration_in_full_names_its_derives_variants_fields_and_late_imports() {
     let all = thoughts(&TemplatePolicy::default(), ctx);
     let color = &all.iter().find(|(s, _, _)| s.path == "src/color.rs").unwrap().2;
     for fact in [
-        "enum `pub enum Color` marked `allow`, deriving `Copy`, `Clone`, `Debug` and `PartialEq`",
+        "enum `pub enum Color` marked `allow(clippy::exhaustive_enums)`, deriving `Copy`, `Clone`, `Debug` and `PartialEq`",
         "variants `Ansi(u8)`, `Rgb(u8, u8, u8)` and `Unset`",
         "struct `pub struct Style`, deriving `Default`, fields `fg: Option<Color>` and `bold: bool`",
         "Further down it imports `core::mem::size_of`.",
@@ -229,4 +239,62 @@ fn a_declaration_in_full_names_its_derives_variants_fields_and_late_imports() {
         !color.contains("Imports, in order"),
         "no import above the first declaration:\n{color}"
     );
+}
+
+#[test]
+fn a_thought_names_aliases_exports_doc_shapes_attributes_and_how_bodies_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("frames");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::create_dir_all(root.join("pkg")).unwrap();
+    std::fs::write(
+        root.join("pkg/codec.py"),
+        "\"\"\"Encode and decode frames.\n\nUsage::\n\n    $ python -m pkg.codec file\n\n\
+         >>> from pkg.codec import encode\n>>> encode(b'x')\n\"\"\"\nimport re\n\n\
+         try:\n    from _speedups import encode_frame as c_encode_frame\nexcept ImportError:\n    c_encode_frame = None\n\n\
+         __all__ = ['encode', 'Frame']\n\nPATTERN = re.compile(r'\\d+')\nTABLE = {'a': 1}\n\n\
+         def encode(data, strict=True):\n    \"\"\"Encode data into a frame.\"\"\"\n    if not data:\n        return b''\n\
+         \x20   for chunk in split(data):\n        emit(chunk)\n    return finish(data)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("src/lib.rs"),
+        "//! [![github]](https://github.com/x/frames)\n//!\n//! [github]: https://img.shields.io/badge/github\n//!\n\
+         //! Fast frames for everyone. More text follows.\n//!\n//! # Example\n//!\n//! ```\n\
+         //! let f = frames::Frame::new();\n//! ```\n#![no_std]\n#![allow(clippy::cast_lossless)]\n\n\
+         /// A frame, as [`Frame::new`] makes it\npub struct Frame(u16);\n\n\
+         impl Frame {\n    pub const EMPTY: Self = Frame(0);\n    pub fn new() -> Self {\n        Self::EMPTY\n    }\n}\n",
+    )
+    .unwrap();
+    let (snapshot, analysis) = analyzed(&[root]).remove(0);
+    let ctx = RepoContext {
+        snapshot: &snapshot,
+        analysis: &analysis,
+        order: &analysis.order,
+    };
+    let all = thoughts(&TemplatePolicy::default(), ctx);
+    let thought = |path: &str| all.iter().find(|(s, _, _)| s.path == path).unwrap().2.clone();
+    let codec = thought("pkg/codec.py");
+    for fact in [
+        "Its docstring sums it up: Encode and decode frames.",
+        "It has a section “Usage” and an example using `encode`.",
+        "`_speedups.encode_frame` as `c_encode_frame` if available",
+        "It exports `encode` and `Frame` through `__all__`.",
+        "`PATTERN` (from `re.compile`) and `TABLE` (a dict)",
+        "function `def encode(data, strict=True)` — Encode data into a frame; \
+         it branches, loops and returns early, calling `split`, `emit` and `finish`",
+    ] {
+        assert!(codec.contains(fact), "{fact:?} missing from:\n{codec}");
+    }
+    let lib = thought("src/lib.rs");
+    for fact in [
+        "Its doc comment opens with the badges `github`, then sums it up: Fast frames for everyone.",
+        "It has a section “Example” and an example using `frames::Frame::new`.",
+        "Crate-level attributes: `no_std` and `allow(clippy::cast_lossless)`.",
+        "mentions of `Frame::new`",
+        "`impl Frame`, declaring `EMPTY`; with `pub fn new() -> Self`",
+    ] {
+        assert!(lib.contains(fact), "{fact:?} missing from:\n{lib}");
+    }
+    assert!(!lib.contains("https://"), "no link is quoted:\n{lib}");
 }

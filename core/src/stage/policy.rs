@@ -33,6 +33,10 @@ pub struct ThinkRequest<'a> {
     pub phase: ThinkPhase,
     /// Seed for this thought (derived from the run seed, repository and step).
     pub seed: u64,
+    /// The search round that asks for rewrites (0 for the first, and for
+    /// every request outside search): a policy with a fixed list of
+    /// alternatives offers round `r` another part of it.
+    pub round: u32,
 }
 
 /// Writes the natural-language parts of a trajectory: the main agent's

@@ -575,6 +575,7 @@ mod tests {
             step: &step,
             phase,
             seed: 1,
+            round: 0,
         };
         for p in [
             plan_prompt(&context),

@@ -202,6 +202,7 @@ impl<'a> Run<'a> {
             step: &self.doc.plan.steps[slot.plan_step],
             phase: slot.phase,
             seed,
+            round,
         };
         self.meter.propose(self.ctx.policy, request, current, n).await
     }

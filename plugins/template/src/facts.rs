@@ -2,7 +2,10 @@
 //! facts a before-writing thought is built from. Only names, signatures, the
 //! first sentences of docs and counts are kept — never body code.
 
-use crate::describe::{file_role, first_sentence, kind_name};
+use crate::body::BodyPlan;
+use crate::describe::file_role;
+use crate::doc::DocShape;
+use crate::text::{TextFacts, text_facts};
 use repo2agent_core::model::{FileId, ReferenceKind, SourceFile, Symbol, SymbolKind};
 use repo2agent_core::stage::RepoContext;
 use std::collections::BTreeSet;
@@ -16,6 +19,19 @@ pub struct Dep<'a> {
     pub via: Vec<String>,
     /// Its symbols this file names, in the dependency's order.
     pub names: Vec<&'a str>,
+}
+
+/// One import of the file.
+#[derive(Clone, Debug)]
+pub struct ImportFact<'a> {
+    /// Its module path.
+    pub module: String,
+    /// For one inside the repository, the file it leads to.
+    pub to: Option<&'a str>,
+    /// The name it is bound to when renamed (`as c_make_encoder`).
+    pub alias: Option<String>,
+    /// Written inside a `try` (Python) or a `cfg` block: it may be missing.
+    pub guarded: bool,
 }
 
 /// A declaration of the file, with what its body uses.
@@ -38,23 +54,16 @@ pub struct Item<'a> {
     /// A Rust enum's variants or a struct's fields, each its name and a short
     /// type (`Rgb(RgbColor)`, `fg: Option<Color>`).
     pub members: Vec<String>,
-}
-
-/// What a file that has no code outline is made of.
-#[derive(Clone, Debug, Default)]
-pub struct TextFacts {
-    /// Headings of a document, in order.
-    pub headings: Vec<String>,
-    /// Tables or sections of a configuration file, each with its keys.
-    pub sections: Vec<(String, Vec<String>)>,
-    /// The license, when the file is one.
-    pub license: Option<&'static str>,
-    /// Who holds the copyright, when a line says.
-    pub copyright: Option<String>,
-    /// The package a manifest names (`name` under `[package]` or `[project]`).
-    pub package: Option<String>,
-    /// Words of prose.
-    pub words: usize,
+    /// The shape of its doc (sections, example names; its first sentence is
+    /// `summary`).
+    pub doc: DocShape,
+    /// How its body goes (functions; empty for types).
+    pub plan: BodyPlan,
+    /// How each of `methods` goes, in the same order.
+    pub method_plans: Vec<BodyPlan>,
+    /// The constants and associated types declared inside it (an impl
+    /// block's `const BOLD`), by name.
+    pub consts: Vec<&'a str>,
 }
 
 /// Everything a thought may say about one file.
@@ -68,8 +77,12 @@ pub struct Facts<'a> {
     pub role: String,
     /// First sentence of the file's leading doc comment or docstring.
     pub doc: Option<String>,
+    /// The shape of that doc: badges, sections, names its examples use.
+    pub header: DocShape,
     /// The file opens with a license or copyright header.
     pub license_header: bool,
+    /// Whom that header's copyright line names.
+    pub copyright: Option<String>,
     /// Files that import it.
     pub users: Vec<&'a str>,
     /// Files of the repository it imports.
@@ -78,14 +91,21 @@ pub struct Facts<'a> {
     pub external: Vec<String>,
     /// Every import in file order: its module path and, for one inside the
     /// repository, the file it leads to.
-    pub imports: Vec<(String, Option<&'a str>)>,
+    pub imports: Vec<ImportFact<'a>>,
     /// Declarations (not constants), in file order.
     pub items: Vec<Item<'a>>,
     /// How many of `imports` come before the first declaration (the rest are
     /// further down the file).
     pub imports_on_top: usize,
-    /// Module-level constants and variables: name, and type where written.
-    pub constants: Vec<String>,
+    /// Module-level constants and variables: name, and type where written,
+    /// and what makes the value (see [`value_kind`]).
+    pub constants: Vec<(String, Option<String>)>,
+    /// The names a Python module's `__all__` exports (`Some` of nothing for
+    /// an empty one, `None` without one).
+    pub exports: Option<Vec<String>>,
+    /// A Rust file's inner attributes (`no_std`, `allow(clippy::x)`), string
+    /// arguments left out.
+    pub inner_attributes: Vec<String>,
     /// Errors raised / thrown.
     pub raises: Vec<&'a str>,
     /// Errors caught.
@@ -164,7 +184,8 @@ impl<'a> Facts<'a> {
         deps.sort_by_key(|d| (first_line(d), d.path));
 
         let mut external: Vec<String> = Vec::new();
-        let mut imports: Vec<(String, Option<&str>)> = Vec::new();
+        let mut imports: Vec<ImportFact<'_>> = Vec::new();
+        let file_lines: Vec<&str> = file.text.lines().collect();
         let first_item = symbols
             .iter()
             .filter(|s| !matches!(s.kind, SymbolKind::Constant | SymbolKind::Variable | SymbolKind::Field))
@@ -174,19 +195,25 @@ impl<'a> Facts<'a> {
         let mut imports_on_top = 0;
         for i in outline.map_or(&[][..], |o| &o.imports) {
             let m = module_path(&i.raw);
-            if m.is_empty() || imports.iter().any(|(x, _)| *x == m) {
+            if m.is_empty() || imports.iter().any(|x| x.module == m) {
                 continue;
             }
             if i.line < first_item && imports_on_top == imports.len() {
                 imports_on_top += 1;
             }
-            if internal_raws.contains(i.raw.as_str()) {
-                let to = deps.iter().find(|d| d.via.contains(&m)).map(|d| d.path);
-                imports.push((m, to));
+            let to = if internal_raws.contains(i.raw.as_str()) {
+                deps.iter().find(|d| d.via.contains(&m)).map(|d| d.path)
             } else {
                 external.push(m.clone());
-                imports.push((m, None));
-            }
+                None
+            };
+            let at = (i.line as usize).saturating_sub(1);
+            imports.push(ImportFact {
+                alias: file_lines.get(at).and_then(|l| alias(l, &m)),
+                guarded: guarded(&file_lines, at),
+                module: m,
+                to,
+            });
         }
 
         let declared: BTreeSet<&str> = symbols
@@ -206,9 +233,20 @@ impl<'a> Facts<'a> {
         let rust = file.language.as_deref() == Some("rust");
         let mut items = Vec::new();
         let mut constants = Vec::new();
+        let mut exports = None;
         for s in symbols {
             match s.kind {
-                SymbolKind::Constant | SymbolKind::Variable => constants.push(constant_text(s)),
+                SymbolKind::Constant | SymbolKind::Variable if s.name == "__all__" => {
+                    exports = Some(
+                        s.signature
+                            .split(['\'', '"'])
+                            .skip(1)
+                            .step_by(2)
+                            .map(str::to_owned)
+                            .collect(),
+                    );
+                }
+                SymbolKind::Constant | SymbolKind::Variable => constants.push((constant_text(s), value_kind(s))),
                 SymbolKind::Field => {}
                 _ => {
                     let body = file.text.get(s.span.start_byte..s.span.end_byte).unwrap_or_default();
@@ -220,13 +258,33 @@ impl<'a> Facts<'a> {
                     }
                     uses.truncate(6);
                     let (derives, marks) = marks(&file.text, s);
+                    let methods: Vec<&Symbol> = s
+                        .children
+                        .iter()
+                        .filter(|c| matches!(c.kind, SymbolKind::Method | SymbolKind::Function))
+                        .collect();
+                    let lang = file.language.as_deref();
+                    let body_of = |m: &Symbol| file.text.get(m.span.start_byte..m.span.end_byte).unwrap_or_default();
+                    let plan = if matches!(s.kind, SymbolKind::Function | SymbolKind::Method | SymbolKind::Macro) {
+                        crate::body::plan(body, &s.name, lang)
+                    } else {
+                        BodyPlan::default()
+                    };
                     items.push(Item {
-                        symbol: s,
-                        methods: s
+                        consts: s
                             .children
                             .iter()
-                            .filter(|c| matches!(c.kind, SymbolKind::Method | SymbolKind::Function))
+                            .filter(|c| matches!(c.kind, SymbolKind::Constant | SymbolKind::TypeAlias))
+                            .map(|c| c.name.as_str())
                             .collect(),
+                        symbol: s,
+                        method_plans: methods
+                            .iter()
+                            .map(|m| crate::body::plan(body_of(m), &m.name, lang))
+                            .collect(),
+                        methods,
+                        doc: s.doc.as_deref().map(crate::doc::shape).unwrap_or_default(),
+                        plan,
                         uses,
                         lines: s.span.end_line.saturating_sub(s.span.start_line) + 1,
                         derives,
@@ -260,7 +318,8 @@ impl<'a> Facts<'a> {
             .collect();
         attributes.truncate(6);
 
-        let (doc, license_header) = leading_doc(file);
+        let opening = opening(file);
+        let header = opening.doc.as_deref().map(crate::doc::shape).unwrap_or_default();
         let text = if symbols.is_empty() {
             text_facts(file)
         } else {
@@ -271,8 +330,10 @@ impl<'a> Facts<'a> {
             language: file.language.as_deref(),
             lines: file.text.lines().count(),
             role: role(file, &users, deps.len()),
-            doc,
-            license_header,
+            doc: header.summary.clone(),
+            header,
+            license_header: opening.license_header,
+            copyright: opening.copyright,
             users,
             deps,
             external,
@@ -280,6 +341,8 @@ impl<'a> Facts<'a> {
             imports_on_top,
             items,
             constants,
+            exports,
+            inner_attributes: if rust { inner_attributes(&file.text) } else { Vec::new() },
             raises,
             handles,
             calls,
@@ -333,7 +396,22 @@ fn marks(text: &str, s: &Symbol) -> (Vec<String>, Vec<String>) {
             let mark = if l.starts_with('@') {
                 format!("@{name}")
             } else {
-                name.to_owned()
+                // A Rust attribute with the names it is given (`allow(clippy::x)`), strings left out.
+                let inner = l.trim_start_matches("#[").trim_end().trim_end_matches(']');
+                let args = inner[name.len().min(inner.len())..].trim();
+                let names: Vec<&str> = args
+                    .split('"')
+                    .step_by(2)
+                    .flat_map(|part| part.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')))
+                    .map(|w| w.trim_matches(':'))
+                    .filter(|w| w.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_'))
+                    .take(4)
+                    .collect();
+                if args.starts_with('(') && !names.is_empty() {
+                    format!("{name}({})", names.join(", "))
+                } else {
+                    name.to_owned()
+                }
             };
             add(&mut others, mark);
         }
@@ -490,6 +568,120 @@ fn constant_text(s: &Symbol) -> String {
     }
 }
 
+/// What makes a constant's value, in a word or a name, never the value
+/// itself: `re.compile` (a call), `a dict`, `a string`; `None` when its type
+/// is written or nothing short says it.
+fn value_kind(s: &Symbol) -> Option<String> {
+    let (head, value) = s.signature.split_once('=')?;
+    if head.contains(':') {
+        return None; // typed: the type says it
+    }
+    let v = value.trim();
+    let first = v.chars().next()?;
+    Some(match first {
+        '{' => "a dict".to_owned(),
+        '[' => "a list".to_owned(),
+        '"' | '\'' => "a string".to_owned(),
+        'b' | 'r' | 'f' if v[1..].starts_with(['"', '\'']) => "a string".to_owned(),
+        c if c.is_ascii_digit() || c == '-' => "a number".to_owned(),
+        _ => {
+            let callee: String = v
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+                .collect();
+            let rest = v[callee.len()..].trim_start();
+            if callee.is_empty() || callee.len() > 40 {
+                return None;
+            }
+            if rest.starts_with('(') {
+                format!("`{callee}`")
+            } else if rest.is_empty() || rest.starts_with(['|', '+', 'o']) {
+                // A name or names joined: say the first.
+                format!("`{callee}`")
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// The inner attributes a Rust file opens with (`#![no_std]`), each as its
+/// name with the names inside it, string arguments dropped.
+fn inner_attributes(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if current.is_empty() && !t.starts_with("#![") {
+            if t.is_empty() || t.starts_with("//") {
+                continue;
+            }
+            break; // the first item: inner attributes come before it
+        }
+        let t = without_line_comment(t);
+        current.push_str(t);
+        current.push(' ');
+        if t.ends_with(']') && brackets_closed(&current) {
+            let inner = current.trim().trim_start_matches("#![").trim_end_matches(']').trim();
+            let mut text = String::new();
+            let mut in_string = false;
+            for c in inner.chars() {
+                if c == '"' {
+                    in_string = !in_string;
+                } else if !in_string {
+                    text.push(c);
+                }
+            }
+            let text = text
+                .replace(" = ", "")
+                .replace(" =", "")
+                .replace("= ", "")
+                .replace('=', "");
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let text = text.replace("( ", "(").replace(", )", ")").replace(" )", ")");
+            if !text.is_empty() && out.len() < 8 {
+                out.push(shorten_attribute(&text));
+            }
+            current.clear();
+        }
+    }
+    out
+}
+
+/// `line` up to a `//` comment outside its string literals, trimmed.
+fn without_line_comment(line: &str) -> &str {
+    let mut in_string = false;
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' if prev != '\\' => in_string = !in_string,
+            '/' if prev == '/' && !in_string => return line[..i - 1].trim_end(),
+            _ => {}
+        }
+        prev = c;
+    }
+    line
+}
+
+/// An attribute of more than 100 characters cut to its first three arguments.
+fn shorten_attribute(text: &str) -> String {
+    if text.chars().count() <= 100 {
+        return text.to_owned();
+    }
+    let Some((name, args)) = text.split_once('(') else {
+        return text.chars().take(100).collect();
+    };
+    let args: Vec<&str> = args.trim_end_matches(')').split(',').map(str::trim).collect();
+    let shown = args[..args.len().min(3)].join(", ");
+    format!("{name}({shown}, … {} more)", args.len().saturating_sub(3))
+}
+
+fn brackets_closed(s: &str) -> bool {
+    let open = s.matches('[').count() + s.matches('(').count();
+    let close = s.matches(']').count() + s.matches(')').count();
+    open == close
+}
+
 /// Where the file sits in the project.
 fn role(file: &SourceFile, users: &[&str], deps: usize) -> String {
     let path = file.path.as_str();
@@ -528,231 +720,156 @@ fn role(file: &SourceFile, users: &[&str], deps: usize) -> String {
     format!("{base}{place}")
 }
 
-/// The first sentence of the comment or docstring a source file opens with,
-/// and whether it is a license header instead.
-fn leading_doc(file: &SourceFile) -> (Option<String>, bool) {
+/// How a source file opens: a license header (and whom its copyright
+/// names), then the comment or docstring that documents it.
+#[derive(Clone, Debug, Default)]
+pub struct Opening {
+    /// It opens with a license or copyright header.
+    pub license_header: bool,
+    /// Who that header's copyright line names.
+    pub copyright: Option<String>,
+    /// The documenting comment or docstring, comment markers removed.
+    pub doc: Option<String>,
+}
+
+/// Reads how `file` opens (see [`Opening`]).
+fn opening(file: &SourceFile) -> Opening {
+    let mut out = Opening::default();
     if file.language.is_none() {
-        return (None, false);
+        return out;
     }
+    let python = file.language.as_deref() == Some("python");
     let mut lines = file
         .text
         .lines()
-        .map(str::trim)
-        .skip_while(|l| l.is_empty() || l.starts_with("#!") || l.contains("coding:") || l.contains("coding="))
+        .skip_while(|l| {
+            let l = l.trim();
+            l.is_empty()
+                || l.starts_with("#!") && !l.starts_with("#![")
+                || l.contains("coding:")
+                || l.contains("coding=")
+        })
         .peekable();
-    let Some(first) = lines.peek().copied() else {
-        return (None, false);
-    };
-    let mut text = String::new();
-    if let Some(q) = ["\"\"\"", "'''", "r\"\"\""].iter().find(|q| first.starts_with(**q)) {
-        // A Python docstring.
-        let close = &q[q.len() - 3..];
-        let mut rest = first[q.len()..].to_owned();
-        lines.next();
-        loop {
-            if let Some(end) = rest.find(close) {
-                text.push_str(&rest[..end]);
-                break;
-            }
-            text.push_str(&rest);
-            text.push('\n');
-            match lines.next() {
-                Some(l) => rest = l.to_owned(),
-                None => break,
-            }
-        }
-    } else if first.starts_with("/*") {
-        for l in lines.by_ref() {
-            let end = l.contains("*/");
-            let l = l
-                .trim_start_matches("/**")
-                .trim_start_matches("/*!")
-                .trim_start_matches("/*");
-            let l = l.split("*/").next().unwrap_or(l).trim_start_matches('*').trim();
-            text.push_str(l);
-            text.push('\n');
-            if end {
-                break;
-            }
-        }
-    } else {
-        let prefixes: &[&str] = match file.language.as_deref() {
-            Some("python") => &["#"],
-            _ => &["//!", "///", "//"],
+    for _ in 0..2 {
+        let Some(first) = lines.peek().map(|l| l.trim()) else {
+            break;
         };
-        for l in lines {
-            if l.starts_with("#!") || l.starts_with("#[") {
-                break;
+        let mut text = String::new();
+        let mut block_comment = false;
+        if let Some(q) = ["\"\"\"", "'''", "r\"\"\""].iter().find(|q| first.starts_with(**q)) {
+            // A Python docstring, its lines as written (examples keep their indent).
+            let close = &q[q.len() - 3..];
+            let mut rest = first[q.len()..].to_owned();
+            lines.next();
+            loop {
+                if let Some(end) = rest.find(close) {
+                    text.push_str(&rest[..end]);
+                    break;
+                }
+                text.push_str(&rest);
+                text.push('\n');
+                match lines.next() {
+                    Some(l) => rest = l.to_owned(),
+                    None => break,
+                }
             }
-            let Some(c) = prefixes.iter().find_map(|p| l.strip_prefix(p)) else {
-                break;
-            };
-            if c.trim().is_empty() && !text.trim().is_empty() {
-                break;
+        } else if first.starts_with("/*") {
+            block_comment = true;
+            for l in lines.by_ref() {
+                let l = l.trim();
+                let end = l.contains("*/");
+                let l = l
+                    .trim_start_matches("/**")
+                    .trim_start_matches("/*!")
+                    .trim_start_matches("/*");
+                let l = l.split("*/").next().unwrap_or(l).trim_start_matches('*').trim();
+                text.push_str(l);
+                text.push('\n');
+                if end {
+                    break;
+                }
             }
-            text.push_str(c.trim());
-            text.push('\n');
+        } else {
+            let prefixes: &[&str] = if python { &["#"] } else { &["//!", "///", "//"] };
+            let inner = first.starts_with("//!");
+            while let Some(l) = lines.peek().map(|l| l.trim()) {
+                if l.starts_with("#!") || l.starts_with("#[") {
+                    break;
+                }
+                let Some(c) = prefixes.iter().find_map(|p| l.strip_prefix(p)) else {
+                    break;
+                };
+                // A module's `//!` doc runs on over blank lines; a plain comment ends at one.
+                if c.trim().is_empty() && !text.trim().is_empty() && !inner {
+                    break;
+                }
+                text.push_str(c.strip_prefix(' ').unwrap_or(c).trim_end());
+                text.push('\n');
+                lines.next();
+            }
+            block_comment = !inner;
         }
-    }
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("copyright") || lower.contains("license") || lower.contains("spdx") {
-        return (None, true);
-    }
-    let s = first_sentence(text.trim());
-    let s = s.trim();
-    if s.len() < 8 || s.contains("-*-") {
-        return (None, false);
-    }
-    let s = if s.chars().count() > 160 {
-        let cut: String = s.chars().take(160).collect();
-        match cut.rfind(' ') {
-            Some(i) => format!("{}…", &cut[..i]),
-            None => cut,
+        // Skip the blank lines before what may follow.
+        while lines.peek().is_some_and(|l| l.trim().is_empty()) {
+            lines.next();
         }
-    } else {
-        s.to_owned()
-    };
-    (Some(s), false)
+        let head: String = text.split("\n\n").next().unwrap_or(&text).to_ascii_lowercase();
+        let licensing = head.contains("copyright") || head.contains("license") || head.contains("spdx");
+        if licensing && !out.license_header && (block_comment || text.len() < 2000) {
+            out.license_header = true;
+            out.copyright = text.lines().find_map(crate::text::copyright_holder);
+            continue; // the documenting comment may come after it
+        }
+        if !text.trim().is_empty() {
+            out.doc = Some(text);
+        }
+        break;
+    }
+    out
 }
 
-/// Headings, sections and keys, license and size of a file without an outline.
-fn text_facts(file: &SourceFile) -> TextFacts {
-    let text = &file.text;
-    let lower_name = kind_name(&file.path);
-    let mut facts = TextFacts {
-        words: text.split_whitespace().count(),
-        ..TextFacts::default()
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    // Markdown `#` headings (outside code fences) and reStructuredText underlines.
-    let mut fence = false;
-    for (i, l) in lines.iter().enumerate() {
-        let t = l.trim();
-        if t.starts_with("```") || t.starts_with("~~~") {
-            fence = !fence;
-            continue;
-        }
-        if fence {
-            continue;
-        }
-        let heading = if lower_name.ends_with(".md") || lower_name.ends_with(".markdown") {
-            t.strip_prefix('#').map(|h| h.trim_start_matches('#').trim())
-        } else if lower_name.ends_with(".rst") || lower_name.ends_with(".txt") {
-            lines
-                .get(i + 1)
-                .map(|n| n.trim())
-                .filter(|n| {
-                    n.len() >= 3 && n.len() >= t.len() && n.chars().all(|c| "=-~^*#".contains(c)) && !t.is_empty()
-                })
-                .map(|_| t)
-        } else {
-            None
-        };
-        if let Some(h) = heading.filter(|h| !h.is_empty() && h.len() <= 80 && h.chars().any(char::is_alphanumeric)) {
-            facts.headings.push(h.trim_matches(['*', '`', '_', ' ']).to_owned());
-        }
+/// The name `line` binds the import of `module` to, when it renames it
+/// (`from _json import make_encoder as c_make_encoder`, `use a::B as C;`).
+fn alias(line: &str, module: &str) -> Option<String> {
+    let last = module.rsplit(['.', ':', '/']).next().filter(|s| !s.is_empty())?;
+    let at = line.find(last)? + last.len();
+    let rest = line[at..].trim_start().strip_prefix("as ")?;
+    let name: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty() && name != "_" && name != last).then_some(name)
+}
+
+/// Whether the import on line `at` sits in a Python `try:` block (it may be
+/// missing and has a fallback).
+fn guarded(lines: &[&str], at: usize) -> bool {
+    let Some(line) = lines.get(at) else { return false };
+    let indent = line.len() - line.trim_start().len();
+    if indent == 0 {
+        return false;
     }
-    facts.headings.truncate(10);
-    // Configuration: TOML / INI sections and their keys, YAML and JSON top-level keys.
-    let ext = lower_name.rsplit('.').next().unwrap_or("");
-    if matches!(ext, "toml" | "ini" | "cfg" | "conf") || lower_name == "setup.cfg" {
-        let mut current: Option<(String, Vec<String>)> = Some((String::new(), Vec::new()));
-        for l in &lines {
-            let t = l.trim();
-            if t.starts_with('[') && t.ends_with(']') {
-                if let Some(c) = current.take().filter(|c| !c.0.is_empty() || !c.1.is_empty()) {
-                    facts.sections.push(c);
-                }
-                current = Some((t.trim_matches(['[', ']']).to_owned(), Vec::new()));
-            } else if !l.starts_with([' ', '\t'])
-                && let Some((k, _)) = t.split_once('=')
-                && let Some(c) = current.as_mut()
-            {
-                let k = k.trim().trim_matches('"');
-                if k == "name"
-                    && facts.package.is_none()
-                    && matches!(c.0.as_str(), "package" | "project" | "tool.poetry" | "metadata")
-                {
-                    let v = t
-                        .split_once('=')
-                        .map_or("", |(_, v)| v)
-                        .trim()
-                        .trim_matches(['"', '\'']);
-                    if !v.is_empty() && v.len() <= 64 && !v.contains(' ') {
-                        facts.package = Some(v.to_owned());
-                    }
-                }
-                if !k.is_empty() && !k.starts_with('#') && !k.contains(' ') && c.1.len() < 8 {
-                    c.1.push(k.to_owned());
-                }
-            }
-        }
-        if let Some(c) = current.filter(|c| !c.0.is_empty() || !c.1.is_empty()) {
-            facts.sections.push(c);
-        }
-    } else if matches!(ext, "yaml" | "yml") {
-        let keys: Vec<String> = lines
-            .iter()
-            .filter(|l| !l.starts_with([' ', '\t', '#', '-']))
-            .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim().trim_matches(['"', '\''])))
-            .filter(|k| !k.is_empty() && !k.contains(' '))
-            .take(10)
-            .map(str::to_owned)
-            .collect();
-        if !keys.is_empty() {
-            facts.sections.push((String::new(), keys));
-        }
-    } else if ext == "json"
-        && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text)
-    {
-        facts
-            .sections
-            .push((String::new(), map.keys().take(10).cloned().collect()));
-    }
-    facts.sections.truncate(8);
-    // Licenses, by the words their texts always contain.
-    let has = |s: &str| text.contains(s);
-    let license_file = ["license", "licence", "copying", "unlicense"]
+    lines[..at]
         .iter()
-        .any(|p| lower_name.starts_with(p));
-    facts.license = if !license_file {
-        None
-    } else if has("Apache License") {
-        Some("Apache License, Version 2.0 (January 2004)")
-    } else if has("Permission is hereby granted, free of charge") || has("MIT License") {
-        Some("MIT License (permission is granted free of charge, without warranty)")
-    } else if has("GNU LESSER GENERAL PUBLIC") {
-        Some("GNU Lesser General Public License")
-    } else if has("GNU GENERAL PUBLIC LICENSE") {
-        Some("GNU General Public License")
-    } else if has("Mozilla Public License") {
-        Some("Mozilla Public License, version 2.0")
-    } else if has("Redistribution and use in source and binary forms") {
-        Some("BSD license (redistribution in source and binary forms permitted)")
-    } else if has("This is free and unencumbered software") {
-        Some("Unlicense (free and unencumbered software, in the public domain)")
-    } else if has("Permission to use, copy, modify, and/or distribute") {
-        Some("ISC License")
-    } else {
-        None
-    };
-    if license_file {
-        facts.copyright = lines.iter().find_map(|l| {
-            let rest = l.trim().strip_prefix("Copyright")?;
-            let marked = rest.trim_start().starts_with(['(', '©'])
-                || rest.trim_start().starts_with(|c: char| c.is_ascii_digit());
-            if !marked {
-                return None;
-            }
-            let rest = rest.replace("(c)", "").replace("(C)", "").replace('©', "");
-            let holder: Vec<&str> = rest
-                .split_whitespace()
-                .filter(|w| !w.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ','))
-                .take(6)
-                .collect();
-            let holder = holder.join(" ");
-            (!holder.is_empty() && holder.chars().next().is_some_and(char::is_alphabetic)).then_some(holder)
-        });
+        .rev()
+        .map(|l| (l.len() - l.trim_start().len(), l.trim()))
+        .find(|(i, t)| *i < indent && !t.is_empty())
+        .is_some_and(|(_, t)| t == "try:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inner_attributes;
+
+    #[test]
+    fn inner_attributes_drop_strings_and_comments_but_keep_lint_names() {
+        let text = "//! Docs.\n#![doc(html_root_url = \"https://docs.rs/x//1.0\")]\n\
+                    #![allow(\n    clippy::a, // clippy bug: https://example.org/1\n    clippy::b,\n)]\n\
+                    #![no_std]\n\nuse core::fmt;\n#![not_inner]\n";
+        assert_eq!(
+            inner_attributes(text),
+            ["doc(html_root_url)", "allow(clippy::a, clippy::b)", "no_std"]
+        );
     }
-    facts
 }

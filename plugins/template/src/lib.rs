@@ -9,10 +9,13 @@
 //! and the corpus does not repeat one sentence. It also proposes alternative
 //! thoughts for search. Owns nothing else.
 
+mod body;
 mod copied;
 mod describe;
+mod doc;
 mod facts;
 mod rng;
+mod text;
 mod views;
 
 pub use copied::{MIN_COPIED_LINE, copied_share};
@@ -329,6 +332,8 @@ impl TemplatePolicy {
             detailed: 3.min(listed),
             listed,
             docs: listed + 1,
+            plans: true,
+            signed: listed,
         };
         loop {
             let text = render(facts, view, budget, &mut Rng::new(seed));
@@ -345,10 +350,16 @@ impl TemplatePolicy {
                 }
             } else if fits || budget.listed <= 1 {
                 return text;
+            } else if budget.plans {
+                budget.plans = false;
             } else if budget.detailed > 0 {
                 budget.detailed -= 1;
+            } else if budget.signed > 1 {
+                // Later declarations' methods by name, the first ones' in full …
+                budget.signed = budget.signed.min(budget.listed) - 1;
             } else {
-                budget.listed = budget.listed * 2 / 3;
+                // … then fewer declarations, the rest named at the end.
+                budget.listed -= 1;
             }
         }
     }
@@ -406,12 +417,12 @@ impl Policy for TemplatePolicy {
         n: usize,
     ) -> Result<Vec<String>, StageError> {
         if request.phase == ThinkPhase::BeforeWriting {
-            // Other views of the file, best first, in pages of `n`: the
-            // round's seed picks the page, so rounds are offered others.
+            // Other views of the file, best first, in pages of `n`: round
+            // `r` is offered page `r`, so each round is offered others.
             let mut views = self.other_views(request, current);
             let n = n.max(1);
             let pages = views.len().div_ceil(n).max(1);
-            let page = (request.seed % pages as u64) as usize;
+            let page = request.round as usize % pages;
             views.drain(..(page * n).min(views.len()));
             views.truncate(n);
             return Ok(views);
@@ -510,6 +521,7 @@ mod tests {
                 step,
                 phase: ThinkPhase::BeforeReading,
                 seed: repo2agent_core::order::seeded_hash(1, &step.path),
+                round: 0,
             };
             let t = block(p.think(req)).unwrap();
             assert!(t.contains(&format!("`{}`", step.path)), "{t}");
@@ -542,6 +554,7 @@ mod tests {
             step: &step,
             phase: ThinkPhase::BeforeReading,
             seed: 5,
+            round: 0,
         };
         let t = block(p.think(req)).unwrap();
         assert!(t.contains("`m04.py`"), "names what it reads: {t}");
@@ -571,5 +584,15 @@ mod tests {
                 .any(|v| v.contains("`m03.py` takes `m04.py` through `m04`.")),
             "dependencies first: {views:?}"
         );
+        // Search rounds page through them: round r is offered page r,
+        // wrapping around.
+        let page = |round: u32, seed: u64| {
+            let r = ThinkRequest { round, seed, ..writing };
+            block(p.propose_rewrites(r, &w, 1)).unwrap()
+        };
+        assert_eq!(page(0, 5), views[..1]);
+        assert_eq!(page(1, 5), views[1..2]);
+        assert_ne!(page(1, 77), page(0, 77));
+        assert_eq!(page(views.len() as u32, 5), page(0, 5), "then round again");
     }
 }

@@ -3,8 +3,9 @@
 //! level of detail. The policy writes one view first; search gets the others
 //! as rewrites, so it chooses between contents, not between wordings.
 
-use crate::describe::{first_sentence, join_list, kind_word};
-use crate::facts::{Facts, Item};
+use crate::describe::{join_list, kind_word};
+use crate::doc::DocShape;
+use crate::facts::{Facts, ImportFact, Item};
 use crate::rng::Rng;
 use repo2agent_core::model::SymbolKind;
 use serde::Deserialize;
@@ -31,25 +32,37 @@ pub enum View {
     /// The walk cut to its bones: header, imports, then each declaration by
     /// its signature alone; short, so more of what came before stays in view.
     Lean,
-    /// The walk with every declaration in full and what each one uses (the
-    /// default).
+    /// What runs through the file (late imports, errors, calls), then the
+    /// file top to bottom with every declaration in full and what each one
+    /// uses (the default).
     #[default]
     Deep,
     /// The walk without the asides (layout, errors, calls): what the file
     /// provides, in order.
     Plain,
+    /// Late imports and errors, then the file from its first line with the
+    /// first two declarations in full detail (signatures, methods, how each
+    /// body goes) and the rest by name: the part written first said most
+    /// precisely.
+    Opening,
+    /// One sentence: where the file sits and what it defines, by name; for
+    /// files whose code the thoughts before it already predict.
+    Brief,
 }
 
 impl View {
     /// Every view, the default first, then in the order they are offered as
-    /// rewrites: those that made real code likeliest first (docs/method.md).
-    pub const ALL: [View; 9] = [
+    /// rewrites: those whose rewrites gained most on real code first
+    /// (docs/method.md).
+    pub const ALL: [View; 11] = [
         View::Deep,
-        View::Walk,
-        View::Detailed,
         View::Plain,
+        View::Detailed,
         View::Contract,
+        View::Walk,
+        View::Opening,
         View::DataFlow,
+        View::Brief,
         View::DependenciesFirst,
         View::Lean,
         View::Overview,
@@ -66,6 +79,12 @@ pub struct Budget {
     /// Doc sentences quoted: the file's own first, then those of the
     /// declarations in the order written.
     pub docs: usize,
+    /// Whether detailed declarations say how their bodies go (dropped first
+    /// when a thought is too long).
+    pub plans: bool,
+    /// Detailed declarations whose methods are given with their signatures
+    /// (the first ones); the others' methods are named.
+    pub signed: usize,
 }
 
 fn code(name: &str) -> String {
@@ -102,16 +121,33 @@ fn intro(f: &Facts<'_>, rng: &mut Rng) -> String {
 }
 
 fn header(f: &Facts<'_>, budget: Budget) -> Option<String> {
+    let mut out = Vec::new();
     if f.license_header {
-        return Some("It opens with a license header.".into());
+        out.push(match &f.copyright {
+            Some(c) => format!("It opens with a license header (copyright {c})."),
+            None => "It opens with a license header.".to_owned(),
+        });
     }
-    let doc = f.doc.as_deref().filter(|_| budget.docs > 0)?;
     let what = if f.language == Some("python") {
         "docstring"
     } else {
         "doc comment"
     };
-    Some(format!("Its {what} sums it up: {}", sentence(doc)))
+    let h = &f.header;
+    let mut doc = Vec::new();
+    if !h.badges.is_empty() {
+        doc.push(format!("opens with the badges {}", codes(&h.badges)));
+    }
+    if let Some(d) = f.doc.as_deref().filter(|_| budget.docs > 0) {
+        doc.push(format!("sums it up: {}", sentence(d)));
+    }
+    if !doc.is_empty() {
+        out.push(format!("Its {what} {}", doc.join(", then ")));
+    }
+    if let Some(extra) = doc_extras(h) {
+        out.push(format!("It has {extra}."));
+    }
+    (!out.is_empty()).then(|| out.join(" "))
 }
 
 /// An import as a thought names it: a path, or for a grouped import
@@ -152,16 +188,27 @@ fn split_imports(f: &Facts<'_>, late: bool) -> Option<String> {
     }
 }
 
-fn imports_of(imports: &[(String, Option<&str>)], lead: &str) -> Option<String> {
+fn imports_of(imports: &[ImportFact<'_>], lead: &str) -> Option<String> {
     if imports.is_empty() {
         return None;
     }
     let parts: Vec<String> = imports
         .iter()
         .take(14)
-        .map(|(m, to)| match to {
-            Some(p) if !p.ends_with(&format!("{}.rs", m)) => format!("{} (our {})", import_text(m), code(p)),
-            _ => import_text(m),
+        .map(|i| {
+            let mut t = match i.to {
+                Some(p) if !p.ends_with(&format!("{}.rs", i.module)) => {
+                    format!("{} (our {})", import_text(&i.module), code(p))
+                }
+                _ => import_text(&i.module),
+            };
+            if let Some(a) = &i.alias {
+                t.push_str(&format!(" as {}", code(a)));
+            }
+            if i.guarded {
+                t.push_str(" if available");
+            }
+            t
         })
         .collect();
     let more = imports.len().saturating_sub(14);
@@ -195,16 +242,66 @@ fn externals(f: &Facts<'_>) -> Option<String> {
 }
 
 fn constants(f: &Facts<'_>) -> Option<String> {
-    (!f.constants.is_empty()).then(|| {
-        let shown: Vec<&String> = f.constants.iter().take(10).collect();
+    let mut parts = Vec::new();
+    match &f.exports {
+        Some(exports) if exports.is_empty() => {
+            parts.push("Its `__all__` is empty: it exports nothing by name.".to_owned());
+        }
+        Some(exports) => {
+            let shown: Vec<&String> = exports.iter().take(12).collect();
+            let more = exports.len().saturating_sub(12);
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            parts.push(format!("It exports {}{tail} through `__all__`.", codes(&shown)));
+        }
+        None => {}
+    }
+    if !f.constants.is_empty() {
+        let shown: Vec<String> = f
+            .constants
+            .iter()
+            .take(10)
+            .map(|(c, kind)| match kind {
+                Some(k) if k.starts_with('`') => format!("{} (from {k})", code(c)),
+                Some(k) => format!("{} ({k})", code(c)),
+                None => code(c),
+            })
+            .collect();
         let more = f.constants.len().saturating_sub(10);
         let tail = if more > 0 {
             format!(" and {more} more")
         } else {
             String::new()
         };
-        format!("At module level: {}{tail}.", codes(&shown))
-    })
+        parts.push(format!("At module level: {}{tail}.", join_list(&shown)));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// A Rust file's inner attributes, said once.
+fn inner_attributes(f: &Facts<'_>) -> Option<String> {
+    (!f.inner_attributes.is_empty()).then(|| format!("Crate-level attributes: {}.", codes(&f.inner_attributes)))
+}
+
+/// What a doc's shape adds to its first sentence: sections and the names
+/// its examples use.
+fn doc_extras(d: &DocShape) -> Option<String> {
+    let mut parts = Vec::new();
+    if !d.sections.is_empty() {
+        let shown: Vec<String> = d.sections.iter().take(5).map(|h| format!("“{h}”")).collect();
+        let word = if shown.len() == 1 { "a section" } else { "sections" };
+        parts.push(format!("{word} {}", join_list(&shown)));
+    }
+    if !d.example.is_empty() {
+        parts.push(format!("an example using {}", codes(&d.example)));
+    }
+    if !d.mentions.is_empty() {
+        parts.push(format!("mentions of {}", codes(&d.mentions)));
+    }
+    (!parts.is_empty()).then(|| join_list(&parts))
 }
 
 fn errors(f: &Facts<'_>) -> Option<String> {
@@ -274,15 +371,49 @@ fn item_line(item: &Item<'_>, index: usize, full: bool, budget: Budget, uses: bo
             line.push_str(&format!(", {what} {}", codes(&item.members)));
         }
         if index + 1 < budget.docs
-            && let Some(doc) = s.doc.as_deref()
+            && let Some(d) = item.doc.summary.as_deref()
         {
-            let d = first_sentence(doc);
-            if !d.is_empty() {
-                line.push_str(&format!(" — {}", d.trim_end_matches('.')));
-            }
+            line.push_str(&format!(" — {}", d.trim_end_matches(['.', ':', ';'])));
+        }
+        if !item.consts.is_empty() {
+            let shown: Vec<&str> = item.consts.iter().take(12).copied().collect();
+            let more = item.consts.len().saturating_sub(12);
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            line.push_str(&format!(", declaring {}{tail}", codes(&shown)));
+        }
+        if let Some(extra) = doc_extras(&item.doc) {
+            line.push_str(&format!("; documented with {extra}"));
+        }
+        let plan = if budget.plans { item.plan.text() } else { String::new() };
+        if !plan.is_empty() {
+            line.push_str(&format!("; it {plan}"));
         }
         if !item.methods.is_empty() {
-            let shown: Vec<String> = item.methods.iter().take(8).map(|m| method_text(m, true)).collect();
+            let shown: Vec<String> = item
+                .methods
+                .iter()
+                .zip(&item.method_plans)
+                .take(8)
+                .enumerate()
+                .map(|(i, (m, p))| {
+                    // How the first methods go; the rest by signature.
+                    let plan = if i < 3 && budget.plans {
+                        p.text_with(3)
+                    } else {
+                        String::new()
+                    };
+                    let signed = index < budget.signed;
+                    if plan.is_empty() {
+                        method_text(m, signed)
+                    } else {
+                        format!("{} ({plan})", method_text(m, signed))
+                    }
+                })
+                .collect();
             let more = item.methods.len().saturating_sub(8);
             let names: Vec<String> = item
                 .methods
@@ -475,6 +606,22 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
     if let Some(c) = &t.copyright {
         out.push(format!("Copyright {c}."));
     }
+    let o = &t.opening;
+    let mut opens = Vec::new();
+    if !o.badges.is_empty() {
+        opens.push(format!("opens with the badges {}", codes(&o.badges)));
+    }
+    let prose = t.license.is_none() && !f.role.contains("change log");
+    if let Some(s) = o.summary.as_deref().filter(|_| budget.docs > 0 && prose) {
+        opens.push(format!("says first: {}", sentence(s)));
+    }
+    if !opens.is_empty() {
+        let s = format!("It {}", opens.join(", then "));
+        out.push(if s.ends_with('.') { s } else { format!("{s}.") });
+    }
+    if !o.example.is_empty() && detail {
+        out.push(format!("Its examples use {}.", codes(&o.example)));
+    }
     let limit = budget.listed.min(if detail { 10 } else { 4 });
     if !t.headings.is_empty() {
         let shown: Vec<&String> = t.headings.iter().take(limit).collect();
@@ -525,28 +672,64 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
         (!items.is_empty()).then(|| format!("{lead}\n{}", item_list(items, b, uses)))
     };
     match view {
-        View::Walk | View::Deep => {
+        View::Walk => {
             push(Some(intro(f, rng)));
             push(header(f, budget));
+            push(inner_attributes(f));
             push(f.style.as_ref().map(|s| format!("Written with {s}.")));
             push(split_imports(f, false));
             if f.imports.is_empty() && !f.deps.is_empty() {
                 push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
             }
             push(constants(f));
-            if view == View::Deep {
-                let b = Budget {
-                    detailed: budget.listed,
-                    ..budget
-                };
-                push(plan(&all, b, true, "Top to bottom, in full:"));
-            } else {
-                let lead = rng.pick(&["Then, top to bottom:", "Then, in order:", "After that:"]);
-                push(plan(&all, budget, false, lead));
-            }
+            let lead = rng.pick(&["Then, top to bottom:", "Then, in order:", "After that:"]);
+            push(plan(&all, budget, false, lead));
             push(split_imports(f, true));
             push(errors(f));
             push(calls(f));
+        }
+        View::Deep | View::Opening => {
+            // What runs through the whole file first, then the file from its
+            // first line: the part written next is the part said last.
+            push(Some(intro(f, rng)));
+            push(split_imports(f, true));
+            push(errors(f));
+            if view == View::Deep {
+                push(calls(f));
+            }
+            push(header(f, budget));
+            push(inner_attributes(f));
+            push(f.style.as_ref().map(|s| format!("Written with {s}.")));
+            push(split_imports(f, false));
+            if f.imports.is_empty() && !f.deps.is_empty() {
+                push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
+            }
+            push(constants(f));
+            let b = if view == View::Deep {
+                Budget {
+                    detailed: budget.listed,
+                    ..budget
+                }
+            } else {
+                // The first two in full with how their bodies go, even when
+                // a long file leaves the default view no room for that.
+                Budget {
+                    detailed: budget.listed.min(2),
+                    signed: budget.signed.min(2),
+                    plans: true,
+                    ..budget
+                }
+            };
+            let lead = if view == View::Deep {
+                "Top to bottom, in full:"
+            } else {
+                "From the top, the first declarations in full:"
+            };
+            push(plan(&all, b, true, lead));
+        }
+        View::Brief => {
+            push(Some(intro(f, rng)));
+            push(summary(f));
         }
         View::Lean => {
             push(Some(intro(f, rng)));
@@ -571,7 +754,7 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
             if !deps.is_empty() {
                 push(Some(format!("It builds on {}.", codes(&deps))));
             }
-            push(Some(format!("About {} lines.", f.lines)));
+            push(Some(about_lines(f.lines)));
         }
         View::DependenciesFirst => {
             let uses = dependency_uses(f);
@@ -640,7 +823,15 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
         }
     }
     if out.len() == 1 && f.items.is_empty() {
-        out.push(format!("About {} lines.", f.lines));
+        out.push(about_lines(f.lines));
     }
     out.join("\n")
+}
+
+/// The file's length in a sentence.
+fn about_lines(lines: usize) -> String {
+    match lines {
+        0 | 1 => "A single line.".to_owned(),
+        n => format!("About {n} lines."),
+    }
 }

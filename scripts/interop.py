@@ -16,8 +16,11 @@ EXPECTED_JSON holds the samples as repo2agent wrote them
 
 1. `streaming.StreamingDataset(local=SHARD_DIR)` gives back exactly these
    arrays, with the dtypes and shapes of ProLong's layout, in order;
-2. `streaming.MDSWriter`, given the same samples and the same size limit,
-   writes byte-identical shard files and an identical index.json.
+2. `streaming.MDSWriter`, given the same samples, size limit and
+   compression, writes byte-identical shard files and an identical index.json
+   (compressed shards: identical once decompressed by `streaming`, and an
+   identical index.json but for the compressed sizes, which depend on the
+   zstd library's version).
 
 `megatron`: PREFIX.bin/.idx and PREFIX_loss_mask.bin/.idx, read with
 megatron-core's `IndexedDataset`; EXPECTED_JSON is
@@ -107,7 +110,9 @@ def check_mds(shard_dir, expected_path):
     columns = dict(zip(first["column_names"], first["column_encodings"]))
     with tempfile.TemporaryDirectory() as tmp:
         ref = os.path.join(tmp, "ref")
-        with MDSWriter(out=ref, columns=columns, size_limit=first["size_limit"]) as w:
+        compression = first["compression"]
+        with MDSWriter(out=ref, columns=columns, size_limit=first["size_limit"],
+                       compression=compression) as w:
             for want in expected:
                 sample = {
                     "input_ids": np.array(want["input_ids"], np.uint32),
@@ -120,15 +125,33 @@ def check_mds(shard_dir, expected_path):
                     sample["weight"] = np.array(want["weight"], np.float32)
                 w.write(sample)
         ref_index = json.load(open(os.path.join(ref, "index.json")))
-        if ref_index != index:
+
+        def sizeless(ix):
+            ix = json.loads(json.dumps(ix))
+            for s in ix["shards"]:
+                if s.get("zip_data"):
+                    s["zip_data"]["bytes"] = None
+            return ix
+
+        if sizeless(ref_index) != sizeless(index):
             fail(f"index.json differs from MDSWriter's:\n{json.dumps(ref_index)}\n{json.dumps(index)}")
-        for s in index["shards"]:
-            name = s["raw_data"]["basename"]
-            a = open(os.path.join(shard_dir, name), "rb").read()
-            b = open(os.path.join(ref, name), "rb").read()
+
+        def raw_bytes(directory, shard):
+            if not compression:
+                return open(os.path.join(directory, shard["raw_data"]["basename"]), "rb").read()
+            from streaming.base.compression import decompress
+            zip_path = os.path.join(directory, shard["zip_data"]["basename"])
+            zipped = open(zip_path, "rb").read()
+            if len(zipped) != shard["zip_data"]["bytes"]:
+                fail(f"{zip_path} is {len(zipped)} bytes, index.json says {shard['zip_data']['bytes']}")
+            return decompress(compression, zipped)
+
+        for s, r in zip(index["shards"], ref_index["shards"]):
+            a, b = raw_bytes(shard_dir, s), raw_bytes(ref, r)
             if a != b:
-                fail(f"{name} differs from MDSWriter's ({len(a)} vs {len(b)} bytes)")
-    print(f"ok: {len(expected)} samples in {len(index['shards'])} shards read back by streaming; "
+                fail(f"{s['raw_data']['basename']} differs from MDSWriter's ({len(a)} vs {len(b)} bytes)")
+    how = f"{compression}-compressed " if compression else ""
+    print(f"ok: {len(expected)} samples in {len(index['shards'])} {how}shards read back by streaming; "
           f"MDSWriter wrote identical bytes")
 
 

@@ -335,6 +335,7 @@ fn sink<'a>(
             pad_id: 0,
         },
         size_limit: o.shard_size_limit,
+        compression: o.shard_compression,
         masker: masker_name,
         seed: config.run.seed,
     };

@@ -226,6 +226,16 @@ fn unknown_types_list_the_known_ones_and_missing_type_is_reported() {
             "[mask] unknown masker type `rolez`; known masker types: none, roles".to_owned()
         )]
     );
+    let e = parse("[output]\nseq_len = 512\nshard_compression = \"zstd:99\"\n").unwrap_err();
+    assert_eq!(
+        e,
+        [(
+            Some(3),
+            "[output] unknown shard compression `zstd:99`: expected \"none\", \"zstd\" or \"zstd:LEVEL\" (1 to 22)"
+                .to_owned()
+        )]
+    );
+    assert!(parse("[output]\nshard_compression = \"zstd:19\"\n").is_ok());
     let e = parse("[search]\nrounds = 3\n").unwrap_err();
     assert_eq!(
         e,

@@ -83,9 +83,7 @@ fn trajectories(out: &Path) -> Vec<Trajectory> {
 #[test]
 fn shards_round_trip_and_open_with_streaming_and_megatron() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = config(
-        tmp.path(),
-        r#"
+    let settings = r#"
 [mask]
 type = "roles"
 weights = { observation = 0.25, think = 0.0 }
@@ -98,8 +96,8 @@ vocab_size = 1000
 seq_len = 1024
 shard_size_limit = 40000
 pack_window = 4
-"#,
-    );
+"#;
+    let cfg = config(tmp.path(), settings);
     let out = tmp.path().join("out");
     let stdout = run(tmp.path(), &cfg, &out);
     assert!(stdout.contains("tokens: "), "{stdout}");
@@ -218,6 +216,46 @@ pack_window = 4
     };
     let text = check(&[Path::new("mds"), &shards, &expected]);
     assert!(text.contains("MDSWriter wrote identical bytes"), "{text}");
+
+    // The same run with zstd-compressed shards: only `.mds.zstd` files, the
+    // same samples in fewer bytes, read back by `streaming` and by us.
+    let zipped = config(
+        tmp.path(),
+        &settings.replace("pack_window = 4", "pack_window = 4\nshard_compression = \"zstd\""),
+    );
+    let out_zip = tmp.path().join("out-zstd");
+    run(tmp.path(), &zipped, &out_zip);
+    let shards_zip = out_zip.join("shards");
+    let names: Vec<String> = std::fs::read_dir(&shards_zip)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("shard."))
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.ends_with(".mds.zstd")),
+        "{names:?}"
+    );
+    let on_disk: u64 = names
+        .iter()
+        .map(|n| std::fs::metadata(shards_zip.join(n)).unwrap().len())
+        .sum();
+    let zip_stats = read_json(out_zip.join("stats.json"));
+    assert_eq!(zip_stats["tokens"]["shard_bytes"].as_u64().unwrap(), on_disk);
+    assert!(
+        on_disk * 2 < t["shard_bytes"].as_u64().unwrap(),
+        "{on_disk} bytes compressed vs {}",
+        t["shard_bytes"]
+    );
+    let reader_zip = MdsReader::open(&shards_zip).unwrap();
+    assert_eq!(reader_zip.len(), reader.len());
+    for i in 0..reader.len() {
+        assert_eq!(reader_zip.sample(i).unwrap(), reader.sample(i).unwrap());
+    }
+    let text = check(&[Path::new("mds"), &shards_zip, &expected]);
+    assert!(
+        text.contains("zstd-compressed shards read back by streaming; MDSWriter wrote identical bytes"),
+        "{text}"
+    );
 
     // Megatron export, read back by megatron-core.
     let prefix = tmp.path().join("megatron/corpus");

@@ -132,6 +132,10 @@ pub struct OutputConfig {
     /// Size limit of one shard file in bytes (MDS's `size_limit`). Default 67,108,864.
     #[serde(default = "OutputConfig::default_shard_size_limit")]
     pub shard_size_limit: u64,
+    /// How shard files are stored: `none`, `zstd` or `zstd:LEVEL` (MDS's
+    /// `compression`). Default `none`.
+    #[serde(default)]
+    pub shard_compression: crate::shard::Compression,
     /// Sequences kept open and filled best-fit; memory is this many × `seq_len`
     /// tokens. Default 8.
     #[serde(default = "OutputConfig::default_pack_window")]
@@ -182,6 +186,7 @@ impl Default for OutputConfig {
             shards: true,
             seq_len: Self::default_seq_len(),
             shard_size_limit: Self::default_shard_size_limit(),
+            shard_compression: Default::default(),
             pack_window: Self::default_pack_window(),
             last_sequence: Default::default(),
         }

@@ -4,8 +4,12 @@
 //!
 //! A shard file is `[n: u32][offsets: (n + 1) × u32][config JSON][samples]`;
 //! a sample is `[sizes of its variable-size columns: u32 each][column bytes in
-//! column-name order]`. `index.json` lists the shards. Compression and hashes
-//! are not used.
+//! column-name order]`. `index.json` lists the shards. With zstd
+//! compression (`streaming`'s `compression = "zstd"`) each shard is stored as
+//! `shard.NNNNN.mds.zstd` only, its raw size and name kept in `raw_data` as
+//! `streaming` does; a reader that finds the raw file (which `streaming`
+//! writes beside the zip when it decompresses) reads that. Hashes are not
+//! used.
 
 use super::ShardError;
 use super::pack::Sequence;
@@ -16,6 +20,66 @@ use std::path::{Path, PathBuf};
 /// MDS's default shard size limit (64 MiB).
 pub const DEFAULT_SIZE_LIMIT: u64 = 1 << 26;
 
+/// `streaming`'s zstd level when none is given.
+const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// How shard files are stored: `"none"`, `"zstd"` (level 3) or `"zstd:LEVEL"`
+/// (1 to 22), the names `streaming`'s `MDSWriter` takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Compression {
+    /// Raw shard files.
+    #[default]
+    None,
+    /// zstd, at the level given (`None`: `streaming`'s default, 3).
+    Zstd(Option<i32>),
+}
+
+impl Compression {
+    /// The name in `index.json` (`None` for raw shards).
+    pub fn index_name(self) -> Option<String> {
+        match self {
+            Self::None => None,
+            other => Some(other.into()),
+        }
+    }
+
+    fn zip_name(self, raw: &str) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::Zstd(_) => Some(format!("{raw}.zstd")),
+        }
+    }
+}
+
+impl From<Compression> for String {
+    fn from(c: Compression) -> Self {
+        match c {
+            Compression::None => "none".into(),
+            Compression::Zstd(None) => "zstd".into(),
+            Compression::Zstd(Some(level)) => format!("zstd:{level}"),
+        }
+    }
+}
+
+impl TryFrom<String> for Compression {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        let bad =
+            || format!("unknown shard compression `{name}`: expected \"none\", \"zstd\" or \"zstd:LEVEL\" (1 to 22)");
+        match name.split_once(':') {
+            None if name == "none" => Ok(Self::None),
+            None if name == "zstd" => Ok(Self::Zstd(None)),
+            Some(("zstd", level)) => match level.parse::<i32>() {
+                Ok(l) if (1..=22).contains(&l) => Ok(Self::Zstd(Some(l))),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
 /// One shard's entry in `index.json` (the fields `streaming` writes, in its order).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardInfo {
@@ -25,7 +89,7 @@ pub struct ShardInfo {
     pub column_names: Vec<String>,
     /// Fixed byte size per column, `null` for variable-size ones.
     pub column_sizes: Vec<Option<u64>>,
-    /// Always `null` here.
+    /// `null`, or `"zstd"` / `"zstd:LEVEL"`.
     pub compression: Option<String>,
     /// `"mds"`.
     pub format: String,
@@ -39,8 +103,8 @@ pub struct ShardInfo {
     pub size_limit: Option<u64>,
     /// `2`.
     pub version: u32,
-    /// Always `null` here.
-    pub zip_data: Option<serde_json::Value>,
+    /// The compressed file, when `compression` is set.
+    pub zip_data: Option<RawData>,
 }
 
 /// The file of a shard.
@@ -171,6 +235,7 @@ pub struct MdsWriter {
     dir: PathBuf,
     size_limit: u64,
     with_weight: bool,
+    compression: Compression,
     config_json: String,
     samples: Vec<Vec<u8>>,
     pending_bytes: u64,
@@ -185,6 +250,7 @@ impl MdsWriter {
             dir: dir.to_path_buf(),
             size_limit,
             with_weight,
+            compression: Compression::None,
             config_json: String::new(),
             samples: Vec::new(),
             pending_bytes: 0,
@@ -195,13 +261,22 @@ impl MdsWriter {
         Ok(w)
     }
 
+    /// The same writer storing its shards compressed (before any write).
+    pub fn compressed(mut self, compression: Compression) -> Self {
+        debug_assert!(self.shards.is_empty() && self.samples.is_empty());
+        self.compression = compression;
+        self.config_json = python_json(&self.config_value());
+        self.pending_bytes = self.extra_per_shard();
+        self
+    }
+
     fn config_value(&self) -> serde_json::Value {
         let cols = columns(self.with_weight);
         serde_json::json!({
             "column_encodings": cols.iter().map(|c| c.1).collect::<Vec<_>>(),
             "column_names": cols.iter().map(|c| c.0).collect::<Vec<_>>(),
             "column_sizes": cols.iter().map(|c| c.2).collect::<Vec<_>>(),
-            "compression": null,
+            "compression": self.compression.index_name(),
             "format": "mds",
             "hashes": [],
             "size_limit": self.size_limit,
@@ -246,29 +321,48 @@ impl MdsWriter {
                 "shard larger than 4 GiB; lower the shard size limit",
             ));
         }
-        let tmp = self.dir.join(format!(".{basename}.tmp"));
-        let file = std::fs::File::create(&tmp).map_err(ShardError::io(&tmp))?;
-        let mut out = std::io::BufWriter::new(file);
-        let mut write = |b: &[u8]| out.write_all(b).map_err(ShardError::io(&tmp));
-        write(&(n as u32).to_le_bytes())?;
-        for o in &offsets {
-            write(&(*o as u32).to_le_bytes())?;
-        }
-        write(self.config_json.as_bytes())?;
-        for s in &self.samples {
-            write(s)?;
-        }
-        out.into_inner()
-            .map_err(|e| ShardError::io(&tmp)(e.into_error()))?
-            .sync_all()
-            .map_err(ShardError::io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(ShardError::io(&path))?;
+        let zip_data = match self.compression.zip_name(&basename) {
+            None => {
+                self.write_file(&basename, |out| {
+                    out.write_all(&(n as u32).to_le_bytes())?;
+                    for o in &offsets {
+                        out.write_all(&(*o as u32).to_le_bytes())?;
+                    }
+                    out.write_all(self.config_json.as_bytes())?;
+                    self.samples.iter().try_for_each(|s| out.write_all(s))
+                })?;
+                None
+            }
+            Some(zip_name) => {
+                let mut raw = Vec::with_capacity(at as usize);
+                raw.extend_from_slice(&(n as u32).to_le_bytes());
+                for o in &offsets {
+                    raw.extend_from_slice(&(*o as u32).to_le_bytes());
+                }
+                raw.extend_from_slice(self.config_json.as_bytes());
+                for s in &self.samples {
+                    raw.extend_from_slice(s);
+                }
+                let Compression::Zstd(level) = self.compression else {
+                    unreachable!("only zstd has a zip name")
+                };
+                let zip =
+                    zstd::bulk::compress(&raw, level.unwrap_or(DEFAULT_ZSTD_LEVEL)).map_err(ShardError::io(&path))?;
+                drop(raw);
+                self.write_file(&zip_name, |out| out.write_all(&zip))?;
+                Some(RawData {
+                    basename: zip_name,
+                    bytes: zip.len() as u64,
+                    hashes: Default::default(),
+                })
+            }
+        };
         let cols = columns(self.with_weight);
         self.shards.push(ShardInfo {
             column_encodings: cols.iter().map(|c| c.1.to_owned()).collect(),
             column_names: cols.iter().map(|c| c.0.to_owned()).collect(),
             column_sizes: cols.iter().map(|c| c.2).collect(),
-            compression: None,
+            compression: self.compression.index_name(),
             format: "mds".into(),
             hashes: Vec::new(),
             raw_data: RawData {
@@ -279,11 +373,29 @@ impl MdsWriter {
             samples: n as u64,
             size_limit: Some(self.size_limit),
             version: 2,
-            zip_data: None,
+            zip_data,
         });
         self.samples.clear();
         self.pending_bytes = self.extra_per_shard();
         Ok(())
+    }
+
+    /// Writes `dir/name` through a temporary file, synced, then renamed.
+    fn write_file(
+        &self,
+        name: &str,
+        body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), ShardError> {
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let file = std::fs::File::create(&tmp).map_err(ShardError::io(&tmp))?;
+        let mut out = std::io::BufWriter::new(file);
+        body(&mut out).map_err(ShardError::io(&tmp))?;
+        out.into_inner()
+            .map_err(|e| ShardError::io(&tmp)(e.into_error()))?
+            .sync_all()
+            .map_err(ShardError::io(&tmp))?;
+        let path = self.dir.join(name);
+        std::fs::rename(&tmp, &path).map_err(ShardError::io(&path))
     }
 
     /// Writes the last shard and `index.json`; returns the index.
@@ -347,11 +459,24 @@ impl MdsReader {
         let mut total = 0;
         let all = columns(true);
         for s in &index.shards {
-            if s.format != "mds" || s.compression.is_some() {
+            if s.format != "mds" {
                 return Err(ShardError::format(
                     &path,
-                    format!("{}: only uncompressed MDS shards are read", s.raw_data.basename),
+                    format!("{}: format `{}`, not `mds`", s.raw_data.basename, s.format),
                 ));
+            }
+            if let Some(c) = &s.compression {
+                let zstd = matches!(Compression::try_from(c.clone()), Ok(Compression::Zstd(_)));
+                if !zstd || s.zip_data.is_none() {
+                    return Err(ShardError::format(
+                        &path,
+                        format!(
+                            "{}: compression `{c}`{}; raw and zstd-compressed MDS shards are read",
+                            s.raw_data.basename,
+                            if zstd { " without `zip_data`" } else { "" }
+                        ),
+                    ));
+                }
             }
             for (name, enc) in s.column_names.iter().zip(&s.column_encodings) {
                 let known = all.iter().any(|c| c.0 == name && c.1 == enc);
@@ -395,7 +520,7 @@ impl MdsReader {
     pub fn shard_samples(&self, shard: usize) -> Result<Vec<Sample>, ShardError> {
         let info = &self.index.shards[shard];
         let path = self.dir.join(&info.raw_data.basename);
-        let bytes = std::fs::read(&path).map_err(ShardError::io(&path))?;
+        let bytes = self.shard_bytes(info)?;
         let bad = |m: &str| ShardError::format(&path, m.to_owned());
         let u32_at = |at: usize| -> Result<u32, ShardError> {
             bytes
@@ -415,6 +540,30 @@ impl MdsReader {
             out.push(decode_sample(data, info).map_err(|m| bad(&format!("sample {i}: {m}")))?);
         }
         Ok(out)
+    }
+
+    /// A shard file's raw bytes: the raw file when there is one, else its
+    /// zip decompressed.
+    fn shard_bytes(&self, info: &ShardInfo) -> Result<Vec<u8>, ShardError> {
+        let raw = self.dir.join(&info.raw_data.basename);
+        let zip = match &info.zip_data {
+            Some(zip) if !raw.exists() => self.dir.join(&zip.basename),
+            _ => return std::fs::read(&raw).map_err(ShardError::io(&raw)),
+        };
+        let bytes = std::fs::read(&zip).map_err(ShardError::io(&zip))?;
+        let bytes = zstd::stream::decode_all(&bytes[..])
+            .map_err(|e| ShardError::format(&zip, format!("not a zstd stream: {e}")))?;
+        if bytes.len() as u64 != info.raw_data.bytes {
+            return Err(ShardError::format(
+                &zip,
+                format!(
+                    "decompressed to {} bytes; index.json says {}",
+                    bytes.len(),
+                    info.raw_data.bytes
+                ),
+            ));
+        }
+        Ok(bytes)
     }
 
     /// The shard holding sample `i` of the whole dataset, and its index there.
@@ -625,6 +774,83 @@ mod tests {
         assert_eq!(sizes, vec![1 + 2 + 8, 1 + 1 + 12, 1 + 1 + 3, 1 + 1 + 3]);
         assert_eq!(sample[16], 2 << 2, "ndim 2, uint8 dims");
         assert_eq!(&sample[17..19], &[1, 2]);
+    }
+
+    #[test]
+    fn zstd_shards_round_trip_and_keep_the_raw_layout() {
+        let seqs: Vec<Sequence> = (0..7).map(|i| seq(64, &[10 + i, 20, 64 - 30 - i], 0.5)).collect();
+        let write = |dir: &Path, c: Compression| {
+            let mut w = MdsWriter::new(dir, 1200, true).unwrap().compressed(c);
+            for s in &seqs {
+                w.write(s).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let (raw_dir, zip_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let raw = write(raw_dir.path(), Compression::None);
+        let zip = write(zip_dir.path(), Compression::Zstd(Some(7)));
+        assert_eq!(raw.shards.len(), zip.shards.len(), "the limit applies to the raw size");
+        for (r, z) in raw.shards.iter().zip(&zip.shards) {
+            assert_eq!(
+                (r.compression.as_deref(), z.compression.as_deref()),
+                (None, Some("zstd:7"))
+            );
+            // The raw name and size, as streaming records them (the header
+            // says "zstd:7" where the raw one says null: 4 bytes more).
+            assert_eq!(r.raw_data.basename, z.raw_data.basename);
+            assert_eq!(z.raw_data.bytes, r.raw_data.bytes + 4);
+            let zd = z.zip_data.as_ref().unwrap();
+            assert_eq!(zd.basename, format!("{}.zstd", z.raw_data.basename));
+            let on_disk = std::fs::read(zip_dir.path().join(&zd.basename)).unwrap();
+            assert_eq!(on_disk.len() as u64, zd.bytes);
+            assert!(
+                !zip_dir.path().join(&z.raw_data.basename).exists(),
+                "only the zip is kept"
+            );
+            let inner = zstd::stream::decode_all(&on_disk[..]).unwrap();
+            assert_eq!(inner.len() as u64, z.raw_data.bytes);
+            assert!(String::from_utf8_lossy(&inner).contains(r#""compression": "zstd:7""#));
+        }
+        let (a, b) = (
+            MdsReader::open(raw_dir.path()).unwrap(),
+            MdsReader::open(zip_dir.path()).unwrap(),
+        );
+        for i in 0..7 {
+            assert_eq!(a.sample(i).unwrap(), b.sample(i).unwrap());
+        }
+        // A raw file beside the zip (what `streaming` leaves) is read first.
+        let first = &zip.shards[0];
+        let zip_path = zip_dir.path().join(&first.zip_data.as_ref().unwrap().basename);
+        let inner = zstd::stream::decode_all(&std::fs::read(&zip_path).unwrap()[..]).unwrap();
+        std::fs::write(zip_dir.path().join(&first.raw_data.basename), inner).unwrap();
+        std::fs::write(&zip_path, b"not zstd").unwrap();
+        assert_eq!(b.sample(0).unwrap(), a.sample(0).unwrap());
+        std::fs::remove_file(zip_dir.path().join(&first.raw_data.basename)).unwrap();
+        let err = b.sample(0).unwrap_err().to_string();
+        assert!(err.contains("not a zstd stream") && err.contains(".mds.zstd"), "{err}");
+        // Compressors we do not read are named.
+        let index = std::fs::read_to_string(zip_dir.path().join("index.json")).unwrap();
+        std::fs::write(
+            zip_dir.path().join("index.json"),
+            index.replace("\"zstd:7\"", "\"br:5\""),
+        )
+        .unwrap();
+        let err = MdsReader::open(zip_dir.path()).unwrap_err().to_string();
+        assert!(err.contains("compression `br:5`"), "{err}");
+    }
+
+    #[test]
+    fn compression_names_are_streamings() {
+        let parse = |s: &str| Compression::try_from(s.to_owned());
+        assert_eq!(parse("none"), Ok(Compression::None));
+        assert_eq!(parse("zstd"), Ok(Compression::Zstd(None)));
+        assert_eq!(parse("zstd:22"), Ok(Compression::Zstd(Some(22))));
+        for bad in ["zstd:0", "zstd:23", "zstd:x", "gz", "", "zstd:"] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(&format!("`{bad}`")) && e.contains("zstd:LEVEL"), "{e}");
+        }
+        assert_eq!(String::from(Compression::Zstd(Some(9))), "zstd:9");
+        assert_eq!(Compression::None.index_name(), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod pack;
 pub mod sink;
 pub mod tokens;
 
-pub use mds::{MdsReader, MdsWriter};
+pub use mds::{Compression, MdsReader, MdsWriter};
 pub use meta::DatasetMeta;
 pub use pack::{LastSequence, PackConfig, PackStats, Packer, Piece, Sequence};
 pub use sink::{Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};

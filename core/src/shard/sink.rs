@@ -18,8 +18,10 @@ pub struct SinkConfig {
     pub dir: PathBuf,
     /// Packing.
     pub pack: PackConfig,
-    /// Bytes per shard file.
+    /// Bytes per shard file (before compression).
     pub size_limit: u64,
+    /// How shard files are stored.
+    pub compression: super::Compression,
     /// The masker's type name (recorded).
     pub masker: String,
     /// The run's seed (recorded).
@@ -114,7 +116,7 @@ impl<'a> ShardSink<'a> {
             .map(|(r, w)| (r.name().to_owned(), *w))
             .collect();
         let weight_column = probe.iter().any(|w| *w != 0.0 && *w != 1.0);
-        let writer = MdsWriter::new(&config.dir, config.size_limit, weight_column)?;
+        let writer = MdsWriter::new(&config.dir, config.size_limit, weight_column)?.compressed(config.compression);
         Ok(Self {
             packer: Packer::new(config.pack),
             config,
@@ -198,7 +200,11 @@ impl<'a> ShardSink<'a> {
         meta.write(dir)?;
         Ok(ShardReport {
             shard_files: index.shards.len() as u64,
-            shard_bytes: index.shards.iter().map(|s| s.raw_data.bytes).sum(),
+            shard_bytes: index
+                .shards
+                .iter()
+                .map(|s| s.zip_data.as_ref().unwrap_or(&s.raw_data).bytes)
+                .sum(),
             stats,
             failed: self.failed,
             meta,
@@ -222,11 +228,16 @@ pub struct ShardReport {
 }
 
 fn remove_stale(dir: &Path, index: &Index) -> Result<(), ShardError> {
-    let keep: std::collections::BTreeSet<&str> = index.shards.iter().map(|s| s.raw_data.basename.as_str()).collect();
+    let keep: std::collections::BTreeSet<&str> = index
+        .shards
+        .iter()
+        .map(|s| s.zip_data.as_ref().unwrap_or(&s.raw_data).basename.as_str())
+        .collect();
     for entry in std::fs::read_dir(dir).map_err(ShardError::io(dir))? {
         let entry = entry.map_err(ShardError::io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("shard.") && name.ends_with(".mds") && !keep.contains(name.as_str()) {
+        let shard_file = name.ends_with(".mds") || name.ends_with(".mds.zstd");
+        if name.starts_with("shard.") && shard_file && !keep.contains(name.as_str()) {
             std::fs::remove_file(entry.path()).map_err(ShardError::io(&entry.path()))?;
         }
     }

@@ -9,7 +9,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use repo2agent_core::model::{Role, Segment};
-use repo2agent_core::shard::{LastSequence, PackConfig, ShardSink, SinkConfig};
+use repo2agent_core::shard::{Compression, LastSequence, PackConfig, ShardSink, SinkConfig};
 use repo2agent_core::stage::{TokenEncoder, Tokenizer};
 use repo2agent_maskers::{RolesMasker, RolesMaskerConfig};
 use repo2agent_tokenizer::{BpeTokenizer, BpeTokenizerConfig, HfTokenizer, HfTokenizerConfig};
@@ -124,28 +124,45 @@ fn bench(c: &mut Criterion) {
         b.iter(|| texts.iter().map(|t| enc.encode(t).unwrap().len()).sum::<usize>())
     });
     let tmp = tempfile::tempdir().unwrap();
-    g.bench_function("tokenize_mask_pack_write", |b| {
-        b.iter(|| {
-            let cfg = SinkConfig {
-                dir: tmp.path().join("shards"),
-                pack: PackConfig {
-                    seq_len: 65_536,
-                    window: 8,
-                    last: LastSequence::Pad,
-                    pad_id: 0,
-                },
-                size_limit: 1 << 26,
-                masker: "roles".into(),
-                seed: 0,
-            };
-            let boxed: Box<dyn TokenEncoder> = Box::new(Shared(enc));
-            let mut sink = ShardSink::new(cfg, boxed, &masker).unwrap();
-            for d in &docs {
-                sink.push(d).unwrap();
-            }
-            sink.finish().unwrap().stats.tokens
-        })
-    });
+    // Raw shards, and zstd-compressed ones (`output.shard_compression`).
+    for (name, compression) in [
+        ("tokenize_mask_pack_write", Compression::None),
+        ("tokenize_mask_pack_write_zstd", Compression::Zstd(None)),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let cfg = SinkConfig {
+                    dir: tmp.path().join(name),
+                    pack: PackConfig {
+                        seq_len: 65_536,
+                        window: 8,
+                        last: LastSequence::Pad,
+                        pad_id: 0,
+                    },
+                    size_limit: 1 << 26,
+                    compression,
+                    masker: "roles".into(),
+                    seed: 0,
+                };
+                let boxed: Box<dyn TokenEncoder> = Box::new(Shared(enc));
+                let mut sink = ShardSink::new(cfg, boxed, &masker).unwrap();
+                for d in &docs {
+                    sink.push(d).unwrap();
+                }
+                sink.finish().unwrap().stats.tokens
+            })
+        });
+        // (Absent when a filter skipped this benchmark.)
+        if let Ok(dir) = std::fs::read_dir(tmp.path().join(name)) {
+            let bytes: u64 = dir
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("shard."))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+            eprintln!("{name}: shard files {:.1} MB on disk", bytes as f64 / 1e6);
+        }
+    }
     g.finish();
 }
 

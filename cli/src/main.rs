@@ -61,6 +61,10 @@ enum Command {
     /// Join the outputs of sharded runs (`run --shard K/N`) into one dataset:
     /// the same trajectories, shards and counters as one run over everything.
     Merge(MergeArgs),
+    /// Remove the units of a finished run (OUT/units, usually the largest part
+    /// of an output directory): the dataset stays whole, but `run --resume`
+    /// starts over and the directory cannot be merged as a part any more.
+    Clean(CleanArgs),
     /// The paper's ablation in one command (`ABLATION.toml`, see docs/ablation.md):
     /// corpora from one set of repositories, the same model trained on each,
     /// every model evaluated on held-out repositories; a table, a plot, a JSON.
@@ -178,6 +182,13 @@ struct InspectArgs {
 }
 
 #[derive(Args, Debug)]
+struct CleanArgs {
+    /// The run's output directory.
+    #[arg(value_name = "OUT")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
 struct ExportArgs {
     /// The shard directory (`OUT/shards`).
     shards: PathBuf,
@@ -262,6 +273,11 @@ struct RunArgs {
     /// prompts, without calling a model or writing anything.
     #[arg(long, conflicts_with = "resume")]
     estimate: bool,
+    /// `false`: remove the units (OUT/units) once the run has finished, as
+    /// `repo2agent clean` does; `--resume` then starts over, and a part of a
+    /// sharded run (which `merge` reads from its units) keeps them.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    keep_units: bool,
 }
 
 #[derive(Args, Debug)]
@@ -275,6 +291,20 @@ struct MergeArgs {
     /// The parts' output directories (`run --shard K/N --out DIR`), every part of N once.
     #[arg(required = true, value_name = "PART_DIR")]
     parts: Vec<PathBuf>,
+}
+
+/// Removes a finished run's units and says what that freed.
+fn print_cleaned(out: &std::path::Path) -> anyhow::Result<()> {
+    let units = out.join(repo2agent_core::units::UNITS_DIR);
+    match repo2agent_core::units::remove_units(out).context("the units were kept")? {
+        Some(freed) => println!(
+            "units: removed {} ({:.1} MB); `run --resume` starts over from here",
+            units.display(),
+            freed as f64 / 1e6
+        ),
+        None => println!("units: none in {}", out.display()),
+    }
+    Ok(())
 }
 
 /// The `run --estimate` table.
@@ -395,11 +425,24 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
                 print_estimate(&e);
                 return Ok(ExitCode::SUCCESS);
             }
+            if !args.keep_units && cfg.partition.is_some() {
+                eprintln!(
+                    "error: --keep-units=false with --shard: `merge` reads each part's units, so a part keeps them (`repo2agent clean` removes them after the merge)"
+                );
+                return Ok(ExitCode::from(2));
+            }
             let progress = progress::RunProgress::new(quiet);
             let report = pipeline::run_with_progress(&cfg, &progress);
             progress.finish();
             let report = report.context("the run failed")?;
             print_run_summary(&report);
+            if !args.keep_units {
+                print_cleaned(&cfg.output.dir)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Clean(args) => {
+            print_cleaned(&args.out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Merge(args) => {

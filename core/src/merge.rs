@@ -33,6 +33,12 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
                 out.display()
             ));
         }
+        if part.join(crate::units::MANIFEST_FILE).is_file() && !part.join(crate::units::UNITS_DIR).exists() {
+            return mismatch(format!(
+                "{} has no units: they were removed after its run (`run --keep-units=false` or `clean`), and a part is merged from them; run it again",
+                part.display()
+            ));
+        }
         let head = RunHead::read(part)?;
         if head.fingerprint != config.fingerprint {
             return mismatch(format!(

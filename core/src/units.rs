@@ -11,6 +11,8 @@
 //! not depend on thread timing, on interruptions, or on how the repositories
 //! were split over machines. `OUT/units/run.json` ([`RunHead`]) records the
 //! config fingerprint, the inputs and the part (`--shard K/N`) of the run.
+//! A finished run's units can be removed ([`remove_units`]) when neither a
+//! resume nor a merge will need them.
 
 use crate::model::Segment;
 use crate::stats::{IngestStats, RunStats};
@@ -240,6 +242,33 @@ impl ManifestEntry {
             .map(|(i, l)| serde_json::from_str(l).map_err(|e| UnitError::new(&path, format!("line {}: {e}", i + 1))))
             .collect()
     }
+}
+
+/// Removes the units of a finished run (`run --keep-units=false`,
+/// `repo2agent clean`): the outputs stay whole, but `run --resume` then starts
+/// over and the directory can no longer be merged as a part. Refused while
+/// the run has not finished (no `manifest.jsonl`): its units are what a
+/// resume continues from. Returns the bytes freed, `None` when there were no
+/// units.
+pub fn remove_units(out: &Path) -> Result<Option<u64>, UnitError> {
+    let manifest = out.join(MANIFEST_FILE);
+    if !manifest.is_file() {
+        return Err(UnitError::new(
+            &manifest,
+            "missing: the run has not finished, and `run --resume` continues from its units; nothing removed",
+        ));
+    }
+    let units = out.join(UNITS_DIR);
+    if !units.exists() {
+        return Ok(None);
+    }
+    let mut freed = 0;
+    let entries = std::fs::read_dir(&units).map_err(|e| UnitError::new(&units, e.to_string()))?;
+    for entry in entries.flatten() {
+        freed += entry.metadata().map_or(0, |m| m.len());
+    }
+    std::fs::remove_dir_all(&units).map_err(|e| UnitError::new(&units, e.to_string()))?;
+    Ok(Some(freed))
 }
 
 #[cfg(test)]

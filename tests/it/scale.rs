@@ -222,6 +222,39 @@ fn sharded_runs_merged_equal_one_run_and_merge_checks_its_parts() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("another config"), "{err}");
+
+    // Units removed: the outputs stay whole; a cleaned part is not merged.
+    let stdout = run_ok(tmp.path(), &["clean", "part0"]);
+    assert!(stdout.contains("units: removed part0/units ("), "{stdout}");
+    assert!(!tmp.path().join("part0/units").exists());
+    assert!(tmp.path().join("part0/trajectories.jsonl").is_file());
+    assert!(run_ok(tmp.path(), &["clean", "part0"]).contains("units: none in part0"));
+    let (code, _, err) = merge(&["part0", "part1", "part2"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("part0 has no units") && err.contains("run it again"),
+        "{err}"
+    );
+    // A run that has not finished keeps them.
+    std::fs::remove_file(tmp.path().join("part2/manifest.jsonl")).unwrap();
+    let (code, _, err) = run_cli(tmp.path(), &["clean", "part2"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("has not finished") && err.contains("nothing removed"),
+        "{err}"
+    );
+    assert!(tmp.path().join("part2/units").is_dir());
+    // `run --keep-units=false`: the same dataset as the single run, no units.
+    let stdout = run_ok(tmp.path(), &["run", "-c", cfg, "--out", "lean", "--keep-units=false"]);
+    assert!(stdout.contains("units: removed lean/units"), "{stdout}");
+    assert!(!tmp.path().join("lean/units").exists());
+    assert_same_outputs(&single, &run_outputs(&tmp.path().join("lean")), "without units");
+    let (code, _, err) = run_cli(
+        tmp.path(),
+        &["run", "-c", cfg, "--out", "p", "--shard", "0/3", "--keep-units=false"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("`merge` reads each part's units"), "{err}");
 }
 
 /// A model server that fails: with `on_failure = "fail"` the repositories

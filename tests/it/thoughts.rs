@@ -46,6 +46,17 @@ fn analyzed(roots: &[std::path::PathBuf]) -> Vec<(RepoSnapshot, Analysis)> {
 }
 
 /// Both thoughts of every step of a repository's plan.
+/// The default template policy's thoughts on one repository.
+fn default_thoughts(root: std::path::PathBuf) -> Vec<(PlanStep, String, String)> {
+    let (snapshot, analysis) = analyzed(&[root]).remove(0);
+    let ctx = RepoContext {
+        snapshot: &snapshot,
+        analysis: &analysis,
+        order: &analysis.order,
+    };
+    thoughts(&TemplatePolicy::default(), ctx)
+}
+
 fn thoughts(policy: &TemplatePolicy, repo: RepoContext<'_>) -> Vec<(PlanStep, String, String)> {
     let plan = block(policy.plan(repo, 7)).unwrap();
     plan.steps
@@ -219,13 +230,7 @@ fn a_declaration_in_full_names_its_derives_variants_fields_and_late_imports() {
          const SIZE: usize = size_of::<Color>();\n",
     )
     .unwrap();
-    let (snapshot, analysis) = analyzed(&[root]).remove(0);
-    let ctx = RepoContext {
-        snapshot: &snapshot,
-        analysis: &analysis,
-        order: &analysis.order,
-    };
-    let all = thoughts(&TemplatePolicy::default(), ctx);
+    let all = default_thoughts(root);
     let color = &all.iter().find(|(s, _, _)| s.path == "src/color.rs").unwrap().2;
     for fact in [
         "enum `pub enum Color` marked `allow(clippy::exhaustive_enums)`, deriving `Copy`, `Clone`, `Debug` and `PartialEq`",
@@ -266,13 +271,7 @@ fn a_thought_names_aliases_exports_doc_shapes_attributes_and_how_bodies_go() {
          impl Frame {\n    pub const EMPTY: Self = Frame(0);\n    pub fn new() -> Self {\n        Self::EMPTY\n    }\n}\n",
     )
     .unwrap();
-    let (snapshot, analysis) = analyzed(&[root]).remove(0);
-    let ctx = RepoContext {
-        snapshot: &snapshot,
-        analysis: &analysis,
-        order: &analysis.order,
-    };
-    let all = thoughts(&TemplatePolicy::default(), ctx);
+    let all = default_thoughts(root);
     let thought = |path: &str| all.iter().find(|(s, _, _)| s.path == path).unwrap().2.clone();
     let codec = thought("pkg/codec.py");
     for fact in [

@@ -674,14 +674,7 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
     match view {
         View::Walk => {
             push(Some(intro(f, rng)));
-            push(header(f, budget));
-            push(inner_attributes(f));
-            push(f.style.as_ref().map(|s| format!("Written with {s}.")));
-            push(split_imports(f, false));
-            if f.imports.is_empty() && !f.deps.is_empty() {
-                push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
-            }
-            push(constants(f));
+            file_top(f, budget).into_iter().for_each(&mut push);
             let lead = rng.pick(&["Then, top to bottom:", "Then, in order:", "After that:"]);
             push(plan(&all, budget, false, lead));
             push(split_imports(f, true));
@@ -697,14 +690,7 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
             if view == View::Deep {
                 push(calls(f));
             }
-            push(header(f, budget));
-            push(inner_attributes(f));
-            push(f.style.as_ref().map(|s| format!("Written with {s}.")));
-            push(split_imports(f, false));
-            if f.imports.is_empty() && !f.deps.is_empty() {
-                push(Some(format!("It builds on {}.", join_list(&dependency_uses(f)))));
-            }
-            push(constants(f));
+            file_top(f, budget).into_iter().for_each(&mut push);
             let b = if view == View::Deep {
                 Budget {
                     detailed: budget.listed,
@@ -834,4 +820,20 @@ fn about_lines(lines: usize) -> String {
         0 | 1 => "A single line.".to_owned(),
         n => format!("About {n} lines."),
     }
+}
+
+/// The top of the file, in its order: header, crate attributes, style, the
+/// imports above the first declaration (or the dependencies when no import
+/// is resolved), constants.
+fn file_top(f: &Facts<'_>, budget: Budget) -> [Option<String>; 6] {
+    let builds_on = (f.imports.is_empty() && !f.deps.is_empty())
+        .then(|| format!("It builds on {}.", join_list(&dependency_uses(f))));
+    [
+        header(f, budget),
+        inner_attributes(f),
+        f.style.as_ref().map(|s| format!("Written with {s}.")),
+        split_imports(f, false),
+        builds_on,
+        constants(f),
+    ]
 }

@@ -347,7 +347,7 @@ fn assemble(
 fn write_unit(units: &Path, unit: &Unit) -> Result<String, PipelineError> {
     let path = units.join(Unit::file_name(unit.header.outcome.position));
     let bytes = unit.encode().map_err(PipelineError::io(&path))?;
-    write_atomic(&path, &bytes)?;
+    write_atomic(&path, &Unit::compress(&bytes).map_err(PipelineError::io(&path))?)?;
     Ok(Unit::output_hash(&bytes))
 }
 

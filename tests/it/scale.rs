@@ -99,7 +99,7 @@ fn a_run_killed_at_random_points_resumes_to_the_uninterrupted_output() {
     let units_written = || {
         std::fs::read_dir(tmp.path().join("killed/units"))
             .map(|d| {
-                d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "jsonl"))
+                d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "zst"))
                     .count()
             })
             .unwrap_or(0)
@@ -205,11 +205,11 @@ fn sharded_runs_merged_equal_one_run_and_merge_checks_its_parts() {
     let unit = std::fs::read_dir(tmp.path().join("part1/units"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .find(|p| p.extension().is_some_and(|e| e == "zst"))
         .unwrap();
-    let mut bytes = std::fs::read(&unit).unwrap();
+    let mut bytes = zstd::stream::decode_all(&std::fs::read(&unit).unwrap()[..]).unwrap();
     bytes.extend_from_slice(b"\n");
-    std::fs::write(&unit, bytes).unwrap();
+    std::fs::write(&unit, repo2agent_core::units::Unit::compress(&bytes).unwrap()).unwrap();
     let (code, _, err) = merge(&["part0", "part1", "part2"]);
     assert_eq!(code, 1);
     assert!(err.contains("changed after its run finished"), "{err}");

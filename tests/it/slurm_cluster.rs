@@ -85,7 +85,7 @@ fn units(part: &Path) -> Vec<(String, std::time::SystemTime)> {
     let mut u: Vec<_> = std::fs::read_dir(part.join("units"))
         .map(|d| {
             d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+                .filter(|e| e.path().extension().is_some_and(|x| x == "zst"))
                 .map(|e| {
                     (
                         e.file_name().to_string_lossy().into_owned(),

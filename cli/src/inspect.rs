@@ -10,9 +10,10 @@ use std::path::Path;
 
 /// Reads the trajectory of `repo` (or the first one) from a JSONL file.
 pub fn load(path: &Path, repo: Option<&str>) -> anyhow::Result<Trajectory> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = repo2agent_core::pipeline::open_trajectories(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let mut names = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+    for (i, line) in file.lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         if line.trim().is_empty() {
             continue;

@@ -7,13 +7,21 @@
 //! one, and a killed run leaves the outputs of the previous one intact.
 
 use crate::config::RunConfig;
-use crate::pipeline::{PipelineError, RunReport, SHARD_DIR};
-use crate::shard::{PackConfig, Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};
+use crate::pipeline::{PipelineError, RunReport, SHARD_DIR, TRAJECTORIES_FILE, TRAJECTORIES_ZSTD_FILE};
+use crate::shard::{Compression, PackConfig, Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};
 use crate::stats::RunStats;
 use crate::units::{MANIFEST_FILE, ManifestEntry, Status, Unit};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The trajectories' file name for a compression setting.
+fn trajectories_file(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => TRAJECTORIES_FILE,
+        Compression::Zstd(_) => TRAJECTORIES_ZSTD_FILE,
+    }
+}
 
 /// Where shards are written until the run is assembled.
 const PARTIAL_SHARD_DIR: &str = "shards.partial";
@@ -22,22 +30,40 @@ const PARTIAL_SHARD_DIR: &str = "shards.partial";
 pub(crate) struct AtomicFile {
     path: PathBuf,
     tmp: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
+    out: Sink,
+}
+
+/// Where an [`AtomicFile`]'s bytes go: the file, or a zstd stream into it.
+enum Sink {
+    Plain(std::io::BufWriter<std::fs::File>),
+    Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
 }
 
 impl AtomicFile {
     pub(crate) fn create(path: PathBuf) -> Result<Self, PipelineError> {
+        Self::create_compressed(path, Compression::None)
+    }
+
+    /// With `Compression::Zstd`, the file is one zstd stream.
+    pub(crate) fn create_compressed(path: PathBuf, compression: Compression) -> Result<Self, PipelineError> {
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let file = std::fs::File::create(&tmp).map_err(PipelineError::io(&tmp))?;
-        Ok(Self {
-            path,
-            tmp,
-            out: std::io::BufWriter::new(file),
-        })
+        let file = std::io::BufWriter::new(file);
+        let out = match compression {
+            Compression::None => Sink::Plain(file),
+            Compression::Zstd(level) => Sink::Zstd(
+                zstd::stream::write::Encoder::new(file, level.unwrap_or(3)).map_err(PipelineError::io(&tmp))?,
+            ),
+        };
+        Ok(Self { path, tmp, out })
     }
 
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
-        self.out.write_all(bytes).map_err(PipelineError::io(&self.tmp))
+        match &mut self.out {
+            Sink::Plain(w) => w.write_all(bytes),
+            Sink::Zstd(w) => w.write_all(bytes),
+        }
+        .map_err(PipelineError::io(&self.tmp))
     }
 
     fn line(&mut self, text: &str) -> Result<(), PipelineError> {
@@ -45,8 +71,12 @@ impl AtomicFile {
         self.write(b"\n")
     }
 
-    pub(crate) fn finish(mut self) -> Result<PathBuf, PipelineError> {
-        self.out.flush().map_err(PipelineError::io(&self.path))?;
+    pub(crate) fn finish(self) -> Result<PathBuf, PipelineError> {
+        let mut file = match self.out {
+            Sink::Plain(w) => w,
+            Sink::Zstd(w) => w.finish().map_err(PipelineError::io(&self.tmp))?,
+        };
+        file.flush().map_err(PipelineError::io(&self.path))?;
         std::fs::rename(&self.tmp, &self.path).map_err(PipelineError::io(&self.path))?;
         Ok(self.path)
     }
@@ -66,8 +96,12 @@ impl<'a> Assembler<'a> {
     /// `head`: the counters that belong to no repository (input expansion).
     pub(crate) fn new(config: &'a RunConfig, out: &Path, head: RunStats) -> Result<Self, PipelineError> {
         let policy = config.policy.as_ref().and_then(|name| config.policies.get(name));
+        let compression = config.output.trajectories_compression;
         let trajectories = match policy {
-            Some(_) => Some(AtomicFile::create(out.join("trajectories.jsonl"))?),
+            Some(_) => Some(AtomicFile::create_compressed(
+                out.join(trajectories_file(compression)),
+                compression,
+            )?),
             None => None,
         };
         Ok(Self {
@@ -167,6 +201,15 @@ impl<'a> Assembler<'a> {
             stats.simulation.policy = policy;
         }
         let trajectories_path = self.trajectories.map(AtomicFile::finish).transpose()?;
+        if let Some(path) = &trajectories_path {
+            // The other form, from an earlier run into this directory, is stale.
+            for other in [TRAJECTORIES_FILE, TRAJECTORIES_ZSTD_FILE] {
+                let other = self.out.join(other);
+                if other != *path && other.exists() {
+                    std::fs::remove_file(&other).map_err(PipelineError::io(&other))?;
+                }
+            }
+        }
         let manifest_path = self.manifest.finish()?;
         let stats_path = self.out.join("stats.json");
         crate::pipeline::write_json(&stats_path, &stats)?;

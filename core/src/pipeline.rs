@@ -432,6 +432,23 @@ fn remove_temporaries(dir: &Path) -> Result<(), PipelineError> {
 
 /// The shard directory inside the output directory.
 pub const SHARD_DIR: &str = "shards";
+/// The trajectories inside the output directory, one JSON line each.
+pub const TRAJECTORIES_FILE: &str = "trajectories.jsonl";
+/// The same, zstd-compressed (`output.trajectories_compression`).
+pub const TRAJECTORIES_ZSTD_FILE: &str = "trajectories.jsonl.zst";
+
+/// Opens a trajectories file for reading lines, plain or zstd-compressed
+/// (told by its first bytes, whatever its name).
+pub fn open_trajectories(path: &Path) -> std::io::Result<Box<dyn std::io::BufRead>> {
+    use std::io::BufRead;
+    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let zstd = file.fill_buf()?.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    Ok(if zstd {
+        Box::new(std::io::BufReader::new(zstd::stream::read::Decoder::with_buffer(file)?))
+    } else {
+        Box::new(file)
+    })
+}
 
 /// [`write_atomic`] of `value` as pretty JSON.
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), PipelineError> {

@@ -231,7 +231,7 @@ fn unknown_types_list_the_known_ones_and_missing_type_is_reported() {
         e,
         [(
             Some(3),
-            "[output] unknown shard compression `zstd:99`: expected \"none\", \"zstd\" or \"zstd:LEVEL\" (1 to 22)"
+            "[output] unknown compression `zstd:99`: expected \"none\", \"zstd\" or \"zstd:LEVEL\" (1 to 22)"
                 .to_owned()
         )]
     );

@@ -28,6 +28,42 @@ fn run_writes_a_grounded_trajectory_per_repository_with_the_default_config() {
         std::fs::read(out.join("trajectories.jsonl")).unwrap(),
         std::fs::read(again.join("trajectories.jsonl")).unwrap()
     );
+
+    // `trajectories_compression = "zstd"`: the same lines in
+    // trajectories.jsonl.zst (the plain file of the earlier run into the
+    // directory removed), which `inspect` reads as it reads the plain one.
+    let (_, default, _) = run_cli(tmp.path(), &["default-config"]);
+    let zipped = default.replace("[output]\n", "[output]\ntrajectories_compression = \"zstd\"\n");
+    assert_ne!(zipped, default);
+    std::fs::write(tmp.path().join("zstd.toml"), zipped).unwrap();
+    let (code, stdout, err) = run_cli(
+        tmp.path(),
+        &[
+            "run",
+            "-c",
+            "zstd.toml",
+            "--input",
+            &glob,
+            "--out",
+            again.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("trajectories.jsonl.zst"), "{stdout}");
+    assert!(!again.join("trajectories.jsonl").exists());
+    let file = std::fs::read(again.join("trajectories.jsonl.zst")).unwrap();
+    let plain = std::fs::read(out.join("trajectories.jsonl")).unwrap();
+    assert!(file.len() * 3 < plain.len(), "{} vs {} bytes", file.len(), plain.len());
+    assert_eq!(zstd::stream::decode_all(&file[..]).unwrap(), plain);
+    let inspect = |path: std::path::PathBuf| {
+        let (code, stdout, err) = run_cli(tmp.path(), &["inspect", path.to_str().unwrap(), "--color", "never"]);
+        assert_eq!(code, 0, "{err}");
+        stdout
+    };
+    assert_eq!(
+        inspect(again.join("trajectories.jsonl.zst")),
+        inspect(out.join("trajectories.jsonl"))
+    );
 }
 
 /// Progress when stderr is not a terminal: plain lines (here one per

@@ -136,6 +136,10 @@ pub struct OutputConfig {
     /// `compression`). Default `none`.
     #[serde(default)]
     pub shard_compression: crate::shard::Compression,
+    /// `trajectories.jsonl` as is (`none`), or `trajectories.jsonl.zst`
+    /// (`zstd`, `zstd:LEVEL`). Default `none`.
+    #[serde(default)]
+    pub trajectories_compression: crate::shard::Compression,
     /// Sequences kept open and filled best-fit; memory is this many × `seq_len`
     /// tokens. Default 8.
     #[serde(default = "OutputConfig::default_pack_window")]
@@ -187,6 +191,7 @@ impl Default for OutputConfig {
             seq_len: Self::default_seq_len(),
             shard_size_limit: Self::default_shard_size_limit(),
             shard_compression: Default::default(),
+            trajectories_compression: Default::default(),
             pack_window: Self::default_pack_window(),
             last_sequence: Default::default(),
         }

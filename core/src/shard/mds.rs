@@ -67,7 +67,7 @@ impl TryFrom<String> for Compression {
 
     fn try_from(name: String) -> Result<Self, String> {
         let bad =
-            || format!("unknown shard compression `{name}`: expected \"none\", \"zstd\" or \"zstd:LEVEL\" (1 to 22)");
+            || format!("unknown compression `{name}`: expected \"none\", \"zstd\" or \"zstd:LEVEL\" (1 to 22)");
         match name.split_once(':') {
             None if name == "none" => Ok(Self::None),
             None if name == "zstd" => Ok(Self::Zstd(None)),

@@ -131,6 +131,14 @@ pack_window = 4
                 })
                 .unwrap();
             let d = tokenize(enc.as_ref(), &segs).unwrap();
+            // Reused tokens (a file read after it was written) are exactly
+            // what encoding every segment gives.
+            let mut naive = vec![meta.tokenizer.bos.unwrap()];
+            for s in &segs {
+                naive.extend(enc.encode(&s.text).unwrap());
+            }
+            naive.push(meta.tokenizer.eos.unwrap());
+            assert_eq!(d.ids, naive, "{}", tr.repo);
             (d.ids, d.roles)
         })
         .collect();

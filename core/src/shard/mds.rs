@@ -66,8 +66,7 @@ impl TryFrom<String> for Compression {
     type Error = String;
 
     fn try_from(name: String) -> Result<Self, String> {
-        let bad =
-            || format!("unknown compression `{name}`: expected \"none\", \"zstd\" or \"zstd:LEVEL\" (1 to 22)");
+        let bad = || format!("unknown compression `{name}`: expected \"none\", \"zstd\" or \"zstd:LEVEL\" (1 to 22)");
         match name.split_once(':') {
             None if name == "none" => Ok(Self::None),
             None if name == "zstd" => Ok(Self::Zstd(None)),

@@ -49,11 +49,9 @@ impl AtomicFile {
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let file = std::fs::File::create(&tmp).map_err(PipelineError::io(&tmp))?;
         let file = std::io::BufWriter::new(file);
-        let out = match compression {
-            Compression::None => Sink::Plain(file),
-            Compression::Zstd(level) => Sink::Zstd(
-                zstd::stream::write::Encoder::new(file, level.unwrap_or(3)).map_err(PipelineError::io(&tmp))?,
-            ),
+        let out = match compression.zstd_level() {
+            None => Sink::Plain(file),
+            Some(level) => Sink::Zstd(zstd::stream::write::Encoder::new(file, level).map_err(PipelineError::io(&tmp))?),
         };
         Ok(Self { path, tmp, out })
     }

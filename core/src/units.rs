@@ -26,8 +26,6 @@ pub const UNITS_DIR: &str = "units";
 pub const RUN_FILE: &str = "run.json";
 /// The manifest inside the output directory: one line per repository.
 pub const MANIFEST_FILE: &str = "manifest.jsonl";
-/// The zstd level of unit files.
-const UNIT_ZSTD_LEVEL: i32 = 3;
 
 /// How a repository ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +122,7 @@ impl Unit {
 
     /// The unit file's bytes: [`Unit::encode`] compressed.
     pub fn compress(encoded: &[u8]) -> std::io::Result<Vec<u8>> {
-        zstd::bulk::compress(encoded, UNIT_ZSTD_LEVEL)
+        zstd::bulk::compress(encoded, crate::shard::mds::DEFAULT_ZSTD_LEVEL)
     }
 
     /// The three lines.

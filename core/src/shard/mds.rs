@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 /// MDS's default shard size limit (64 MiB).
 pub const DEFAULT_SIZE_LIMIT: u64 = 1 << 26;
 
-/// `streaming`'s zstd level when none is given.
-const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// `streaming`'s zstd level when none is given (and the level of unit files).
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 /// How shard files are stored: `"none"`, `"zstd"` (level 3) or `"zstd:LEVEL"`
 /// (1 to 22), the names `streaming`'s `MDSWriter` takes.
@@ -44,10 +44,11 @@ impl Compression {
         }
     }
 
-    fn zip_name(self, raw: &str) -> Option<String> {
+    /// The zstd level to write with (`None` for raw files).
+    pub fn zstd_level(self) -> Option<i32> {
         match self {
             Self::None => None,
-            Self::Zstd(_) => Some(format!("{raw}.zstd")),
+            Self::Zstd(level) => Some(level.unwrap_or(DEFAULT_ZSTD_LEVEL)),
         }
     }
 }
@@ -320,7 +321,7 @@ impl MdsWriter {
                 "shard larger than 4 GiB; lower the shard size limit",
             ));
         }
-        let zip_data = match self.compression.zip_name(&basename) {
+        let zip_data = match self.compression.zstd_level() {
             None => {
                 self.write_file(&basename, |out| {
                     out.write_all(&(n as u32).to_le_bytes())?;
@@ -332,7 +333,8 @@ impl MdsWriter {
                 })?;
                 None
             }
-            Some(zip_name) => {
+            Some(level) => {
+                let zip_name = format!("{basename}.zstd");
                 let mut raw = Vec::with_capacity(at as usize);
                 raw.extend_from_slice(&(n as u32).to_le_bytes());
                 for o in &offsets {
@@ -342,11 +344,7 @@ impl MdsWriter {
                 for s in &self.samples {
                     raw.extend_from_slice(s);
                 }
-                let Compression::Zstd(level) = self.compression else {
-                    unreachable!("only zstd has a zip name")
-                };
-                let zip =
-                    zstd::bulk::compress(&raw, level.unwrap_or(DEFAULT_ZSTD_LEVEL)).map_err(ShardError::io(&path))?;
+                let zip = zstd::bulk::compress(&raw, level).map_err(ShardError::io(&path))?;
                 drop(raw);
                 self.write_file(&zip_name, |out| out.write_all(&zip))?;
                 Some(RawData {

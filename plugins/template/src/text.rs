@@ -127,27 +127,30 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
     let license_file = ["license", "licence", "copying", "unlicense"]
         .iter()
         .any(|p| lower_name.starts_with(p));
-    facts.license = if !license_file {
-        None
-    } else if has("Apache License") {
-        Some("Apache License, Version 2.0 (January 2004)")
-    } else if has("Permission is hereby granted, free of charge") || has("MIT License") {
-        Some("MIT License (permission is granted free of charge, without warranty)")
-    } else if has("GNU LESSER GENERAL PUBLIC") {
-        Some("GNU Lesser General Public License")
-    } else if has("GNU GENERAL PUBLIC LICENSE") {
-        Some("GNU General Public License")
-    } else if has("Mozilla Public License") {
-        Some("Mozilla Public License, version 2.0")
-    } else if has("Redistribution and use in source and binary forms") {
-        Some("BSD license (redistribution in source and binary forms permitted)")
-    } else if has("This is free and unencumbered software") {
-        Some("Unlicense (free and unencumbered software, in the public domain)")
-    } else if has("Permission to use, copy, modify, and/or distribute") {
-        Some("ISC License")
-    } else {
-        None
-    };
+    // The first license any of whose words the text contains.
+    const LICENSES: [(&[&str], &str); 8] = [
+        (&["Apache License"], "Apache License, Version 2.0 (January 2004)"),
+        (
+            &["Permission is hereby granted, free of charge", "MIT License"],
+            "MIT License (permission is granted free of charge, without warranty)",
+        ),
+        (&["GNU LESSER GENERAL PUBLIC"], "GNU Lesser General Public License"),
+        (&["GNU GENERAL PUBLIC LICENSE"], "GNU General Public License"),
+        (&["Mozilla Public License"], "Mozilla Public License, version 2.0"),
+        (
+            &["Redistribution and use in source and binary forms"],
+            "BSD license (redistribution in source and binary forms permitted)",
+        ),
+        (
+            &["This is free and unencumbered software"],
+            "Unlicense (free and unencumbered software, in the public domain)",
+        ),
+        (&["Permission to use, copy, modify, and/or distribute"], "ISC License"),
+    ];
+    facts.license = LICENSES
+        .iter()
+        .find(|(words, _)| license_file && words.iter().any(|w| has(w)))
+        .map(|(_, name)| *name);
     if license_file {
         facts.copyright = lines.iter().find_map(|l| copyright_holder(l));
     }

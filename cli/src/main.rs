@@ -743,7 +743,7 @@ fn print_plugins(registry: &Registry, cfg: Option<&RunConfig>) {
 fn print_run_summary(report: &pipeline::RunReport) {
     let r = &report.stats.repos;
     println!(
-        "processed: {} repositories, {} done, {} empty, {} failed{}{}",
+        "processed: {} repositories, {} done, {} empty, {} failed{}{}{}",
         r.total,
         r.done,
         r.empty,
@@ -753,6 +753,11 @@ fn print_run_summary(report: &pipeline::RunReport) {
         } else {
             format!(" {:?} (run again with --resume to retry them)", r.failed)
         },
+        if r.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped {:?}", r.skipped.values().sum::<u64>(), r.skipped)
+        },
         match report.resumed {
             0 => String::new(),
             n => format!("; {n} reused from the interrupted run"),
@@ -760,11 +765,15 @@ fn print_run_summary(report: &pipeline::RunReport) {
     );
     let s = &report.stats.ingest;
     println!(
-        "repositories: {} seen, {} ingested, {} empty, {} failed{}",
+        "repositories: {} seen, {} ingested, {} empty, {} failed{}{}",
         s.repos_seen,
         s.repos_ingested,
         s.repos_empty,
         s.repos_failed.values().sum::<u64>(),
+        match s.repos_split {
+            0 => String::new(),
+            n => format!(", {n} over input.max_repo_bytes split into {} packages", s.packages),
+        },
         match report.stats.ingest.repos_other_shards {
             0 => String::new(),
             n => format!(", {n} left to other shards"),
@@ -891,6 +900,23 @@ fn print_run_summary(report: &pipeline::RunReport) {
         report.stats_path.display(),
         report.manifest_path.display()
     );
+    if let Some(mb) = peak_rss_mb() {
+        println!("peak memory: {mb} MB");
+    }
+}
+
+/// This process's peak resident memory in MB (Linux `VmHWM`), if known.
+fn peak_rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb.div_ceil(1024))
 }
 
 /// The run summary's thought-value line.

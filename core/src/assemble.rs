@@ -143,6 +143,10 @@ impl<'a> Assembler<'a> {
                 let reason = h.reason.clone().unwrap_or_else(|| "unknown".into());
                 *self.stats.repos.failed.entry(reason).or_default() += 1;
             }
+            Status::Skipped => {
+                let reason = h.reason.clone().unwrap_or_else(|| "unknown".into());
+                *self.stats.repos.skipped.entry(reason).or_default() += 1;
+            }
         }
         if let (Some(t), Some(w)) = (&unit.trajectory, self.trajectories.as_mut()) {
             w.line(t)?;

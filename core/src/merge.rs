@@ -64,7 +64,7 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
     check_parts(parts, &heads)?;
 
     // Every unit of every part, in the whole run's order.
-    let mut all: BTreeMap<u64, (PathBuf, ManifestEntry)> = BTreeMap::new();
+    let mut all: BTreeMap<(u64, Option<u32>), (PathBuf, ManifestEntry)> = BTreeMap::new();
     let mut policy: BTreeMap<String, u64> = BTreeMap::new();
     for part in parts {
         let entries = ManifestEntry::read_all(part).map_err(|e| {
@@ -81,7 +81,7 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
         }
         for entry in entries {
             let position = entry.outcome.position;
-            if let Some((other, _)) = all.insert(position, (part.clone(), entry)) {
+            if let Some((other, _)) = all.insert((position, entry.outcome.part), (part.clone(), entry)) {
                 return mismatch(format!(
                     "repository #{position} is in both {} and {}",
                     other.display(),

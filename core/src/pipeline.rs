@@ -106,6 +106,13 @@ struct Item {
     reused: bool,
 }
 
+impl Item {
+    /// Its piece of a split repository.
+    fn part(&self) -> Option<u32> {
+        self.repo.package.as_ref().map(|p| p.part)
+    }
+}
+
 /// [`run`], reporting to `progress` as it goes.
 pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<RunReport, PipelineError> {
     let started = Instant::now();
@@ -140,6 +147,9 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
         head.ingest.repos_other_shards = total - items.len() as u64;
         tracing::info!("shard {part}: {} of {total} repositories", items.len());
     }
+    let (ingestor, analyzers) = ingestor(config);
+    let ingestor = ingestor.skip_output_dir(out);
+    let mut items = split_large(items, &ingestor, config.input.max_repo_bytes, workers(config));
     let run_head = RunHead {
         format: "repo2agent-run".into(),
         version: 1,
@@ -168,10 +178,9 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
         .enable_all()
         .build()
         .map_err(PipelineError::io(out))?;
-    let (ingestor, analyzers) = ingestor(config);
     let shared = Shared {
         config,
-        ingestor: ingestor.skip_output_dir(out),
+        ingestor,
         analyzers,
         policy: config.policy.as_ref().and_then(|name| config.policies.get(name)),
         runtime: runtime.handle().clone(),
@@ -179,11 +188,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
     };
     let mut assembler = Assembler::new(config, out, head)?;
     let todo: Vec<usize> = (0..items.len()).filter(|i| !items[*i].reused).collect();
-    let workers = match config.run.workers {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    }
-    .clamp(1, todo.len().max(1));
+    let workers = workers(config).clamp(1, todo.len().max(1));
     // Units finished but not yet assembled are held in memory: at most this many.
     let window = 2 * workers + 2;
     let gate = Gate::default();
@@ -242,6 +247,84 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
     let mut report = assembler.finish(policy, started)?;
     report.resumed = resumed;
     Ok(report)
+}
+
+/// Threads working on repositories: `run.workers`, or one per CPU core.
+fn workers(config: &RunConfig) -> usize {
+    match config.run.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}
+
+/// Splits the repositories over `max` bytes (`input.max_repo_bytes`; 0: no
+/// limit) into their packages ([`ingest::split`]): each piece an item of its
+/// own at its repository's position, in path order. Listing walks every
+/// repository once more (metadata only), on `workers` threads.
+fn split_large(items: Vec<Item>, ingestor: &Ingestor, max: u64, workers: usize) -> Vec<Item> {
+    if max == 0 || items.is_empty() {
+        return items;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let pieces: Vec<Vec<(usize, Vec<ingest::Package>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.clamp(1, items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut found = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        let mut walk = crate::stats::IngestStats::default();
+                        let listed = ingestor.list(&item.repo, &mut walk);
+                        let manifest = |rel: &str| {
+                            let path = item.repo.root.join(rel);
+                            ingestor.read_file(&path, rel).ok().map(|(_, text)| text)
+                        };
+                        if let ingest::Split::Parts(mut parts) = ingest::split(&item.repo.name, &listed, max, &manifest)
+                        {
+                            if let Some(first) = parts.first_mut() {
+                                first.walk_skips = walk.skipped;
+                            }
+                            tracing::info!(
+                                "{}: over input.max_repo_bytes ({max}), split into {} pieces",
+                                item.repo.name,
+                                parts.len()
+                            );
+                            found.push((i, parts));
+                        }
+                    }
+                    found
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut split: std::collections::BTreeMap<usize, Vec<ingest::Package>> = pieces.into_iter().flatten().collect();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match split.remove(&i) {
+            None => out.push(item),
+            Some(parts) => {
+                for p in parts {
+                    let name = if p.dir.is_empty() {
+                        item.repo.name.clone()
+                    } else {
+                        format!("{}/{}", item.repo.name, p.dir)
+                    };
+                    out.push(Item {
+                        position: item.position,
+                        repo: RepoInput {
+                            root: item.repo.root.clone(),
+                            name,
+                            package: Some(Arc::new(p)),
+                        },
+                        reused: false,
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Hands out repositories to workers in order, at most `window` ahead of the
@@ -314,7 +397,7 @@ fn assemble(
 ) -> Result<(), PipelineError> {
     let mut pending: std::collections::BTreeMap<usize, Result<Done, PipelineError>> = Default::default();
     for (i, item) in items.iter().enumerate() {
-        let name = Unit::file_name(item.position);
+        let name = Unit::file_name(item.position, item.part());
         let path = units.join(&name);
         let done = if item.reused {
             Unit::read(&path).map(|(unit, sha)| Done {
@@ -345,7 +428,7 @@ fn assemble(
 
 /// Writes a unit; returns the hash of its output.
 fn write_unit(units: &Path, unit: &Unit) -> Result<String, PipelineError> {
-    let path = units.join(Unit::file_name(unit.header.outcome.position));
+    let path = units.join(Unit::file_name(unit.header.outcome.position, unit.header.outcome.part));
     let bytes = unit.encode().map_err(PipelineError::io(&path))?;
     write_atomic(&path, &Unit::compress(&bytes).map_err(PipelineError::io(&path))?)?;
     Ok(Unit::output_hash(&bytes))
@@ -364,7 +447,7 @@ fn prepare_units(config: &RunConfig, units: &Path, head: &RunHead, items: &mut [
             )));
         }
         for item in items.iter_mut() {
-            let path = units.join(Unit::file_name(item.position));
+            let path = units.join(Unit::file_name(item.position, item.part()));
             if !path.exists() {
                 continue;
             }
@@ -401,7 +484,8 @@ fn prepare_units(config: &RunConfig, units: &Path, head: &RunHead, items: &mut [
 /// Removes unit files (and temporary files of killed writers) that are not
 /// this run's, e.g. of another `--shard` part written into the same directory.
 fn remove_other_units(units: &Path, items: &[Item]) -> Result<(), PipelineError> {
-    let keep: std::collections::BTreeSet<String> = items.iter().map(|i| Unit::file_name(i.position)).collect();
+    let keep: std::collections::BTreeSet<String> =
+        items.iter().map(|i| Unit::file_name(i.position, i.part())).collect();
     let entries = std::fs::read_dir(units).map_err(PipelineError::io(units))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

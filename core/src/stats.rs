@@ -26,6 +26,13 @@ pub struct IngestStats {
     pub files_by_language: BTreeMap<String, u64>,
     /// Files or directories skipped, by reason (a skipped directory counts once).
     pub skipped: BTreeMap<String, u64>,
+    /// Repositories over `input.max_repo_bytes`, split into packages.
+    #[serde(default)]
+    pub repos_split: u64,
+    /// Pieces those repositories were split into (each its own unit of work,
+    /// counted in `repos` like a repository).
+    #[serde(default)]
+    pub packages: u64,
 }
 
 impl IngestStats {
@@ -457,6 +464,9 @@ pub struct RepoOutcomes {
     /// A model-calling stage (simulation, search) failed after its retries,
     /// or a component panicked; by reason. `run --resume` retries them.
     pub failed: BTreeMap<String, u64>,
+    /// Not taken on, by reason (`repo_too_large`).
+    #[serde(default)]
+    pub skipped: BTreeMap<String, u64>,
 }
 
 /// Adds counts by key.
@@ -478,6 +488,8 @@ impl IngestStats {
         self.bytes_kept += o.bytes_kept;
         add_counts(&mut self.files_by_language, &o.files_by_language);
         add_counts(&mut self.skipped, &o.skipped);
+        self.repos_split += o.repos_split;
+        self.packages += o.packages;
     }
 }
 
@@ -530,6 +542,7 @@ impl RepoOutcomes {
         self.done += o.done;
         self.empty += o.empty;
         add_counts(&mut self.failed, &o.failed);
+        add_counts(&mut self.skipped, &o.skipped);
     }
 }
 

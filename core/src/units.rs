@@ -38,6 +38,9 @@ pub enum Status {
     /// A model-calling stage failed after its retries (or a component
     /// panicked); `run --resume` processes the repository again.
     Failed,
+    /// Not taken on (`repo_too_large`: a piece of a repository over
+    /// `input.max_repo_bytes` that cannot be split further).
+    Skipped,
 }
 
 /// The first line of a unit.
@@ -62,6 +65,9 @@ pub struct UnitHeader {
 pub struct Outcome {
     /// Place in the whole run's repository order.
     pub position: u64,
+    /// For a piece of a split repository: its place among the pieces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
     /// The repository's name.
     pub name: String,
     /// Its directory.
@@ -115,9 +121,12 @@ impl UnitError {
 }
 
 impl Unit {
-    /// The file name of the unit at a position.
-    pub fn file_name(position: u64) -> String {
-        format!("{position:08}.jsonl.zst")
+    /// The file name of the unit at a position (and piece of a split repository).
+    pub fn file_name(position: u64, part: Option<u32>) -> String {
+        match part {
+            None => format!("{position:08}.jsonl.zst"),
+            Some(p) => format!("{position:08}.{p:04}.jsonl.zst"),
+        }
     }
 
     /// The unit file's bytes: [`Unit::encode`] compressed.
@@ -294,6 +303,7 @@ mod tests {
                 fingerprint: "f".into(),
                 outcome: Outcome {
                     position: 7,
+                    part: None,
                     name: "r".into(),
                     root: "/x/r".into(),
                     status: Status::Failed,
@@ -316,7 +326,7 @@ mod tests {
         // On disk, compressed: the header alone, or the whole unit and the
         // hash of its output (the plain bytes after the header).
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(Unit::file_name(7));
+        let path = dir.path().join(Unit::file_name(7, None));
         let file = Unit::compress(&bytes).unwrap();
         assert!(file.len() < bytes.len(), "{} vs {}", file.len(), bytes.len());
         std::fs::write(&path, &file).unwrap();

@@ -70,6 +70,7 @@ fn header(shared: &Shared<'_>, position: u64, repo: &RepoInput, stats: RunStats)
         fingerprint: shared.config.fingerprint.clone(),
         outcome: Outcome {
             position,
+            part: repo.package.as_ref().map(|p| p.part),
             name: repo.name.clone(),
             root: repo.root.clone(),
             status: Status::Done,
@@ -94,6 +95,30 @@ fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
 
     stage("ingest");
     let t = Instant::now();
+    if let Some(p) = &repo.package {
+        // A piece of a split repository: the first carries the split's counts.
+        stats.ingest.packages = 1;
+        if p.part == 0 {
+            stats.ingest.repos_split = 1;
+            crate::stats::add_counts(&mut stats.ingest.skipped, &p.walk_skips);
+        }
+        if p.too_large {
+            tracing::warn!(
+                "{}: {} bytes, over input.max_repo_bytes and not splittable further: skipped",
+                repo.name,
+                p.bytes
+            );
+            let mut header = header(shared, position, repo, stats);
+            header.outcome.status = Status::Skipped;
+            header.outcome.reason = Some(crate::ingest::reason::REPO_TOO_LARGE.into());
+            header.outcome.bytes = p.bytes;
+            return Unit {
+                header,
+                trajectory: None,
+                segments: None,
+            };
+        }
+    }
     let snapshot = shared.ingestor.snapshot(repo, &mut stats.ingest);
     seconds.ingest += t.elapsed().as_secs_f64();
     if snapshot.files.is_empty() {

@@ -48,6 +48,12 @@ pub struct InputConfig {
     /// Files larger than this many bytes are skipped (`too_large`). Default 1,000,000.
     #[serde(default = "InputConfig::default_max_file_bytes")]
     pub max_file_bytes: u64,
+    /// A repository whose files add up to more than this many bytes is split
+    /// into its packages, each its own unit of work; a piece that cannot be
+    /// split further is skipped (`repo_too_large`). `0`: no limit. Default
+    /// 33,554,432 (32 MiB), which bounds a worker's memory (README, "Memory").
+    #[serde(default = "InputConfig::default_max_repo_bytes")]
+    pub max_repo_bytes: u64,
     /// Directory names treated as vendored or third-party code, skipped whole
     /// (`vendored`). Default: node_modules, vendor, third_party, … (see README).
     #[serde(default = "InputConfig::default_vendored_dirs")]
@@ -76,6 +82,10 @@ impl InputConfig {
 
     fn default_max_file_bytes() -> u64 {
         1_000_000
+    }
+
+    fn default_max_repo_bytes() -> u64 {
+        32 << 20
     }
 
     /// The default vendored directory names.
@@ -107,6 +117,7 @@ impl Default for InputConfig {
         InputConfig {
             repos: Self::default_repos(),
             max_file_bytes: Self::default_max_file_bytes(),
+            max_repo_bytes: Self::default_max_repo_bytes(),
             vendored_dirs: Self::default_vendored_dirs(),
             exclude: Vec::new(),
             respect_gitignore: true,

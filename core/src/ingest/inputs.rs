@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 pub struct RepoInput {
     /// Canonical directory.
     pub root: PathBuf,
-    /// Display name: the directory's name.
+    /// Display name: the directory's name (`NAME/DIR` for a package of a
+    /// split repository).
     pub name: String,
+    /// For a piece of a repository split by `input.max_repo_bytes`: which
+    /// one ([`crate::ingest::split`]).
+    pub package: Option<std::sync::Arc<crate::ingest::Package>>,
 }
 
 /// Expands directories, glob patterns and list files (one path or pattern per
@@ -86,7 +90,11 @@ fn add_dir(path: &Path, found: &mut BTreeSet<RepoInput>, stats: &mut IngestStats
             let name = root
                 .file_name()
                 .map_or_else(|| "root".to_owned(), |n| n.to_string_lossy().into_owned());
-            found.insert(RepoInput { root, name });
+            found.insert(RepoInput {
+                root,
+                name,
+                package: None,
+            });
         }
         Err(e) => {
             tracing::warn!("input `{}`: {e}", path.display());

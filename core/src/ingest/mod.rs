@@ -9,9 +9,11 @@
 mod detect;
 mod filters;
 mod inputs;
+mod packages;
 
 pub use detect::LanguageTable;
 pub use inputs::{RepoInput, expand};
+pub use packages::{Listed, MANIFESTS, Package, Sibling, Split, Workspace, package_name, split};
 
 use crate::config::InputConfig;
 use crate::model::RepoSnapshot;
@@ -61,6 +63,9 @@ pub mod reason {
     pub const SYMLINK_BROKEN: &str = "symlink_broken";
     /// The walker reported an error for this entry.
     pub const WALK_ERROR: &str = "walk_error";
+    /// A repository (or a package of one) over `input.max_repo_bytes` that
+    /// cannot be split further: skipped whole (its unit's status `skipped`).
+    pub const REPO_TOO_LARGE: &str = "repo_too_large";
 }
 
 const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "_darcs", ".jj"];
@@ -92,9 +97,61 @@ impl Ingestor {
         self
     }
 
-    /// Reads one repository. Never fails: what cannot be read is skipped and
-    /// counted in `stats`. The snapshot may have no files (`stats.repos_empty`).
+    /// Reads one repository, or one package of a split repository. Never
+    /// fails: what cannot be read is skipped and counted in `stats`. The
+    /// snapshot may have no files (`stats.repos_empty`).
     pub fn snapshot(&self, repo: &RepoInput, stats: &mut IngestStats) -> RepoSnapshot {
+        let mut files: Vec<(String, Option<String>, String)> = Vec::new();
+        let mut read = |path: &Path, rel: &str, stats: &mut IngestStats| match self.read_file(path, rel) {
+            Ok((language, text)) => files.push((rel.to_owned(), language, text)),
+            Err(r) => {
+                tracing::debug!("{}: skip {rel}: {r}", repo.name);
+                stats.skip(r);
+            }
+        };
+        let snapshot = match &repo.package {
+            None => {
+                for f in self.list(repo, stats) {
+                    read(&repo.root.join(&f.rel), &f.rel, stats);
+                }
+                RepoSnapshot::new(repo.name.clone(), repo.root.clone(), files)
+            }
+            Some(p) => {
+                // The package's files, as the split listed them, relative to its directory.
+                let prefix = if p.dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", p.dir)
+                };
+                for rel in &p.files {
+                    let inner = rel.strip_prefix(&prefix).unwrap_or(rel);
+                    read(&repo.root.join(rel), inner, stats);
+                }
+                let mut snapshot = RepoSnapshot::new(repo.name.clone(), repo.root.join(&p.dir), files);
+                snapshot.workspace = Some(p.workspace.clone());
+                snapshot
+            }
+        };
+        if snapshot.files.is_empty() {
+            stats.repos_empty += 1;
+        } else {
+            stats.repos_ingested += 1;
+        }
+        for f in &snapshot.files {
+            stats.files_kept += 1;
+            stats.bytes_kept += f.text.len() as u64;
+            *stats
+                .files_by_language
+                .entry(f.language.clone().unwrap_or_else(|| "other".into()))
+                .or_default() += 1;
+        }
+        snapshot
+    }
+
+    /// The regular files a walk of the repository keeps (ignore files,
+    /// hidden, vendored, excluded and special entries left out and counted
+    /// in `stats`), sorted by path, with their sizes on disk. Nothing is read.
+    pub fn list(&self, repo: &RepoInput, stats: &mut IngestStats) -> Vec<Listed> {
         let root = &repo.root;
         let exclude = self.exclude_matcher(root);
         let pruned: Arc<Mutex<BTreeMap<PathBuf, &'static str>>> = Arc::default();
@@ -149,7 +206,7 @@ impl Ingestor {
 
         let mut visited: BTreeSet<PathBuf> = BTreeSet::new();
         let mut dirs: Vec<PathBuf> = Vec::new();
-        let mut files: Vec<(String, Option<String>, String)> = Vec::new();
+        let mut files: Vec<Listed> = Vec::new();
         for result in walker.build() {
             let entry = match result {
                 Ok(e) => e,
@@ -187,13 +244,8 @@ impl Ingestor {
                 stats.skip(reason::SPECIAL);
                 continue;
             }
-            match self.read_file(&path, &rel) {
-                Ok((language, text)) => files.push((rel, language, text)),
-                Err(r) => {
-                    tracing::debug!("{}: skip {rel}: {r}", repo.name);
-                    stats.skip(r);
-                }
-            }
+            let size = entry.metadata().map_or(0, |m| m.len());
+            files.push(Listed { rel, size });
         }
 
         // What the walker pruned by our rules, then what it left out by ignore files.
@@ -219,21 +271,8 @@ impl Ingestor {
             }
         }
 
-        let snapshot = RepoSnapshot::new(repo.name.clone(), root.clone(), files);
-        if snapshot.files.is_empty() {
-            stats.repos_empty += 1;
-        } else {
-            stats.repos_ingested += 1;
-        }
-        for f in &snapshot.files {
-            stats.files_kept += 1;
-            stats.bytes_kept += f.text.len() as u64;
-            *stats
-                .files_by_language
-                .entry(f.language.clone().unwrap_or_else(|| "other".into()))
-                .or_default() += 1;
-        }
-        snapshot
+        files.sort();
+        files
     }
 
     /// Reads and classifies one regular file: `(language, text)` or a skip reason.

@@ -18,7 +18,7 @@ pub use analysis::{
 pub use evaluation::{EvaluationRecord, EvaluationUsage, FileValue};
 pub use plan::{Plan, PlanStep};
 pub use segment::{Role, Segment};
-pub use snapshot::{FileId, RepoSnapshot, SourceFile};
+pub use snapshot::{FileId, RepoSnapshot, Sibling, SourceFile, Workspace};
 pub use trajectory::{
     AgentId, Candidate, Episode, SearchRecord, SearchUsage, Step, StepKind, ThinkSearch, ToolCall, Trajectory,
 };

@@ -110,7 +110,12 @@ pub struct Context {
 pub fn repo_context(repo: RepoContext<'_>, context_chars: usize) -> Context {
     let mut outlined = std::collections::BTreeSet::new();
     let snap = repo.snapshot;
-    let mut p = format!("Repository: {} ({} files)\n\nFiles:\n", snap.name, snap.files.len());
+    let mut p = format!("Repository: {} ({} files)\n", snap.name, snap.files.len());
+    if let Some(w) = &snap.workspace {
+        p.push_str(&w.describe());
+        p.push('\n');
+    }
+    p.push_str("\nFiles:\n");
     let mut spare = 0usize;
     let share = |percent: usize, spare: &mut usize| {
         let s = context_chars * percent / 100 + *spare;

@@ -150,6 +150,10 @@ impl TemplatePolicy {
         ]);
         out.push_str(&opener.replace("{}", &snap.name));
         out.push('\n');
+        if let Some(w) = &snap.workspace {
+            out.push_str(&w.describe());
+            out.push('\n');
+        }
         if let Some(readme) = self.readme(repo) {
             out.push_str(&readme);
             out.push('\n');

@@ -6,6 +6,7 @@ registry, at 1x and 10x corpus size. Prints repositories/s, MB/s of code,
 tokens/s and the peak RSS of each run (wait4's ru_maxrss), as a Markdown table.
 
     scripts/bench_scale.py [--base 12] [--factors 1,10] [--workers 0] [--keep DIR]
+    scripts/bench_scale.py --monorepo 1024 [--workers 0] [--keep DIR]
 
 The release binary is built first. The corpus is the first BASE*factor crate
 directories of $CARGO_HOME/registry/src (sorted by name, so a machine with the
@@ -13,6 +14,13 @@ same registry gets the same corpus); the 10x corpus contains the 1x one. With
 --replicate the 10x corpus is instead the 1x corpus copied 10 times (same size
 distribution, so peak memory compares like with like: it is set by the largest
 repositories in flight, not by the corpus size).
+
+With --monorepo MB the corpus is one generated repository of about MB
+megabytes: a Cargo workspace whose members are copies of the registry's crates
+(`crates/NAME-copyI`, cycling through them in name order), run with the default
+`input.max_repo_bytes`, so it is split into its packages. Every row also gives
+the outputs' size on disk (units, trajectories, shards, manifest, stats) over
+the bytes of code kept.
 """
 
 import argparse
@@ -78,7 +86,27 @@ seq_len = 65536
     if status != 0:
         sys.exit(f"run failed with status {status}")
     stats = json.loads((work / "out" / "stats.json").read_text())
-    return wall, usage.ru_maxrss / 1024, stats
+    disk = sum(p.stat().st_size for p in (work / "out").rglob("*") if p.is_file())
+    return wall, usage.ru_maxrss / 1024, stats, disk
+
+
+def tree_bytes(path):
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def monorepo(dest, megabytes, crates):
+    """A Cargo workspace of about `megabytes` MB: copies of `crates`, cycled."""
+    (dest / "crates").mkdir(parents=True, exist_ok=True)
+    (dest / "Cargo.toml").write_text('[workspace]\nmembers = ["crates/*"]\nresolver = "2"\n')
+    (dest / "README.md").write_text("# mono\n\nA generated workspace of real crate sources.\n")
+    total, i = 0, 0
+    while total < megabytes * 1e6:
+        c = crates[i % len(crates)]
+        target = dest / "crates" / f"{c.name}-copy{i // len(crates)}"
+        shutil.copytree(c, target, symlinks=True)
+        total += tree_bytes(target)
+        i += 1
+    return i
 
 
 def main():
@@ -88,6 +116,7 @@ def main():
     ap.add_argument("--workers", type=int, default=0, help="0: one per core")
     ap.add_argument("--keep", type=Path, help="keep the runs' outputs here")
     ap.add_argument("--replicate", action="store_true", help="Nx = the 1x corpus copied N times")
+    ap.add_argument("--monorepo", type=int, metavar="MB", help="one generated workspace of about MB megabytes")
     a = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "repo2agent-cli"], cwd=ROOT, check=True)
@@ -98,9 +127,13 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     rows = []
     try:
-        for f in (int(x) for x in a.factors.split(",")):
-            corpus = all_crates[: a.base * f]
-            if a.replicate:
+        if a.monorepo:
+            mono = tmp / "corpus" / "mono"
+            members = monorepo(mono, a.monorepo, all_crates)
+            print(f"monorepo: {members} member crates, {tree_bytes(mono) / 1e6:.0f} MB on disk", file=sys.stderr)
+        for f in ([1] if a.monorepo else (int(x) for x in a.factors.split(","))):
+            corpus = [tmp / "corpus" / "mono"] if a.monorepo else all_crates[: a.base * f]
+            if a.replicate and not a.monorepo:
                 corpus = []
                 for i in range(f):
                     for c in all_crates[: a.base]:
@@ -108,27 +141,33 @@ def main():
                         if not dest.exists():
                             shutil.copytree(c, dest, symlinks=True)
                         corpus.append(dest)
-            if len(corpus) < a.base * f:
+            if len(corpus) < a.base * f and not a.monorepo:
                 print(f"note: only {len(corpus)} crates in the registry for {f}x", file=sys.stderr)
-            wall, rss, s = run(binary, corpus, tokenizer, a.workers, (a.keep or tmp) / f"x{f}")
+            wall, rss, s, disk = run(binary, corpus, tokenizer, a.workers, (a.keep or tmp) / f"x{f}")
             mb = s["ingest"]["bytes_kept"] / 1e6
             tokens = s.get("tokens", {}).get("tokens", 0)
             repos = s["repos"]["total"]
-            rows.append((f, repos, s["ingest"]["files_kept"], mb, tokens, wall, rss, s["seconds"]))
+            rows.append((f, repos, s["ingest"]["files_kept"], mb, tokens, wall, rss, disk / 1e6, s["seconds"]))
             print(
-                f"{f}x: {repos} repos, {mb:.1f} MB, {tokens:,} tokens in {wall:.1f} s; peak RSS {rss:.0f} MB",
+                f"{f}x: {repos} repos, {mb:.1f} MB, {tokens:,} tokens in {wall:.1f} s; peak RSS {rss:.0f} MB; "
+                f"outputs {disk / 1e6:.1f} MB; split {s['ingest'].get('repos_split', 0)} into "
+                f"{s['ingest'].get('packages', 0)}, skipped {s['repos'].get('skipped', {})}",
                 file=sys.stderr,
             )
     finally:
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"| corpus | repos | files | MB of code | tokens | wall s | repos/s | MB/s | tokens/s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for f, repos, files, mb, tokens, wall, rss, _ in rows:
+    print(
+            "| corpus | repos | files | MB of code | tokens | wall s | repos/s | MB/s | tokens/s | peak RSS MB "
+            "| outputs MB (× code) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for f, repos, files, mb, tokens, wall, rss, disk, _ in rows:
+        name = f"monorepo {a.monorepo} MB" if a.monorepo else f"{f}x"
         print(
-            f"| {f}x | {repos} | {files:,} | {mb:.1f} | {tokens:,} | {wall:.1f} | {repos / wall:.2f} | "
-            f"{mb / wall:.2f} | {tokens / wall:,.0f} | {rss:.0f} |"
+            f"| {name} | {repos} | {files:,} | {mb:.1f} | {tokens:,} | {wall:.1f} | {repos / wall:.2f} | "
+            f"{mb / wall:.2f} | {tokens / wall:,.0f} | {rss:.0f} | {disk:.1f} ({disk / mb:.2f}×) |"
         )
     for f, *_, seconds in rows:
         parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(seconds.items()))

@@ -110,7 +110,7 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    let trained = std::fs::read_to_string(out.join("corpora/repo2agent/trajectories.jsonl")).unwrap();
+    let trained = read_trajectories(&out.join("corpora/repo2agent/trajectories.jsonl"));
     for h in &held {
         assert!(!trained.contains(&format!("\"repo\":\"{h}\"")), "{h} was trained on");
     }

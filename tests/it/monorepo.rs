@@ -135,7 +135,7 @@ fn a_monorepo_over_the_limit_is_split_into_its_packages_and_an_unsplittable_piec
     // Each piece's trajectory holds its own files, byte-exact, under paths
     // relative to the package, and its plan knows the workspace around it.
     let jsonl = out.join("trajectories.jsonl");
-    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let text = read_trajectories(&jsonl);
     let trajectories: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(trajectories.len(), 5);
     let writes = check_trajectories_against_disk(&jsonl, |name| match name.strip_prefix("mono/") {

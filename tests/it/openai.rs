@@ -49,7 +49,7 @@ fn run_repo(dir: &Path, cfg: &Path, repo: &Path, out: &str) -> (serde_json::Valu
     let (code, stdout, err) = run_cli(dir, &run_args(cfg, repo, out));
     assert_eq!(code, 0, "{stdout}\n{err}");
     let stats = read_json(dir.join(out).join("stats.json"));
-    let jsonl = std::fs::read_to_string(dir.join(out).join("trajectories.jsonl")).unwrap();
+    let jsonl = read_trajectories(&dir.join(out).join("trajectories.jsonl"));
     (stats, jsonl)
 }
 
@@ -607,7 +607,7 @@ fn the_openai_policy_with_a_real_local_model_writes_a_grounded_trajectory() {
     );
     // Every thought is the model's (no template fallback), prose, not empty.
     assert_eq!(p["template_fallbacks"], 0, "{p}");
-    let jsonl = std::fs::read_to_string(tmp.path().join("out/trajectories.jsonl")).unwrap();
+    let jsonl = read_trajectories(&tmp.path().join("out/trajectories.jsonl"));
     let th = thoughts(&jsonl);
     assert_eq!(th.len() as u64, 2 * files);
     assert!(th.iter().all(|t| !t.trim().is_empty() && !t.contains("```")), "{th:?}");

@@ -111,7 +111,7 @@ fn check_promise(command: &str, root: &Path, out: &str, err: &str) {
             // The embedded default: this repository, template policy, BPE.
             assert!(out.contains("repositories: 1 seen, 1 ingested"), "{out}");
             shards("out/repo2agent");
-            let trajectories = std::fs::read_to_string(root.join("out/repo2agent/trajectories.jsonl")).unwrap();
+            let trajectories = read_trajectories(&root.join("out/repo2agent/trajectories.jsonl"));
             assert_eq!(trajectories.lines().count(), 1);
         }
         "run -c examples/train-data.toml" => {

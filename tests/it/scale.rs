@@ -227,7 +227,7 @@ fn sharded_runs_merged_equal_one_run_and_merge_checks_its_parts() {
     let stdout = run_ok(tmp.path(), &["clean", "part0"]);
     assert!(stdout.contains("units: removed part0/units ("), "{stdout}");
     assert!(!tmp.path().join("part0/units").exists());
-    assert!(tmp.path().join("part0/trajectories.jsonl").is_file());
+    assert!(tmp.path().join("part0/trajectories.jsonl.zst").is_file());
     assert!(run_ok(tmp.path(), &["clean", "part0"]).contains("units: none in part0"));
     let (code, _, err) = merge(&["part0", "part1", "part2"]);
     assert_eq!(code, 1);

@@ -165,7 +165,7 @@ fn run_with(dir: &Path, tag: &str, policy: &str, search: &str) -> (Trajectory, s
     );
     let config = repo2agent_core::config::parse(&text, "search.toml", dir, &mut registry()).unwrap();
     let report = repo2agent_core::pipeline::run(&config).unwrap();
-    let line = std::fs::read_to_string(report.trajectories_path.unwrap()).unwrap();
+    let line = read_trajectories(&report.trajectories_path.unwrap());
     let t = Trajectory::from_json_line(line.trim()).unwrap();
     (t, read_json(report.stats_path))
 }
@@ -619,7 +619,7 @@ fn greedy_rewrite_with_smollm2_through_the_cli() {
         stdout.contains("search (greedy-rewrite): 4 of 4 thoughts searched"),
         "{stdout}"
     );
-    let line = std::fs::read_to_string(tmp.path().join("out/trajectories.jsonl")).unwrap();
+    let line = read_trajectories(&tmp.path().join("out/trajectories.jsonl"));
     let t = Trajectory::from_json_line(line.trim()).unwrap();
     let record = t.search.as_ref().unwrap();
     assert_eq!(record.thinks.len(), FILES.len());
@@ -649,7 +649,7 @@ fn greedy_rewrite_with_smollm2_through_the_cli() {
     eprintln!("{}", serde_json::to_string_pretty(&stats["evaluation"]).unwrap());
     // `inspect --html` shows it per file, with the thoughts.
     let html = tmp.path().join("t.html");
-    let jsonl = tmp.path().join("out/trajectories.jsonl");
+    let jsonl = tmp.path().join("out/trajectories.jsonl.zst");
     let (code, _, err) = run_cli(
         tmp.path(),
         &["inspect", jsonl.to_str().unwrap(), "--html", html.to_str().unwrap()],
@@ -673,12 +673,8 @@ fn greedy_rewrite_with_smollm2_through_the_cli() {
     let again = read_json(tmp.path().join("again/stats.json"));
     assert_eq!(again["search"]["scorer_calls"], 0, "every score came from the cache");
     assert_eq!(again["evaluation"]["scorer_calls"], 0, "the evaluation's too");
-    let mut second = Trajectory::from_json_line(
-        std::fs::read_to_string(tmp.path().join("again/trajectories.jsonl"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let mut second =
+        Trajectory::from_json_line(read_trajectories(&tmp.path().join("again/trajectories.jsonl")).trim()).unwrap();
     second.search.as_mut().unwrap().usage = record.usage.clone();
     second.evaluation.as_mut().unwrap().usage = e.usage.clone();
     assert_eq!(second, t, "the same thoughts kept, the same record");

@@ -73,8 +73,7 @@ fn ranges(reader: &MdsReader) -> Vec<Range> {
 }
 
 fn trajectories(out: &Path) -> Vec<Trajectory> {
-    std::fs::read_to_string(out.join("trajectories.jsonl"))
-        .unwrap()
+    read_trajectories(&out.join("trajectories.jsonl"))
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -96,6 +95,7 @@ vocab_size = 1000
 seq_len = 1024
 shard_size_limit = 40000
 pack_window = 4
+shard_compression = "none"
 "#;
     let cfg = config(tmp.path(), settings);
     let out = tmp.path().join("out");
@@ -229,7 +229,7 @@ pack_window = 4
     // same samples in fewer bytes, read back by `streaming` and by us.
     let zipped = config(
         tmp.path(),
-        &settings.replace("pack_window = 4", "pack_window = 4\nshard_compression = \"zstd\""),
+        &settings.replace("shard_compression = \"none\"", "shard_compression = \"zstd\""),
     );
     let out_zip = tmp.path().join("out-zstd");
     run(tmp.path(), &zipped, &out_zip);

@@ -255,7 +255,11 @@ fn slurm_scripts_run_by_bash_produce_the_single_runs_dataset() {
     assert_eq!(code, 0, "{err}");
     let single = tmp.path().join("single");
     let merged = out.join("merged");
-    for file in ["trajectories.jsonl", "shards/index.json", "shards/shard.00000.mds"] {
+    for file in [
+        "trajectories.jsonl.zst",
+        "shards/index.json",
+        "shards/shard.00000.mds.zstd",
+    ] {
         assert_eq!(
             std::fs::read(single.join(file)).unwrap(),
             std::fs::read(merged.join(file)).unwrap(),

@@ -25,23 +25,26 @@ fn run_writes_a_grounded_trajectory_per_repository_with_the_default_config() {
     let again = tmp.path().join("again");
     run_cli(tmp.path(), &["run", "--input", &glob, "--out", again.to_str().unwrap()]);
     assert_eq!(
-        std::fs::read(out.join("trajectories.jsonl")).unwrap(),
-        std::fs::read(again.join("trajectories.jsonl")).unwrap()
+        read_trajectories(&out.join("trajectories.jsonl")).into_bytes(),
+        read_trajectories(&again.join("trajectories.jsonl")).into_bytes()
     );
 
-    // `trajectories_compression = "zstd"`: the same lines in
-    // trajectories.jsonl.zst (the plain file of the earlier run into the
-    // directory removed), which `inspect` reads as it reads the plain one.
+    // By default the lines are stored zstd-compressed (trajectories.jsonl.zst);
+    // `trajectories_compression = "none"` writes the same lines as
+    // trajectories.jsonl (the compressed file of the earlier run into the
+    // directory removed), and `inspect` reads either.
+    assert!(stdout.contains("trajectories.jsonl.zst"), "{stdout}");
+    assert!(!out.join("trajectories.jsonl").exists());
     let (_, default, _) = run_cli(tmp.path(), &["default-config"]);
-    let zipped = default.replace("[output]\n", "[output]\ntrajectories_compression = \"zstd\"\n");
-    assert_ne!(zipped, default);
-    std::fs::write(tmp.path().join("zstd.toml"), zipped).unwrap();
+    let plain = default.replace("[output]\n", "[output]\ntrajectories_compression = \"none\"\n");
+    assert_ne!(plain, default);
+    std::fs::write(tmp.path().join("plain.toml"), plain).unwrap();
     let (code, stdout, err) = run_cli(
         tmp.path(),
         &[
             "run",
             "-c",
-            "zstd.toml",
+            "plain.toml",
             "--input",
             &glob,
             "--out",
@@ -49,10 +52,10 @@ fn run_writes_a_grounded_trajectory_per_repository_with_the_default_config() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(stdout.contains("trajectories.jsonl.zst"), "{stdout}");
-    assert!(!again.join("trajectories.jsonl").exists());
-    let file = std::fs::read(again.join("trajectories.jsonl.zst")).unwrap();
-    let plain = std::fs::read(out.join("trajectories.jsonl")).unwrap();
+    assert!(stdout.contains("trajectories.jsonl\n"), "{stdout}");
+    assert!(!again.join("trajectories.jsonl.zst").exists());
+    let file = std::fs::read(out.join("trajectories.jsonl.zst")).unwrap();
+    let plain = std::fs::read(again.join("trajectories.jsonl")).unwrap();
     assert!(file.len() * 3 < plain.len(), "{} vs {} bytes", file.len(), plain.len());
     assert_eq!(zstd::stream::decode_all(&file[..]).unwrap(), plain);
     let inspect = |path: std::path::PathBuf| {
@@ -61,8 +64,8 @@ fn run_writes_a_grounded_trajectory_per_repository_with_the_default_config() {
         stdout
     };
     assert_eq!(
-        inspect(again.join("trajectories.jsonl.zst")),
-        inspect(out.join("trajectories.jsonl"))
+        inspect(out.join("trajectories.jsonl.zst")),
+        inspect(again.join("trajectories.jsonl"))
     );
 }
 
@@ -112,8 +115,8 @@ fn progress_is_plain_lines_off_a_terminal_and_quiet_silences_it() {
     let quiet = run("quiet", true);
     assert!(!quiet.contains("progress:"), "{quiet}");
     assert_eq!(
-        std::fs::read(tmp.path().join("loud/trajectories.jsonl")).unwrap(),
-        std::fs::read(tmp.path().join("quiet/trajectories.jsonl")).unwrap()
+        read_trajectories(&tmp.path().join("loud/trajectories.jsonl")).into_bytes(),
+        read_trajectories(&tmp.path().join("quiet/trajectories.jsonl")).into_bytes()
     );
 }
 
@@ -125,11 +128,13 @@ fn sharded_runs_split_the_corpus_and_write_the_same_trajectories() {
     let glob = format!("{}/*", fixtures.display());
     let tmp = tempfile::tempdir().unwrap();
     let lines = |out: &str| -> Vec<String> {
-        std::fs::read_to_string(tmp.path().join(out).join("trajectories.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        let path = tmp.path().join(out).join("trajectories.jsonl");
+        let text = if path.exists() || path.with_extension("jsonl.zst").exists() {
+            read_trajectories(&path)
+        } else {
+            String::new()
+        };
+        text.lines().map(str::to_owned).collect()
     };
     let (code, _, err) = run_cli(tmp.path(), &["run", "--input", &glob, "--out", "all", "-q"]);
     assert_eq!(code, 0, "{err}");
@@ -188,6 +193,10 @@ fn raw_repos_example_formats_without_a_policy() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(!out.join("trajectories.jsonl").exists(), "no policy, no trajectories");
+    assert!(
+        !out.join("trajectories.jsonl.zst").exists(),
+        "no policy, no trajectories"
+    );
     assert!(stdout.contains("formatted: 1 documents"), "{stdout}");
     let stats = read_json(out.join("stats.json"));
     let roles = &stats["format"]["chars_by_role"];
@@ -251,7 +260,7 @@ fn inspect_shows_roles_in_the_terminal_and_as_html() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let jsonl = out.join("trajectories.jsonl");
+    let jsonl = out.join("trajectories.jsonl.zst");
     let j = jsonl.to_str().unwrap();
 
     let (code, plain, _) = run_cli(tmp.path(), &["inspect", j, "--repo", "python", "--color", "never"]);

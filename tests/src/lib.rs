@@ -227,11 +227,30 @@ pub fn npm_dir() -> Option<PathBuf> {
     (!root.is_empty()).then(|| Path::new(&root).join("npm"))
 }
 
+/// The lines of a run's trajectories: `path` (`OUT/trajectories.jsonl`) or,
+/// when it is not there, `path.zst` (the default), decompressed.
+pub fn read_trajectories(path: &Path) -> String {
+    let zst = PathBuf::from(format!("{}.zst", path.display()));
+    let (file, bytes) = match std::fs::read(path) {
+        Ok(b) => (path, b),
+        Err(_) => (
+            zst.as_path(),
+            std::fs::read(&zst).unwrap_or_else(|e| panic!("neither {} nor .zst: {e}", path.display())),
+        ),
+    };
+    let bytes = if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::decode_all(&bytes[..]).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    } else {
+        bytes
+    };
+    String::from_utf8(bytes).unwrap()
+}
+
 /// Every Read observation and Write body in a `trajectories.jsonl` equals the
 /// file on disk (`root_of(repo name)` gives each repository's directory);
 /// returns the number of writes.
 pub fn check_trajectories_against_disk(jsonl: &Path, root_of: impl Fn(&str) -> PathBuf) -> usize {
-    let text = std::fs::read_to_string(jsonl).unwrap();
+    let text = read_trajectories(jsonl);
     let mut writes = 0;
     for line in text.lines() {
         let t: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -313,7 +332,7 @@ pub fn run_outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     files.push((
         "trajectories.jsonl".to_owned(),
-        std::fs::read(out.join("trajectories.jsonl")).unwrap(),
+        read_trajectories(&out.join("trajectories.jsonl")).into_bytes(),
     ));
     let manifest: Vec<serde_json::Value> = std::fs::read_to_string(out.join("manifest.jsonl"))
         .unwrap()

@@ -144,12 +144,12 @@ pub struct OutputConfig {
     #[serde(default = "OutputConfig::default_shard_size_limit")]
     pub shard_size_limit: u64,
     /// How shard files are stored: `none`, `zstd` or `zstd:LEVEL` (MDS's
-    /// `compression`). Default `none`.
-    #[serde(default)]
+    /// `compression`). Default `zstd` (level 3).
+    #[serde(default = "OutputConfig::default_compression")]
     pub shard_compression: crate::shard::Compression,
     /// `trajectories.jsonl` as is (`none`), or `trajectories.jsonl.zst`
-    /// (`zstd`, `zstd:LEVEL`). Default `none`.
-    #[serde(default)]
+    /// (`zstd`, `zstd:LEVEL`). Default `zstd` (level 3).
+    #[serde(default = "OutputConfig::default_compression")]
     pub trajectories_compression: crate::shard::Compression,
     /// Sequences kept open and filled best-fit; memory is this many × `seq_len`
     /// tokens. Default 8.
@@ -173,6 +173,9 @@ impl OutputConfig {
     }
     fn default_pack_window() -> usize {
         8
+    }
+    fn default_compression() -> crate::shard::Compression {
+        crate::shard::Compression::Zstd(None)
     }
 
     /// Problems with the values (ranges).
@@ -201,8 +204,8 @@ impl Default for OutputConfig {
             shards: true,
             seq_len: Self::default_seq_len(),
             shard_size_limit: Self::default_shard_size_limit(),
-            shard_compression: Default::default(),
-            trajectories_compression: Default::default(),
+            shard_compression: Self::default_compression(),
+            trajectories_compression: Self::default_compression(),
             pack_window: Self::default_pack_window(),
             last_sequence: Default::default(),
         }

@@ -16,14 +16,23 @@ pub fn copied_share(thought: &str, file: &str, symbols: &[Symbol]) -> f64 {
     if total == 0 {
         return 0.0;
     }
+    // A line held verbatim starts with one of the thought's windows of
+    // MIN_COPIED_LINE bytes: a hash lookup rules out almost every line of a
+    // large file before any substring search.
+    let windows: std::collections::HashSet<&[u8]> = thought.as_bytes().windows(MIN_COPIED_LINE).collect();
     let collapse = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut signatures = Vec::new();
-    let mut stack: Vec<&Symbol> = symbols.iter().collect();
-    while let Some(s) = stack.pop() {
-        signatures.push(collapse(&s.signature));
-        stack.extend(s.children.iter());
-    }
+    // Collapsed signatures, gathered only if some line is in the thought.
+    let signatures = std::cell::OnceCell::new();
     let in_signature = |l: &str| {
+        let signatures: &Vec<String> = signatures.get_or_init(|| {
+            let mut out = Vec::new();
+            let mut stack: Vec<&Symbol> = symbols.iter().collect();
+            while let Some(s) = stack.pop() {
+                out.push(collapse(&s.signature));
+                stack.extend(s.children.iter());
+            }
+            out
+        });
         let l = collapse(l);
         signatures.iter().any(|s| s.contains(&l))
     };
@@ -31,8 +40,9 @@ pub fn copied_share(thought: &str, file: &str, symbols: &[Symbol]) -> f64 {
     let copied: usize = file
         .lines()
         .map(str::trim)
-        .filter(|l| l.chars().count() >= MIN_COPIED_LINE && !in_signature(l))
-        .filter(|l| seen.insert(*l) && thought.contains(*l))
+        .filter(|l| l.len() >= MIN_COPIED_LINE && windows.contains(&l.as_bytes()[..MIN_COPIED_LINE]))
+        .filter(|l| l.chars().count() >= MIN_COPIED_LINE && seen.insert(*l) && thought.contains(*l))
+        .filter(|l| !in_signature(l))
         .map(|l| l.chars().count())
         .sum();
     copied as f64 / total as f64

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// A Cargo workspace `mono` of `packages` crates (`crates/pI`, each depending
 /// on the one before, about `bytes` of Rust each) plus `tools/blob`, an npm
-/// package of `blob` bytes of text with no package inside it.
+/// package of `blob` bytes of text files side by side (no directory to split by).
 fn monorepo(dir: &Path, packages: usize, bytes: usize, blob: usize) -> PathBuf {
     let root = dir.join("mono");
     let mut files: Vec<(String, String)> = vec![
@@ -55,7 +55,7 @@ fn monorepo(dir: &Path, packages: usize, bytes: usize, blob: usize) -> PathBuf {
         files.push(("tools/blob/package.json".into(), "{\"name\": \"blob\"}\n".into()));
         for j in 0..blob.div_ceil(50_000) {
             let line = format!("record {j}: the quick brown fox jumps over the lazy dog\n");
-            files.push((format!("tools/blob/data/d{j}.txt"), line.repeat(50_000 / line.len())));
+            files.push((format!("tools/blob/d{j}.txt"), line.repeat(50_000 / line.len())));
         }
     }
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();

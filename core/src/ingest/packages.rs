@@ -8,8 +8,10 @@
 //! projects live. Each top-level package is one unit of work (simulated as
 //! its own trajectory); the files outside every package (the root manifest,
 //! docs, tooling) are one more. A package still over the limit is split into
-//! the packages nested in it; a piece that cannot be split further is
-//! skipped whole with the reason `repo_too_large`.
+//! the packages nested in it; files no package holds that are still too many
+//! for one piece are split by directory. A piece that cannot be split further
+//! (one directory's own files) is skipped whole with the reason
+//! `repo_too_large`.
 //!
 //! Each piece knows the others ([`Workspace`]): the policy's plan says which
 //! repository the package belongs to, which packages sit beside it and which
@@ -166,7 +168,8 @@ pub fn split(repo: &str, files: &[Listed], max: u64, manifest: &dyn Fn(&str) -> 
 
 /// Cuts the files under `dir` into pieces no larger than `max`: one per
 /// top-level package below `dir` (cut again when too large) and one for the
-/// rest. Pieces that cannot be cut are marked too large.
+/// rest, or, when the rest is too large, one per directory. Pieces that
+/// cannot be cut (a directory's own files) are marked too large.
 fn cut<'a>(
     dir: &str,
     files: &[&'a Listed],
@@ -190,9 +193,30 @@ fn cut<'a>(
             cut(root, &listed, roots, max, out);
         }
     }
-    if !rest.is_empty() {
-        let bytes: u64 = rest.iter().map(|f| f.size).sum();
-        out.push((dir.to_owned(), rest, bytes > max));
+    let bytes: u64 = rest.iter().map(|f| f.size).sum();
+    if bytes <= max {
+        if !rest.is_empty() {
+            out.push((dir.to_owned(), rest, false));
+        }
+        return;
+    }
+    // Files no package holds, too many for one piece: one piece per
+    // directory below `dir` (cut again the same way), `dir`'s own files one more.
+    let start = if dir.is_empty() { 0 } else { dir.len() + 1 };
+    let mut by_dir: BTreeMap<&'a str, Vec<&'a Listed>> = BTreeMap::new();
+    let mut own: Vec<&'a Listed> = Vec::new();
+    for f in rest {
+        match f.rel[start..].find('/') {
+            Some(i) => by_dir.entry(&f.rel[..start + i]).or_default().push(f),
+            None => own.push(f),
+        }
+    }
+    for (sub, listed) in by_dir {
+        cut(sub, &listed, roots, max, out);
+    }
+    if !own.is_empty() {
+        let bytes: u64 = own.iter().map(|f| f.size).sum();
+        out.push((dir.to_owned(), own, bytes > max));
     }
 }
 
@@ -328,7 +352,34 @@ mod tests {
             panic!("not split")
         };
         let got: Vec<(&str, bool)> = parts.iter().map(|p| (p.dir.as_str(), p.too_large)).collect();
-        assert_eq!(got, [("", true), ("big", true), ("big/fuzz", false), ("small", false)]);
+        // `big`'s own files are too many for one piece: its directories are pieces.
+        assert_eq!(
+            got,
+            [
+                ("", true),
+                ("big", false),
+                ("big/fuzz", false),
+                ("big/src", false),
+                ("small", false)
+            ]
+        );
+        assert_eq!(parts[3].files, ["big/src/lib.rs"]);
+        assert_eq!(parts[1].files, ["big/Cargo.toml"]);
+        // A large tree without any manifest is cut by its directories.
+        let plain = listed(&[("lib/a/x.c", 80), ("lib/b/y.c", 80), ("lib/b/z/w.c", 30), ("top.c", 10)]);
+        let Split::Parts(parts) = split("r", &plain, 100, &|_| None) else {
+            panic!("not split")
+        };
+        let got: Vec<(&str, bool, u64)> = parts.iter().map(|p| (p.dir.as_str(), p.too_large, p.bytes)).collect();
+        assert_eq!(
+            got,
+            [
+                ("", false, 10),
+                ("lib/a", false, 80),
+                ("lib/b", false, 80),
+                ("lib/b/z", false, 30)
+            ]
+        );
         // Without any package, a giant repository is one piece, too large.
         let flat = listed(&[("a.txt", 300), ("b.txt", 300)]);
         let Split::Parts(parts) = split("r", &flat, 100, &|_| None) else {

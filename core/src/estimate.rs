@@ -99,7 +99,17 @@ pub fn estimate(config: &RunConfig) -> Result<Estimate, std::io::Error> {
         .filter(|_| config.formatter.is_some());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (ingestor, analyzers) = crate::pipeline::ingestor(config);
-    for repo in &repos {
+    // Repositories over `input.max_repo_bytes` are estimated piece by piece, as run takes them.
+    let pieces = crate::pipeline::split_repos(
+        repos,
+        &ingestor,
+        config.input.max_repo_bytes,
+        crate::pipeline::workers(config),
+    );
+    for (_, repo) in &pieces {
+        if repo.package.as_ref().is_some_and(|p| p.too_large) {
+            continue;
+        }
         let snapshot = ingestor.snapshot(repo, &mut stats.ingest);
         if snapshot.files.is_empty() {
             continue;

@@ -250,44 +250,64 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
 }
 
 /// Threads working on repositories: `run.workers`, or one per CPU core.
-fn workers(config: &RunConfig) -> usize {
+pub(crate) fn workers(config: &RunConfig) -> usize {
     match config.run.workers {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     }
 }
 
-/// Splits the repositories over `max` bytes (`input.max_repo_bytes`; 0: no
-/// limit) into their packages ([`ingest::split`]): each piece an item of its
-/// own at its repository's position, in path order. Listing walks every
-/// repository once more (metadata only), on `workers` threads.
+/// [`split_repos`] over the run's items: each piece an item of its own at
+/// its repository's position.
 fn split_large(items: Vec<Item>, ingestor: &Ingestor, max: u64, workers: usize) -> Vec<Item> {
-    if max == 0 || items.is_empty() {
-        return items;
+    let positions: Vec<u64> = items.iter().map(|i| i.position).collect();
+    let repos = items.into_iter().map(|i| i.repo).collect();
+    split_repos(repos, ingestor, max, workers)
+        .into_iter()
+        .map(|(i, repo)| Item {
+            position: positions[i],
+            repo,
+            reused: false,
+        })
+        .collect()
+}
+
+/// Splits the repositories over `max` bytes (`input.max_repo_bytes`; 0: no
+/// limit) into their packages ([`ingest::split`]), in path order after
+/// their repository's place; each with the index of its repository in
+/// `repos`. Listing walks every repository once more (metadata only), on
+/// `workers` threads.
+pub(crate) fn split_repos(
+    repos: Vec<RepoInput>,
+    ingestor: &Ingestor,
+    max: u64,
+    workers: usize,
+) -> Vec<(usize, RepoInput)> {
+    if max == 0 || repos.is_empty() {
+        return repos.into_iter().enumerate().collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let pieces: Vec<Vec<(usize, Vec<ingest::Package>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers.clamp(1, items.len()))
+        let handles: Vec<_> = (0..workers.clamp(1, repos.len()))
             .map(|_| {
                 scope.spawn(|| {
                     let mut found = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
+                        let Some(repo) = repos.get(i) else { break };
                         let mut walk = crate::stats::IngestStats::default();
-                        let listed = ingestor.list(&item.repo, &mut walk);
+                        let listed = ingestor.list(repo, &mut walk);
                         let manifest = |rel: &str| {
-                            let path = item.repo.root.join(rel);
+                            let path = repo.root.join(rel);
                             ingestor.read_file(&path, rel).ok().map(|(_, text)| text)
                         };
-                        if let ingest::Split::Parts(mut parts) = ingest::split(&item.repo.name, &listed, max, &manifest)
-                        {
+                        if let ingest::Split::Parts(mut parts) = ingest::split(&repo.name, &listed, max, &manifest) {
                             if let Some(first) = parts.first_mut() {
                                 first.walk_skips = walk.skipped;
                             }
                             tracing::info!(
                                 "{}: over input.max_repo_bytes ({max}), split into {} pieces",
-                                item.repo.name,
+                                repo.name,
                                 parts.len()
                             );
                             found.push((i, parts));
@@ -300,26 +320,25 @@ fn split_large(items: Vec<Item>, ingestor: &Ingestor, max: u64, workers: usize) 
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
     let mut split: std::collections::BTreeMap<usize, Vec<ingest::Package>> = pieces.into_iter().flatten().collect();
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
+    let mut out = Vec::with_capacity(repos.len());
+    for (i, repo) in repos.into_iter().enumerate() {
         match split.remove(&i) {
-            None => out.push(item),
+            None => out.push((i, repo)),
             Some(parts) => {
                 for p in parts {
                     let name = if p.dir.is_empty() {
-                        item.repo.name.clone()
+                        repo.name.clone()
                     } else {
-                        format!("{}/{}", item.repo.name, p.dir)
+                        format!("{}/{}", repo.name, p.dir)
                     };
-                    out.push(Item {
-                        position: item.position,
-                        repo: RepoInput {
-                            root: item.repo.root.clone(),
+                    out.push((
+                        i,
+                        RepoInput {
+                            root: repo.root.clone(),
                             name,
                             package: Some(Arc::new(p)),
                         },
-                        reused: false,
-                    });
+                    ));
                 }
             }
         }

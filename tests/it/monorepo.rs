@@ -75,12 +75,6 @@ fn config(dir: &Path, max_repo_bytes: u64, tokenizer: &str) -> PathBuf {
     cfg
 }
 
-fn run_ok(dir: &Path, args: &[&str]) -> String {
-    let (code, stdout, err) = run_cli(dir, args);
-    assert_eq!(code, 0, "{args:?}\n{stdout}\n{err}");
-    stdout
-}
-
 #[test]
 fn a_monorepo_over_the_limit_is_split_into_its_packages_and_an_unsplittable_piece_is_skipped() {
     let tmp = tempfile::tempdir().unwrap();
@@ -157,6 +151,20 @@ fn a_monorepo_over_the_limit_is_split_into_its_packages_and_an_unsplittable_piec
     assert!(plan.contains("\"path\":\"src/m0.rs\""), "paths relative to the package");
     let rest = trajectories.iter().find(|t| t["repo"] == "mono").unwrap().to_string();
     assert!(rest.contains("The files of the repository `mono` outside its packages: `p0` (crates/p0)"));
+
+    // `run --estimate` takes the pieces as the run does (the skipped one left out).
+    let est = tmp.path().join("est.toml");
+    std::fs::write(
+        &est,
+        "[input]\nrepos = [\"mono\"]\nmax_repo_bytes = 150000\n\n[policies.teacher]\ntype = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\ncache_dir = \"\"\n\n[output]\ndir = \"est-out\"\n",
+    )
+    .unwrap();
+    let estimate = run_ok(tmp.path(), &["run", "-c", est.to_str().unwrap(), "--estimate"]);
+    assert!(estimate.contains("total: 5 repositories"), "{estimate}");
+    for piece in ["mono ", "mono/crates/p0 ", "mono/crates/p3 "] {
+        assert!(estimate.lines().any(|l| l.starts_with(piece)), "{piece}: {estimate}");
+    }
+    assert!(!estimate.contains("tools/blob"), "{estimate}");
 
     // A resumed run reuses every piece, the skipped one included, and writes the same.
     let before = run_outputs(&out);

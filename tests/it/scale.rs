@@ -52,12 +52,6 @@ fn setup(dir: &Path, crates: &[&str], tokenizer: &str) -> PathBuf {
     cfg
 }
 
-fn run_ok(dir: &Path, args: &[&str]) -> String {
-    let (code, stdout, err) = run_cli(dir, args);
-    assert_eq!(code, 0, "{args:?}\n{stdout}\n{err}");
-    stdout
-}
-
 /// A small deterministic generator for the kill times.
 fn next(state: &mut u64) -> u64 {
     *state = state

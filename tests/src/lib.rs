@@ -91,6 +91,14 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// [`run_cli`] that must succeed: its stdout (the command, stdout and stderr
+/// in the failure message).
+pub fn run_ok(dir: &Path, args: &[&str]) -> String {
+    let (code, stdout, err) = run_cli(dir, args);
+    assert_eq!(code, 0, "{args:?}\n{stdout}\n{err}");
+    stdout
+}
+
 /// A fresh copy of the repository under `dir` (its files as git knows them:
 /// tracked plus untracked ones not ignored, so uncommitted work is included),
 /// with `target` linked to this build's target directory, as if

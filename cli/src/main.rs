@@ -900,23 +900,10 @@ fn print_run_summary(report: &pipeline::RunReport) {
         report.stats_path.display(),
         report.manifest_path.display()
     );
-    if let Some(mb) = peak_rss_mb() {
-        println!("peak memory: {mb} MB");
+    let peak = repo2agent_trainer::device::peak_rss_mb();
+    if peak > 0.0 {
+        println!("peak memory: {peak:.0} MB");
     }
-}
-
-/// This process's peak resident memory in MB (Linux `VmHWM`), if known.
-fn peak_rss_mb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb.div_ceil(1024))
 }
 
 /// The run summary's thought-value line.

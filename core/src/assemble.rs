@@ -139,13 +139,13 @@ impl<'a> Assembler<'a> {
         match h.status {
             Status::Done => self.stats.repos.done += 1,
             Status::Empty => self.stats.repos.empty += 1,
-            Status::Failed => {
+            Status::Failed | Status::Skipped => {
+                let by_reason = match h.status {
+                    Status::Failed => &mut self.stats.repos.failed,
+                    _ => &mut self.stats.repos.skipped,
+                };
                 let reason = h.reason.clone().unwrap_or_else(|| "unknown".into());
-                *self.stats.repos.failed.entry(reason).or_default() += 1;
-            }
-            Status::Skipped => {
-                let reason = h.reason.clone().unwrap_or_else(|| "unknown".into());
-                *self.stats.repos.skipped.entry(reason).or_default() += 1;
+                *by_reason.entry(reason).or_default() += 1;
             }
         }
         if let (Some(t), Some(w)) = (&unit.trajectory, self.trajectories.as_mut()) {

@@ -236,22 +236,17 @@ pub fn npm_dir() -> Option<PathBuf> {
 }
 
 /// The lines of a run's trajectories: `path` (`OUT/trajectories.jsonl`) or,
-/// when it is not there, `path.zst` (the default), decompressed.
+/// when it is not there, `path.zst` (the default), read as `inspect` reads
+/// them (plain or zstd, told by the first bytes).
 pub fn read_trajectories(path: &Path) -> String {
+    use std::io::Read;
     let zst = PathBuf::from(format!("{}.zst", path.display()));
-    let (file, bytes) = match std::fs::read(path) {
-        Ok(b) => (path, b),
-        Err(_) => (
-            zst.as_path(),
-            std::fs::read(&zst).unwrap_or_else(|e| panic!("neither {} nor .zst: {e}", path.display())),
-        ),
-    };
-    let bytes = if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        zstd::decode_all(&bytes[..]).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-    } else {
-        bytes
-    };
-    String::from_utf8(bytes).unwrap()
+    let file = if path.exists() { path } else { zst.as_path() };
+    let mut text = String::new();
+    repo2agent_core::pipeline::open_trajectories(file)
+        .and_then(|mut r| r.read_to_string(&mut text))
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    text
 }
 
 /// Every Read observation and Write body in a `trajectories.jsonl` equals the

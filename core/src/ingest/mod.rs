@@ -13,7 +13,7 @@ mod packages;
 
 pub use detect::LanguageTable;
 pub use inputs::{RepoInput, expand};
-pub use packages::{Listed, MANIFESTS, Package, Sibling, Split, Workspace, package_name, split};
+pub use packages::{Listed, MANIFESTS, Package, Split, package_name, split};
 
 use crate::config::InputConfig;
 use crate::model::RepoSnapshot;
@@ -128,7 +128,7 @@ impl Ingestor {
                     read(&repo.root.join(rel), inner, stats);
                 }
                 let mut snapshot = RepoSnapshot::new(repo.name.clone(), repo.root.join(&p.dir), files);
-                snapshot.workspace = Some(p.workspace.clone());
+                snapshot.workspace = Some(p.workspace());
                 snapshot
             }
         };

@@ -17,8 +17,9 @@
 //! repository the package belongs to, which packages sit beside it and which
 //! of them its manifest depends on.
 
-pub use crate::model::{Sibling, Workspace};
+use crate::model::{Sibling, Workspace};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The manifests that make a directory a package of its own.
 pub const MANIFESTS: &[&str] = &[
@@ -55,11 +56,32 @@ pub struct Package {
     pub bytes: u64,
     /// Skipped whole: over the limit and not splittable further.
     pub too_large: bool,
-    /// Where it sits in the repository.
-    pub workspace: Workspace,
+    /// The whole repository's name.
+    pub repo: String,
+    /// Its manifest's name (the root manifest's for `dir = ""`), or its
+    /// directory's last component when it has no readable manifest.
+    pub name: Option<String>,
+    /// Every package of the repository, this one included: one list shared
+    /// by all its pieces (a monorepo of N packages holds it once, not N times).
+    pub packages: Arc<Vec<Sibling>>,
+    /// Names of the other packages its manifest depends on.
+    pub depends_on: Vec<String>,
     /// What the walk of the whole repository skipped, by reason: counted
     /// with the first piece.
     pub walk_skips: BTreeMap<String, u64>,
+}
+
+impl Package {
+    /// Where it sits in the repository, for its snapshot.
+    pub fn workspace(&self) -> Workspace {
+        Workspace {
+            repo: self.repo.clone(),
+            dir: self.dir.clone(),
+            name: self.name.clone(),
+            siblings: self.packages.iter().filter(|s| s.dir != self.dir).cloned().collect(),
+            depends_on: self.depends_on.clone(),
+        }
+    }
 }
 
 /// How a repository is taken on.
@@ -119,6 +141,15 @@ pub fn split(repo: &str, files: &[Listed], max: u64, manifest: &dyn Fn(&str) -> 
         })
         .collect();
     let root_text = manifest_of("");
+    let packages: Arc<Vec<Sibling>> = Arc::new(
+        named
+            .iter()
+            .map(|(d, (n, _))| Sibling {
+                dir: (*d).to_owned(),
+                name: n.clone(),
+            })
+            .collect(),
+    );
     Split::Parts(
         pieces
             .iter()
@@ -128,38 +159,29 @@ pub fn split(repo: &str, files: &[Listed], max: u64, manifest: &dyn Fn(&str) -> 
                     Some((n, t)) => (Some(n.clone()), t.as_deref()),
                     None => (root_text.as_deref().and_then(package_name), root_text.as_deref()),
                 };
-                let siblings: Vec<Sibling> = named
-                    .iter()
-                    .filter(|(d, _)| **d != dir.as_str())
-                    .map(|(d, (n, _))| Sibling {
-                        dir: (*d).to_owned(),
-                        name: n.clone(),
-                    })
-                    .collect();
                 let depends_on = text
                     .map(|t| {
                         let words = words(t);
-                        siblings
+                        packages
                             .iter()
-                            .filter(|s| Some(&s.name) != name.as_ref() && words.contains(s.name.as_str()))
+                            .filter(|s| {
+                                s.dir != *dir && Some(&s.name) != name.as_ref() && words.contains(s.name.as_str())
+                            })
                             .map(|s| s.name.clone())
                             .collect::<Vec<_>>()
                     })
                     .unwrap_or_default();
                 Package {
-                    walk_skips: BTreeMap::new(),
                     part,
                     dir: dir.clone(),
                     files: listed.iter().map(|f| f.rel.clone()).collect(),
                     bytes: listed.iter().map(|f| f.size).sum(),
                     too_large: *too_large,
-                    workspace: Workspace {
-                        repo: repo.to_owned(),
-                        dir: dir.clone(),
-                        name,
-                        siblings,
-                        depends_on,
-                    },
+                    repo: repo.to_owned(),
+                    name,
+                    packages: Arc::clone(&packages),
+                    depends_on,
+                    walk_skips: BTreeMap::new(),
                 }
             })
             .collect(),
@@ -316,14 +338,14 @@ mod tests {
         assert_eq!(parts[1].bytes, 45);
         assert!(parts.iter().all(|p| !p.too_large));
         assert_eq!(parts.iter().map(|p| p.part).collect::<Vec<_>>(), [0, 1, 2, 3]);
-        let a = &parts[1].workspace;
+        let a = parts[1].workspace();
         assert_eq!((a.repo.as_str(), a.name.as_deref()), ("mono", Some("alpha")));
         assert_eq!(a.depends_on, ["beta"]);
         let names: Vec<&str> = a.siblings.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["beta", "@x/web"]);
-        assert_eq!(parts[3].workspace.depends_on, ["alpha"]);
-        assert!(parts[2].workspace.depends_on.is_empty());
-        assert_eq!(parts[0].workspace.siblings.len(), 3);
+        assert_eq!(parts[3].workspace().depends_on, ["alpha"]);
+        assert!(parts[2].workspace().depends_on.is_empty());
+        assert_eq!(parts[0].workspace().siblings.len(), 3);
     }
 
     #[test]
@@ -343,7 +365,7 @@ mod tests {
         // `big` fits (112 bytes) with its nested fuzz crate; the root's own files do not.
         assert_eq!(got, [("", true), ("big", false), ("small", false)]);
         assert_eq!(
-            parts[1].workspace.name.as_deref(),
+            parts[1].workspace().name.as_deref(),
             Some("big"),
             "directory name without a manifest text"
         );

@@ -7,6 +7,14 @@ tokens/s and the peak RSS of each run (wait4's ru_maxrss), as a Markdown table.
 
     scripts/bench_scale.py [--base 12] [--factors 1,10] [--workers 0] [--keep DIR]
     scripts/bench_scale.py --monorepo 1024 [--workers 0] [--keep DIR]
+    scripts/bench_scale.py --base 1000 --factors 1 --vs-hf
+
+With --vs-hf every run is followed by Hugging Face `tokenizers` alone on the
+same output text (`--example hf_alone` of repo2agent-tokenizer: the documents
+of the run's shards decoded back to text, then encoded by the library's own
+`encode`, one document per call, on 1 thread and on one per core), and the
+table adds the run's wall time over each: how the whole pipeline compares to
+tokenizing its output alone.
 
 The release binary is built first. The corpus is the first BASE*factor crate
 directories of $CARGO_HOME/registry/src (sorted by name, so a machine with the
@@ -117,11 +125,19 @@ def main():
     ap.add_argument("--keep", type=Path, help="keep the runs' outputs here")
     ap.add_argument("--replicate", action="store_true", help="Nx = the 1x corpus copied N times")
     ap.add_argument("--monorepo", type=int, metavar="MB", help="one generated workspace of about MB megabytes")
+    ap.add_argument("--vs-hf", action="store_true", help="time HF tokenizers alone on each run's output text")
     a = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "repo2agent-cli"], cwd=ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     binary = target / "release" / "repo2agent"
+    if a.vs_hf:
+        subprocess.run(
+            ["cargo", "build", "--release", "-q", "-p", "repo2agent-tokenizer", "--example", "hf_alone"],
+            cwd=ROOT,
+            check=True,
+        )
+    cores = a.workers or os.cpu_count() or 1
     tokenizer = llama3_tokenizer()
     all_crates = crates()
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -143,11 +159,23 @@ def main():
                         corpus.append(dest)
             if len(corpus) < a.base * f and not a.monorepo:
                 print(f"note: only {len(corpus)} crates in the registry for {f}x", file=sys.stderr)
-            wall, rss, s, disk = run(binary, corpus, tokenizer, a.workers, (a.keep or tmp) / f"x{f}")
+            work = (a.keep or tmp) / f"x{f}"
+            wall, rss, s, disk = run(binary, corpus, tokenizer, a.workers, work)
             mb = s["ingest"]["bytes_kept"] / 1e6
             tokens = s.get("tokens", {}).get("tokens", 0)
             repos = s["repos"]["total"]
-            rows.append((f, repos, s["ingest"]["files_kept"], mb, tokens, wall, rss, disk / 1e6, s["seconds"]))
+            hf = []
+            if a.vs_hf:
+                for threads in sorted({1, cores}):
+                    out = subprocess.run(
+                        [str(target / "release" / "examples" / "hf_alone"), str(work / "out" / "shards"), str(threads)],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                    hf.append(json.loads(out.strip().splitlines()[-1]))
+                    print(f"{f}x: HF tokenizers alone, {threads} thread(s): {hf[-1]}", file=sys.stderr)
+            rows.append((f, repos, s["ingest"]["files_kept"], mb, tokens, wall, rss, disk / 1e6, s["seconds"], hf))
             print(
                 f"{f}x: {repos} repos, {mb:.1f} MB, {tokens:,} tokens in {wall:.1f} s; peak RSS {rss:.0f} MB; "
                 f"outputs {disk / 1e6:.1f} MB; split {s['ingest'].get('repos_split', 0)} into "
@@ -163,15 +191,24 @@ def main():
             "| outputs MB (× code) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for f, repos, files, mb, tokens, wall, rss, disk, _ in rows:
+    for f, repos, files, mb, tokens, wall, rss, disk, _, _ in rows:
         name = f"monorepo {a.monorepo} MB" if a.monorepo else f"{f}x"
         print(
             f"| {name} | {repos} | {files:,} | {mb:.1f} | {tokens:,} | {wall:.1f} | {repos / wall:.2f} | "
             f"{mb / wall:.2f} | {tokens / wall:,.0f} | {rss:.0f} | {disk:.1f} ({disk / mb:.2f}×) |"
         )
-    for f, *_, seconds in rows:
+    for f, *_, seconds, _ in rows:
         parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(seconds.items()))
         print(f"\n{f}x seconds per stage (summed over workers): {parts}")
+    if a.vs_hf:
+        print("\n| corpus | whole run | HF tokenizers alone on its output text | run / HF alone |")
+        print("|---|---|---|---|")
+        for f, *_, wall, _, _, _, hf in rows:
+            for h in hf:
+                print(
+                    f"| {f}x | {wall:.1f} s | {h['seconds']:.1f} s ({h['threads']} thread(s), {h['tokens']:,} tokens, "
+                    f"{h['tokens'] / h['seconds']:,.0f} tokens/s) | **{wall / h['seconds']:.2f}×** |"
+                )
 
 
 if __name__ == "__main__":

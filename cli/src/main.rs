@@ -878,7 +878,7 @@ fn print_run_summary(report: &pipeline::RunReport) {
     }
     if let (Some(t), Some(dir)) = (&report.stats.tokens, &report.shards_dir) {
         println!(
-            "tokens: {} in {} sequences of {} ({} documents, {} split into {} chunks; masked {:.1}%, padding {:.1}%; tokenizer {}, vocab {}) -> {}",
+            "tokens: {} in {} sequences of {} ({} documents, {} split into {} chunks; masked {:.1}%, padding {:.1}%; tokenizer {}{}, vocab {}) -> {}",
             t.pack.tokens,
             t.pack.sequences,
             t.seq_len,
@@ -888,6 +888,7 @@ fn print_run_summary(report: &pipeline::RunReport) {
             100.0 * t.masked_share,
             100.0 * t.padding_share,
             t.tokenizer,
+            t.fast_path.as_ref().map(|f| format!(" ({f})")).unwrap_or_default(),
             t.vocab_size,
             dir.display()
         );

@@ -230,6 +230,7 @@ fn token_stats(r: &ShardReport) -> crate::stats::TokenStats {
     crate::stats::TokenStats {
         tokenizer: r.meta.tokenizer.kind.clone(),
         vocab_size: r.meta.tokenizer.vocab_size,
+        fast_path: r.fast_path.clone(),
         seq_len: r.meta.seq_len,
         pack: r.stats.clone(),
         masked_share: r.stats.masked_share(),

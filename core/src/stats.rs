@@ -406,6 +406,10 @@ pub struct TokenStats {
     pub tokenizer: String,
     /// Its vocabulary size, special tokens included.
     pub vocab_size: u32,
+    /// How its ids were computed when not by running the tokenizer on every
+    /// segment (the `hf`/`bpe` fast path: same ids, docs/shards.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_path: Option<String>,
     /// Tokens per sequence.
     pub seq_len: u32,
     /// Documents, splits, sequences, tokens per role, padding …

@@ -20,4 +20,5 @@ mod shards;
 mod slurm;
 mod slurm_cluster;
 mod thoughts;
+mod tokenize;
 mod trajectories;

@@ -208,6 +208,7 @@ impl<'a> ShardSink<'a> {
             stats,
             failed: self.failed,
             meta,
+            fast_path: self.prep.encoder.fast_path(),
         })
     }
 }
@@ -225,6 +226,8 @@ pub struct ShardReport {
     pub shard_bytes: u64,
     /// What `repo2agent.json` says.
     pub meta: DatasetMeta,
+    /// The encoder's [`TokenEncoder::fast_path`].
+    pub fast_path: Option<String>,
 }
 
 fn remove_stale(dir: &Path, index: &Index) -> Result<(), ShardError> {

@@ -59,4 +59,10 @@ pub trait TokenEncoder: Send + Sync {
 
     /// The tokenizer as Hugging Face `tokenizer.json` text, saved beside the shards.
     fn to_json(&self) -> Result<String, StageError>;
+
+    /// How `encode` gets its ids when it does not simply run the tokenizer
+    /// (a faster path giving the same ids), for the run's report; `None`: it does.
+    fn fast_path(&self) -> Option<String> {
+        None
+    }
 }

@@ -1,13 +1,14 @@
 //! Tokens per second of the token stage (tokenize per segment → roles masker →
-//! pack to 65,536 → MDS shards on disk) against tokenizing the same text alone,
-//! on real code: every `.rs` file of a few crate sources cargo downloaded,
+//! pack to 65,536 → MDS shards on disk) against tokenizing the same text alone
+//! (with the tokenizer's own `encode`, and through the exact fast path: native
+//! split and word cache, a fresh cache every iteration), on real code: every `.rs` file of a few crate sources cargo downloaded,
 //! one document per crate, a path header (markup) and the file (code) per file.
 //! The tokenizer is Llama 3's when `scripts/assets llama3-tokenizer` has fetched
 //! it, else a BPE trained on the corpus.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use repo2agent_core::model::{Role, Segment};
 use repo2agent_core::shard::{Compression, LastSequence, PackConfig, ShardSink, SinkConfig};
 use repo2agent_core::stage::{TokenEncoder, Tokenizer};
@@ -74,7 +75,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn encoder(docs: &[Vec<Segment>]) -> Box<dyn TokenEncoder> {
+fn encoder(docs: &[Vec<Segment>], fast: bool) -> Box<dyn TokenEncoder> {
     let special = vec!["<file_sep>".to_owned()];
     let cache = std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache/repo2agent/assets/llama3/tokenizer.json"));
     match cache {
@@ -84,6 +85,7 @@ fn encoder(docs: &[Vec<Segment>]) -> Box<dyn TokenEncoder> {
                 bos: "auto".into(),
                 eos: "auto".into(),
                 pad: "auto".into(),
+                fast,
             };
             HfTokenizer::new(c).unwrap().prepare(&special, None).unwrap()
         }
@@ -91,10 +93,13 @@ fn encoder(docs: &[Vec<Segment>]) -> Box<dyn TokenEncoder> {
             let mut corpus = docs
                 .iter()
                 .map(|d| d.iter().map(|s| s.text.as_str()).collect::<String>());
-            BpeTokenizer::new(BpeTokenizerConfig::default())
-                .unwrap()
-                .prepare(&special, Some(&mut corpus))
-                .unwrap()
+            BpeTokenizer::new(BpeTokenizerConfig {
+                fast,
+                ..Default::default()
+            })
+            .unwrap()
+            .prepare(&special, Some(&mut corpus))
+            .unwrap()
         }
     }
 }
@@ -107,7 +112,8 @@ fn bench(c: &mut Criterion) {
         .collect();
     let bytes: usize = texts.iter().map(String::len).sum();
     // Leaked once so every iteration's sink can borrow it as 'static.
-    let enc: &'static dyn TokenEncoder = Box::leak(encoder(&docs));
+    let enc: &'static dyn TokenEncoder = Box::leak(encoder(&docs, true));
+    let plain = encoder(&docs, false);
     let tokens: usize = texts.iter().map(|t| enc.encode(t).unwrap().len()).sum();
     eprintln!(
         "corpus: {} documents, {:.1} MB, {tokens} tokens ({} tokenizer, vocab {})",
@@ -120,8 +126,16 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("tokens");
     g.sample_size(10);
     g.throughput(Throughput::Elements(tokens as u64));
-    g.bench_function("tokenize_text_alone", |b| {
-        b.iter(|| texts.iter().map(|t| enc.encode(t).unwrap().len()).sum::<usize>())
+    g.bench_function("tokenize_text_alone_encode", |b| {
+        b.iter(|| texts.iter().map(|t| plain.encode(t).unwrap().len()).sum::<usize>())
+    });
+    // A fresh encoder per iteration (not timed): its word cache starts empty.
+    g.bench_function("tokenize_text_alone_fast_path", |b| {
+        b.iter_batched(
+            || encoder(&docs, true),
+            |fresh| texts.iter().map(|t| fresh.encode(t).unwrap().len()).sum::<usize>(),
+            BatchSize::PerIteration,
+        )
     });
     let tmp = tempfile::tempdir().unwrap();
     // Raw shards, and zstd-compressed ones (`output.shard_compression`).

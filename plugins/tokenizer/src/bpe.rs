@@ -32,6 +32,10 @@ pub struct BpeTokenizerConfig {
     /// run order); the whole corpus is still tokenized. Default 268,435,456 (256 MiB).
     #[serde(default = "BpeTokenizerConfig::default_max_training_bytes")]
     pub max_training_bytes: u64,
+    /// Encode through the exact fast path (as the `hf` tokenizer's `fast`).
+    /// Default `true`.
+    #[serde(default = "crate::hf::yes")]
+    pub fast: bool,
 }
 
 impl BpeTokenizerConfig {
@@ -52,6 +56,7 @@ impl Default for BpeTokenizerConfig {
             vocab_size: Self::default_vocab_size(),
             min_frequency: Self::default_min_frequency(),
             max_training_bytes: Self::default_max_training_bytes(),
+            fast: true,
         }
     }
 }
@@ -134,6 +139,13 @@ impl Tokenizer for BpeTokenizer {
         let ids = add_special(&mut t, &all)?;
         let control = (Some(ids[0].1), Some(ids[1].1), ids[2].1);
         let source = format!("trained on the run's corpus (vocab_size {})", self.config.vocab_size);
-        Ok(prepared(t, "bpe", source, control, ids[BPE_CONTROL.len()..].to_vec()))
+        Ok(prepared(
+            t,
+            "bpe",
+            source,
+            control,
+            ids[BPE_CONTROL.len()..].to_vec(),
+            self.config.fast,
+        ))
     }
 }

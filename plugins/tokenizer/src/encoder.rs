@@ -1,5 +1,7 @@
+use crate::fast::FastPath;
 use repo2agent_core::StageError;
 use repo2agent_core::stage::{TokenEncoder, TokenizerInfo};
+use std::sync::Arc;
 use tokenizers::{AddedToken, Tokenizer};
 
 /// A prepared Hugging Face tokenizer.
@@ -7,14 +9,30 @@ use tokenizers::{AddedToken, Tokenizer};
 pub struct HfEncoder {
     normal: Tokenizer,
     info: TokenizerInfo,
+    /// The exact fast path, where the tokenizer allows one (`fast = true`).
+    fast: Option<Arc<FastPath>>,
 }
 
 impl HfEncoder {
-    /// Wraps a tokenizer whose special tokens are already added.
+    /// Wraps a tokenizer whose special tokens are already added; encodes
+    /// with the tokenizer's own `encode`.
     pub fn new(tokenizer: Tokenizer, info: TokenizerInfo) -> Self {
         Self {
             normal: tokenizer,
             info,
+            fast: None,
+        }
+    }
+
+    /// Like [`Self::new`], encoding through the fast path (a native split of
+    /// the known byte-level patterns and a word cache: the same ids, docs/shards.md)
+    /// where the tokenizer allows it.
+    pub fn with_fast_path(tokenizer: Tokenizer, info: TokenizerInfo) -> Self {
+        let fast = FastPath::new(&tokenizer).map(Arc::new);
+        Self {
+            normal: tokenizer,
+            info,
+            fast,
         }
     }
 }
@@ -25,6 +43,9 @@ impl TokenEncoder for HfEncoder {
     }
 
     fn encode(&self, text: &str) -> Result<Vec<u32>, StageError> {
+        if let Some(ids) = self.fast.as_ref().and_then(|f| f.encode(&self.normal, text)) {
+            return ids.map_err(|e| StageError::Invalid(format!("tokenizer: {e}")));
+        }
         self.normal
             .encode_fast(text, false)
             .map(|e| e.get_ids().to_vec())
@@ -35,6 +56,10 @@ impl TokenEncoder for HfEncoder {
         self.normal
             .decode(ids, false)
             .map_err(|e| StageError::Invalid(format!("tokenizer: {e}")))
+    }
+
+    fn fast_path(&self) -> Option<String> {
+        self.fast.as_ref().map(|f| f.describe())
     }
 
     fn to_json(&self) -> Result<String, StageError> {
@@ -52,6 +77,7 @@ pub(crate) fn prepared(
     source: String,
     (bos, eos, pad): (Option<u32>, Option<u32>, u32),
     special_tokens: Vec<(String, u32)>,
+    fast: bool,
 ) -> Box<dyn TokenEncoder> {
     let info = TokenizerInfo {
         kind: kind.to_owned(),
@@ -62,7 +88,11 @@ pub(crate) fn prepared(
         pad,
         special_tokens,
     };
-    Box::new(HfEncoder::new(t, info))
+    Box::new(if fast {
+        HfEncoder::with_fast_path(t, info)
+    } else {
+        HfEncoder::new(t, info)
+    })
 }
 
 /// Adds `tokens` as special tokens (those already in the vocabulary keep their

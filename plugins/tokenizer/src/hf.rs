@@ -31,10 +31,21 @@ pub struct HfTokenizerConfig {
     /// always has loss weight 0, so the choice only matters to readers. Default `"auto"`.
     #[serde(default = "auto")]
     pub pad: String,
+    /// Encode through the fast path where the tokenizer allows it: the known
+    /// byte-level split patterns (Llama 3, Qwen2, GPT-2, SmolLM2) scanned
+    /// natively and each distinct word tokenized once per thread, giving
+    /// exactly the ids of the tokenizer's own `encode` (docs/shards.md).
+    /// `false`: the tokenizer's `encode` for every segment. Default `true`.
+    #[serde(default = "yes")]
+    pub fast: bool,
 }
 
 fn auto() -> String {
     "auto".to_owned()
+}
+
+pub(crate) fn yes() -> bool {
+    true
 }
 
 /// A Hugging Face tokenizer loaded when the config is read.
@@ -45,6 +56,7 @@ pub struct HfTokenizer {
     bos: Option<u32>,
     eos: Option<u32>,
     pad: u32,
+    fast: bool,
 }
 
 impl HfTokenizer {
@@ -77,6 +89,7 @@ impl HfTokenizer {
             tokenizer,
             bos,
             eos,
+            fast: config.fast,
         })
     }
 }
@@ -94,6 +107,13 @@ impl Tokenizer for HfTokenizer {
         let mut t = self.tokenizer.clone();
         let special = add_special(&mut t, special_tokens)?;
         let source = self.path.display().to_string();
-        Ok(prepared(t, "hf", source, (self.bos, self.eos, self.pad), special))
+        Ok(prepared(
+            t,
+            "hf",
+            source,
+            (self.bos, self.eos, self.pad),
+            special,
+            self.fast,
+        ))
     }
 }

@@ -8,7 +8,9 @@
 
 mod bpe;
 mod encoder;
+mod fast;
 mod hf;
+mod pretokenize;
 
 pub use bpe::{BpeTokenizer, BpeTokenizerConfig};
 pub use encoder::HfEncoder;

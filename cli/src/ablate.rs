@@ -20,7 +20,7 @@ use anyhow::{Context, bail, ensure};
 use repo2agent_core::config::{self, ConfigError, Problem, RunConfig, SourceText};
 use repo2agent_core::ingest;
 use repo2agent_core::shard::DatasetMeta;
-use repo2agent_core::{Registry, pipeline};
+use repo2agent_core::{Registry, output, pipeline};
 use repo2agent_trainer::heldout::{HeldoutFile, HeldoutRepo, HeldoutReport, HeldoutSettings};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -277,7 +277,7 @@ pub fn run(
                 "the {name} run config writes no shards (it needs [format] and output.shards)"
             );
         }
-        metas.push(DatasetMeta::read(&dir.join(pipeline::SHARD_DIR))?);
+        metas.push(DatasetMeta::read(&dir.join(output::SHARD_DIR))?);
         let manifest = std::fs::read(dir.join(repo2agent_core::units::MANIFEST_FILE))?;
         corpus_keys.push(digest(&[&manifest]));
     }
@@ -307,7 +307,7 @@ pub fn run(
     for (((name, _), meta), corpus_key) in runs.iter().zip(&metas).zip(&corpus_keys) {
         let dir = out.join("models").join(name.as_str());
         let mut cfg = train_cfg.clone();
-        cfg.data.train = out.join("corpora").join(name.as_str()).join(pipeline::SHARD_DIR);
+        cfg.data.train = out.join("corpora").join(name.as_str()).join(output::SHARD_DIR);
         cfg.data.eval = None;
         cfg.train.output = dir.clone();
         cfg.train.steps = steps;
@@ -330,7 +330,7 @@ pub fn run(
             None => {
                 log(&format!("ablate: model {name}: training {steps} steps"));
                 std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-                pipeline::write_atomic(&started_key, key.as_bytes())?;
+                output::write_atomic(&started_key, key.as_bytes())?;
                 let started = std::time::Instant::now();
                 let opts = repo2agent_trainer::train::RunOptions {
                     resume: true,
@@ -343,7 +343,7 @@ pub fn run(
                     train_seconds: started.elapsed().as_secs_f64(),
                     final_loss: s.losses.last().copied(),
                 };
-                pipeline::write_json(&done, &t)?;
+                output::write_json(&done, &t)?;
                 // Finished: `final/` is what the evaluation reads; the
                 // checkpoints (with the optimizer's moments, ~3× the model)
                 // were only for resuming.
@@ -402,7 +402,7 @@ pub fn run(
         let report =
             repo2agent_trainer::heldout::evaluate_heldout(&model, encoder.as_ref(), &held, &settings, &device)?;
         let e = Evaluated { key, report };
-        pipeline::write_json(&path, &e)?;
+        output::write_json(&path, &e)?;
         evals.push((name.clone(), e.report));
     }
 
@@ -427,7 +427,7 @@ pub fn run(
         "corpora": results,
         "eval": evals.iter().map(|(n, r)| serde_json::json!({"model": n, "report": r})).collect::<Vec<_>>(),
     });
-    pipeline::write_json(&out.join("ablation.json"), &summary)?;
+    output::write_json(&out.join("ablation.json"), &summary)?;
     let table = markdown(&results, &evals, &settings);
     std::fs::write(out.join("ablation.md"), &table).with_context(|| format!("cannot write {}", out.display()))?;
     let series: Vec<(String, Vec<(f64, f64)>)> = evals

@@ -10,8 +10,8 @@ use std::path::Path;
 
 /// Reads the trajectory of `repo` (or the first one) from a JSONL file.
 pub fn load(path: &Path, repo: Option<&str>) -> anyhow::Result<Trajectory> {
-    let file = repo2agent_core::pipeline::open_trajectories(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        repo2agent_core::output::open_trajectories(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut names = Vec::new();
     for (i, line) in file.lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;

@@ -7,11 +7,11 @@
 //! one, and a killed run leaves the outputs of the previous one intact.
 
 use crate::config::RunConfig;
-use crate::pipeline::{PipelineError, RunReport, SHARD_DIR, TRAJECTORIES_FILE, TRAJECTORIES_ZSTD_FILE};
+use crate::output::{AtomicFile, SHARD_DIR, TRAJECTORIES_FILE, TRAJECTORIES_ZSTD_FILE, write_json};
+use crate::report::{PipelineError, RunReport};
 use crate::shard::{Compression, PackConfig, Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};
 use crate::stats::RunStats;
 use crate::units::{MANIFEST_FILE, ManifestEntry, Status, Unit};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,60 +25,6 @@ fn trajectories_file(compression: Compression) -> &'static str {
 
 /// Where shards are written until the run is assembled.
 const PARTIAL_SHARD_DIR: &str = "shards.partial";
-
-/// A file written under a temporary name and renamed into place by `finish`.
-pub(crate) struct AtomicFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    out: Sink,
-}
-
-/// Where an [`AtomicFile`]'s bytes go: the file, or a zstd stream into it.
-enum Sink {
-    Plain(std::io::BufWriter<std::fs::File>),
-    Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
-}
-
-impl AtomicFile {
-    pub(crate) fn create(path: PathBuf) -> Result<Self, PipelineError> {
-        Self::create_compressed(path, Compression::None)
-    }
-
-    /// With `Compression::Zstd`, the file is one zstd stream.
-    pub(crate) fn create_compressed(path: PathBuf, compression: Compression) -> Result<Self, PipelineError> {
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(PipelineError::io(&tmp))?;
-        let file = std::io::BufWriter::new(file);
-        let out = match compression.zstd_level() {
-            None => Sink::Plain(file),
-            Some(level) => Sink::Zstd(zstd::stream::write::Encoder::new(file, level).map_err(PipelineError::io(&tmp))?),
-        };
-        Ok(Self { path, tmp, out })
-    }
-
-    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
-        match &mut self.out {
-            Sink::Plain(w) => w.write_all(bytes),
-            Sink::Zstd(w) => w.write_all(bytes),
-        }
-        .map_err(PipelineError::io(&self.tmp))
-    }
-
-    fn line(&mut self, text: &str) -> Result<(), PipelineError> {
-        self.write(text.as_bytes())?;
-        self.write(b"\n")
-    }
-
-    pub(crate) fn finish(self) -> Result<PathBuf, PipelineError> {
-        let mut file = match self.out {
-            Sink::Plain(w) => w,
-            Sink::Zstd(w) => w.finish().map_err(PipelineError::io(&self.tmp))?,
-        };
-        file.flush().map_err(PipelineError::io(&self.path))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(PipelineError::io(&self.path))?;
-        Ok(self.path)
-    }
-}
 
 /// Writes the outputs from units pushed in position order.
 pub(crate) struct Assembler<'a> {
@@ -96,9 +42,9 @@ impl<'a> Assembler<'a> {
         let policy = config.policy.as_ref().and_then(|name| config.policies.get(name));
         let compression = config.output.trajectories_compression;
         let trajectories = match policy {
-            Some(_) => Some(AtomicFile::create_compressed(
+            Some(_) => Some(AtomicFile::create_zstd(
                 out.join(trajectories_file(compression)),
-                compression,
+                compression.zstd_level(),
             )?),
             None => None,
         };
@@ -214,7 +160,7 @@ impl<'a> Assembler<'a> {
         }
         let manifest_path = self.manifest.finish()?;
         let stats_path = self.out.join("stats.json");
-        crate::pipeline::write_json(&stats_path, &stats)?;
+        write_json(&stats_path, &stats)?;
         Ok(RunReport {
             stats,
             stats_path,

@@ -9,8 +9,8 @@
 
 use crate::assemble::Assembler;
 use crate::config::RunConfig;
-use crate::pipeline::{PipelineError, RunReport};
 use crate::progress::{Progress, ProgressEvent};
+use crate::report::{PipelineError, RunReport};
 use crate::stats::RunStats;
 use crate::units::{ManifestEntry, RunHead, Status, Unit};
 use std::collections::BTreeMap;

@@ -18,72 +18,19 @@
 //! A tokenizer that must first be trained on the corpus (`bpe`) is trained
 //! from the units once every repository is done, then the shards are written.
 
-use crate::assemble::{Assembler, AtomicFile};
+use crate::assemble::Assembler;
 use crate::config::RunConfig;
 use crate::ingest::{self, Ingestor, LanguageTable, RepoInput};
+use crate::output::{write_atomic, write_json};
 use crate::progress::{NoProgress, Progress, ProgressEvent};
+pub use crate::report::{PipelineError, RunReport};
 use crate::stage::Analyzer;
 use crate::stats::RunStats;
 use crate::units::{RUN_FILE, RunHead, Status, UNITS_DIR, Unit};
 use crate::worker::{Shared, process};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The run could not write its outputs.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    /// An output file or directory could not be written.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// What.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Shards could not be written.
-    #[error("{0}")]
-    Shard(#[from] crate::shard::ShardError),
-    /// The tokenizer could not be prepared (trained or given its special tokens).
-    #[error("tokenizer: {0}")]
-    Tokenizer(crate::StageError),
-    /// A unit of an earlier run or of a part to merge cannot be read.
-    #[error("{0}")]
-    Unit(#[from] crate::units::UnitError),
-    /// The output directory holds work this run cannot reuse, or parts do not fit together.
-    #[error("{0}")]
-    Mismatch(String),
-    /// The workers ended before every repository was processed (a bug).
-    #[error("the workers stopped before every repository was processed")]
-    WorkersStopped,
-}
-
-impl PipelineError {
-    /// For `map_err`: an I/O (or serialization) error on `path`.
-    pub(crate) fn io<E: Into<std::io::Error>>(path: &Path) -> impl FnOnce(E) -> PipelineError + '_ {
-        move |e| PipelineError::Write {
-            path: path.to_path_buf(),
-            source: e.into(),
-        }
-    }
-}
-
-/// What a finished run produced.
-#[derive(Debug)]
-pub struct RunReport {
-    /// The counters (also in `stats.json`).
-    pub stats: RunStats,
-    /// Where `stats.json` was written.
-    pub stats_path: PathBuf,
-    /// Where `trajectories.jsonl` was written, when a policy ran.
-    pub trajectories_path: Option<PathBuf>,
-    /// The shard directory, when shards were written.
-    pub shards_dir: Option<PathBuf>,
-    /// Where `manifest.jsonl` was written.
-    pub manifest_path: PathBuf,
-    /// Repositories reused from an interrupted run (`resume`).
-    pub resumed: u64,
-}
 
 /// The ingestor and analyzers a config describes (languages of its analyzers
 /// added to the built-in ones).
@@ -531,37 +478,4 @@ fn remove_temporaries(dir: &Path) -> Result<(), PipelineError> {
         }
     }
     Ok(())
-}
-
-/// The shard directory inside the output directory.
-pub const SHARD_DIR: &str = "shards";
-/// The trajectories inside the output directory, one JSON line each.
-pub const TRAJECTORIES_FILE: &str = "trajectories.jsonl";
-/// The same, zstd-compressed (`output.trajectories_compression`).
-pub const TRAJECTORIES_ZSTD_FILE: &str = "trajectories.jsonl.zst";
-
-/// Opens a trajectories file for reading lines, plain or zstd-compressed
-/// (told by its first bytes, whatever its name).
-pub fn open_trajectories(path: &Path) -> std::io::Result<Box<dyn std::io::BufRead>> {
-    use std::io::BufRead;
-    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
-    let zstd = file.fill_buf()?.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-    Ok(if zstd {
-        Box::new(std::io::BufReader::new(zstd::stream::read::Decoder::with_buffer(file)?))
-    } else {
-        Box::new(file)
-    })
-}
-
-/// [`write_atomic`] of `value` as pretty JSON.
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), PipelineError> {
-    let json = serde_json::to_vec_pretty(value).map_err(PipelineError::io(path))?;
-    write_atomic(path, &json)
-}
-
-/// Writes a file so that readers see either the old or the whole new content.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
-    let mut file = AtomicFile::create(path.to_path_buf())?;
-    file.write(bytes)?;
-    file.finish().map(drop)
 }

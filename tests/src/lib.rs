@@ -243,7 +243,7 @@ pub fn read_trajectories(path: &Path) -> String {
     let zst = PathBuf::from(format!("{}.zst", path.display()));
     let file = if path.exists() { path } else { zst.as_path() };
     let mut text = String::new();
-    repo2agent_core::pipeline::open_trajectories(file)
+    repo2agent_core::output::open_trajectories(file)
         .and_then(|mut r| r.read_to_string(&mut text))
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     text

@@ -25,6 +25,17 @@ use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, F
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, GradientCheckpointingStrategy, Int, Tensor, TensorData};
 
+/// Which attention implementation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKind {
+    /// The full score matrix (short sequences).
+    Naive,
+    /// Tiled with online softmax and its own backward: memory linear in length.
+    #[default]
+    Chunked,
+}
+
 /// Repeats each of the `[b, kv, t, d]` key/value heads `group` times → `[b, kv·group, t, d]`.
 pub fn repeat_kv(x: Tensor<4>, group: usize) -> Tensor<4> {
     if group == 1 {

@@ -63,16 +63,7 @@ pub enum Precision {
     Bf16,
 }
 
-/// Which attention implementation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttentionKind {
-    /// The full score matrix (short sequences).
-    Naive,
-    /// Tiled with online softmax and its own backward: memory linear in length.
-    #[default]
-    Chunked,
-}
+pub use crate::attention::AttentionKind;
 
 /// `[train]`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -223,10 +223,10 @@ fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
 
 impl Llama {
     /// Chooses the attention implementation.
-    pub fn with_attention(mut self, kind: crate::config::AttentionKind, chunk: usize) -> Self {
+    pub fn with_attention(mut self, kind: crate::attention::AttentionKind, chunk: usize) -> Self {
         self.attn_chunk = match kind {
-            crate::config::AttentionKind::Naive => 0,
-            crate::config::AttentionKind::Chunked => chunk.max(1),
+            crate::attention::AttentionKind::Naive => 0,
+            crate::attention::AttentionKind::Chunked => chunk.max(1),
         };
         self
     }

@@ -194,10 +194,12 @@ pub fn hf_config_json(c: &LlamaConfig) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 
+/// [`repo2agent_core::output::write_atomic`], its error as the trainer's.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    repo2agent_core::output::write_atomic(path, bytes).map_err(|e| TrainError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Saves `model` as an HF directory (`model.safetensors` + `config.json`).

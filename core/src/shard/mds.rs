@@ -404,7 +404,7 @@ impl MdsWriter {
         };
         let path = self.dir.join("index.json");
         let json = serde_json::to_value(&index).map_err(|e| ShardError::format(&path, e.to_string()))?;
-        crate::pipeline::write_atomic(&path, python_json(&json).as_bytes())
+        crate::output::write_atomic(&path, python_json(&json).as_bytes())
             .map_err(|e| ShardError::format(&path, e.to_string()))?;
         Ok(index)
     }

@@ -59,6 +59,6 @@ impl DatasetMeta {
     pub fn write(&self, dir: &Path) -> Result<(), ShardError> {
         let path = dir.join(super::META_FILE);
         let json = serde_json::to_vec_pretty(self).map_err(|e| ShardError::format(&path, e.to_string()))?;
-        crate::pipeline::write_atomic(&path, &json).map_err(|e| ShardError::format(&path, e.to_string()))
+        crate::output::write_atomic(&path, &json).map_err(|e| ShardError::format(&path, e.to_string()))
     }
 }

@@ -180,7 +180,7 @@ impl<'a> ShardSink<'a> {
             .encoder
             .to_json()
             .map_err(|e| ShardError::format(&dir.join(TOKENIZER_FILE), e.to_string()))?;
-        crate::pipeline::write_atomic(&dir.join(TOKENIZER_FILE), json.as_bytes())
+        crate::output::write_atomic(&dir.join(TOKENIZER_FILE), json.as_bytes())
             .map_err(|e| ShardError::format(&dir.join(TOKENIZER_FILE), e.to_string()))?;
         let meta = DatasetMeta {
             format: "repo2agent-mds".into(),

@@ -8,6 +8,7 @@ mod config;
 mod config_paths;
 mod dylib;
 mod ingest;
+mod layout;
 mod monorepo;
 mod msrv;
 mod openai;

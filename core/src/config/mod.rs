@@ -4,16 +4,16 @@
 //! *every* problem, each with its line, and returns them together before any
 //! work starts.
 
-mod problem;
-mod section;
 mod sections;
 
-pub use problem::{ConfigError, Problem, SourceText};
-pub use section::{BuildContext, Section, config_dir, current_dir, missing_file, resolve_path};
-pub use sections::{InputConfig, OutputConfig, PluginsSection, RunSection};
+pub use crate::ingest::InputConfig;
+pub use crate::plugin::{
+    BuildContext, ConfigError, Problem, Section, SourceText, config_dir, current_dir, missing_file, resolve_path,
+};
+pub use sections::{OutputConfig, PluginsSection, RunSection};
 
-use crate::dylib::{self, LoadedPlugin};
-use crate::registry::{Kind, Origin, Registry, StageObject};
+use crate::plugin::dylib::{self, LoadedPlugin};
+use crate::plugin::registry::{Kind, Origin, Registry, StageObject};
 use crate::stage::{Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy, Tokenizer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;

@@ -8,14 +8,15 @@
 
 mod detect;
 mod filters;
+mod input;
 mod inputs;
 mod packages;
 
 pub use detect::LanguageTable;
+pub use input::InputConfig;
 pub use inputs::{RepoInput, expand};
 pub use packages::{Listed, MANIFESTS, Package, Split, package_name, split};
 
-use crate::config::InputConfig;
 use crate::model::RepoSnapshot;
 use crate::stats::IngestStats;
 use ignore::WalkBuilder;

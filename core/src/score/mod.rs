@@ -9,7 +9,7 @@ pub mod evaluate;
 pub mod meter;
 
 use crate::cache::CallCache;
-use crate::config::{BuildContext, Problem};
+use crate::plugin::{BuildContext, Problem};
 
 /// The score cache a `cache_dir` option names: `""` disables it, a path is
 /// relative to the config file, none is `~/.cache/repo2agent/calls`.

@@ -65,7 +65,7 @@ pub struct BuildContext<'a> {
     pub(crate) policies: &'a BTreeMap<String, Arc<dyn Policy>>,
     pub(crate) scorers: &'a BTreeMap<String, Arc<dyn Scorer>>,
     /// Declared policies and scorers, with why each failed to build if it did.
-    pub(crate) declared: &'a BTreeMap<(crate::registry::Kind, String), Option<String>>,
+    pub(crate) declared: &'a BTreeMap<(super::registry::Kind, String), Option<String>>,
 }
 
 /// `path` as a config means it: under `$HOME` when it starts with `~/`, as is
@@ -152,17 +152,17 @@ impl BuildContext<'_> {
 
     /// The policy a component refers to by name.
     pub fn policy(&self, name: &Spanned<String>) -> Result<Arc<dyn Policy>, Problem> {
-        self.reference(crate::registry::Kind::Policy, "policies", self.policies, name)
+        self.reference(super::registry::Kind::Policy, "policies", self.policies, name)
     }
 
     /// The scorer a component refers to by name.
     pub fn scorer(&self, name: &Spanned<String>) -> Result<Arc<dyn Scorer>, Problem> {
-        self.reference(crate::registry::Kind::Scorer, "scorers", self.scorers, name)
+        self.reference(super::registry::Kind::Scorer, "scorers", self.scorers, name)
     }
 
     fn reference<T: ?Sized>(
         &self,
-        kind: crate::registry::Kind,
+        kind: super::registry::Kind,
         section: &str,
         built: &BTreeMap<String, Arc<T>>,
         name: &Spanned<String>,

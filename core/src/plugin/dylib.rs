@@ -28,10 +28,10 @@
 //!
 //! The component's TOML section (minus `type`) is passed to `create` as JSON.
 
-use crate::config::{Problem, Section};
+use super::registry::{Kind, Origin, Registry, RegistryError};
+use super::{Problem, Section};
 use crate::error::StageError;
 use crate::model::{FileOutline, Role, Segment, SourceFile};
-use crate::registry::{Kind, Origin, Registry, RegistryError};
 use crate::stage::{Analyzer, FormatInput, Formatter, LanguageSpec, Masker, ScoreRequest, Scorer, TargetScore};
 use repo2agent_plugin_abi::{ABI_VERSION, ENTRY_SYMBOL, EntryFn, PluginEntry, RBuf, RStr, STATUS_OK, STATUS_PANIC};
 use serde::Deserialize;

@@ -6,7 +6,7 @@
 //! (`deny_unknown_fields`, every field defaulted and documented) with the code
 //! that builds the runtime object; building validates and does no work.
 
-use crate::config::{BuildContext, Problem, Section};
+use super::{BuildContext, Problem, Section};
 use crate::stage::{Analyzer, Formatter, Masker, Policy, Scorer, SearchStrategy, Tokenizer};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;

@@ -352,21 +352,7 @@ fn shards_are_deterministic_for_a_seed_and_shuffled_by_it() {
     let b = tmp.path().join("b");
     run(tmp.path(), &cfg, &a);
     run(tmp.path(), &cfg, &b);
-    let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
-        let mut v: Vec<_> = std::fs::read_dir(dir.join("shards"))
-            .unwrap()
-            .map(|e| e.unwrap())
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(files(&a), files(&b), "same seed, same bytes");
+    assert_eq!(shard_files(&a), shard_files(&b), "same seed, same bytes");
 
     let seeded = config(tmp.path(), &format!("[run]\nseed = 7\n\n{body}"));
     let c = tmp.path().join("c");
@@ -379,7 +365,7 @@ fn shards_are_deterministic_for_a_seed_and_shuffled_by_it() {
     sa.sort();
     sc.sort();
     assert_eq!(sa, sc);
-    assert_ne!(files(&a), files(&c));
+    assert_ne!(shard_files(&a), shard_files(&c));
     // `shuffle = false` keeps input (sorted) order.
     let plain = config(tmp.path(), &format!("[run]\nshuffle = false\n\n{body}"));
     let d = tmp.path().join("d");

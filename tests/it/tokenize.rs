@@ -156,18 +156,7 @@ fn shards_are_identical_with_and_without_the_fast_path() {
             } else {
                 assert!(fast_path.is_null(), "fast = false: {fast_path}");
             }
-            let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(out.join("shards"))
-                .unwrap()
-                .map(|e| e.unwrap())
-                .map(|e| {
-                    (
-                        e.file_name().to_string_lossy().into_owned(),
-                        std::fs::read(e.path()).unwrap(),
-                    )
-                })
-                .collect();
-            files.sort();
-            files
+            shard_files(&out)
         };
         let a = shards("", "fast");
         let b = shards("fast = false", "plain");

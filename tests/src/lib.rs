@@ -367,6 +367,22 @@ pub fn run_outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// The files of a run's shard directory (`OUT/shards`), as (name, bytes), by name.
+pub fn shard_files(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(out.join("shards"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 /// The same files with the same bytes; `what` names the comparison.
 pub fn assert_same_outputs(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
     let names = |x: &[(String, Vec<u8>)]| x.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();

@@ -158,8 +158,7 @@ pub fn run(
         name: &name,
         text: &text,
     };
-    let file: AblationFile = toml::from_str(&text)
-        .map_err(|e| invalid(vec![source.problem(e.span(), "", e.message().trim_end().to_owned())]))?;
+    let file: AblationFile = config::deserialize_document(&source).map_err(invalid)?;
     let base = config::config_dir(path);
     let rel = |p: &Path| config::resolve_path(&base, p);
     let a = &file.ablation;

@@ -5,9 +5,9 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use repo2agent_core::config::{ConfigError, Problem, SourceText};
+use repo2agent_core::config::{ConfigError, Problem, Section, SourceText, parse_document};
 use serde::de::DeserializeOwned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::DeValue;
 
 use crate::optim::AdamWConfig;
 use crate::weights::SaveDtype;
@@ -232,23 +232,8 @@ pub fn load_recipe(path: &Path) -> Result<TrainConfig, ConfigError> {
 /// [`parse`], with the data requirement given.
 pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<TrainConfig, ConfigError> {
     let source = SourceText { name, text };
-    let fail = |problems: Vec<Problem>| {
-        let mut problems = problems;
-        problems.sort_by_key(|p| (p.line.unwrap_or(0), p.column.unwrap_or(0)));
-        ConfigError {
-            file: name.to_owned(),
-            problems,
-        }
-    };
-    let (doc, syntax) = DeTable::parse_recoverable(text);
-    if !syntax.is_empty() {
-        return Err(fail(
-            syntax
-                .iter()
-                .map(|e| source.problem(e.span(), "", format!("TOML syntax: {}", e.message().trim_end())))
-                .collect(),
-        ));
-    }
+    let fail = |problems: Vec<Problem>| ConfigError::sorted(name, problems);
+    let doc = parse_document(&source).map_err(fail)?;
     let doc = doc.into_inner();
     let mut problems = Vec::new();
     let mut cfg = TrainConfig::default();
@@ -280,15 +265,10 @@ pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<Tra
             value: toml::Spanned<DeValue<'_>>,
             problems: &mut Vec<Problem>,
         ) -> Option<T> {
-            if !value.get_ref().is_table() {
-                problems.push(source.problem(Some(anchor), path, format!("`{path}` must be a table")));
-                return None;
-            }
-            T::deserialize(ValueDeserializer::from(value))
-                .map_err(|e| {
-                    let span = e.span().filter(|s| !s.is_empty() || s.start > 0).unwrap_or(anchor);
-                    problems.push(source.problem(Some(span), path, e.message().trim_end().to_owned()));
-                })
+            Section::table(path, value, anchor, *source)
+                .map_err(|p| vec![p])
+                .and_then(|s| s.deserialize())
+                .map_err(|p| problems.extend(p))
                 .ok()
         }
         let anchor = key.span();

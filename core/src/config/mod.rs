@@ -8,7 +8,8 @@ mod sections;
 
 pub use crate::ingest::InputConfig;
 pub use crate::plugin::{
-    BuildContext, ConfigError, Problem, Section, SourceText, config_dir, current_dir, missing_file, resolve_path,
+    BuildContext, ConfigError, Problem, Section, SourceText, config_dir, current_dir, deserialize_document,
+    missing_file, parse_document, resolve_path,
 };
 pub use sections::{OutputConfig, PluginsSection, RunSection};
 
@@ -133,17 +134,7 @@ pub fn load(path: &Path, registry: &mut Registry) -> Result<RunConfig, ConfigErr
 /// Resolves config text. `name` labels messages; `base_dir` anchors relative paths.
 pub fn parse(text: &str, name: &str, base_dir: &Path, registry: &mut Registry) -> Result<RunConfig, ConfigError> {
     let source = SourceText { name, text };
-    let (doc, syntax) = DeTable::parse_recoverable(text);
-    if !syntax.is_empty() {
-        let problems = syntax
-            .iter()
-            .map(|e| source.problem(e.span(), "", format!("TOML syntax: {}", e.message().trim_end())))
-            .collect();
-        return Err(ConfigError {
-            file: name.to_owned(),
-            problems: sorted(problems),
-        });
-    }
+    let doc = parse_document(&source).map_err(|p| ConfigError::sorted(name, p))?;
     let mut r = Resolver {
         source,
         base_dir,
@@ -154,16 +145,8 @@ pub fn parse(text: &str, name: &str, base_dir: &Path, registry: &mut Registry) -
     if r.problems.is_empty() {
         Ok(config)
     } else {
-        Err(ConfigError {
-            file: name.to_owned(),
-            problems: sorted(r.problems),
-        })
+        Err(ConfigError::sorted(name, r.problems))
     }
-}
-
-fn sorted(mut problems: Vec<Problem>) -> Vec<Problem> {
-    problems.sort_by_key(|p| (p.line.unwrap_or(0), p.column.unwrap_or(0)));
-    problems
 }
 
 /// Declared policies and scorers by (kind, name), each with why it failed to
@@ -454,20 +437,12 @@ impl<'a> Resolver<'a, '_> {
 
     /// Deserializes a plain section.
     fn plain<T: serde::de::DeserializeOwned>(&mut self, (key, value): Entry<'a>, path: &str) -> Option<T> {
-        if !value.get_ref().is_table() {
-            self.problem(
-                key.span(),
-                path,
-                format!("`{path}` must be a table, found a {}", value.get_ref().type_str()),
-            );
-            return None;
-        }
-        let anchor = key.span();
-        let section = Section {
-            path: path.to_owned(),
-            value,
-            anchor,
-            source: self.source,
+        let section = match Section::table(path, value, key.span(), self.source) {
+            Ok(s) => s,
+            Err(p) => {
+                self.problems.push(p);
+                return None;
+            }
         };
         match section.deserialize() {
             Ok(v) => Some(v),
@@ -663,12 +638,12 @@ impl<'a> Resolver<'a, '_> {
             );
             return None;
         };
-        let section = Section {
-            path: path.to_owned(),
-            value: Spanned::new(table_span, DeValue::Table(table)),
+        let section = Section::new(
+            path,
+            Spanned::new(table_span, DeValue::Table(table)),
             anchor,
-            source: self.source,
-        };
+            self.source,
+        );
         match factory.build(&section, ctx) {
             Ok(component) => Some(Named {
                 name: name.to_owned(),

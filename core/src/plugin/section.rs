@@ -18,7 +18,18 @@ pub struct Section<'a> {
     pub(crate) source: SourceText<'a>,
 }
 
-impl Section<'_> {
+impl<'a> Section<'a> {
+    /// The table `value` at `path` of `source`; problems without a position
+    /// of their own are placed at `anchor` (the span of its key).
+    pub fn new(path: &str, value: Spanned<DeValue<'a>>, anchor: Range<usize>, source: SourceText<'a>) -> Self {
+        Self {
+            path: path.to_owned(),
+            value,
+            anchor,
+            source,
+        }
+    }
+
     /// The dotted key path of the section (`policies.teacher`).
     pub fn path(&self) -> &str {
         &self.path

@@ -8,7 +8,6 @@
 //! Exit codes: 0 success; 1 the run failed; 2 bad command line; 3 the config is
 //! invalid (every problem is printed, nothing was done).
 
-mod ablate;
 mod builtins;
 mod inspect;
 mod inspect_shards;
@@ -18,8 +17,9 @@ mod summary;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use repo2agent_core::Registry;
 use repo2agent_core::config::{self, ConfigError, RunConfig};
-use repo2agent_core::{Registry, pipeline};
+use repo2agent_core::run::pipeline;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use summary::{print_cleaned, print_estimate, print_plugins, print_run_summary};
@@ -260,7 +260,7 @@ struct RunArgs {
     /// Only part K of N (0 <= K < N): the repositories whose stable name hash
     /// falls in K, for N workers (a Slurm array, a Kubernetes indexed job).
     #[arg(long, value_name = "K/N", value_parser = parse_partition)]
-    shard: Option<repo2agent_core::partition::Partition>,
+    shard: Option<repo2agent_core::ingest::Partition>,
     /// Continue an interrupted run in the same output directory: repositories
     /// it finished are reused, failed ones are tried again; the outputs equal
     /// an uninterrupted run's.
@@ -295,8 +295,8 @@ struct MergeArgs {
     parts: Vec<PathBuf>,
 }
 
-fn parse_partition(text: &str) -> Result<repo2agent_core::partition::Partition, String> {
-    repo2agent_core::partition::Partition::parse(text)
+fn parse_partition(text: &str) -> Result<repo2agent_core::ingest::Partition, String> {
+    repo2agent_core::ingest::Partition::parse(text)
 }
 
 fn main() -> ExitCode {
@@ -352,7 +352,7 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
             };
             cfg.output.dir = args.out;
             let progress = progress::RunProgress::new(quiet);
-            let report = repo2agent_core::merge::merge(&cfg, &args.parts, &progress);
+            let report = repo2agent_core::run::merge::merge(&cfg, &args.parts, &progress);
             progress.finish();
             let report = report.context("the merge failed")?;
             print_run_summary(&report);
@@ -438,24 +438,24 @@ fn execute(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ablate(args) => {
-            let run = ablate::run(&args.config, &mut registry, args.check, &mut |line| {
+            let run = repo2agent_trainer::ablation::run(&args.config, &mut registry, args.check, &mut |line| {
                 if !quiet {
                     eprintln!("{line}");
                 }
             });
             match run {
-                Ok(_) if args.check => {
-                    println!("{}: ok", args.config.display());
+                Ok(done) => {
+                    match done.table {
+                        Some(table) => {
+                            print!("{table}");
+                            println!("ablation: {}", done.out.display());
+                        }
+                        None => println!("{}: ok", args.config.display()),
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
-                Ok(out) => {
-                    println!("ablation: {}", out.display());
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => match e.downcast_ref::<ConfigError>() {
-                    Some(c) => Ok(config_failed(c)),
-                    None => Err(e.context("the ablation failed")),
-                },
+                Err(repo2agent_trainer::ablation::AblationError::Config(c)) => Ok(config_failed(&c)),
+                Err(e) => Err(anyhow::Error::new(e).context("the ablation failed")),
             }
         }
         Command::Train(args) => train_command(args),
@@ -600,7 +600,7 @@ fn run_command(args: RunArgs, registry: &mut Registry, quiet: bool) -> anyhow::R
         cfg.run.workers = w;
     }
     if args.estimate {
-        let e = repo2agent_core::estimate::estimate(&cfg).context("the estimate failed")?;
+        let e = repo2agent_core::run::estimate::estimate(&cfg).context("the estimate failed")?;
         print_estimate(&e);
         return Ok(ExitCode::SUCCESS);
     }

@@ -7,7 +7,7 @@
 //! same counts. `--quiet` turns both off.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use repo2agent_core::progress::{Progress, ProgressEvent};
+use repo2agent_core::run::progress::{Progress, ProgressEvent};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

@@ -2,13 +2,14 @@
 //! `run --estimate` table, the plugin list, the `clean` result.
 
 use anyhow::Context;
+use repo2agent_core::Registry;
 use repo2agent_core::config::RunConfig;
-use repo2agent_core::{Registry, pipeline};
+use repo2agent_core::run::pipeline;
 
 /// Removes a finished run's units and says what that freed (`clean`, `run --keep-units=false`).
 pub(crate) fn print_cleaned(out: &std::path::Path) -> anyhow::Result<()> {
-    let units = out.join(repo2agent_core::units::UNITS_DIR);
-    match repo2agent_core::units::remove_units(out).context("the units were kept")? {
+    let units = out.join(repo2agent_core::run::units::UNITS_DIR);
+    match repo2agent_core::run::units::remove_units(out).context("the units were kept")? {
         Some(freed) => println!(
             "units: removed {} ({:.1} MB); `run --resume` starts over from here",
             units.display(),
@@ -20,7 +21,7 @@ pub(crate) fn print_cleaned(out: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// The `run --estimate` table.
-pub(crate) fn print_estimate(e: &repo2agent_core::estimate::Estimate) {
+pub(crate) fn print_estimate(e: &repo2agent_core::run::estimate::Estimate) {
     let Some(policy) = &e.policy else {
         println!("estimate: no policy configured, so no model calls");
         return;

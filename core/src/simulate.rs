@@ -2,16 +2,14 @@
 //! one sub-agent per planned file reads what it depends on and writes the file.
 //!
 //! The policy only supplies prose (requirements, purposes, thoughts) and a plan;
-//! everything a tool returns or writes is the repository's real bytes. A plan is
-//! constrained to the real files first: invented files are dropped, duplicates
-//! dropped, missing files appended in dependency order, and a step reads only
-//! real files written before it — each repair counted.
+//! everything a tool returns or writes is the repository's real bytes. The
+//! plan is first constrained to the real files ([`crate::plan`]).
 
 use crate::error::StageError;
-use crate::model::{AgentId, Episode, FileId, Plan, PlanStep, Role, Step, StepKind, ToolCall, Trajectory};
+use crate::model::{AgentId, Episode, PlanStep, Role, Step, StepKind, ToolCall, Trajectory};
+use crate::plan::repair_plan;
 use crate::stage::{Policy, RepoContext, ThinkPhase, ThinkRequest};
 use crate::stats::SimulationStats;
-use std::collections::BTreeSet;
 
 /// Options of the simulation (`[simulation]`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,84 +40,12 @@ pub fn repo_seed(run_seed: u64, repo: &str) -> u64 {
     crate::order::seeded_hash(run_seed, repo)
 }
 
-/// Constrains a policy's plan to the repository's real files.
-pub fn repair_plan(plan: Plan, repo: RepoContext<'_>, config: &SimulationConfig, stats: &mut SimulationStats) -> Plan {
-    let snapshot = repo.snapshot;
-    let mut seen: BTreeSet<FileId> = BTreeSet::new();
-    let mut steps: Vec<PlanStep> = Vec::new();
-    for mut step in plan.steps {
-        // The path is what a model writes; the id must agree with it.
-        let Some(file) = snapshot.by_path(&step.path).or_else(|| {
-            snapshot
-                .file(step.file)
-                .filter(|f| step.path.is_empty() || f.path == step.path)
-        }) else {
-            stats.plan_invented += 1;
-            continue;
-        };
-        if !seen.insert(file.id) {
-            stats.plan_duplicated += 1;
-            continue;
-        }
-        step.file = file.id;
-        step.path = file.path.clone();
-        steps.push(step);
-    }
-    for id in repo.order {
-        if seen.insert(*id)
-            && let Some(f) = snapshot.file(*id)
-        {
-            stats.plan_missing += 1;
-            steps.push(PlanStep {
-                file: f.id,
-                path: f.path.clone(),
-                purpose: String::new(),
-                reads: Vec::new(),
-            });
-        }
-    }
-    // Reads: real files written earlier, the policy's choice or else the file's
-    // dependencies, at most `max_reads`.
-    let mut written: BTreeSet<FileId> = BTreeSet::new();
-    for step in &mut steps {
-        let wanted = if step.reads.is_empty() {
-            repo.analysis.graph.dependencies(step.file)
-        } else {
-            step.reads.clone()
-        };
-        let mut reads = Vec::new();
-        for r in wanted {
-            if written.contains(&r) && !reads.contains(&r) && reads.len() < config.max_reads {
-                reads.push(r);
-            } else if !step.reads.is_empty() {
-                stats.reads_repaired += 1;
-            }
-        }
-        step.reads = reads;
-        written.insert(step.file);
-    }
-    Plan {
-        requirements: plan.requirements,
-        steps,
-    }
-}
-
 fn step(agent: &AgentId, role: Role, kind: StepKind) -> Step {
     Step {
         agent: agent.clone(),
         role,
         kind,
     }
-}
-
-/// The task the main agent is given: the repository's structure.
-pub fn main_task(repo: RepoContext<'_>) -> String {
-    format!(
-        "Implement the repository `{}` ({} files). Its file tree:\n{}",
-        repo.snapshot.name,
-        repo.snapshot.files.len(),
-        repo.analysis.tree.render()
-    )
 }
 
 /// One sub-agent's episode for one plan step, and how many files it read
@@ -215,7 +141,7 @@ pub async fn simulate(
 ) -> Result<Trajectory, StageError> {
     let snapshot = repo.snapshot;
     let raw = policy.plan(repo, seed).await?;
-    let plan = repair_plan(raw, repo, config, stats);
+    let plan = repair_plan(raw, repo, config.max_reads, stats);
     let main = AgentId::main();
     let mut main_steps = vec![step(&main, Role::Plan, StepKind::Plan { plan: plan.clone() })];
     // Sub-agents run concurrently (a model-backed policy bounds its own
@@ -240,7 +166,7 @@ pub async fn simulate(
         policy: policy_name.to_owned(),
         main: Episode {
             agent: main,
-            task: main_task(repo),
+            task: crate::plan::main_task(repo),
             steps: main_steps,
         },
         search: None,
@@ -252,7 +178,7 @@ pub async fn simulate(
 mod tests {
     use super::*;
     use crate::grounding::{GroundingError, verify};
-    use crate::model::{Analysis, DependencyGraph, FileTree, ImportSite, RepoSnapshot};
+    use crate::model::{Analysis, DependencyGraph, FileId, FileTree, ImportSite, Plan, RepoSnapshot};
 
     /// A policy that returns a fixed (possibly broken) plan and numbered thoughts.
     struct Fixed(Vec<(u32, &'static str)>);

@@ -203,7 +203,7 @@ fn sharded_runs_merged_equal_one_run_and_merge_checks_its_parts() {
         .unwrap();
     let mut bytes = zstd::stream::decode_all(&std::fs::read(&unit).unwrap()[..]).unwrap();
     bytes.extend_from_slice(b"\n");
-    std::fs::write(&unit, repo2agent_core::units::Unit::compress(&bytes).unwrap()).unwrap();
+    std::fs::write(&unit, repo2agent_core::run::units::Unit::compress(&bytes).unwrap()).unwrap();
     let (code, _, err) = merge(&["part0", "part1", "part2"]);
     assert_eq!(code, 1);
     assert!(err.contains("changed after its run finished"), "{err}");

@@ -164,7 +164,7 @@ fn run_with(dir: &Path, tag: &str, policy: &str, search: &str) -> (Trajectory, s
         toml_path(&out),
     );
     let config = repo2agent_core::config::parse(&text, "search.toml", dir, &mut registry()).unwrap();
-    let report = repo2agent_core::pipeline::run(&config).unwrap();
+    let report = repo2agent_core::run::pipeline::run(&config).unwrap();
     let line = read_trajectories(&report.trajectories_path.unwrap());
     let t = Trajectory::from_json_line(line.trim()).unwrap();
     (t, read_json(report.stats_path))

@@ -204,7 +204,7 @@ fn the_slurm_scripts_run_on_a_real_cluster_and_a_cancelled_task_resumes() {
                 .iter()
                 .filter(|c| {
                     let name = crate_source_dir(c).file_name().unwrap().to_string_lossy().into_owned();
-                    repo2agent_core::partition::Partition { index: *k, count: 3 }.contains(&name)
+                    repo2agent_core::ingest::Partition { index: *k, count: 3 }.contains(&name)
                 })
                 .count()
         })

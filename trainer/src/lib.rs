@@ -18,10 +18,13 @@
 //!   name, the loop with checkpoints/resume/eval/metrics, `loss.png`;
 //! - [`hf_config`]: shapes from presets or a Hugging Face `config.json`;
 //! - [`heldout`]: evaluation on held-out repositories (code NLL in dependency
-//!   order, cross-file NLL, retrieval probes) for the paper's ablations.
+//!   order, cross-file NLL, retrieval probes) for the paper's ablations;
+//!   [`ablation`]: the ablation itself (held-out split, one corpus per
+//!   variant, the same training on each, the evaluation, the table).
 //!
 //! See docs/training.md.
 
+pub mod ablation;
 pub mod attention;
 pub mod config;
 pub mod data;

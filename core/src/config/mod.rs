@@ -66,7 +66,7 @@ pub struct RunConfig {
     /// `[run]`.
     pub run: RunSection,
     /// Only the repositories of this part (`run --shard K/N`); `None`: all.
-    pub partition: Option<crate::partition::Partition>,
+    pub partition: Option<crate::ingest::Partition>,
     /// Reuse the repositories an earlier, interrupted run of this config
     /// finished in the output directory (`run --resume`).
     pub resume: bool,

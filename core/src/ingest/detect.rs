@@ -12,57 +12,107 @@ pub struct LanguageTable {
     by_interpreter: BTreeMap<String, String>,
 }
 
-/// `(name, extensions, file names, interpreters)` of a built-in language.
-type BuiltinLanguage = (
-    &'static str,
-    &'static [&'static str],
-    &'static [&'static str],
-    &'static [&'static str],
-);
+/// A built-in language: its name and how its files are recognised. [`BUILTIN_LANGUAGES`]
+/// is the one table of extensions: ingestion detects languages with it, and the
+/// built-in analyzers take their [`LanguageSpec`]s from it.
+#[derive(Clone, Copy, Debug)]
+pub struct BuiltinLanguage {
+    /// Language name (`python`).
+    pub name: &'static str,
+    /// File extensions without the dot.
+    pub extensions: &'static [&'static str],
+    /// Exact file names.
+    pub file_names: &'static [&'static str],
+    /// Interpreters of a `#!` line.
+    pub interpreters: &'static [&'static str],
+}
 
-const BUILTIN: &[BuiltinLanguage] = &[
-    (
-        "python",
-        &["py", "pyi", "pyw"],
-        &[],
-        &["python", "python2", "python3", "pypy", "pypy3"],
-    ),
-    ("rust", &["rs"], &[], &[]),
-    (
-        "javascript",
-        &["js", "mjs", "cjs", "jsx"],
-        &[],
-        &["node", "nodejs", "deno", "bun"],
-    ),
-    ("typescript", &["ts", "mts", "cts", "tsx"], &[], &["ts-node", "tsx"]),
-    ("go", &["go"], &[], &[]),
-    ("java", &["java"], &[], &[]),
-    ("c", &["c", "h"], &[], &[]),
-    (
-        "cpp",
-        &["cc", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "ipp", "tpp"],
-        &[],
-        &[],
-    ),
-    (
-        "shell",
-        &["sh", "bash", "zsh", "ksh"],
-        &[],
-        &["sh", "bash", "zsh", "ksh", "dash"],
-    ),
+impl BuiltinLanguage {
+    /// The language's spec.
+    pub fn spec(&self) -> LanguageSpec {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        LanguageSpec {
+            name: self.name.to_owned(),
+            extensions: owned(self.extensions),
+            file_names: owned(self.file_names),
+            shebangs: owned(self.interpreters),
+        }
+    }
+}
+
+/// The built-in languages (shell has no built-in analyzer, but its files are
+/// recognised for analyzers loaded as plugins).
+pub const BUILTIN_LANGUAGES: &[BuiltinLanguage] = &[
+    BuiltinLanguage {
+        name: "python",
+        extensions: &["py", "pyi", "pyw"],
+        file_names: &[],
+        interpreters: &["python", "python2", "python3", "pypy", "pypy3"],
+    },
+    BuiltinLanguage {
+        name: "rust",
+        extensions: &["rs"],
+        file_names: &[],
+        interpreters: &[],
+    },
+    BuiltinLanguage {
+        name: "javascript",
+        extensions: &["js", "mjs", "cjs", "jsx"],
+        file_names: &[],
+        interpreters: &["node", "nodejs", "deno", "bun"],
+    },
+    BuiltinLanguage {
+        name: "typescript",
+        extensions: &["ts", "mts", "cts", "tsx"],
+        file_names: &[],
+        interpreters: &["ts-node", "tsx"],
+    },
+    BuiltinLanguage {
+        name: "go",
+        extensions: &["go"],
+        file_names: &[],
+        interpreters: &[],
+    },
+    BuiltinLanguage {
+        name: "java",
+        extensions: &["java"],
+        file_names: &[],
+        interpreters: &[],
+    },
+    BuiltinLanguage {
+        name: "c",
+        extensions: &["c", "h"],
+        file_names: &[],
+        interpreters: &[],
+    },
+    BuiltinLanguage {
+        name: "cpp",
+        extensions: &["cc", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "ipp", "tpp"],
+        file_names: &[],
+        interpreters: &[],
+    },
+    BuiltinLanguage {
+        name: "shell",
+        extensions: &["sh", "bash", "zsh", "ksh"],
+        file_names: &[],
+        interpreters: &["sh", "bash", "zsh", "ksh", "dash"],
+    },
 ];
+
+/// The spec of a built-in language by name.
+pub fn builtin_spec(name: &str) -> Option<LanguageSpec> {
+    BUILTIN_LANGUAGES
+        .iter()
+        .find(|l| l.name == name)
+        .map(BuiltinLanguage::spec)
+}
 
 impl LanguageTable {
     /// The built-in languages.
     pub fn builtin() -> Self {
         let mut t = Self::default();
-        for (name, exts, names, interps) in BUILTIN {
-            t.add(&LanguageSpec {
-                name: (*name).to_owned(),
-                extensions: exts.iter().map(|s| (*s).to_owned()).collect(),
-                file_names: names.iter().map(|s| (*s).to_owned()).collect(),
-                shebangs: interps.iter().map(|s| (*s).to_owned()).collect(),
-            });
+        for language in BUILTIN_LANGUAGES {
+            t.add(&language.spec());
         }
         t
     }

@@ -11,11 +11,13 @@ mod filters;
 mod input;
 mod inputs;
 mod packages;
+mod partition;
 
-pub use detect::LanguageTable;
+pub use detect::{BUILTIN_LANGUAGES, BuiltinLanguage, LanguageTable, builtin_spec};
 pub use input::InputConfig;
 pub use inputs::{RepoInput, expand};
 pub use packages::{Listed, MANIFESTS, Package, Split, package_name, split};
+pub use partition::Partition;
 
 use crate::model::RepoSnapshot;
 use crate::stats::IngestStats;

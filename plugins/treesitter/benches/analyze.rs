@@ -10,7 +10,7 @@ use repo2agent_core::config::InputConfig;
 use repo2agent_core::ingest::{Ingestor, LanguageTable, expand};
 use repo2agent_core::model::RepoSnapshot;
 use repo2agent_core::stats::{AnalysisStats, IngestStats};
-use repo2agent_treesitter::NAMES;
+use repo2agent_treesitter::names;
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Vec<String> {
@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
     let bytes: u64 = snapshots
         .iter()
         .flat_map(|s| &s.files)
-        .filter(|f| f.language.as_deref().is_some_and(|l| NAMES.contains(&l)))
+        .filter(|f| f.language.as_deref().is_some_and(|l| names().any(|n| n == l)))
         .map(|f| f.text.len() as u64)
         .sum();
     let mut stats = AnalysisStats::default();

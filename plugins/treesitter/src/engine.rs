@@ -1,6 +1,6 @@
 //! The query-driven analyzer: a tree-sitter grammar plus two query files make a
 //! language, a third (references) adds the names each file uses (see
-//! `queries/README.md` for the capture conventions).
+//! `languages/README.md` for the capture conventions).
 
 use repo2agent_core::StageError;
 use repo2agent_core::model::{FileOutline, Import, Reference, ReferenceKind, Symbol, SymbolKind, TextSpan};

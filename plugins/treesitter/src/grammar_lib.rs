@@ -41,7 +41,7 @@ pub struct TreeSitterConfig {
     /// `#!` interpreters. Default none.
     #[serde(default)]
     pub shebangs: Vec<String>,
-    /// Outline query file (see `queries/README.md`), relative to the config file.
+    /// Outline query file (see `plugins/treesitter/languages/README.md`), relative to the config file.
     pub outline_query: PathBuf,
     /// Imports query file (`@path` captures, resolved as paths). Default: no imports.
     #[serde(default)]

@@ -2,7 +2,7 @@
 //!
 //! Owns the tree-sitter analyzers of Python, Rust, JavaScript, TypeScript (with
 //! TSX), Go, Java, C and C++, whose outlines and imports are described by query
-//! files under `queries/`, the per-language import resolvers, and the
+//! files under `languages/NAME/`, the per-language import resolvers, and the
 //! `tree-sitter` analyzer type that loads a grammar from a shared library plus
 //! query files at run time. The dependency graph and the order live in the core.
 
@@ -13,7 +13,7 @@ mod resolve;
 
 pub use engine::{DocStyle, Extractor, Grammar, ImportStyle, QueryError};
 pub use grammar_lib::{GrammarLibError, TreeSitterConfig};
-pub use languages::NAMES;
+pub use languages::names;
 pub use resolve::{ModuleRule, ResolverKind};
 
 use repo2agent_core::StageError;
@@ -72,9 +72,8 @@ impl Analyzer for TreeSitterAnalyzer {
 
 /// Every built-in analyzer with its default options.
 pub fn builtin_analyzers() -> Result<Vec<Arc<dyn Analyzer>>, QueryError> {
-    NAMES
-        .iter()
-        .filter_map(|n| TreeSitterAnalyzer::builtin(n))
+    languages::names()
+        .filter_map(TreeSitterAnalyzer::builtin)
         .map(|a| a.map(|a| Arc::new(a) as Arc<dyn Analyzer>))
         .collect()
 }
@@ -90,7 +89,7 @@ pub struct BuiltinConfig {
 
 /// Registers the eight built-in analyzers and the `tree-sitter` type.
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
-    for name in NAMES {
+    for name in languages::names() {
         registry.register::<dyn Analyzer, BuiltinConfig, _>(
             name,
             Origin::BuiltIn(CRATE),

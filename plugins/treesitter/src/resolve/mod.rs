@@ -1,10 +1,16 @@
 //! Import resolution per language: raw imports to files of the same repository.
 
+#[path = "../../languages/c/resolve.rs"]
 mod c;
+#[path = "../../languages/go/resolve.rs"]
 mod go;
+#[path = "../../languages/java/resolve.rs"]
 mod java;
+#[path = "../../languages/javascript/resolve.rs"]
 mod javascript;
+#[path = "../../languages/python/resolve.rs"]
 mod python;
+#[path = "../../languages/rust/resolve.rs"]
 mod rust;
 
 use repo2agent_core::model::{FileId, Import, ImportTarget, RepoSnapshot, SourceFile};

@@ -2,8 +2,8 @@
 //!
 //! Stages: ingest → analyze → simulate (with the run's policy) → search (when
 //! configured: thoughts rewritten under a scorer) → ground (the byte-exact
-//! check) → format ([`crate::worker`], one repository per worker thread) →
-//! tokenize → mask → pack → MDS shards ([`crate::assemble`], in order).
+//! check) → format ([`crate::run::worker`], one repository per worker thread) →
+//! tokenize → mask → pack → MDS shards ([`crate::run::assemble`], in order).
 //!
 //! Repositories are taken in an order shuffled with the seed. `run.workers`
 //! threads each take the next repository, at most a bounded window ahead of
@@ -18,16 +18,16 @@
 //! A tokenizer that must first be trained on the corpus (`bpe`) is trained
 //! from the units once every repository is done, then the shards are written.
 
-use crate::assemble::Assembler;
 use crate::config::RunConfig;
 use crate::ingest::{self, Ingestor, LanguageTable, RepoInput};
 use crate::output::{write_atomic, write_json};
-use crate::progress::{NoProgress, Progress, ProgressEvent};
-pub use crate::report::{PipelineError, RunReport};
+use crate::run::assemble::Assembler;
+use crate::run::progress::{NoProgress, Progress, ProgressEvent};
+pub use crate::run::report::{PipelineError, RunReport};
+use crate::run::units::{RUN_FILE, RunHead, Status, UNITS_DIR, Unit};
+use crate::run::worker::{Shared, process};
 use crate::stage::Analyzer;
 use crate::stats::RunStats;
-use crate::units::{RUN_FILE, RunHead, Status, UNITS_DIR, Unit};
-use crate::worker::{Shared, process};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;

@@ -98,13 +98,13 @@ pub fn estimate(config: &RunConfig) -> Result<Estimate, std::io::Error> {
         .and_then(|s| s.component.rewrite_bound())
         .filter(|_| config.formatter.is_some());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (ingestor, analyzers) = crate::pipeline::ingestor(config);
+    let (ingestor, analyzers) = crate::run::pipeline::ingestor(config);
     // Repositories over `input.max_repo_bytes` are estimated piece by piece, as run takes them.
-    let pieces = crate::pipeline::split_repos(
+    let pieces = crate::run::pipeline::split_repos(
         repos,
         &ingestor,
         config.input.max_repo_bytes,
-        crate::pipeline::workers(config),
+        crate::run::pipeline::workers(config),
     );
     for (_, repo) in &pieces {
         if repo.package.as_ref().is_some_and(|p| p.too_large) {

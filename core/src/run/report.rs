@@ -24,7 +24,7 @@ pub enum PipelineError {
     Tokenizer(crate::StageError),
     /// A unit of an earlier run or of a part to merge cannot be read.
     #[error("{0}")]
-    Unit(#[from] crate::units::UnitError),
+    Unit(#[from] crate::run::units::UnitError),
     /// The output directory holds work this run cannot reuse, or parts do not fit together.
     #[error("{0}")]
     Mismatch(String),

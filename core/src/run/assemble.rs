@@ -1,5 +1,5 @@
 //! Units → outputs: `trajectories.jsonl`, `shards/`, `manifest.jsonl` and
-//! `stats.json`, written from the units in position order (see [`crate::units`]).
+//! `stats.json`, written from the units in position order (see [`crate::run::units`]).
 //! `run` assembles while its workers go on; `merge` assembles the units of
 //! several runs. Every output is written under a temporary name and renamed
 //! into place when the whole run is assembled (the shard directory as
@@ -8,10 +8,10 @@
 
 use crate::config::RunConfig;
 use crate::output::{AtomicFile, SHARD_DIR, TRAJECTORIES_FILE, TRAJECTORIES_ZSTD_FILE, write_json};
-use crate::report::{PipelineError, RunReport};
+use crate::run::report::{PipelineError, RunReport};
+use crate::run::units::{MANIFEST_FILE, ManifestEntry, Status, Unit};
 use crate::shard::{Compression, PackConfig, Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};
 use crate::stats::RunStats;
-use crate::units::{MANIFEST_FILE, ManifestEntry, Status, Unit};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -7,12 +7,12 @@
 //! config and inputs, every part of N present once, and every unit must still
 //! have the hash its manifest recorded.
 
-use crate::assemble::Assembler;
 use crate::config::RunConfig;
-use crate::progress::{Progress, ProgressEvent};
-use crate::report::{PipelineError, RunReport};
+use crate::run::assemble::Assembler;
+use crate::run::progress::{Progress, ProgressEvent};
+use crate::run::report::{PipelineError, RunReport};
+use crate::run::units::{ManifestEntry, RunHead, Status, Unit};
 use crate::stats::RunStats;
-use crate::units::{ManifestEntry, RunHead, Status, Unit};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,7 +33,7 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
                 out.display()
             ));
         }
-        if part.join(crate::units::MANIFEST_FILE).is_file() && !part.join(crate::units::UNITS_DIR).exists() {
+        if part.join(crate::run::units::MANIFEST_FILE).is_file() && !part.join(crate::run::units::UNITS_DIR).exists() {
             return mismatch(format!(
                 "{} has no units: they were removed after its run (`run --keep-units=false` or `clean`), and a part is merged from them; run it again",
                 part.display()
@@ -139,12 +139,12 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
 
 /// The parts of one split, each once and none missing (or one unsplit run).
 fn check_parts(parts: &[PathBuf], heads: &[RunHead]) -> Result<(), PipelineError> {
-    let parsed: Vec<Option<crate::partition::Partition>> = heads
+    let parsed: Vec<Option<crate::ingest::Partition>> = heads
         .iter()
         .map(|h| {
             h.partition
                 .as_deref()
-                .and_then(|p| crate::partition::Partition::parse(p).ok())
+                .and_then(|p| crate::ingest::Partition::parse(p).ok())
         })
         .collect();
     if parsed.iter().all(Option::is_none) {

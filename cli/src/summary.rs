@@ -104,6 +104,13 @@ pub(crate) fn print_plugins(registry: &Registry, cfg: Option<&RunConfig>) {
 
 /// What a run (or `merge`) did, stage by stage.
 pub(crate) fn print_run_summary(report: &pipeline::RunReport) {
+    print_inputs(report);
+    print_simulation(report);
+    print_outputs(report);
+}
+
+/// What was read: repositories, files, the analysis.
+fn print_inputs(report: &pipeline::RunReport) {
     let r = &report.stats.repos;
     println!(
         "processed: {} repositories, {} done, {} empty, {} failed{}{}{}",
@@ -162,6 +169,10 @@ pub(crate) fn print_run_summary(report: &pipeline::RunReport) {
     if !a.failed.is_empty() {
         println!("analysis failures: {:?}", a.failed);
     }
+}
+
+/// What was simulated: trajectories, model calls, search, thought value.
+fn print_simulation(report: &pipeline::RunReport) {
     let sim = &report.stats.simulation;
     if let Some(path) = &report.trajectories_path {
         println!(
@@ -233,6 +244,10 @@ pub(crate) fn print_run_summary(report: &pipeline::RunReport) {
             );
         }
     }
+}
+
+/// What was written: documents, tokens and shards, where the stats are.
+fn print_outputs(report: &pipeline::RunReport) {
     if report.stats.format.documents > 0 {
         println!(
             "formatted: {} documents, characters by role {:?}",

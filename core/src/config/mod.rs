@@ -151,6 +151,17 @@ pub fn parse(text: &str, name: &str, base_dir: &Path, registry: &mut Registry) -
 
 /// Declared policies and scorers by (kind, name), each with why it failed to
 /// build if it did.
+/// Components of one kind by their name in the config.
+type Components<T> = BTreeMap<String, Named<T>>;
+
+/// The stages a config builds, as the checks across sections see them.
+struct Stages<'s> {
+    has_policy: bool,
+    formatter: Option<&'s Named<dyn Formatter>>,
+    search: Option<&'s Named<dyn SearchStrategy>>,
+    evaluate: bool,
+}
+
 type Declared = BTreeMap<(Kind, String), Option<String>>;
 
 struct Resolver<'a, 'r> {
@@ -236,44 +247,17 @@ impl<'a> Resolver<'a, '_> {
         let mask_entry = take("mask");
         let tokenizer_entry = take("tokenizer");
 
-        let empty_policies = BTreeMap::new();
-        let empty_scorers = BTreeMap::new();
-
         // Analyzers and policies depend on nothing.
         let analyzers = self.analyzers(analyzer_entries, run.seed, &declared);
-        let mut policies: BTreeMap<String, Named<dyn Policy>> = BTreeMap::new();
-        for (name, value) in policy_entries {
-            let ctx = self.ctx(run.seed, &empty_policies, &empty_scorers, &declared);
-            let before = self.problems.len();
-            match self.component::<dyn Policy>(&format!("policies.{name}"), &name, value, None, &ctx) {
-                Some(c) => {
-                    policies.insert(name, c);
-                }
-                None => self.record_failure(&mut declared, Kind::Policy, name, before),
-            }
-        }
+        let (policies, scorers) = self.models(run.seed, policy_entries, scorer_entries, &mut declared);
         let policy_objects: BTreeMap<String, Arc<dyn Policy>> = policies
             .iter()
             .map(|(k, v)| (k.clone(), Arc::clone(&v.component)))
             .collect();
-
-        // Scorers may refer to policies (a scorer served by the teacher's server).
-        let mut scorers: BTreeMap<String, Named<dyn Scorer>> = BTreeMap::new();
-        for (name, value) in scorer_entries {
-            let ctx = self.ctx(run.seed, &policy_objects, &empty_scorers, &declared);
-            let before = self.problems.len();
-            match self.component::<dyn Scorer>(&format!("scorers.{name}"), &name, value, None, &ctx) {
-                Some(c) => {
-                    scorers.insert(name, c);
-                }
-                None => self.record_failure(&mut declared, Kind::Scorer, name, before),
-            }
-        }
         let scorer_objects: BTreeMap<String, Arc<dyn Scorer>> = scorers
             .iter()
             .map(|(k, v)| (k.clone(), Arc::clone(&v.component)))
             .collect();
-
         let ctx = self.ctx(run.seed, &policy_objects, &scorer_objects, &declared);
         let search =
             search_entry.and_then(|(_, v)| self.component::<dyn SearchStrategy>("search", "search", v, None, &ctx));
@@ -315,41 +299,13 @@ impl<'a> Resolver<'a, '_> {
             .and_then(|v| self.component::<dyn Tokenizer>("tokenizer", "tokenizer", v, Some(tokenizer_type), &ctx));
 
         let policy = self.select_policy(&run, &policies);
-        if let Some(f) = &formatter
-            && f.component.needs_trajectory()
-            && policies.is_empty()
-        {
-            self.problems.push(Problem {
-                path: "format".into(),
-                ..Problem::new(format!(
-                    "the `{}` format renders trajectories, but no policy is declared; add [policies.NAME] (e.g. type = \"template\") or use type = \"raw-repos\"",
-                    f.type_name
-                ))
-            });
-        }
-
-        if let Some(s) = &search
-            && s.component.rewrites_thoughts()
-        {
-            let renders_thoughts = formatter.as_ref().is_some_and(|f| f.component.needs_trajectory());
-            if policies.is_empty() || !renders_thoughts {
-                let message = format!(
-                    "the `{}` search rewrites thoughts and scores them as the trained model sees them: it needs a policy ([policies.NAME]) and an agent format ([format] type = \"agent\")",
-                    s.type_name
-                );
-                self.problem(search_span, "search", message);
-            }
-        }
-        if evaluate.is_some() {
-            let renders_thoughts = formatter.as_ref().is_some_and(|f| f.component.needs_trajectory());
-            if policies.is_empty() || !renders_thoughts {
-                self.problem(
-                    evaluate_span,
-                    "evaluate",
-                    "[evaluate] scores the real code after the thoughts as the trained model sees them: it needs a policy ([policies.NAME]) and an agent format ([format] type = \"agent\")",
-                );
-            }
-        }
+        let stages = Stages {
+            has_policy: !policies.is_empty(),
+            formatter: formatter.as_ref(),
+            search: search.as_ref(),
+            evaluate: evaluate.is_some(),
+        };
+        self.check_stages(&stages, search_span, evaluate_span);
         RunConfig {
             source: self.source.name.to_owned(),
             base_dir: self.base_dir.to_path_buf(),
@@ -370,6 +326,88 @@ impl<'a> Resolver<'a, '_> {
             formatter,
             masker,
             tokenizer,
+        }
+    }
+
+    /// Builds the policies, then the scorers (which may refer to policies: a
+    /// scorer served by the teacher's server); a failure is recorded in `declared`.
+    fn models(
+        &mut self,
+        seed: u64,
+        policy_entries: Vec<(String, Spanned<DeValue<'a>>)>,
+        scorer_entries: Vec<(String, Spanned<DeValue<'a>>)>,
+        declared: &mut Declared,
+    ) -> (Components<dyn Policy>, Components<dyn Scorer>) {
+        let (empty_policies, empty_scorers) = (BTreeMap::new(), BTreeMap::new());
+        let mut policies: BTreeMap<String, Named<dyn Policy>> = BTreeMap::new();
+        for (name, value) in policy_entries {
+            let ctx = self.ctx(seed, &empty_policies, &empty_scorers, declared);
+            let before = self.problems.len();
+            match self.component::<dyn Policy>(&format!("policies.{name}"), &name, value, None, &ctx) {
+                Some(c) => {
+                    policies.insert(name, c);
+                }
+                None => self.record_failure(declared, Kind::Policy, name, before),
+            }
+        }
+        let policy_objects: BTreeMap<String, Arc<dyn Policy>> = policies
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(&v.component)))
+            .collect();
+
+        // Scorers may refer to policies (a scorer served by the teacher's server).
+        let mut scorers: BTreeMap<String, Named<dyn Scorer>> = BTreeMap::new();
+        for (name, value) in scorer_entries {
+            let ctx = self.ctx(seed, &policy_objects, &empty_scorers, declared);
+            let before = self.problems.len();
+            match self.component::<dyn Scorer>(&format!("scorers.{name}"), &name, value, None, &ctx) {
+                Some(c) => {
+                    scorers.insert(name, c);
+                }
+                None => self.record_failure(declared, Kind::Scorer, name, before),
+            }
+        }
+        (policies, scorers)
+    }
+
+    /// Checks that need several sections: a format that renders trajectories
+    /// needs a policy; a search that rewrites thoughts and an evaluation need a
+    /// policy and an agent format.
+    fn check_stages(&mut self, stages: &Stages<'_>, search_span: Range<usize>, evaluate_span: Range<usize>) {
+        if let Some(f) = stages.formatter
+            && f.component.needs_trajectory()
+            && !stages.has_policy
+        {
+            self.problems.push(Problem {
+                path: "format".into(),
+                ..Problem::new(format!(
+                    "the `{}` format renders trajectories, but no policy is declared; add [policies.NAME] (e.g. type = \"template\") or use type = \"raw-repos\"",
+                    f.type_name
+                ))
+            });
+        }
+
+        if let Some(s) = stages.search
+            && s.component.rewrites_thoughts()
+        {
+            let renders_thoughts = stages.formatter.is_some_and(|f| f.component.needs_trajectory());
+            if !stages.has_policy || !renders_thoughts {
+                let message = format!(
+                    "the `{}` search rewrites thoughts and scores them as the trained model sees them: it needs a policy ([policies.NAME]) and an agent format ([format] type = \"agent\")",
+                    s.type_name
+                );
+                self.problem(search_span, "search", message);
+            }
+        }
+        if stages.evaluate {
+            let renders_thoughts = stages.formatter.is_some_and(|f| f.component.needs_trajectory());
+            if !stages.has_policy || !renders_thoughts {
+                self.problem(
+                    evaluate_span,
+                    "evaluate",
+                    "[evaluate] scores the real code after the thoughts as the trained model sees them: it needs a policy ([policies.NAME]) and an agent format ([format] type = \"agent\")",
+                );
+            }
         }
     }
 

@@ -14,6 +14,8 @@ mod copied;
 mod describe;
 mod doc;
 mod facts;
+mod opening;
+mod phrases;
 mod rng;
 mod text;
 mod views;

@@ -229,79 +229,8 @@ pub fn load_recipe(path: &Path) -> Result<TrainConfig, ConfigError> {
     load_with(path, Data::SetByCaller)
 }
 
-/// [`parse`], with the data requirement given.
-pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<TrainConfig, ConfigError> {
-    let source = SourceText { name, text };
-    let fail = |problems: Vec<Problem>| ConfigError::sorted(name, problems);
-    let doc = parse_document(&source).map_err(fail)?;
-    let doc = doc.into_inner();
-    let mut problems = Vec::new();
-    let mut cfg = TrainConfig::default();
-    let mut spans: std::collections::BTreeMap<String, Range<usize>> = Default::default();
-    let mut seen_data = false;
-    for (key, value) in doc {
-        let k = key.get_ref().to_string();
-        spans.insert(k.clone(), key.span());
-        if let DeValue::Table(t) = value.get_ref() {
-            for (kk, _) in t.iter() {
-                spans.insert(format!("{k}.{}", kk.get_ref()), kk.span());
-                if k == "optimizer" && !OPTIMIZER_KEYS.contains(&kk.get_ref().as_ref()) {
-                    problems.push(source.problem(
-                        Some(kk.span()),
-                        &k,
-                        format!(
-                            "unknown field `{}`, expected one of {}",
-                            kk.get_ref(),
-                            OPTIMIZER_KEYS.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        fn section<T: DeserializeOwned>(
-            source: &SourceText<'_>,
-            path: &str,
-            anchor: Range<usize>,
-            value: toml::Spanned<DeValue<'_>>,
-            problems: &mut Vec<Problem>,
-        ) -> Option<T> {
-            Section::table(path, value, anchor, *source)
-                .map_err(|p| vec![p])
-                .and_then(|s| s.deserialize())
-                .map_err(|p| problems.extend(p))
-                .ok()
-        }
-        let anchor = key.span();
-        let p = &mut problems;
-        match k.as_str() {
-            "model" => cfg.model = section(&source, &k, anchor, value, p).unwrap_or_default(),
-            "data" => {
-                seen_data = true;
-                cfg.data = section(&source, &k, anchor, value, p).unwrap_or_default();
-            }
-            "train" => cfg.train = section(&source, &k, anchor, value, p).unwrap_or_default(),
-            "optimizer" => cfg.optimizer = section(&source, &k, anchor, value, p).unwrap_or_default(),
-            "checkpoint" => cfg.checkpoint = section(&source, &k, anchor, value, p).unwrap_or_default(),
-            "eval" => cfg.eval = section(&source, &k, anchor, value, p).unwrap_or_default(),
-            _ => problems.push(source.problem(
-                Some(anchor),
-                &k,
-                format!("unknown section `{k}`; known sections: {}", SECTIONS.join(", ")),
-            )),
-        }
-    }
-    let resolve = |p: &Path| repo2agent_core::config::resolve_path(base, p);
-    cfg.data.train = resolve(&cfg.data.train);
-    cfg.data.eval = cfg.data.eval.as_deref().map(resolve);
-    cfg.model.from = cfg.model.from.as_deref().map(resolve);
-    cfg.model.config = cfg.model.config.as_deref().map(resolve);
-    cfg.train.output = resolve(&cfg.train.output);
-    // Value checks, each placed at its key (or its section).
-    let mut at = |key: &str, message: String| {
-        let section = key.split('.').next().unwrap_or(key);
-        let span = spans.get(key).or_else(|| spans.get(section)).cloned();
-        problems.push(source.problem(span, section, message));
-    };
+/// The checks of values, each reported at its key (`at`).
+fn check_values(cfg: &TrainConfig, data: Data, seen_data: bool, at: &mut dyn FnMut(&str, String)) {
     if data == Data::SetByCaller {
         if seen_data {
             at(
@@ -411,6 +340,82 @@ pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<Tra
         let key = format!("optimizer.{}", message.split(' ').next().unwrap_or(""));
         at(&key, message);
     }
+}
+
+/// [`parse`], with the data requirement given.
+pub fn parse_with(text: &str, name: &str, base: &Path, data: Data) -> Result<TrainConfig, ConfigError> {
+    let source = SourceText { name, text };
+    let fail = |problems: Vec<Problem>| ConfigError::sorted(name, problems);
+    let doc = parse_document(&source).map_err(fail)?;
+    let doc = doc.into_inner();
+    let mut problems = Vec::new();
+    let mut cfg = TrainConfig::default();
+    let mut spans: std::collections::BTreeMap<String, Range<usize>> = Default::default();
+    let mut seen_data = false;
+    for (key, value) in doc {
+        let k = key.get_ref().to_string();
+        spans.insert(k.clone(), key.span());
+        if let DeValue::Table(t) = value.get_ref() {
+            for (kk, _) in t.iter() {
+                spans.insert(format!("{k}.{}", kk.get_ref()), kk.span());
+                if k == "optimizer" && !OPTIMIZER_KEYS.contains(&kk.get_ref().as_ref()) {
+                    problems.push(source.problem(
+                        Some(kk.span()),
+                        &k,
+                        format!(
+                            "unknown field `{}`, expected one of {}",
+                            kk.get_ref(),
+                            OPTIMIZER_KEYS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        fn section<T: DeserializeOwned>(
+            source: &SourceText<'_>,
+            path: &str,
+            anchor: Range<usize>,
+            value: toml::Spanned<DeValue<'_>>,
+            problems: &mut Vec<Problem>,
+        ) -> Option<T> {
+            Section::table(path, value, anchor, *source)
+                .map_err(|p| vec![p])
+                .and_then(|s| s.deserialize())
+                .map_err(|p| problems.extend(p))
+                .ok()
+        }
+        let anchor = key.span();
+        let p = &mut problems;
+        match k.as_str() {
+            "model" => cfg.model = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            "data" => {
+                seen_data = true;
+                cfg.data = section(&source, &k, anchor, value, p).unwrap_or_default();
+            }
+            "train" => cfg.train = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            "optimizer" => cfg.optimizer = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            "checkpoint" => cfg.checkpoint = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            "eval" => cfg.eval = section(&source, &k, anchor, value, p).unwrap_or_default(),
+            _ => problems.push(source.problem(
+                Some(anchor),
+                &k,
+                format!("unknown section `{k}`; known sections: {}", SECTIONS.join(", ")),
+            )),
+        }
+    }
+    let resolve = |p: &Path| repo2agent_core::config::resolve_path(base, p);
+    cfg.data.train = resolve(&cfg.data.train);
+    cfg.data.eval = cfg.data.eval.as_deref().map(resolve);
+    cfg.model.from = cfg.model.from.as_deref().map(resolve);
+    cfg.model.config = cfg.model.config.as_deref().map(resolve);
+    cfg.train.output = resolve(&cfg.train.output);
+    // Value checks, each placed at its key (or its section).
+    let mut at = |key: &str, message: String| {
+        let section = key.split('.').next().unwrap_or(key);
+        let span = spans.get(key).or_else(|| spans.get(section)).cloned();
+        problems.push(source.problem(span, section, message));
+    };
+    check_values(&cfg, data, seen_data, &mut at);
     if problems.is_empty() {
         Ok(cfg)
     } else {

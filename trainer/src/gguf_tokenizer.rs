@@ -154,27 +154,7 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String, GgufError> {
             .collect::<Result<_, _>>()?,
     };
 
-    // The merges, in rank order.
-    let mut seen = HashSet::new();
-    let mut merges = Vec::new();
-    for (i, m) in array_meta(file, "tokenizer.ggml.merges")?
-        .ok_or_else(|| missing("tokenizer.ggml.merges"))?
-        .iter()
-        .enumerate()
-    {
-        let m = m
-            .as_str()
-            .ok_or_else(|| format_err(format!("tokenizer.ggml.merges[{i}] is not a string")))?;
-        // llama.cpp: `word.find(' ', 1)` (a space byte is never inside a UTF-8 sequence).
-        let Some(pos) = m.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1) else {
-            continue;
-        };
-        let (a, b) = (&m[..pos], &m[pos + 1..]);
-        let known = |s: &str| vocab.contains_key(s);
-        if known(a) && known(b) && known(&format!("{a}{b}")) && seen.insert((a, b)) {
-            merges.push(json!([a, b]));
-        }
-    }
+    let merges = merges(file, &vocab)?;
 
     // Special token ids (llama.cpp ignores an id outside the vocabulary).
     let id = |key: &str| -> Result<Option<usize>, GgufError> {
@@ -212,41 +192,7 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String, GgufError> {
         })
         .collect();
 
-    let post_processor = if add_bos || add_eos {
-        let mut single = Vec::new();
-        let mut special_tokens = BTreeMap::new();
-        let mut special = |key: &str, id: Option<usize>| -> Result<Value, GgufError> {
-            let id = id.ok_or_else(|| missing(&format!("tokenizer.ggml.{key}_token_id (add_{key}_token is true)")))?;
-            let content = &tokens[id];
-            special_tokens.insert(
-                content.clone(),
-                json!({"id": content, "ids": [id], "tokens": [content]}),
-            );
-            Ok(json!({"SpecialToken": {"id": content, "type_id": 0}}))
-        };
-        if add_bos {
-            single.push(special("bos", bos)?);
-        }
-        single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
-        if add_eos {
-            single.push(special("eos", eos)?);
-        }
-        let pair: Vec<Value> = single
-            .iter()
-            .cloned()
-            .chain(single.iter().map(|piece| match piece.get("Sequence") {
-                Some(_) => json!({"Sequence": {"id": "B", "type_id": 1}}),
-                None => {
-                    let mut piece = piece.clone();
-                    piece["SpecialToken"]["type_id"] = json!(1);
-                    piece
-                }
-            }))
-            .collect();
-        json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": special_tokens})
-    } else {
-        Value::Null
-    };
+    let post_processor = post_processor(&tokens, (add_bos, bos), (add_eos, eos))?;
 
     let mut pretokenizers: Vec<Value> = pre
         .regexes
@@ -280,6 +226,76 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String, GgufError> {
         },
     });
     Ok(out.to_string())
+}
+
+/// The merges in rank order, as llama.cpp reads them: each split at its first
+/// space after the first byte, kept when both parts and their join are in the
+/// vocabulary, once.
+fn merges(file: &GgufFile, vocab: &HashMap<&str, usize>) -> Result<Vec<Value>, GgufError> {
+    let mut seen = HashSet::new();
+    let mut merges = Vec::new();
+    for (i, m) in array_meta(file, "tokenizer.ggml.merges")?
+        .ok_or_else(|| missing("tokenizer.ggml.merges"))?
+        .iter()
+        .enumerate()
+    {
+        let m = m
+            .as_str()
+            .ok_or_else(|| format_err(format!("tokenizer.ggml.merges[{i}] is not a string")))?;
+        // llama.cpp: `word.find(' ', 1)` (a space byte is never inside a UTF-8 sequence).
+        let Some(pos) = m.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1) else {
+            continue;
+        };
+        let (a, b) = (&m[..pos], &m[pos + 1..]);
+        let known = |s: &str| vocab.contains_key(s);
+        if known(a) && known(b) && known(&format!("{a}{b}")) && seen.insert((a, b)) {
+            merges.push(json!([a, b]));
+        }
+    }
+    Ok(merges)
+}
+
+/// The template that adds BOS and/or EOS (`(add, id)` of each), or null.
+fn post_processor(
+    tokens: &[String],
+    (add_bos, bos): (bool, Option<usize>),
+    (add_eos, eos): (bool, Option<usize>),
+) -> Result<Value, GgufError> {
+    if add_bos || add_eos {
+        let mut single = Vec::new();
+        let mut special_tokens = BTreeMap::new();
+        let mut special = |key: &str, id: Option<usize>| -> Result<Value, GgufError> {
+            let id = id.ok_or_else(|| missing(&format!("tokenizer.ggml.{key}_token_id (add_{key}_token is true)")))?;
+            let content = &tokens[id];
+            special_tokens.insert(
+                content.clone(),
+                json!({"id": content, "ids": [id], "tokens": [content]}),
+            );
+            Ok(json!({"SpecialToken": {"id": content, "type_id": 0}}))
+        };
+        if add_bos {
+            single.push(special("bos", bos)?);
+        }
+        single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+        if add_eos {
+            single.push(special("eos", eos)?);
+        }
+        let pair: Vec<Value> = single
+            .iter()
+            .cloned()
+            .chain(single.iter().map(|piece| match piece.get("Sequence") {
+                Some(_) => json!({"Sequence": {"id": "B", "type_id": 1}}),
+                None => {
+                    let mut piece = piece.clone();
+                    piece["SpecialToken"]["type_id"] = json!(1);
+                    piece
+                }
+            }))
+            .collect();
+        Ok(json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": special_tokens}))
+    } else {
+        Ok(Value::Null)
+    }
 }
 
 fn missing(key: &str) -> GgufError {

@@ -347,6 +347,115 @@ impl Metrics {
     }
 }
 
+/// Where a run starts: the newest checkpoint's model, optimizer moments (into
+/// `opt`), data position, step and token count when resuming, else the
+/// initial model at step 0.
+struct Start {
+    model: Llama,
+    shape: LlamaConfig,
+    data: DataPosition,
+    step: u64,
+    tokens: u64,
+    /// Whether it resumed from a checkpoint.
+    resumed: bool,
+}
+
+fn start(
+    cfg: &TrainConfig,
+    opts: &RunOptions,
+    meta: Option<&DatasetMeta>,
+    device: &Device,
+    opt: &mut AdamW,
+    log: &mut dyn FnMut(&str),
+) -> Result<Start, TrainError> {
+    let out = &cfg.train.output;
+    let existing = checkpoints(out);
+    if !opts.resume && !existing.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "{} already has checkpoints (the newest at step {}): pass --resume to continue, or choose another train.output",
+            out.display(),
+            existing.last().map_or(0, |c| c.0)
+        )));
+    }
+    let latest = if opts.resume { existing.last().cloned() } else { None };
+    let (model, shape, data, step, tokens) = match &latest {
+        Some((_, dir)) => {
+            let state: CheckpointState = serde_json::from_str(
+                &std::fs::read_to_string(dir.join("state.json")).map_err(io(&dir.join("state.json")))?,
+            )
+            .map_err(|e| TrainError::Invalid(format!("{}: {e}", dir.join("state.json").display())))?;
+            if state.seed != cfg.train.seed {
+                return Err(TrainError::Invalid(format!(
+                    "the checkpoint was made with seed {} but the config says {}",
+                    state.seed, cfg.train.seed
+                )));
+            }
+            let tensors = weights::read_safetensors(&dir.join("model.safetensors"))?;
+            let (model, _) = weights::load_tensors(state.model.init(device), &tensors)?;
+            let moments: HostTensors = weights::read_safetensors(&dir.join("optimizer.safetensors"))?;
+            opt.load_state(state.step, &moments, device);
+            log(&format!("resuming from {} (step {})", dir.display(), state.step));
+            (model, state.model.clone(), state.data, state.step, state.tokens)
+        }
+        None => {
+            let (model, shape) = initial_model(cfg, meta, device)?;
+            (model, shape, DataPosition::default(), 0, 0)
+        }
+    };
+    Ok(Start {
+        model,
+        shape,
+        data,
+        step,
+        tokens,
+        resumed: latest.is_some(),
+    })
+}
+
+/// One optimizer step's gradients, accumulated over its micro-batches: the
+/// gradients, the summed loss and the input positions computed.
+fn accumulate(
+    model: &Llama,
+    global: &[Example],
+    total_weight: f64,
+    cfg: &TrainConfig,
+    device: &Device,
+) -> (GradAccumulator, f64, u64) {
+    let mut input_tokens = 0u64;
+    let mut acc = GradAccumulator::default();
+    let mut loss_sum = 0f64;
+    for micro in global.chunks(cfg.train.micro_batch) {
+        let len = micro.iter().map(|e| e.inputs.len()).max().unwrap_or(0);
+        let micro: Vec<Example> = micro
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                e.pad_to(len);
+                e
+            })
+            .collect();
+        let inputs = Inputs::from_examples(&micro, device);
+        let logits = match cfg.train.precision {
+            Precision::F32 => model.forward(&inputs),
+            Precision::Bf16 => model.forward_bf16(&inputs),
+        };
+        let targets: Vec<u32> = micro.iter().flat_map(|e| e.targets.iter().copied()).collect();
+        let w: Vec<f32> = micro.iter().flat_map(|e| e.weights.iter().copied()).collect();
+        let loss = weighted_nll(logits, &targets, &w, total_weight);
+        loss_sum += f64::from(
+            loss.clone()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap_or_default()[0],
+        );
+        let grads = loss.backward();
+        acc.add(model, &grads);
+        input_tokens += (micro.len() * len) as u64;
+    }
+    (acc, loss_sum, input_tokens)
+}
+
 /// Runs (or resumes) training as `cfg` says; `log` gets one human line per step.
 pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> Result<TrainSummary, TrainError> {
     let out = &cfg.train.output;
@@ -371,40 +480,15 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
     };
 
     // Start: fresh, or the newest checkpoint.
-    let existing = checkpoints(out);
-    if !opts.resume && !existing.is_empty() {
-        return Err(TrainError::Invalid(format!(
-            "{} already has checkpoints (the newest at step {}): pass --resume to continue, or choose another train.output",
-            out.display(),
-            existing.last().map_or(0, |c| c.0)
-        )));
-    }
-    let latest = if opts.resume { existing.last().cloned() } else { None };
     let mut opt = AdamW::new(cfg.optimizer.adamw.clone());
-    let (mut model, shape, mut pos, mut step, mut tokens) = match &latest {
-        Some((_, dir)) => {
-            let state: CheckpointState = serde_json::from_str(
-                &std::fs::read_to_string(dir.join("state.json")).map_err(io(&dir.join("state.json")))?,
-            )
-            .map_err(|e| TrainError::Invalid(format!("{}: {e}", dir.join("state.json").display())))?;
-            if state.seed != cfg.train.seed {
-                return Err(TrainError::Invalid(format!(
-                    "the checkpoint was made with seed {} but the config says {}",
-                    state.seed, cfg.train.seed
-                )));
-            }
-            let tensors = weights::read_safetensors(&dir.join("model.safetensors"))?;
-            let (model, _) = weights::load_tensors(state.model.init(&device), &tensors)?;
-            let moments: HostTensors = weights::read_safetensors(&dir.join("optimizer.safetensors"))?;
-            opt.load_state(state.step, &moments, &device);
-            log(&format!("resuming from {} (step {})", dir.display(), state.step));
-            (model, state.model.clone(), state.data, state.step, state.tokens)
-        }
-        None => {
-            let (model, shape) = initial_model(cfg, meta.as_ref(), &device)?;
-            (model, shape, DataPosition::default(), 0, 0)
-        }
-    };
+    let Start {
+        mut model,
+        shape,
+        data: mut pos,
+        mut step,
+        mut tokens,
+        resumed,
+    } = start(cfg, opts, meta.as_ref(), &device, &mut opt, log)?;
     if let Some(m) = &meta
         && m.tokenizer.vocab_size as usize > shape.vocab_size
     {
@@ -421,7 +505,7 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
         warmup_steps: cfg.optimizer.warmup_steps,
         total_steps: cfg.train.steps,
     };
-    let mut metrics = Metrics::open(out, latest.as_ref().map(|_| step))?;
+    let mut metrics = Metrics::open(out, resumed.then_some(step))?;
     let parameters = shape.parameter_count();
     let mut summary = TrainSummary {
         resumed_from,
@@ -448,37 +532,8 @@ pub fn run(cfg: &TrainConfig, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> R
         let t0 = Instant::now();
         let global = data.next_batch(&mut pos, cfg.train.micro_batch * cfg.train.grad_accum)?;
         let total_weight: f64 = global.iter().map(Example::total_weight).sum();
-        let mut acc = GradAccumulator::default();
-        let mut loss_sum = 0f64;
-        for micro in global.chunks(cfg.train.micro_batch) {
-            let len = micro.iter().map(|e| e.inputs.len()).max().unwrap_or(0);
-            let micro: Vec<Example> = micro
-                .iter()
-                .cloned()
-                .map(|mut e| {
-                    e.pad_to(len);
-                    e
-                })
-                .collect();
-            let inputs = Inputs::from_examples(&micro, &device);
-            let logits = match cfg.train.precision {
-                Precision::F32 => model.forward(&inputs),
-                Precision::Bf16 => model.forward_bf16(&inputs),
-            };
-            let targets: Vec<u32> = micro.iter().flat_map(|e| e.targets.iter().copied()).collect();
-            let w: Vec<f32> = micro.iter().flat_map(|e| e.weights.iter().copied()).collect();
-            let loss = weighted_nll(logits, &targets, &w, total_weight);
-            loss_sum += f64::from(
-                loss.clone()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .unwrap_or_default()[0],
-            );
-            let grads = loss.backward();
-            acc.add(&model, &grads);
-            input_tokens += (micro.len() * len) as u64;
-        }
+        let (acc, loss_sum, micro_tokens) = accumulate(&model, &global, total_weight, cfg, &device);
+        input_tokens += micro_tokens;
         tokens += global
             .iter()
             .map(|e| e.weights.iter().filter(|w| **w > 0.0).count() as u64)

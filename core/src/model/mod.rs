@@ -7,18 +7,18 @@
 mod analysis;
 mod evaluation;
 mod plan;
-mod segment;
 mod snapshot;
 mod trajectory;
 
-pub use analysis::{
-    Analysis, DependencyGraph, FileOutline, FileTree, Import, ImportSite, ImportTarget, Reference, ReferenceKind,
-    Symbol, SymbolKind, TextSpan,
-};
+pub use analysis::{Analysis, DependencyGraph, FileTree, ImportSite, ImportTarget};
 pub use evaluation::{EvaluationRecord, EvaluationUsage, FileValue};
 pub use plan::{Plan, PlanStep};
-pub use segment::{Role, Segment};
-pub use snapshot::{FileId, RepoSnapshot, Sibling, SourceFile, Workspace};
+pub use snapshot::{RepoSnapshot, Sibling, Workspace};
+// The types a plugin exchanges with the host live in the plugin types crate,
+// so plugin authors use the same definitions.
+pub use repo2agent_plugin_types::{
+    FileId, FileOutline, Import, Reference, ReferenceKind, Role, Segment, SourceFile, Symbol, SymbolKind, TextSpan,
+};
 pub use trajectory::{
     AgentId, Candidate, Episode, SearchRecord, SearchUsage, Step, StepKind, ThinkSearch, ToolCall, Trajectory,
 };

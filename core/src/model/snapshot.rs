@@ -1,37 +1,6 @@
+use repo2agent_plugin_types::{FileId, SourceFile};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// Identifies a file within one [`RepoSnapshot`]: its index in the snapshot's
-/// path-sorted file list. The same repository content always yields the same ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct FileId(pub u32);
-
-impl FileId {
-    /// The id as a vector index.
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
-impl std::fmt::Display for FileId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
-/// One text file of a repository, exactly as it is on disk.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceFile {
-    /// Stable id (see [`FileId`]).
-    pub id: FileId,
-    /// Path relative to the repository root, `/`-separated.
-    pub path: String,
-    /// Detected language (by extension, file name or shebang); `None` for other text.
-    pub language: Option<String>,
-    /// The file's bytes, which are valid UTF-8 (others are skipped at ingestion).
-    pub text: String,
-}
 
 /// A repository after ingestion: the files kept, sorted by path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

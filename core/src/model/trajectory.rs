@@ -1,5 +1,5 @@
 use super::plan::Plan;
-use super::segment::Role;
+use repo2agent_plugin_types::Role;
 use serde::{Deserialize, Serialize};
 
 /// Which agent took a step: `"main"` or `"sub-<n>"`.

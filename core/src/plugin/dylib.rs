@@ -90,32 +90,7 @@ pub enum DylibError {
     },
 }
 
-/// One component a plugin offers.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestComponent {
-    /// Kind name.
-    pub kind: String,
-    /// The `type` string that selects it.
-    #[serde(rename = "type")]
-    pub type_name: String,
-    /// One line saying what it does.
-    #[serde(default)]
-    pub summary: String,
-}
-
-/// A plugin's manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    /// Plugin name.
-    pub name: String,
-    /// Plugin version.
-    #[serde(default)]
-    pub version: String,
-    /// Components offered.
-    pub components: Vec<ManifestComponent>,
-}
+pub use repo2agent_plugin_types::{Manifest, ManifestComponent};
 
 /// A loaded plugin library (kept loaded for the life of the process).
 #[derive(Clone, Debug)]

@@ -1,23 +1,6 @@
 use crate::error::StageError;
 use crate::model::{FileOutline, Import, ImportTarget, RepoSnapshot, SourceFile};
-use serde::{Deserialize, Serialize};
-
-/// How files of a language are recognised at ingestion.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LanguageSpec {
-    /// Language name (`python`, `rust`, …); what [`SourceFile::language`] holds.
-    pub name: String,
-    /// File extensions without the dot (`py`, `pyi`).
-    #[serde(default)]
-    pub extensions: Vec<String>,
-    /// Exact file names (`Makefile`, `BUILD`).
-    #[serde(default)]
-    pub file_names: Vec<String>,
-    /// Interpreter names recognised in a `#!` line (`python3`, `bash`).
-    #[serde(default)]
-    pub shebangs: Vec<String>,
-}
+pub use repo2agent_plugin_types::LanguageSpec;
 
 /// Turns one file into its outline and resolves its imports (docs/method.md step 1).
 ///

@@ -45,20 +45,9 @@ pub fn file_role(path: &str) -> Option<&'static str> {
 
 pub fn kind_word(kind: SymbolKind) -> &'static str {
     match kind {
-        SymbolKind::Class => "class",
-        SymbolKind::Struct => "struct",
-        SymbolKind::Enum => "enum",
-        SymbolKind::Trait => "trait",
-        SymbolKind::Interface => "interface",
-        SymbolKind::Function => "function",
-        SymbolKind::Method => "method",
-        SymbolKind::Constant => "constant",
-        SymbolKind::Variable => "variable",
         SymbolKind::TypeAlias => "type alias",
-        SymbolKind::Module => "module",
-        SymbolKind::Macro => "macro",
         SymbolKind::Impl => "impl block",
-        SymbolKind::Field => "field",
+        other => other.name(),
     }
 }
 

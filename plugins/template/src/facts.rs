@@ -7,7 +7,7 @@ use crate::describe::file_role;
 use crate::doc::DocShape;
 use crate::opening::{alias, guarded, inner_attributes, opening, style};
 use crate::text::{TextFacts, text_facts};
-use repo2agent_core::model::{FileId, ReferenceKind, SourceFile, Symbol, SymbolKind};
+use repo2agent_core::model::{FileId, FileOutline, ReferenceKind, SourceFile, Symbol, SymbolKind};
 use repo2agent_core::stage::RepoContext;
 use std::collections::BTreeSet;
 
@@ -144,78 +144,9 @@ impl<'a> Facts<'a> {
             .unwrap_or_default();
         mentioned.extend(import_words.iter().copied());
 
-        let mut internal_raws = BTreeSet::new();
-        let mut deps = Vec::new();
-        for (to, sites) in repo.analysis.graph.imports_of(id) {
-            let Some(t) = repo.snapshot.file(to) else { continue };
-            let mut via: Vec<String> = Vec::new();
-            for s in sites {
-                internal_raws.insert(s.raw.as_str());
-                let m = module_path(&s.raw);
-                if !via.contains(&m) {
-                    via.push(m);
-                }
-            }
-            let mut names = Vec::new();
-            if let Some(o) = repo.analysis.outlines.get(&to) {
-                for s in o
-                    .symbols
-                    .iter()
-                    .flat_map(|s| std::iter::once(s).chain(s.children.iter()))
-                {
-                    let n = s.name.as_str();
-                    if !matches!(s.kind, SymbolKind::Impl) && mentioned.contains(n) && !names.contains(&n) {
-                        names.push(n);
-                    }
-                }
-            }
-            names.truncate(8);
-            deps.push(Dep {
-                path: t.path.as_str(),
-                via,
-                names,
-            });
-        }
-        // In the order the file imports them.
-        let first_line = |d: &Dep<'_>| {
-            outline
-                .and_then(|o| o.imports.iter().find(|i| d.via.contains(&module_path(&i.raw))))
-                .map_or(u32::MAX, |i| i.line)
-        };
-        deps.sort_by_key(|d| (first_line(d), d.path));
+        let (deps, internal_raws) = dependencies(repo, id, outline, &mentioned);
 
-        let mut external: Vec<String> = Vec::new();
-        let mut imports: Vec<ImportFact<'_>> = Vec::new();
-        let file_lines: Vec<&str> = file.text.lines().collect();
-        let first_item = symbols
-            .iter()
-            .filter(|s| !matches!(s.kind, SymbolKind::Constant | SymbolKind::Variable | SymbolKind::Field))
-            .map(|s| s.span.start_line)
-            .min()
-            .unwrap_or(u32::MAX);
-        let mut imports_on_top = 0;
-        for i in outline.map_or(&[][..], |o| &o.imports) {
-            let m = module_path(&i.raw);
-            if m.is_empty() || imports.iter().any(|x| x.module == m) {
-                continue;
-            }
-            if i.line < first_item && imports_on_top == imports.len() {
-                imports_on_top += 1;
-            }
-            let to = if internal_raws.contains(i.raw.as_str()) {
-                deps.iter().find(|d| d.via.contains(&m)).map(|d| d.path)
-            } else {
-                external.push(m.clone());
-                None
-            };
-            let at = (i.line as usize).saturating_sub(1);
-            imports.push(ImportFact {
-                alias: file_lines.get(at).and_then(|l| alias(l, &m)),
-                guarded: guarded(&file_lines, at),
-                module: m,
-                to,
-            });
-        }
+        let (imports, external, imports_on_top) = import_facts(file, outline, &deps, &internal_raws);
 
         let declared: BTreeSet<&str> = symbols
             .iter()
@@ -249,50 +180,7 @@ impl<'a> Facts<'a> {
                 }
                 SymbolKind::Constant | SymbolKind::Variable => constants.push((constant_text(s), value_kind(s))),
                 SymbolKind::Field => {}
-                _ => {
-                    let body = file.text.get(s.span.start_byte..s.span.end_byte).unwrap_or_default();
-                    let mut uses: Vec<String> = Vec::new();
-                    for w in words(body) {
-                        if w != s.name && known.contains(w) && !uses.iter().any(|u| u == w) {
-                            uses.push(w.to_owned());
-                        }
-                    }
-                    uses.truncate(6);
-                    let (derives, marks) = marks(&file.text, s);
-                    let methods: Vec<&Symbol> = s
-                        .children
-                        .iter()
-                        .filter(|c| matches!(c.kind, SymbolKind::Method | SymbolKind::Function))
-                        .collect();
-                    let lang = file.language.as_deref();
-                    let body_of = |m: &Symbol| file.text.get(m.span.start_byte..m.span.end_byte).unwrap_or_default();
-                    let plan = if matches!(s.kind, SymbolKind::Function | SymbolKind::Method | SymbolKind::Macro) {
-                        crate::body::plan(body, &s.name, lang)
-                    } else {
-                        BodyPlan::default()
-                    };
-                    items.push(Item {
-                        consts: s
-                            .children
-                            .iter()
-                            .filter(|c| matches!(c.kind, SymbolKind::Constant | SymbolKind::TypeAlias))
-                            .map(|c| c.name.as_str())
-                            .collect(),
-                        symbol: s,
-                        method_plans: methods
-                            .iter()
-                            .map(|m| crate::body::plan(body_of(m), &m.name, lang))
-                            .collect(),
-                        methods,
-                        doc: s.doc.as_deref().map(crate::doc::shape).unwrap_or_default(),
-                        plan,
-                        uses,
-                        lines: s.span.end_line.saturating_sub(s.span.start_line) + 1,
-                        derives,
-                        marks,
-                        members: if rust { members(body, s) } else { Vec::new() },
-                    });
-                }
+                _ => items.push(item(file, s, &known, rust)),
             }
         }
 
@@ -351,6 +239,149 @@ impl<'a> Facts<'a> {
             style: style(file),
             text,
         })
+    }
+}
+
+/// The project files `id` imports, in the order it imports them, with the
+/// names it takes from each (those of their declarations it `mentioned`);
+/// and the raw imports that lead to them.
+fn dependencies<'a>(
+    repo: RepoContext<'a>,
+    id: FileId,
+    outline: Option<&'a FileOutline>,
+    mentioned: &BTreeSet<&str>,
+) -> (Vec<Dep<'a>>, BTreeSet<&'a str>) {
+    let mut internal_raws = BTreeSet::new();
+    let mut deps = Vec::new();
+    for (to, sites) in repo.analysis.graph.imports_of(id) {
+        let Some(t) = repo.snapshot.file(to) else { continue };
+        let mut via: Vec<String> = Vec::new();
+        for s in sites {
+            internal_raws.insert(s.raw.as_str());
+            let m = module_path(&s.raw);
+            if !via.contains(&m) {
+                via.push(m);
+            }
+        }
+        let mut names = Vec::new();
+        if let Some(o) = repo.analysis.outlines.get(&to) {
+            for s in o
+                .symbols
+                .iter()
+                .flat_map(|s| std::iter::once(s).chain(s.children.iter()))
+            {
+                let n = s.name.as_str();
+                if !matches!(s.kind, SymbolKind::Impl) && mentioned.contains(n) && !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        names.truncate(8);
+        deps.push(Dep {
+            path: t.path.as_str(),
+            via,
+            names,
+        });
+    }
+    // In the order the file imports them.
+    let first_line = |d: &Dep<'_>| {
+        outline
+            .and_then(|o| o.imports.iter().find(|i| d.via.contains(&module_path(&i.raw))))
+            .map_or(u32::MAX, |i| i.line)
+    };
+    deps.sort_by_key(|d| (first_line(d), d.path));
+    (deps, internal_raws)
+}
+
+/// The file's imports in order (each module once, with its alias, whether
+/// it is guarded, and the project file it leads to), the external modules,
+/// and how many imports come before the first declaration.
+fn import_facts<'a>(
+    file: &'a SourceFile,
+    outline: Option<&'a FileOutline>,
+    deps: &[Dep<'a>],
+    internal_raws: &BTreeSet<&str>,
+) -> (Vec<ImportFact<'a>>, Vec<String>, usize) {
+    let symbols: &[Symbol] = outline.map_or(&[], |o| &o.symbols);
+    let mut external: Vec<String> = Vec::new();
+    let mut imports: Vec<ImportFact<'_>> = Vec::new();
+    let file_lines: Vec<&str> = file.text.lines().collect();
+    let first_item = symbols
+        .iter()
+        .filter(|s| !matches!(s.kind, SymbolKind::Constant | SymbolKind::Variable | SymbolKind::Field))
+        .map(|s| s.span.start_line)
+        .min()
+        .unwrap_or(u32::MAX);
+    let mut imports_on_top = 0;
+    for i in outline.map_or(&[][..], |o| &o.imports) {
+        let m = module_path(&i.raw);
+        if m.is_empty() || imports.iter().any(|x| x.module == m) {
+            continue;
+        }
+        if i.line < first_item && imports_on_top == imports.len() {
+            imports_on_top += 1;
+        }
+        let to = if internal_raws.contains(i.raw.as_str()) {
+            deps.iter().find(|d| d.via.contains(&m)).map(|d| d.path)
+        } else {
+            external.push(m.clone());
+            None
+        };
+        let at = (i.line as usize).saturating_sub(1);
+        imports.push(ImportFact {
+            alias: file_lines.get(at).and_then(|l| alias(l, &m)),
+            guarded: guarded(&file_lines, at),
+            module: m,
+            to,
+        });
+    }
+    (imports, external, imports_on_top)
+}
+
+/// A declaration's facts: what it uses, its attributes, methods and how its
+/// bodies go.
+fn item<'a>(file: &'a SourceFile, s: &'a Symbol, known: &BTreeSet<String>, rust: bool) -> Item<'a> {
+    let body = file.text.get(s.span.start_byte..s.span.end_byte).unwrap_or_default();
+    let mut uses: Vec<String> = Vec::new();
+    for w in words(body) {
+        if w != s.name && known.contains(w) && !uses.iter().any(|u| u == w) {
+            uses.push(w.to_owned());
+        }
+    }
+    uses.truncate(6);
+    let (derives, marks) = marks(&file.text, s);
+    let methods: Vec<&Symbol> = s
+        .children
+        .iter()
+        .filter(|c| matches!(c.kind, SymbolKind::Method | SymbolKind::Function))
+        .collect();
+    let lang = file.language.as_deref();
+    let body_of = |m: &Symbol| file.text.get(m.span.start_byte..m.span.end_byte).unwrap_or_default();
+    let plan = if matches!(s.kind, SymbolKind::Function | SymbolKind::Method | SymbolKind::Macro) {
+        crate::body::plan(body, &s.name, lang)
+    } else {
+        BodyPlan::default()
+    };
+    Item {
+        consts: s
+            .children
+            .iter()
+            .filter(|c| matches!(c.kind, SymbolKind::Constant | SymbolKind::TypeAlias))
+            .map(|c| c.name.as_str())
+            .collect(),
+        symbol: s,
+        method_plans: methods
+            .iter()
+            .map(|m| crate::body::plan(body_of(m), &m.name, lang))
+            .collect(),
+        methods,
+        doc: s.doc.as_deref().map(crate::doc::shape).unwrap_or_default(),
+        plan,
+        uses,
+        lines: s.span.end_line.saturating_sub(s.span.start_line) + 1,
+        derives,
+        marks,
+        members: if rust { members(body, s) } else { Vec::new() },
     }
 }
 

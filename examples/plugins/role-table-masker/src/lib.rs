@@ -11,11 +11,12 @@
 //! weights = { observation = 0.0, think = 2.0 }
 //! ```
 //!
-//! Role ids cross the boundary as `u8` (frozen ids, see
-//! `repo2agent_core::model::Role`), weights come back as `f32`, through the ABI's
-//! `mask` entry: no JSON per token.
+//! Role ids cross the boundary as `u8` (the frozen ids of
+//! `repo2agent_plugin_types::Role`, the host's own type), weights come back as
+//! `f32`, through the ABI's `mask` entry: no JSON per token.
 
 use repo2agent_plugin_abi::{Component, declare_plugin};
+use repo2agent_plugin_types::Role;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -26,18 +27,6 @@ const MANIFEST: &str = r#"{
     {"kind": "masker", "type": "role-table", "summary": "loss weight per role from a table, with a default"}
   ]
 }"#;
-
-/// Role names by their frozen shard id.
-const ROLES: [&str; 8] = [
-    "system",
-    "context",
-    "plan",
-    "think",
-    "action",
-    "code",
-    "observation",
-    "markup",
-];
 
 declare_plugin!(manifest = MANIFEST, factory = build);
 
@@ -61,22 +50,22 @@ fn build(kind: &str, type_name: &str, config: &str) -> Result<Box<dyn Component>
         return Err(format!("this plugin has no {kind} `{type_name}`"));
     }
     let config: Config = serde_json::from_str(config).map_err(|e| e.to_string())?;
-    let mut table = [config.default; ROLES.len()];
+    let mut table = [config.default; Role::ALL.len()];
     for (name, w) in &config.weights {
-        let i = ROLES
-            .iter()
-            .position(|r| r == name)
-            .ok_or_else(|| format!("unknown role `{name}`; roles: {}", ROLES.join(", ")))?;
+        let role = Role::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
+            format!("unknown role `{name}`; roles: {}", names.join(", "))
+        })?;
         if !w.is_finite() || *w < 0.0 {
             return Err(format!("weight of `{name}` must be finite and >= 0"));
         }
-        table[i] = *w;
+        table[usize::from(role.id())] = *w;
     }
     Ok(Box::new(RoleTable { table }))
 }
 
 struct RoleTable {
-    table: [f32; ROLES.len()],
+    table: [f32; Role::ALL.len()],
 }
 
 impl Component for RoleTable {

@@ -11,11 +11,13 @@
 //!
 //! It outlines functions (`name() {` and `function name {`, with the `#`
 //! comment block above as doc) and reports `source FILE` / `. FILE` as imports.
-//! It depends only on the ABI crate and serde: the data it exchanges with the
-//! host is JSON, described in `repo2agent_core::dylib`.
+//! It depends only on the ABI crate, the plugin types crate (the host's own
+//! `LanguageSpec`, `SourceFile` and `FileOutline`) and serde: the data it
+//! exchanges with the host is JSON of those types.
 
 use repo2agent_plugin_abi::{Component, declare_plugin};
-use serde::{Deserialize, Serialize};
+use repo2agent_plugin_types::{FileOutline, Import, LanguageSpec, SourceFile, Symbol, SymbolKind, TextSpan};
+use serde::Deserialize;
 
 const MANIFEST: &str = r#"{
   "name": "shell-analyzer",
@@ -48,53 +50,19 @@ struct ShellAnalyzer {
     config: Config,
 }
 
-#[derive(Deserialize)]
-struct SourceFile {
-    text: String,
-}
-
-#[derive(Serialize)]
-struct Span {
-    start_byte: usize,
-    end_byte: usize,
-    start_line: u32,
-    end_line: u32,
-}
-
-#[derive(Serialize)]
-struct Symbol {
-    kind: &'static str,
-    name: String,
-    signature: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    doc: Option<String>,
-    span: Span,
-}
-
-#[derive(Serialize)]
-struct Import {
-    raw: String,
-    line: u32,
-}
-
-#[derive(Serialize)]
-struct Outline {
-    symbols: Vec<Symbol>,
-    imports: Vec<Import>,
-}
-
 impl Component for ShellAnalyzer {
     fn call(&self, method: &str, input: &str) -> Result<String, String> {
         match method {
             "describe" => {
                 let mut extensions = vec!["sh".to_owned(), "bash".to_owned()];
                 extensions.extend(self.config.extra_extensions.iter().cloned());
-                Ok(serde_json::json!({
-                    "name": "shell",
-                    "extensions": extensions,
-                    "shebangs": ["sh", "bash", "dash"],
-                })
-                .to_string())
+                let spec = LanguageSpec {
+                    name: "shell".into(),
+                    extensions,
+                    file_names: Vec::new(),
+                    shebangs: ["sh", "bash", "dash"].map(String::from).to_vec(),
+                };
+                serde_json::to_string(&spec).map_err(|e| e.to_string())
             }
             "outline" => {
                 let file: SourceFile = serde_json::from_str(input).map_err(|e| e.to_string())?;
@@ -116,7 +84,7 @@ fn lines(text: &str) -> Vec<(usize, &str)> {
     out
 }
 
-fn outline(text: &str) -> Outline {
+fn outline(text: &str) -> FileOutline {
     let lines = lines(text);
     let mut symbols = Vec::new();
     let mut imports = Vec::new();
@@ -130,16 +98,17 @@ fn outline(text: &str) -> Outline {
                 .map_or(i, |k| i + 1 + k);
             let (end_off, end_line) = lines[end];
             symbols.push(Symbol {
-                kind: "function",
+                kind: SymbolKind::Function,
                 name: name.to_owned(),
                 signature: trimmed.trim_end_matches('{').trim().to_owned(),
                 doc: doc_above(&lines, i),
-                span: Span {
+                span: TextSpan {
                     start_byte: offset,
                     end_byte: end_off + end_line.len(),
                     start_line: i as u32 + 1,
                     end_line: end as u32 + 1,
                 },
+                children: Vec::new(),
             });
         } else if let Some(path) = sourced_path(trimmed) {
             imports.push(Import {
@@ -148,7 +117,11 @@ fn outline(text: &str) -> Outline {
             });
         }
     }
-    Outline { symbols, imports }
+    FileOutline {
+        symbols,
+        imports,
+        references: Vec::new(),
+    }
 }
 
 /// `name() {`, `name () {`, `function name {`, `function name() {`.

@@ -1,3 +1,6 @@
+//! Roles: what each span of the flattened sequence is, with the ids frozen in
+//! shards; a masker plugin receives these ids.
+
 use serde::{Deserialize, Serialize};
 
 /// The role of a span of the flattened sequence; kept per token so a masker can

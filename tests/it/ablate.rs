@@ -75,6 +75,16 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
         assert!(table.contains(row), "{table}");
     }
     assert!(stdout.contains("| model | code NLL"), "{stdout}");
+    // Every pair of trained models gets a row of paired differences, and every
+    // model's code NLL its interval, made of the same units for every model.
+    for row in [
+        "| repo2agent − raw-repos |",
+        "| repo2agent-search − raw-repos |",
+        "| repo2agent-search − repo2agent |",
+    ] {
+        assert!(table.contains(row), "{table}");
+    }
+    assert!(table.contains("| initial | ") && table.contains("] |"), "{table}");
     let json = read_json(out.join("ablation.json"));
     // 2,048 positions per corpus: 4 steps of 2 sequences of 256.
     assert_eq!(json["settings"]["steps"], 4);
@@ -93,6 +103,18 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
         let r = &e["report"];
         assert!(r["code"]["nll"].as_f64().unwrap() > 0.0, "{e}");
         assert_eq!(r["retrieval"].as_array().unwrap().len(), 2);
+        // The units behind the intervals: the same windows (token counts)
+        // for every model.
+        let windows = |r: &serde_json::Value| -> Vec<u64> {
+            r["units"]["code"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w[1].as_u64().unwrap())
+                .collect()
+        };
+        assert!(!windows(r).is_empty(), "{e}");
+        assert_eq!(windows(r), windows(&evals[0]["report"]), "{e}");
     }
     // Training changed the model: the trained ones score the held-out code
     // differently from the initial one.

@@ -193,6 +193,22 @@ pub struct HeldoutReport {
     pub retrieval: Vec<RetrievalResult>,
     /// The settings used.
     pub settings: HeldoutSettings,
+    /// The measured units behind the means, for paired intervals.
+    #[serde(default)]
+    pub units: HeldoutUnits,
+}
+
+/// The units each mean is made of, in a fixed order: every model evaluated
+/// with the same tokenizer, settings and held-out set has the same units, so
+/// two models can be compared unit by unit (a paired bootstrap).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeldoutUnits {
+    /// Code NLL: (NLL sum, content tokens) of each window, repositories in order.
+    pub code: Vec<(f64, u64)>,
+    /// Cross-file NLL: (mean NLL with the imports before it, without) of each file measured.
+    pub cross_file: Vec<(f64, f64)>,
+    /// Retrieval: the value's mean NLL of each probe, per length.
+    pub retrieval: Vec<Vec<f64>>,
 }
 
 /// One retrieval probe: `ids` = BOS (if any) + needle + haystack + query + value.
@@ -403,8 +419,16 @@ impl ProbeSums {
     }
 }
 
-/// Code NLL of one repository: (NLL sum, tokens, windows).
-fn code_nll(model: &Llama, prefix: &[u32], t: &Tokenized, s: &HeldoutSettings, device: &Device) -> (f64, u64, u64) {
+/// Code NLL of one repository: (NLL sum, tokens, windows), each window's
+/// (NLL sum, tokens) appended to `units`.
+fn code_nll(
+    model: &Llama,
+    prefix: &[u32],
+    t: &Tokenized,
+    s: &HeldoutSettings,
+    device: &Device,
+    units: &mut Vec<(f64, u64)>,
+) -> (f64, u64, u64) {
     let (mut stream, mut content) = t.stream();
     if s.max_tokens_per_repo > 0 {
         stream.truncate(s.max_tokens_per_repo);
@@ -428,17 +452,22 @@ fn code_nll(model: &Llama, prefix: &[u32], t: &Tokenized, s: &HeldoutSettings, d
         let ids: Vec<u32> = prefix.iter().chain(&stream[a..b]).copied().collect();
         let (nll, _) = score(model, &ids, lo..hi, false, device);
         windows += 1;
+        let (mut window_sum, mut window_n) = (0f64, 0u64);
         for (k, l) in nll.iter().enumerate() {
             if content[a + lo + k - prefix.len()] {
                 sum += f64::from(*l);
                 n += 1;
+                window_sum += f64::from(*l);
+                window_n += 1;
             }
         }
+        units.push((window_sum, window_n));
     }
     (sum, n, windows)
 }
 
-/// Cross-file NLL of one repository: (sum of per-file means with, without, files, tokens).
+/// Cross-file NLL of one repository: (sum of per-file means with, without,
+/// files, tokens), each file's (with, without) appended to `units`.
 fn cross_file_nll(
     model: &Llama,
     prefix: &[u32],
@@ -446,6 +475,7 @@ fn cross_file_nll(
     t: &Tokenized,
     s: &HeldoutSettings,
     device: &Device,
+    units: &mut Vec<(f64, f64)>,
 ) -> (f64, f64, u64, u64) {
     let (mut with, mut without, mut files, mut tokens) = (0f64, 0f64, 0u64, 0u64);
     for (i, f) in repo.files.iter().enumerate() {
@@ -472,8 +502,10 @@ fn cross_file_nll(
             let (nll, _) = score(model, &ids, ids.len() - cap..ids.len(), false, device);
             nll.iter().map(|l| f64::from(*l)).sum::<f64>() / cap as f64
         };
-        with += run(&context[context.len() - keep..]);
-        without += run(&[]);
+        let (w, wo) = (run(&context[context.len() - keep..]), run(&[]));
+        units.push((w, wo));
+        with += w;
+        without += wo;
         files += 1;
         tokens += cap as u64;
     }
@@ -593,11 +625,16 @@ pub fn evaluate_heldout(
     let mut total = Sums::default();
     let mut probe_total = vec![ProbeSums::default(); s.retrieval_lengths.len()];
     let mut per_repo_probes = vec![vec![ProbeSums::default(); s.retrieval_lengths.len()]; repos.len()];
+    let mut units = HeldoutUnits {
+        retrieval: vec![Vec::new(); s.retrieval_lengths.len()],
+        ..HeldoutUnits::default()
+    };
     for (k, at_length) in probes.iter().enumerate() {
         for p in at_length {
             let (nll, pred) = score(&model, &p.ids, p.value.clone(), true, device);
             let exact = pred == p.ids[p.value.clone()];
             let value_nll = nll.iter().map(|l| f64::from(*l)).sum::<f64>() / nll.len().max(1) as f64;
+            units.retrieval[k].push(value_nll);
             for sums in [&mut probe_total[k], &mut per_repo_probes[p.repo][k]] {
                 sums.0 += 1;
                 sums.1 += u64::from(exact);
@@ -608,8 +645,8 @@ pub fn evaluate_heldout(
     let mut out = Vec::with_capacity(repos.len());
     for (r, (repo, t)) in repos.iter().zip(&tokenized).enumerate() {
         let sums = Sums {
-            code: code_nll(&model, &prefix, t, s, device),
-            cross: cross_file_nll(&model, &prefix, repo, t, s, device),
+            code: code_nll(&model, &prefix, t, s, device, &mut units.code),
+            cross: cross_file_nll(&model, &prefix, repo, t, s, device, &mut units.cross_file),
         };
         total.add(&sums);
         out.push(RepoHeldout {
@@ -636,5 +673,6 @@ pub fn evaluate_heldout(
             .map(|(l, p)| p.result(*l))
             .collect(),
         settings: s.clone(),
+        units,
     })
 }

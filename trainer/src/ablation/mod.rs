@@ -500,7 +500,14 @@ fn evaluate_models(
     let mut evals = Vec::new();
     for (name, model_key) in models.names.iter().zip(models.keys) {
         let path = eval_dir.join(format!("{name}.json"));
-        let key = digest(&[model_key.as_bytes(), &settings_json, held_names.join("\n").as_bytes()]);
+        // `units`: evaluations written before they carried their units (for
+        // the intervals) are made again.
+        let key = digest(&[
+            model_key.as_bytes(),
+            &settings_json,
+            held_names.join("\n").as_bytes(),
+            b"units",
+        ]);
         if let Some(e) = read_json::<Evaluated>(&path).filter(|e| e.key == key) {
             log(&format!("ablate: evaluation of {name}: reused"));
             evals.push((name.clone(), e.report));

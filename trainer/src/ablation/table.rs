@@ -1,8 +1,12 @@
 //! The ablation's results: one row per corpus, one per evaluated model, and
 //! the Markdown table of both.
 
-use crate::heldout::{HeldoutReport, HeldoutSettings};
+use crate::data::SplitMix64;
+use crate::heldout::{HeldoutReport, HeldoutSettings, HeldoutUnits};
 use serde::{Deserialize, Serialize};
+
+/// Bootstrap resamples behind every interval.
+pub const BOOTSTRAP_ROUNDS: usize = 1000;
 
 /// One corpus's numbers.
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,9 +62,14 @@ pub fn markdown(corpora: &[CorpusResult], evals: &[(String, HeldoutReport)], s: 
     }
     t.push('\n');
     for (name, r) in evals {
+        let code = interval(&r.units, &r.units, s.seed, Measure::Code, false);
         t.push_str(&format!(
-            "| {name} | {:.4} | {:.4} | {:.4} | {:+.4} |",
-            r.code.nll, r.cross_file.with_deps, r.cross_file.without_deps, r.cross_file.gain
+            "| {name} | {:.4}{} | {:.4} | {:.4} | {:+.4} |",
+            r.code.nll,
+            code.map_or(String::new(), |(lo, hi)| format!(" [{lo:.4}, {hi:.4}]")),
+            r.cross_file.with_deps,
+            r.cross_file.without_deps,
+            r.cross_file.gain
         ));
         for p in &r.retrieval {
             t.push_str(&format!(" {:.2} ({:.2}) |", p.accuracy, p.value_nll));
@@ -68,8 +77,123 @@ pub fn markdown(corpora: &[CorpusResult], evals: &[(String, HeldoutReport)], s: 
         t.push('\n');
     }
     t.push_str(
-        "\nNLL in nats per token on the held-out repositories; retrieval: exact-match accuracy of the needle's value (its NLL in parentheses).\n",
+        "\nNLL in nats per token on the held-out repositories (code NLL with its 95 % bootstrap interval over the held-out windows); retrieval: exact-match accuracy of the needle's value (its NLL in parentheses).\n",
     );
+    t.push_str(&differences(evals, s));
+    t
+}
+
+/// What a paired interval is taken over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// Code NLL: token-weighted over windows.
+    Code,
+    /// Cross-file NLL with the imports in context: the mean over files.
+    CrossFile,
+    /// The retrieval value's NLL at the `k`-th length: the mean over probes.
+    Retrieval(usize),
+}
+
+impl Measure {
+    /// How many units the measure has in `u`.
+    fn units(self, u: &HeldoutUnits) -> usize {
+        match self {
+            Measure::Code => u.code.len(),
+            Measure::CrossFile => u.cross_file.len(),
+            Measure::Retrieval(k) => u.retrieval.get(k).map_or(0, Vec::len),
+        }
+    }
+
+    /// The measure over the units at `picks` (with repeats).
+    fn value(self, u: &HeldoutUnits, picks: &[usize]) -> f64 {
+        match self {
+            Measure::Code => {
+                let (sum, n) = picks
+                    .iter()
+                    .fold((0f64, 0u64), |(s, n), &i| (s + u.code[i].0, n + u.code[i].1));
+                sum / n.max(1) as f64
+            }
+            Measure::CrossFile => picks.iter().map(|&i| u.cross_file[i].0).sum::<f64>() / picks.len().max(1) as f64,
+            Measure::Retrieval(k) => picks.iter().map(|&i| u.retrieval[k][i]).sum::<f64>() / picks.len().max(1) as f64,
+        }
+    }
+}
+
+/// The 95 % paired bootstrap interval (seeded, [`BOOTSTRAP_ROUNDS`]
+/// resamples of the units) of `measure` on `b`, or of `b − a` with
+/// `difference`; `None` when the two have no units or not the same number.
+pub fn interval(
+    a: &HeldoutUnits,
+    b: &HeldoutUnits,
+    seed: u64,
+    measure: Measure,
+    difference: bool,
+) -> Option<(f64, f64)> {
+    let n = measure.units(b);
+    if n == 0 || measure.units(a) != n {
+        return None;
+    }
+    let mut rng = SplitMix64(seed ^ 0xb007_57a9);
+    let mut picks = vec![0usize; n];
+    let mut stats: Vec<f64> = (0..BOOTSTRAP_ROUNDS)
+        .map(|_| {
+            for p in &mut picks {
+                *p = (rng.next_u64() % n as u64) as usize;
+            }
+            let vb = measure.value(b, &picks);
+            if difference { vb - measure.value(a, &picks) } else { vb }
+        })
+        .collect();
+    stats.sort_by(f64::total_cmp);
+    let at = |q: f64| stats[((q * (BOOTSTRAP_ROUNDS - 1) as f64).round() as usize).min(BOOTSTRAP_ROUNDS - 1)];
+    Some((at(0.025), at(0.975)))
+}
+
+/// The differences between the trained models (each later corpus minus each
+/// earlier one: every variant against Raw-Repos, then the agent variants
+/// against each other), each with its paired interval; `*` where the
+/// interval excludes 0.
+fn differences(evals: &[(String, HeldoutReport)], s: &HeldoutSettings) -> String {
+    let trained: Vec<&(String, HeldoutReport)> = evals.iter().filter(|(n, _)| n != "initial").collect();
+    if trained.len() < 2 {
+        return String::new();
+    }
+    let mut measures = vec![
+        (Measure::Code, "code NLL".to_owned()),
+        (Measure::CrossFile, "cross-file NLL with deps".to_owned()),
+    ];
+    for (k, l) in s.retrieval_lengths.iter().enumerate() {
+        measures.push((Measure::Retrieval(k), format!("retrieval NLL @{l}")));
+    }
+    let mut t = String::from("\n| difference |");
+    for (_, name) in &measures {
+        t.push_str(&format!(" {name} |"));
+    }
+    t.push_str("\n|---|");
+    t.push_str(&"---|".repeat(measures.len()));
+    t.push('\n');
+    for (j, (b_name, b)) in trained.iter().enumerate() {
+        for (a_name, a) in &trained[..j] {
+            t.push_str(&format!("| {b_name} − {a_name} |"));
+            for (m, _) in &measures {
+                let cell = match interval(&a.units, &b.units, s.seed, *m, true) {
+                    Some((lo, hi)) => {
+                        let d = m.value(&b.units, &(0..m.units(&b.units)).collect::<Vec<_>>())
+                            - m.value(&a.units, &(0..m.units(&a.units)).collect::<Vec<_>>());
+                        let star = if lo > 0.0 || hi < 0.0 { " *" } else { "" };
+                        format!(" {d:+.4} [{lo:+.4}, {hi:+.4}]{star} |")
+                    }
+                    None => " – |".to_owned(),
+                };
+                t.push_str(&cell);
+            }
+            t.push('\n');
+        }
+    }
+    t.push_str(&format!(
+        "\nDifferences in nats per token (negative: the later model predicts better), with 95 % paired bootstrap intervals ({BOOTSTRAP_ROUNDS} resamples of the held-out windows, files or probes, seed {}); * marks an interval that excludes 0.\n",
+        s.seed
+    ));
     t
 }
 
@@ -77,6 +201,34 @@ pub fn markdown(corpora: &[CorpusResult], evals: &[(String, HeldoutReport)], s: 
 mod tests {
     use super::*;
     use crate::heldout::{CodeNll, CrossFileNll, RetrievalResult};
+
+    fn units(code: &[(f64, u64)]) -> HeldoutUnits {
+        HeldoutUnits {
+            code: code.to_vec(),
+            cross_file: code.iter().map(|(s, n)| (s / *n as f64, 0.0)).collect(),
+            retrieval: vec![Vec::new()],
+        }
+    }
+
+    #[test]
+    fn paired_intervals_see_a_shift_and_not_noise() {
+        let a: Vec<(f64, u64)> = (0..40).map(|i| (100.0 + f64::from(i % 7) * 10.0, 50)).collect();
+        // The same windows, each 0.1 nats per token better.
+        let b: Vec<(f64, u64)> = a.iter().map(|(s, n)| (s - 5.0, *n)).collect();
+        let (ua, ub) = (units(&a), units(&b));
+        let (lo, hi) = interval(&ua, &ub, 1, Measure::Code, true).unwrap();
+        assert!((lo + 0.1).abs() < 1e-9 && (hi + 0.1).abs() < 1e-9, "{lo} {hi}");
+        let (lo, hi) = interval(&ua, &ua, 1, Measure::Code, true).unwrap();
+        assert_eq!((lo, hi), (0.0, 0.0));
+        // One model alone: an interval around its mean, the same for the same seed.
+        let (lo, hi) = interval(&ua, &ua, 1, Measure::Code, false).unwrap();
+        let mean = a.iter().map(|x| x.0).sum::<f64>() / (a.len() * 50) as f64;
+        assert!(lo < mean && mean < hi, "{lo} {mean} {hi}");
+        assert_eq!(interval(&ua, &ua, 1, Measure::Code, false), Some((lo, hi)));
+        // Different unit counts or none: no interval.
+        assert_eq!(interval(&ua, &units(&a[..10]), 1, Measure::Code, true), None);
+        assert_eq!(interval(&ua, &ub, 1, Measure::Retrieval(0), true), None);
+    }
 
     #[test]
     fn the_table_has_a_row_per_corpus_and_model_and_a_column_per_length() {
@@ -118,7 +270,23 @@ mod tests {
                 .to_vec(),
             ..HeldoutReport::default()
         };
-        let t = markdown(&[corpus], &[("initial".into(), report)], &settings);
+        let mut trained = report.clone();
+        trained.units = units(&[(120.0, 100), (80.0, 100), (100.0, 100)]);
+        let mut better = trained.clone();
+        better.units = units(&[(100.0, 100), (60.0, 100), (80.0, 100)]);
+        let evals = [
+            ("initial".to_owned(), report),
+            ("raw-repos".to_owned(), trained),
+            ("repo2agent".to_owned(), better),
+        ];
+        let t = markdown(&[corpus], &evals, &settings);
+        assert!(t.contains("| raw-repos | 1.2500 [0.8000, 1.2000] |"), "{t}");
+        assert!(
+            t.contains(
+                "| repo2agent − raw-repos | -0.2000 [-0.2000, -0.2000] * | -0.2000 [-0.2000, -0.2000] * | – | – |"
+            ),
+            "{t}"
+        );
         assert!(t.contains("| raw-repos | 3 | 1200 (1000) | 4 | 2.00 | 2.5000 |"), "{t}");
         assert!(t.contains("| retrieval @256 | retrieval @512 |"), "{t}");
         assert!(

@@ -1,6 +1,6 @@
-use super::snapshot::RepoSnapshot;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
+use repo2agent_plugin_types::RepoSnapshot;
 use repo2agent_plugin_types::{FileId, FileOutline};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;

@@ -5,20 +5,13 @@
 //! ordered (vectors or `BTreeMap`) so output is deterministic.
 
 mod analysis;
-mod evaluation;
-mod plan;
-mod snapshot;
-mod trajectory;
 
 pub use analysis::{Analysis, DependencyGraph, FileTree, ImportSite, ImportTarget};
-pub use evaluation::{EvaluationRecord, EvaluationUsage, FileValue};
-pub use plan::{Plan, PlanStep};
-pub use snapshot::{RepoSnapshot, Sibling, Workspace};
-// The types a plugin exchanges with the host live in the plugin types crate,
-// so plugin authors use the same definitions.
+// The data a plugin can see (a file, its outline, a snapshot, a trajectory,
+// segments) lives in the plugin types crate, so plugin authors use the same
+// definitions; the analysis's graph (petgraph) stays here.
 pub use repo2agent_plugin_types::{
-    FileId, FileOutline, Import, Reference, ReferenceKind, Role, Segment, SourceFile, Symbol, SymbolKind, TextSpan,
-};
-pub use trajectory::{
-    AgentId, Candidate, Episode, SearchRecord, SearchUsage, Step, StepKind, ThinkSearch, ToolCall, Trajectory,
+    AgentId, Candidate, Episode, EvaluationRecord, EvaluationUsage, FileId, FileOutline, FileValue, Import, Plan,
+    PlanStep, Reference, ReferenceKind, RepoSnapshot, Role, SearchRecord, SearchUsage, Segment, Sibling, SourceFile,
+    Step, StepKind, Symbol, SymbolKind, TextSpan, ThinkSearch, ToolCall, Trajectory, Workspace,
 };

@@ -23,7 +23,8 @@
 //!   path-based default ([`crate::stage::resolve_path_import`]).
 //! - scorer: `score` (input `[ScoreRequest]`) → `[TargetScore]`.
 //! - formatter: `describe` → `{"needs_trajectory": bool}`; `format` (input a
-//!   [`FormatInput`]) → `[Segment]`.
+//!   [`FormatInput`], read by a plugin as `repo2agent_plugin_types::FormatDocument`)
+//!   → `[Segment]`.
 //! - masker: the `mask` entry (role ids as `u8` in, `f32` weights out); no JSON.
 //!
 //! The component's TOML section (minus `type`) is passed to `create` as JSON.

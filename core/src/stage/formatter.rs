@@ -34,3 +34,41 @@ pub trait Formatter: Send + Sync {
     /// The segments of one document.
     fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AgentId, Episode};
+    use repo2agent_plugin_types::FormatDocument;
+
+    #[test]
+    fn a_plugin_reads_the_hosts_format_input_as_a_format_document() {
+        let snapshot = RepoSnapshot::new(
+            "r",
+            "/r",
+            vec![("a.py".into(), Some("python".into()), "x = 1\n".into())],
+        );
+        let trajectory = Trajectory {
+            repo: "r".into(),
+            seed: 7,
+            policy: "template".into(),
+            main: Episode {
+                agent: AgentId::main(),
+                task: "Implement r.".into(),
+                steps: Vec::new(),
+            },
+            search: None,
+            evaluation: None,
+        };
+        let order = [FileId(0)];
+        let input = FormatInput {
+            snapshot: &snapshot,
+            order: &order,
+            trajectory: Some(&trajectory),
+        };
+        let doc: FormatDocument = serde_json::from_str(&serde_json::to_string(&input).unwrap()).unwrap();
+        assert_eq!(doc.snapshot, snapshot);
+        assert_eq!(doc.order, order);
+        assert_eq!(doc.trajectory.as_ref(), Some(&trajectory));
+    }
+}

@@ -1,4 +1,4 @@
-use repo2agent_plugin_types::FileId;
+use crate::FileId;
 use serde::{Deserialize, Serialize};
 
 /// The main agent's output: requirements and a file-level implementation plan.

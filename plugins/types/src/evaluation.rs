@@ -1,4 +1,4 @@
-use super::trajectory::AgentId;
+use crate::trajectory::AgentId;
 use serde::{Deserialize, Serialize};
 
 /// What the thoughts before one written file are worth (docs/method.md,

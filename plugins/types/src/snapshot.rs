@@ -1,4 +1,4 @@
-use repo2agent_plugin_types::{FileId, SourceFile};
+use crate::{FileId, SourceFile};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

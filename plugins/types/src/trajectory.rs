@@ -1,5 +1,5 @@
-use super::plan::Plan;
-use repo2agent_plugin_types::Role;
+use crate::Role;
+use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 
 /// Which agent took a step: `"main"` or `"sub-<n>"`.
@@ -196,7 +196,7 @@ pub struct Trajectory {
     pub search: Option<SearchRecord>,
     /// What the thoughts are worth, file by file, when `[evaluate]` is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evaluation: Option<super::evaluation::EvaluationRecord>,
+    pub evaluation: Option<crate::evaluation::EvaluationRecord>,
 }
 
 impl Trajectory {
@@ -214,7 +214,7 @@ impl Trajectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FileId, PlanStep};
+    use crate::{FileId, PlanStep};
 
     fn step(agent: &AgentId, role: Role, kind: StepKind) -> Step {
         Step {

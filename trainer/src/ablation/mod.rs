@@ -65,17 +65,9 @@ pub enum AblationError {
     /// A corpus's shards could not be read.
     #[error(transparent)]
     Shards(#[from] ShardError),
-    /// An output could not be written.
+    /// A file or directory could not be read, written or removed.
     #[error(transparent)]
     Output(#[from] OutputError),
-    /// A file or directory could not be read, written or removed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
     /// The inputs do not allow the ablation (too few repositories, corpora
     /// that cannot be compared).
     #[error("{0}")]
@@ -83,9 +75,11 @@ pub enum AblationError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AblationError + '_ {
-    move |source| AblationError::Io {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        AblationError::Output(OutputError {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -145,6 +139,7 @@ pub fn run(
         &p.out,
         &p.train_path,
         a.token_budget,
+        p.training.len() as u64,
         p.train,
         &runs,
         &metas,
@@ -157,11 +152,8 @@ pub fn run(
         batch,
         seq_len,
         model_keys,
-        mut results,
+        results,
     } = trained;
-    for r in &mut results {
-        r.repos = p.training.len() as u64;
-    }
     let names: Vec<String> = std::iter::once("initial".to_owned())
         .chain(runs.iter().map(|(n, _)| n.clone()))
         .collect();
@@ -367,6 +359,7 @@ fn train_models(
     out: &Path,
     train_path: &Path,
     token_budget: u64,
+    training_repos: u64,
     mut train: TrainConfig,
     runs: &[(String, RunConfig)],
     metas: &[DatasetMeta],
@@ -405,7 +398,7 @@ fn train_models(
         let p = &meta.stats;
         results.push(CorpusResult {
             name: name.clone(),
-            repos: 0,
+            repos: training_repos,
             documents: p.documents,
             tokens: p.tokens,
             trained_tokens: p.tokens.saturating_sub(p.tokens_masked),

@@ -62,7 +62,7 @@ pub fn markdown(corpora: &[CorpusResult], evals: &[(String, HeldoutReport)], s: 
     }
     t.push('\n');
     for (name, r) in evals {
-        let code = interval(&r.units, &r.units, s.seed, Measure::Code, false);
+        let code = interval(&r.units, s.seed, Measure::Code);
         t.push_str(&format!(
             "| {name} | {:.4}{} | {:.4} | {:.4} | {:+.4} |",
             r.code.nll,
@@ -104,6 +104,11 @@ impl Measure {
         }
     }
 
+    /// The measure over all units.
+    fn mean(self, u: &HeldoutUnits) -> f64 {
+        self.value(u, &(0..self.units(u)).collect::<Vec<_>>())
+    }
+
     /// The measure over the units at `picks` (with repeats).
     fn value(self, u: &HeldoutUnits, picks: &[usize]) -> f64 {
         match self {
@@ -119,18 +124,26 @@ impl Measure {
     }
 }
 
-/// The 95 % paired bootstrap interval (seeded, [`BOOTSTRAP_ROUNDS`]
-/// resamples of the units) of `measure` on `b`, or of `b − a` with
-/// `difference`; `None` when the two have no units or not the same number.
-pub fn interval(
-    a: &HeldoutUnits,
-    b: &HeldoutUnits,
-    seed: u64,
-    measure: Measure,
-    difference: bool,
-) -> Option<(f64, f64)> {
+/// The 95 % bootstrap interval of `measure` on one model's units (seeded,
+/// [`BOOTSTRAP_ROUNDS`] resamples); `None` without units.
+pub fn interval(u: &HeldoutUnits, seed: u64, measure: Measure) -> Option<(f64, f64)> {
+    bootstrap(measure.units(u), seed, |picks| measure.value(u, picks))
+}
+
+/// The 95 % paired bootstrap interval of `b − a`: each resample draws the same
+/// units for both models; `None` when they have no units or not the same number.
+pub fn paired_difference(a: &HeldoutUnits, b: &HeldoutUnits, seed: u64, measure: Measure) -> Option<(f64, f64)> {
     let n = measure.units(b);
-    if n == 0 || measure.units(a) != n {
+    if measure.units(a) != n {
+        return None;
+    }
+    bootstrap(n, seed, |picks| measure.value(b, picks) - measure.value(a, picks))
+}
+
+/// The 2.5th and 97.5th percentiles of `stat` over [`BOOTSTRAP_ROUNDS`]
+/// seeded resamples (with repeats) of `n` units.
+fn bootstrap(n: usize, seed: u64, stat: impl Fn(&[usize]) -> f64) -> Option<(f64, f64)> {
+    if n == 0 {
         return None;
     }
     let mut rng = SplitMix64(seed ^ 0xb007_57a9);
@@ -140,8 +153,7 @@ pub fn interval(
             for p in &mut picks {
                 *p = (rng.next_u64() % n as u64) as usize;
             }
-            let vb = measure.value(b, &picks);
-            if difference { vb - measure.value(a, &picks) } else { vb }
+            stat(&picks)
         })
         .collect();
     stats.sort_by(f64::total_cmp);
@@ -176,10 +188,9 @@ fn differences(evals: &[(String, HeldoutReport)], s: &HeldoutSettings) -> String
         for (a_name, a) in &trained[..j] {
             t.push_str(&format!("| {b_name} − {a_name} |"));
             for (m, _) in &measures {
-                let cell = match interval(&a.units, &b.units, s.seed, *m, true) {
+                let cell = match paired_difference(&a.units, &b.units, s.seed, *m) {
                     Some((lo, hi)) => {
-                        let d = m.value(&b.units, &(0..m.units(&b.units)).collect::<Vec<_>>())
-                            - m.value(&a.units, &(0..m.units(&a.units)).collect::<Vec<_>>());
+                        let d = m.mean(&b.units) - m.mean(&a.units);
                         let star = if lo > 0.0 || hi < 0.0 { " *" } else { "" };
                         format!(" {d:+.4} [{lo:+.4}, {hi:+.4}]{star} |")
                     }
@@ -216,18 +227,18 @@ mod tests {
         // The same windows, each 0.1 nats per token better.
         let b: Vec<(f64, u64)> = a.iter().map(|(s, n)| (s - 5.0, *n)).collect();
         let (ua, ub) = (units(&a), units(&b));
-        let (lo, hi) = interval(&ua, &ub, 1, Measure::Code, true).unwrap();
+        let (lo, hi) = paired_difference(&ua, &ub, 1, Measure::Code).unwrap();
         assert!((lo + 0.1).abs() < 1e-9 && (hi + 0.1).abs() < 1e-9, "{lo} {hi}");
-        let (lo, hi) = interval(&ua, &ua, 1, Measure::Code, true).unwrap();
+        let (lo, hi) = paired_difference(&ua, &ua, 1, Measure::Code).unwrap();
         assert_eq!((lo, hi), (0.0, 0.0));
         // One model alone: an interval around its mean, the same for the same seed.
-        let (lo, hi) = interval(&ua, &ua, 1, Measure::Code, false).unwrap();
+        let (lo, hi) = interval(&ua, 1, Measure::Code).unwrap();
         let mean = a.iter().map(|x| x.0).sum::<f64>() / (a.len() * 50) as f64;
         assert!(lo < mean && mean < hi, "{lo} {mean} {hi}");
-        assert_eq!(interval(&ua, &ua, 1, Measure::Code, false), Some((lo, hi)));
+        assert_eq!(interval(&ua, 1, Measure::Code), Some((lo, hi)));
         // Different unit counts or none: no interval.
-        assert_eq!(interval(&ua, &units(&a[..10]), 1, Measure::Code, true), None);
-        assert_eq!(interval(&ua, &ub, 1, Measure::Retrieval(0), true), None);
+        assert_eq!(paired_difference(&ua, &units(&a[..10]), 1, Measure::Code), None);
+        assert_eq!(paired_difference(&ua, &ub, 1, Measure::Retrieval(0)), None);
     }
 
     #[test]

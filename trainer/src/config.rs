@@ -87,6 +87,10 @@ pub struct TrainSection {
     pub attention: AttentionKind,
     /// Tile size of the chunked attention.
     pub attention_chunk: usize,
+    /// Positions whose logits are computed at a time by the loss (the output
+    /// head and the cross-entropy in tiles, with their own backward pass);
+    /// 0 computes the whole `[batch, seq, vocab]` logits at once.
+    pub loss_chunk: usize,
 }
 
 impl Default for TrainSection {
@@ -101,6 +105,7 @@ impl Default for TrainSection {
             precision: Precision::F32,
             attention: AttentionKind::Chunked,
             attention_chunk: 512,
+            loss_chunk: 4096,
         }
     }
 }

@@ -54,3 +54,28 @@ pub fn peak_rss_mb() -> f64 {
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// Resets this process's peak resident memory to its current resident memory
+/// (Linux `clear_refs` with 5; nothing elsewhere), so that a benchmark can
+/// measure several configurations in one process.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_peak_rss_falls_back_after_a_reset() {
+        // 256 MB touched and freed: the high-water mark stays up until reset.
+        super::reset_peak_rss();
+        let before = super::peak_rss_mb();
+        let big = vec![1u8; 256 << 20];
+        assert_eq!(std::hint::black_box(&big)[12345], 1);
+        drop(big);
+        let high = super::peak_rss_mb();
+        assert!(high >= before + 200.0, "{before} -> {high}");
+        super::reset_peak_rss();
+        let after = super::peak_rss_mb();
+        assert!(after < high - 200.0, "reset: {high} -> {after}");
+    }
+}

@@ -234,6 +234,12 @@ impl Llama {
     /// Logits computed in bfloat16 (every weight cast for this pass; the
     /// gradient flows back through the casts to the f32 master weights), returned as f32.
     pub fn forward_bf16(&self, inputs: &Inputs) -> Tensor<3> {
+        self.bf16().forward(inputs).cast(DType::F32)
+    }
+
+    /// A copy with every weight cast to bfloat16 (the gradient flows back
+    /// through the casts to these f32 weights).
+    pub fn bf16(&self) -> Llama {
         struct Cast;
         impl burn::module::ModuleMapper for Cast {
             fn map_float<const D: usize>(
@@ -243,7 +249,24 @@ impl Llama {
                 p.map(|t| t.cast(DType::BF16))
             }
         }
-        self.clone().map(&mut Cast).forward(inputs).cast(DType::F32)
+        self.clone().map(&mut Cast)
+    }
+
+    /// `−log p(target)` at every position (`[batch·seq]`) from final hidden
+    /// states `[batch, seq, d_model]`, the output head applied `chunk`
+    /// positions at a time ([`crate::loss::chunked_head_nll`]): no `[batch,
+    /// seq, vocab]` logits exist, in the forward or the backward pass. Computed
+    /// in f32 whatever the precision of `h` and the weights.
+    pub fn head_nll(&self, h: Tensor<3>, targets: &[u32], chunk: usize) -> Tensor<1> {
+        let [b, t, d] = h.dims();
+        let f32 = |x: Tensor<2>| {
+            if x.dtype() == DType::F32 { x } else { x.cast(DType::F32) }
+        };
+        let w = match &self.lm_head {
+            Some(head) => head.weight.val(),
+            None => self.embed.weight.val().transpose(),
+        };
+        crate::loss::chunked_head_nll(f32(h.reshape([b * t, d])), f32(w), targets, chunk)
     }
 
     /// `[batch, seq, vocab]` logits.

@@ -23,7 +23,7 @@ use repo2agent_core::shard::meta::DatasetMeta;
 
 use crate::config::{Precision, TrainConfig};
 use crate::data::{DataPosition, Example, NO_TARGET, ShardDataset};
-use crate::loss::weighted_nll;
+use crate::loss::{weighted_nll, weighted_sum};
 use crate::model::{Inputs, Llama, LlamaConfig};
 use crate::optim::{AdamW, GradAccumulator};
 use crate::schedule::CosineSchedule;
@@ -435,13 +435,20 @@ fn accumulate(
             })
             .collect();
         let inputs = Inputs::from_examples(&micro, device);
-        let logits = match cfg.train.precision {
-            Precision::F32 => model.forward(&inputs),
-            Precision::Bf16 => model.forward_bf16(&inputs),
-        };
         let targets: Vec<u32> = micro.iter().flat_map(|e| e.targets.iter().copied()).collect();
         let w: Vec<f32> = micro.iter().flat_map(|e| e.weights.iter().copied()).collect();
-        let loss = weighted_nll(logits, &targets, &w, total_weight);
+        let chunk = cfg.train.loss_chunk;
+        let loss = match (cfg.train.precision, chunk) {
+            (Precision::F32, 0) => weighted_nll(model.forward(&inputs), &targets, &w, total_weight),
+            (Precision::Bf16, 0) => weighted_nll(model.forward_bf16(&inputs), &targets, &w, total_weight),
+            (Precision::F32, _) => {
+                weighted_sum(model.head_nll(model.hidden(&inputs), &targets, chunk), &w, total_weight)
+            }
+            (Precision::Bf16, _) => {
+                let cast = model.bf16();
+                weighted_sum(cast.head_nll(cast.hidden(&inputs), &targets, chunk), &w, total_weight)
+            }
+        };
         loss_sum += f64::from(
             loss.clone()
                 .into_data()

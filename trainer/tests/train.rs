@@ -212,7 +212,7 @@ fn every_config_problem_is_reported_with_its_line() {
 }
 
 #[test]
-fn bf16_and_naive_attention_follow_the_f32_chunked_curve() {
+fn bf16_naive_attention_and_untiled_losses_follow_the_f32_chunked_curve() {
     let curve = |extra: &str| {
         let dir = tempfile::tempdir().unwrap();
         write_shards(&dir.path().join("train"), 16, 0);
@@ -227,7 +227,21 @@ fn bf16_and_naive_attention_follow_the_f32_chunked_curve() {
     let reference = curve("attention = \"chunked\"");
     let naive = curve("attention = \"naive\"");
     let bf16 = curve("attention = \"chunked\"\nprecision = \"bf16\"");
+    // The loss over the whole logits, and in tiles of 5 positions (the
+    // default tile holds a whole micro-batch of 2 × 32 here).
+    let full_logits = curve("attention = \"chunked\"\nloss_chunk = 0");
+    let small_tiles = curve("attention = \"chunked\"\nloss_chunk = 5");
+    let bf16_full = curve("attention = \"chunked\"\nprecision = \"bf16\"\nloss_chunk = 0");
     for i in 0..8 {
+        for (name, other) in [("loss_chunk = 0", &full_logits), ("loss_chunk = 5", &small_tiles)] {
+            assert!(
+                (reference[i] - other[i]).abs() < 1e-4,
+                "{name} {i}: {} vs {}",
+                other[i],
+                reference[i]
+            );
+        }
+        assert!((reference[i] - bf16_full[i]).abs() < 0.05, "bf16, full logits {i}");
         assert!(
             (reference[i] - naive[i]).abs() < 1e-4,
             "naive {i}: {} vs {}",

@@ -33,13 +33,17 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
     let tok = "[tokenizer]\npath = \"tok/shards/tokenizer.json\"\n[output]\nseq_len = 256\n";
     write(dir, "raw.toml", &format!("[format]\ntype = \"raw-repos\"\n{tok}"));
     let agent = "[policies.template]\ntype = \"template\"\n[format]\ntype = \"agent\"\n[mask]\ntype = \"roles\"\nweights = { observation = 0.0 }\n";
-    write(dir, "agent.toml", &format!("{agent}{tok}"));
+    // Both agent corpora measure their thought value (the fake scorer judges).
+    let judge = format!(
+        "[scorers.fake]\ntype = \"openai-logprobs\"\nbase_url = \"{}\"\nmodel = \"fake\"\nprompt_prefix = \"<|im_start|>\"\n[evaluate]\nscorer = \"fake\"\ncache_dir = \"\"\n",
+        server.base_url()
+    );
+    write(dir, "agent.toml", &format!("{agent}{judge}{tok}"));
     write(
         dir,
         "search.toml",
         &format!(
-            "{agent}[scorers.fake]\ntype = \"openai-logprobs\"\nbase_url = \"{}\"\nmodel = \"fake\"\nprompt_prefix = \"<|im_start|>\"\n[search]\ntype = \"greedy-rewrite\"\nscorer = \"fake\"\ncandidates = 2\nrounds = 1\ncache_dir = \"\"\n{tok}",
-            server.base_url()
+            "{agent}{judge}[search]\ntype = \"greedy-rewrite\"\nscorer = \"fake\"\ncandidates = 2\nrounds = 1\ncache_dir = \"\"\n{tok}"
         ),
     );
     write(
@@ -94,6 +98,26 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
         assert_eq!(c["positions"], 2048, "{c}");
         assert!(c["tokens"].as_u64().unwrap() > 0);
     }
+    // The agent corpora's thought value, as their runs measured it, in the
+    // table; Raw-Repos has none.
+    assert!(corpora[0].get("thought_value").is_none(), "{}", corpora[0]);
+    for (c, name) in corpora[1..].iter().zip(["repo2agent", "repo2agent-search"]) {
+        let stats = read_json(out.join("corpora").join(name).join("stats.json"));
+        let e = &stats["evaluation"];
+        let v = &c["thought_value"];
+        assert!(e["files"].as_u64().unwrap() > 0, "{stats}");
+        assert_eq!(v["files"], e["files"], "{c}");
+        assert_eq!(v["initial"], e["value_per_token"], "{c}");
+        assert_eq!(v["trained"], e["value_after_search_per_token"], "{c}");
+        let cell = format!(
+            "| {:+.3} ({:+.3}), {} files |",
+            v["initial"].as_f64().unwrap(),
+            v["trained"].as_f64().unwrap(),
+            v["files"]
+        );
+        assert!(table.contains(&cell), "{cell}\n{table}");
+    }
+    assert!(table.contains("| raw-repos |") && table.contains(" | – |\n"), "{table}");
     // The agent corpora mask observations; Raw-Repos trains on everything.
     assert_eq!(corpora[0]["tokens"], corpora[0]["trained_tokens"]);
     assert!(corpora[1]["trained_tokens"].as_u64() < corpora[1]["tokens"].as_u64());

@@ -35,9 +35,10 @@ use repo2agent_core::run::report::PipelineError;
 use repo2agent_core::run::{pipeline, units};
 use repo2agent_core::shard::{DatasetMeta, ShardError};
 use repo2agent_core::stage::TokenEncoder;
+use repo2agent_core::stats::RunStats;
 use resume::{Evaluated, Trained, digest, read_json, same_inputs};
 use std::path::{Path, PathBuf};
-use table::CorpusResult;
+use table::{CorpusResult, ThoughtValue};
 
 /// Why an ablation stopped.
 #[derive(Debug, thiserror::Error)]
@@ -408,6 +409,7 @@ fn train_models(
             positions: steps * batch * u64::from(seq_len),
             train_seconds: trained.train_seconds,
             final_loss: trained.final_loss,
+            thought_value: thought_value(&out.join("corpora").join(name.as_str()))?,
         });
     }
     Ok(Training {
@@ -473,6 +475,20 @@ struct Models<'a> {
     meta: &'a DatasetMeta,
     names: &'a [String],
     keys: &'a [String],
+}
+
+/// The thought value a corpus's run measured (`stats.json` `evaluation`), if
+/// its config has an `[evaluate]` section.
+fn thought_value(corpus: &Path) -> Result<Option<ThoughtValue>, AblationError> {
+    let path = corpus.join("stats.json");
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    let stats: RunStats = serde_json::from_slice(&text)
+        .map_err(|e| AblationError::Invalid(format!("{}: not a run's stats.json: {e}", path.display())))?;
+    Ok(stats.evaluation.filter(|e| e.files > 0).map(|e| ThoughtValue {
+        files: e.files,
+        initial: e.value_per_token,
+        trained: e.value_after_search_per_token,
+    }))
 }
 
 /// Evaluates (or reuses the evaluation of) each model on the held-out repositories.

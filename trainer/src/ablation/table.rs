@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const BOOTSTRAP_ROUNDS: usize = 1000;
 
 /// One corpus's numbers.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CorpusResult {
     /// The corpus's name.
     pub name: String,
@@ -33,22 +33,43 @@ pub struct CorpusResult {
     pub train_seconds: f64,
     /// The last step's loss.
     pub final_loss: Option<f64>,
+    /// What the corpus's thoughts are worth, from its run's `[evaluate]`
+    /// (`stats.json` `evaluation`); `None` without one (Raw-Repos has no thoughts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought_value: Option<ThoughtValue>,
+}
+
+/// A corpus's thought value (nats per code token, see docs/method.md).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThoughtValue {
+    /// Files scored.
+    pub files: u64,
+    /// Of the policy's thoughts.
+    pub initial: f64,
+    /// Of the thoughts the corpus trains on (after its search; the policy's when none ran).
+    pub trained: f64,
 }
 
 /// The Markdown table: the corpora, then each model on the held-out repositories.
 pub fn markdown(corpora: &[CorpusResult], evals: &[(String, HeldoutReport)], s: &HeldoutSettings) -> String {
     let mut t = String::new();
-    t.push_str("| corpus | documents | tokens (trained) | steps | epochs | final loss |\n|---|---|---|---|---|---|\n");
+    t.push_str(
+        "| corpus | documents | tokens (trained) | steps | epochs | final loss | thought value (after search) |\n|---|---|---|---|---|---|---|\n",
+    );
     for c in corpora {
         t.push_str(&format!(
-            "| {} | {} | {} ({}) | {} | {:.2} | {} |\n",
+            "| {} | {} | {} ({}) | {} | {:.2} | {} | {} |\n",
             c.name,
             c.documents,
             c.tokens,
             c.trained_tokens,
             c.steps,
             c.epochs,
-            c.final_loss.map_or("–".into(), |l| format!("{l:.4}"))
+            c.final_loss.map_or("–".into(), |l| format!("{l:.4}")),
+            c.thought_value.map_or("–".into(), |v| format!(
+                "{:+.3} ({:+.3}), {} files",
+                v.initial, v.trained, v.files
+            ))
         ));
     }
     t.push('\n');
@@ -255,6 +276,16 @@ mod tests {
             positions: 4096,
             train_seconds: 1.0,
             final_loss: Some(2.5),
+            thought_value: None,
+        };
+        let agent = CorpusResult {
+            name: "repo2agent".into(),
+            thought_value: Some(ThoughtValue {
+                files: 12,
+                initial: 0.25,
+                trained: 0.3125,
+            }),
+            ..corpus.clone()
         };
         let settings = HeldoutSettings {
             retrieval_lengths: vec![256, 512],
@@ -290,7 +321,7 @@ mod tests {
             ("raw-repos".to_owned(), trained),
             ("repo2agent".to_owned(), better),
         ];
-        let t = markdown(&[corpus], &evals, &settings);
+        let t = markdown(&[corpus, agent], &evals, &settings);
         assert!(t.contains("| raw-repos | 1.2500 [0.8000, 1.2000] |"), "{t}");
         assert!(
             t.contains(
@@ -298,7 +329,14 @@ mod tests {
             ),
             "{t}"
         );
-        assert!(t.contains("| raw-repos | 3 | 1200 (1000) | 4 | 2.00 | 2.5000 |"), "{t}");
+        assert!(
+            t.contains("| raw-repos | 3 | 1200 (1000) | 4 | 2.00 | 2.5000 | – |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| repo2agent | 3 | 1200 (1000) | 4 | 2.00 | 2.5000 | +0.250 (+0.312), 12 files |"),
+            "{t}"
+        );
         assert!(t.contains("| retrieval @256 | retrieval @512 |"), "{t}");
         assert!(
             t.contains("| initial | 1.2500 | 1.0000 | 1.5000 | +0.5000 | 0.50 (3.00) | 0.50 (3.00) |"),

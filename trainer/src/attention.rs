@@ -474,18 +474,20 @@ where
         let input_grads = backward_tiles(inputs, out, lse, d_out, &tiling);
         for (parent, grad) in ops.parents.into_iter().zip(input_grads) {
             if let Some(parent) = parent {
-                grads.register::<B>(parent.id, primitive::<B>(grad));
+                grads.register::<B>(parent.id, primitive::<B, 4>(grad));
             }
         }
     }
 }
 
-fn primitive<B: Backend>(x: Tensor<4>) -> B::FloatTensorPrimitive
+/// `x` as backend `B`'s primitive, inside a custom op's own backward step
+/// (shared with the tiled loss, `crate::loss`).
+pub(crate) fn primitive<B: Backend, const D: usize>(x: Tensor<D>) -> B::FloatTensorPrimitive
 where
     DispatchTensor: DispatchKindConversion<B>,
 {
     x.try_into_primitive::<B>()
-        .unwrap_or_else(|e| panic!("chunked_attention: tensor left its backend: {e:?}"))
+        .unwrap_or_else(|e| panic!("custom op: tensor left its backend: {e:?}"))
 }
 
 /// [`with_own_backward`] on each backend of this build (`flex`, and the cubecl
@@ -537,7 +539,7 @@ where
     let inputs = [qp, kp, vp].map(Tensor::<4>::from_primitive::<B>);
     let [q, k, v] = inputs.clone();
     let (out, lse) = forward_tiles(q, k, v, &tiling);
-    let out_primitive = primitive::<B>(out.clone());
+    let out_primitive = primitive::<B, 4>(out.clone());
     let prep = <ChunkedAttentionBackward as Backward<B, 3>>::prepare::<C>(ChunkedAttentionBackward, [qn, kn, vn]);
     let output = match prep.compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(

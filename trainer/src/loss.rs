@@ -9,6 +9,8 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::attention::primitive;
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
 use burn::backend::autodiff::grads::Gradients;
@@ -193,14 +195,6 @@ where
             }
         }
     }
-}
-
-fn primitive<B: Backend, const D: usize>(x: Tensor<D>) -> B::FloatTensorPrimitive
-where
-    DispatchTensor: DispatchKindConversion<B>,
-{
-    x.try_into_primitive::<B>()
-        .unwrap_or_else(|e| panic!("chunked_head_nll: tensor left its backend: {e:?}"))
 }
 
 /// [`with_own_backward`] on each backend of this build; the inputs back if none holds them.

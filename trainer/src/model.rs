@@ -153,6 +153,80 @@ pub struct Block {
     w_down: Linear,
 }
 
+impl Block {
+    /// Queries `[b, heads, t, hd]`, keys and values `[b, kv_heads, t, hd]` of
+    /// hidden states `[b, t, d]`, RoPE applied to the queries and keys.
+    fn qkv(
+        &self,
+        h: Tensor<3>,
+        n_heads: usize,
+        n_kv_heads: usize,
+        (cos, sin): (&Tensor<4>, &Tensor<4>),
+    ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+        let [b, t, d] = h.dims();
+        let hd = d / n_heads;
+        let x = self.attn_norm.forward(h);
+        let q = self.wq.forward(x.clone()).reshape([b, t, n_heads, hd]).swap_dims(1, 2);
+        let k = self
+            .wk
+            .forward(x.clone())
+            .reshape([b, t, n_kv_heads, hd])
+            .swap_dims(1, 2);
+        let v = self.wv.forward(x).reshape([b, t, n_kv_heads, hd]).swap_dims(1, 2);
+        (rope(q, cos.clone(), sin.clone()), rope(k, cos.clone(), sin.clone()), v)
+    }
+
+    /// The rest of the layer after attention (`[b, heads, t, hd]`): output
+    /// projection, residual, SwiGLU MLP, residual.
+    fn finish(&self, h: Tensor<3>, attn: Tensor<4>) -> Tensor<3> {
+        let [b, heads, t, hd] = attn.dims();
+        let h = h + self.wo.forward(attn.swap_dims(1, 2).reshape([b, t, heads * hd]));
+        let x = self.mlp_norm.forward(h.clone());
+        h + self
+            .w_down
+            .forward(silu(self.w_gate.forward(x.clone())) * self.w_up.forward(x))
+    }
+}
+
+/// The keys and values of a token prefix at every layer (`[1, kv_heads, len,
+/// head_dim]` each, RoPE applied): what [`Llama::extend`] continues from, so
+/// a prefix shared by several continuations is computed once.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor<4>, Tensor<4>)>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Tokens cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The cache of the first `n` tokens (the keys and values of a position
+    /// depend only on the tokens up to it).
+    pub fn truncate(&self, n: usize) -> KvCache {
+        let n = n.min(self.len);
+        KvCache {
+            layers: self
+                .layers
+                .iter()
+                .map(|(k, v)| (k.clone().narrow(2, 0, n), v.clone().narrow(2, 0, n)))
+                .collect(),
+            len: n,
+        }
+    }
+}
+
+/// Query rows attended at a time by [`Llama::extend`] (bounds its score tile
+/// to `heads × ROWS × (prefix + new)` values).
+const EXTEND_ROWS: usize = 512;
+
 /// A Llama decoder.
 #[derive(Module, Debug)]
 pub struct Llama {
@@ -292,36 +366,16 @@ impl Llama {
 
     /// `[batch, seq, d_model]` final hidden states (after the last norm).
     pub fn hidden(&self, inputs: &Inputs) -> Tensor<3> {
-        let device = inputs.tokens.device();
-        let [b, t] = inputs.tokens.dims();
         let mut h = self.embed.forward(inputs.tokens.clone());
         let [_, _, d_model] = h.dims();
         let hd = d_model / self.n_heads;
         // cos/sin: [b, 1, t, hd], the frequencies repeated for both halves.
-        let inv =
-            Tensor::<1>::from_data(TensorData::new(self.inv_freq.clone(), [hd / 2]), &device).reshape([1, 1, hd / 2]);
-        let pos = inputs.positions.clone().float().reshape([b, t, 1]);
-        let angles = pos * inv;
-        let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([b, 1, t, hd]);
         let dtype = h.dtype();
+        let (cos, sin) = self.rope_tables(inputs.positions.clone(), hd, dtype);
         // The chunked attention's tiling: once for all layers.
         let plan = (self.attn_chunk > 0).then(|| AttentionPlan::new(&inputs.documents, self.attn_chunk));
-        let (cos, sin) = (angles.clone().cos().cast(dtype), angles.sin().cast(dtype));
         for layer in &self.layers {
-            let x = layer.attn_norm.forward(h.clone());
-            let q = layer
-                .wq
-                .forward(x.clone())
-                .reshape([b, t, self.n_heads, hd])
-                .swap_dims(1, 2);
-            let k = layer
-                .wk
-                .forward(x.clone())
-                .reshape([b, t, self.n_kv_heads, hd])
-                .swap_dims(1, 2);
-            let v = layer.wv.forward(x).reshape([b, t, self.n_kv_heads, hd]).swap_dims(1, 2);
-            let q = rope(q, cos.clone(), sin.clone());
-            let k = rope(k, cos.clone(), sin.clone());
+            let (q, k, v) = layer.qkv(h.clone(), self.n_heads, self.n_kv_heads, (&cos, &sin));
             let attn = match &plan {
                 None => naive_attention(q, k, v, inputs.documents.clone()),
                 Some(plan) => {
@@ -330,14 +384,85 @@ impl Llama {
                     chunked_attention_planned(q, k, v, plan).cast(dtype)
                 }
             };
-            let attn = attn.swap_dims(1, 2).reshape([b, t, self.n_heads * hd]);
-            h = h + layer.wo.forward(attn);
-            let x = layer.mlp_norm.forward(h.clone());
-            h = h + layer
-                .w_down
-                .forward(silu(layer.w_gate.forward(x.clone())) * layer.w_up.forward(x));
+            h = layer.finish(h, attn);
         }
         self.norm.forward(h)
+    }
+
+    /// RoPE's cos and sin tables `[b, 1, t, head_dim]` for positions `[b, t]`
+    /// (the frequencies repeated for both halves).
+    fn rope_tables(&self, positions: Tensor<2, Int>, hd: usize, dtype: DType) -> (Tensor<4>, Tensor<4>) {
+        let [b, t] = positions.dims();
+        let device = positions.device();
+        let inv =
+            Tensor::<1>::from_data(TensorData::new(self.inv_freq.clone(), [hd / 2]), &device).reshape([1, 1, hd / 2]);
+        let angles = positions.float().reshape([b, t, 1]) * inv;
+        let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([b, 1, t, hd]);
+        (angles.clone().cos().cast(dtype), angles.sin().cast(dtype))
+    }
+
+    /// Continues one sequence: `tokens` placed after the cached prefix
+    /// (positions `cache.len()..`), each attending to the whole prefix and
+    /// causally to the new tokens. Returns their final hidden states
+    /// `[tokens, d_model]` and the cache extended by them. An empty cache makes
+    /// this a plain forward pass of one document; the hidden states equal
+    /// [`Llama::hidden`]'s on the whole sequence (to float rounding).
+    pub fn extend(&self, cache: &KvCache, tokens: &[u32], device: &Device) -> (Tensor<2>, KvCache) {
+        self.extend_tiled(cache, tokens, device, EXTEND_ROWS)
+    }
+
+    /// [`Llama::extend`] attending `tile` query rows at a time.
+    fn extend_tiled(&self, cache: &KvCache, tokens: &[u32], device: &Device, tile: usize) -> (Tensor<2>, KvCache) {
+        let (p, s) = (cache.len, tokens.len());
+        let ids: Vec<i64> = tokens.iter().map(|&x| i64::from(x)).collect();
+        let mut h = self
+            .embed
+            .forward(Tensor::from_data(TensorData::new(ids, [1, s]), device));
+        let [_, _, d_model] = h.dims();
+        let hd = d_model / self.n_heads;
+        let positions: Vec<i64> = (p..p + s).map(|x| x as i64).collect();
+        let (cos, sin) = self.rope_tables(
+            Tensor::from_data(TensorData::new(positions, [1, s]), device),
+            hd,
+            h.dtype(),
+        );
+        // Row tiles and their masks (key j is hidden from query p + i when j > p + i), once for all layers.
+        let tiles: Vec<(usize, usize, Tensor<4, burn::tensor::Bool>)> = (0..s)
+            .step_by(tile.max(1))
+            .map(|r0| {
+                let rows = tile.max(1).min(s - r0);
+                let mask: Vec<bool> = (0..rows)
+                    .flat_map(|i| (0..p + s).map(move |j| j > p + r0 + i))
+                    .collect();
+                let mask = Tensor::<2, burn::tensor::Bool>::from_data(TensorData::new(mask, [rows, p + s]), device);
+                (r0, rows, mask.reshape([1, 1, rows, p + s]).repeat_dim(1, self.n_heads))
+            })
+            .collect();
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (q, k, v) = layer.qkv(h.clone(), self.n_heads, self.n_kv_heads, (&cos, &sin));
+            let (k, v) = match cache.layers.get(i) {
+                Some((ck, cv)) => (Tensor::cat(vec![ck.clone(), k], 2), Tensor::cat(vec![cv.clone(), v], 2)),
+                None => (k, v),
+            };
+            let group = self.n_heads / self.n_kv_heads;
+            let (kr, vr) = (
+                crate::attention::repeat_kv(k.clone(), group).swap_dims(2, 3),
+                crate::attention::repeat_kv(v.clone(), group),
+            );
+            let parts: Vec<Tensor<4>> = tiles
+                .iter()
+                .map(|(r0, rows, mask)| {
+                    let scores = q.clone().narrow(2, *r0, *rows).matmul(kr.clone()) / (hd as f64).sqrt();
+                    burn::tensor::activation::softmax(scores.mask_fill(mask.clone(), f32::NEG_INFINITY), 3)
+                        .matmul(vr.clone())
+                })
+                .collect();
+            h = layer.finish(h, Tensor::cat(parts, 2));
+            layers.push((k, v));
+        }
+        let h = self.norm.forward(h).reshape([s, d_model]);
+        (h, KvCache { layers, len: p + s })
     }
 }
 
@@ -448,5 +573,33 @@ mod tests {
         // rotate-half convention: position 0 is the identity.
         let plain: f32 = q.iter().zip(&k).map(|(a, b)| a * b).sum();
         assert!((score(0.0, 0.0) - plain).abs() < 1e-5);
+    }
+
+    #[test]
+    fn extending_a_cached_prefix_gives_the_hidden_states_of_the_whole_sequence() {
+        let device = Device::flex();
+        let m = LlamaConfig::tiny(60).init(&device);
+        let ids: Vec<u32> = (0..23).map(|i| (i * 7 + 3) % 60).collect();
+        let whole = m.hidden(&Inputs::from_examples(&[example(&ids, &[[0, 23]])], &device));
+        let whole = whole.reshape([23, 32]).into_data().try_to_vec::<f32>().unwrap();
+        let rows = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+        // In one piece from nothing, and as prefix + continuation (the cache
+        // also cut back from a longer prefix), for several split points.
+        let (all, cache) = m.extend(&KvCache::default(), &ids, &device);
+        assert_eq!(cache.len(), 23);
+        assert!(close(&rows(all), &whole));
+        for (split, tile) in [(1, 512), (9, 5), (22, 1), (9, 14)] {
+            let (_, longer) = m.extend(&KvCache::default(), &ids[..split + 1], &device);
+            let prefix = longer.truncate(split);
+            assert_eq!(prefix.len(), split);
+            let (rest, extended) = m.extend_tiled(&prefix, &ids[split..], &device, tile);
+            assert_eq!(extended.len(), 23);
+            assert!(close(&rows(rest), &whole[split * 32..]), "split at {split}");
+        }
+        // Another continuation of the same prefix differs only after it.
+        let (_, prefix) = m.extend(&KvCache::default(), &ids[..9], &device);
+        let other: Vec<u32> = ids[9..].iter().map(|x| (x + 1) % 60).collect();
+        let (rest, _) = m.extend(&prefix, &other, &device);
+        assert!(!close(&rows(rest).as_slice()[..32], &whole[9 * 32..10 * 32]));
     }
 }

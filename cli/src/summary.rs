@@ -210,7 +210,7 @@ fn print_simulation(report: &pipeline::RunReport) {
     }
     if let Some(s) = &report.stats.search {
         println!(
-            "search ({}): {} of {} thoughts searched, {} accepted ({:.0}%); code NLL {:.4} -> {:.4} nats/token over {} tokens; {} scorer calls, {} cache hits, {} tokens scored, {} policy calls{}{}",
+            "search ({}): {} of {} thoughts searched, {} accepted ({:.0}%); code NLL {:.4} -> {:.4} nats/token over {} tokens; {} scorer calls, {} cache hits, {} tokens scored ({} computed), {} policy calls{}{}",
             s.strategy,
             s.thinks_searched,
             s.thinks_eligible,
@@ -222,6 +222,7 @@ fn print_simulation(report: &pipeline::RunReport) {
             s.scorer_calls,
             s.scorer_cache_hits,
             s.scorer_tokens,
+            s.scorer_tokens_computed,
             s.policy_calls,
             if s.budget_exhausted > 0 {
                 format!("; budget reached in {} repositories", s.budget_exhausted)

@@ -124,6 +124,10 @@ pub struct SearchStats {
     pub scorer_cache_hits: u64,
     /// Tokens scored (context + target), cached answers included.
     pub scorer_tokens: u64,
+    /// Tokens the scorer's model computed (cache misses, less the prefixes it
+    /// reused); divided by `thinks_searched`, the cost of a searched thought.
+    #[serde(default)]
+    pub scorer_tokens_computed: u64,
     /// Policy `propose_rewrites` calls.
     pub policy_calls: u64,
     /// Repositories where a budget stopped the search early.
@@ -157,6 +161,7 @@ impl SearchStats {
         self.scorer_calls += u.scorer_calls;
         self.scorer_cache_hits += u.scorer_cache_hits;
         self.scorer_tokens += u.scorer_tokens;
+        self.scorer_tokens_computed += u.scorer_tokens_computed;
         self.policy_calls += u.policy_calls;
         self.budget_exhausted += u64::from(u.budget_exhausted);
         for t in &record.thinks {
@@ -189,6 +194,7 @@ impl SearchStats {
         self.scorer_calls += o.scorer_calls;
         self.scorer_cache_hits += o.scorer_cache_hits;
         self.scorer_tokens += o.scorer_tokens;
+        self.scorer_tokens_computed += o.scorer_tokens_computed;
         self.policy_calls += o.policy_calls;
         self.budget_exhausted += o.budget_exhausted;
         self.target_tokens += o.target_tokens;

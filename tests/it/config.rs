@@ -70,6 +70,7 @@ impl Scorer for LengthScorer {
             .map(|r| TargetScore {
                 token_nll: vec![1.0; r.target.len()],
                 context_tokens: r.context.len() as u64,
+                reused_tokens: 0,
             })
             .collect())
     }

@@ -147,6 +147,47 @@ async fn an_empty_target_is_scored_without_a_call_and_batches_keep_their_order()
 }
 
 #[tokio::test]
+async fn requests_sharing_a_prefix_wait_for_the_first_so_the_servers_cache_is_warm() {
+    let server = FakeLlm::start();
+    server.delay(std::time::Duration::from_millis(40));
+    let s = scorer(&server);
+    // A search round (one trajectory prefix, three thoughts, the same code)
+    // between two unrelated requests.
+    let prefix = "fn helper(x: u32) -> u32 { x + 1 }\n".repeat(12);
+    let code = "fn main() { helper(1); }\n";
+    let batch = vec![
+        req("unrelated one", code),
+        req(&format!("{prefix}// thought A\n"), code),
+        req(&format!("{prefix}// thought B, longer\n"), code),
+        req("unrelated two", code),
+        req(&format!("{prefix}// thought C\n"), code),
+    ];
+    let out = s.score(&batch).await.unwrap();
+    let events = server.completion_events();
+    assert_eq!(server.requests(), 5);
+    for (r, o) in batch.iter().zip(&out) {
+        let alone = s.score(std::slice::from_ref(r)).await.unwrap();
+        assert_eq!(*o, alone[0], "answers stay in request order");
+    }
+    let at = |arrived: bool, i: usize| {
+        let prompt = format!("{}{}", batch[i].context, batch[i].target);
+        events.iter().position(|(a, p)| *a == arrived && *p == prompt).unwrap()
+    };
+    // The group's first request is answered before the others arrive.
+    for follower in [2, 4] {
+        assert!(at(false, 1) < at(true, follower), "{events:?}");
+    }
+    // Groups do not wait for each other: the unrelated requests and the
+    // group's first were in flight together.
+    for other in [0, 3] {
+        assert!(
+            at(true, other) < at(false, 1) && at(true, 1) < at(false, other),
+            "{events:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_prompt_prefix_is_conditioned_on_and_an_empty_context_needs_one() {
     let server = FakeLlm::start();
     let s = scorer(&server);

@@ -55,6 +55,7 @@ fn word_score(r: &ScoreRequest) -> TargetScore {
             .map(|w| if r.context.contains(w) { 0.5 } else { 2.0 })
             .collect(),
         context_tokens: r.context.split_whitespace().count() as u64,
+        reused_tokens: 0,
     }
 }
 
@@ -257,6 +258,15 @@ fn greedy_rewrite_keeps_only_rewrites_that_make_the_real_code_likelier() {
     assert_eq!(requests.len() as u64, u.scorer_calls);
     assert_eq!(u.scorer_calls + u.scorer_cache_hits, per_think as u64);
     assert!(u.scorer_cache_hits > 0, "noise.py's rewrites repeat each round");
+    // What the model computed: every request it answered, whole (this scorer
+    // reuses no prefix).
+    let words = |s: &str| s.split_whitespace().count() as u64;
+    let computed: u64 = requests.iter().map(|r| words(&r.context) + words(&r.target)).sum();
+    assert_eq!(u.scorer_tokens_computed, computed);
+    assert!(
+        u.scorer_tokens_computed < u.scorer_tokens,
+        "cached answers cost nothing"
+    );
 
     // stats.json sums the records.
     let s = &stats["search"];
@@ -264,6 +274,7 @@ fn greedy_rewrite_keeps_only_rewrites_that_make_the_real_code_likelier() {
     assert_eq!(s["thinks_searched"], FILES.len() as u64);
     assert_eq!(s["scorer_calls"], u.scorer_calls);
     assert_eq!(s["scorer_cache_hits"], u.scorer_cache_hits);
+    assert_eq!(s["scorer_tokens_computed"], u.scorer_tokens_computed);
     let accepted = record.thinks.iter().filter(|r| r.accepted.is_some()).count() as f64;
     assert!((s["acceptance_rate"].as_f64().unwrap() - accepted / FILES.len() as f64).abs() < 1e-12);
     assert!(s["mean_nll_gain"].as_f64().unwrap() > 0.0, "{s}");
@@ -327,6 +338,30 @@ fn contexts_keep_their_last_characters_and_targets_their_first() {
         );
     }
     assert_eq!(t.search.unwrap().usage.scorer_calls as usize, requests.len());
+
+    // A window that reaches before the thought: every candidate of a thought
+    // is scored after the same prefix, the policy's thought fixing its start.
+    let search =
+        "[search]\ntype = \"best-of-n\"\nscorer = \"words\"\ncandidates = 3\ncontext_chars = 300\ncache_dir = \"\"";
+    let (t, _) = run(tmp.path(), "fixed-start", search);
+    let requests = seen().lock().unwrap()["fixed-start"].clone();
+    for record in &t.search.unwrap().thinks {
+        let target = &requests
+            .iter()
+            .find(|r| r.context.contains(&record.candidates[0].text))
+            .unwrap()
+            .target;
+        let of_file: Vec<&ScoreRequest> = requests.iter().filter(|r| r.target == *target).collect();
+        assert_eq!(
+            of_file.len(),
+            1 + record.candidates.len(),
+            "the thought and its candidates"
+        );
+        let before = |r: &ScoreRequest| r.context[..r.context.rfind("<|think|>").unwrap()].to_owned();
+        assert!(before(of_file[0]).chars().count() > 100, "{:?}", of_file[0].context);
+        assert!(of_file.iter().all(|r| before(r) == before(of_file[0])), "{of_file:?}");
+        assert!(of_file.iter().any(|r| r.context.chars().count() != 300), "{of_file:?}");
+    }
 }
 
 #[test]

@@ -71,6 +71,8 @@ struct State {
     /// Requests being answered now, and the most at once.
     in_flight: usize,
     max_in_flight: usize,
+    /// Completions prompts as they arrived (`true`) and as their answers left.
+    completion_events: Vec<(bool, String)>,
 }
 
 impl FakeLlm {
@@ -130,6 +132,13 @@ impl FakeLlm {
     /// Holds every answer this long (requests then overlap).
     pub fn delay(&self, d: Duration) {
         self.state.lock().expect("lock").delay = d;
+    }
+
+    /// Every completions request's prompt when it arrived (`true`) and when
+    /// its answer left (`false`), in that order: what a server's prefix cache
+    /// could have held for each request.
+    pub fn completion_events(&self) -> Vec<(bool, String)> {
+        self.state.lock().expect("lock").completion_events.clone()
     }
 
     /// The most requests the server was answering at once.
@@ -235,7 +244,10 @@ fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicU
             st.in_flight += 1;
             st.max_in_flight = st.max_in_flight.max(st.in_flight);
             let (mut cached, mut n) = (0, 0);
-            if !completions {
+            if completions {
+                let prompt = request["prompt"].as_str().unwrap_or_default().to_owned();
+                st.completion_events.push((true, prompt));
+            } else {
                 st.chats.push(request.clone());
                 let tokens = chat_tokens(&request);
                 cached = tokens.iter().zip(&st.slot).take_while(|(a, b)| a == b).count();
@@ -251,7 +263,8 @@ fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicU
     std::thread::sleep(delay);
     // An answer leaves the count before it is written: the client may send
     // its next request as soon as it has read this one.
-    let mut leave = Some(Leave(state));
+    let prompt = completions.then(|| request["prompt"].as_str().unwrap_or_default().to_owned());
+    let mut leave = Some(Leave(state, prompt));
     let mut respond = |out: &mut TcpStream, status: u16, body: &str| {
         leave.take();
         respond(out, status, body)
@@ -288,13 +301,17 @@ fn handle(stream: TcpStream, faults: &Mutex<VecDeque<Fault>>, requests: &AtomicU
     }
 }
 
-/// Marks the end of an answer (for the in-flight count).
-struct Leave<'a>(&'a Mutex<State>);
+/// Marks the end of an answer (for the in-flight count and, with a
+/// completions prompt, the completion events).
+struct Leave<'a>(&'a Mutex<State>, Option<String>);
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         if let Ok(mut st) = self.0.lock() {
             st.in_flight -= 1;
+            if let Some(prompt) = self.1.take() {
+                st.completion_events.push((false, prompt));
+            }
         }
     }
 }

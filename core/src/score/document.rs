@@ -41,6 +41,13 @@ pub struct ThinkSlot {
     pub phase: ThinkPhase,
     /// The real code scored: the Write's content, cut to the target window.
     pub target: String,
+    /// Where every candidate's context begins (piece, characters skipped in
+    /// it): the cut the last `context_chars` characters make with the thought
+    /// as the policy wrote it, so that all candidates are scored after the same
+    /// trajectory prefix (a scorer computes it once for them). `None` when the
+    /// thought and what follows it fill the window alone: then each
+    /// candidate's context is its own last `context_chars` characters.
+    pub start: Option<(usize, usize)>,
 }
 
 #[derive(Clone, Debug)]
@@ -279,9 +286,10 @@ impl ScoredDocument {
                     ThinkPhase::BeforeReading
                 },
                 target,
+                start: None,
             });
         }
-        Ok(Self {
+        let mut doc = Self {
             pieces,
             think_at,
             write_at,
@@ -291,7 +299,53 @@ impl ScoredDocument {
             plan,
             context_chars,
             target_chars,
-        })
+        };
+        for i in 0..doc.slots.len() {
+            let (write, think) = (doc.slots[i].write, doc.slots[i].think);
+            doc.slots[i].start = doc.cut(doc.write_at[write], doc.think_at[think]);
+        }
+        Ok(doc)
+    }
+
+    /// Where the last `context_chars` characters before piece `end` begin
+    /// with the current thoughts (piece, characters skipped in it), if that is
+    /// before piece `bound` (see [`ThinkSlot::start`]).
+    fn cut(&self, end: usize, bound: usize) -> Option<(usize, usize)> {
+        let mut chars = 0;
+        for i in (0..end).rev() {
+            chars += self.piece_text(&self.pieces[i], None).chars().count();
+            if chars >= self.context_chars {
+                return (i < bound).then_some((i, chars - self.context_chars));
+            }
+        }
+        Some((0, 0))
+    }
+
+    /// Where the window of Write `write`'s code begins with the current
+    /// thoughts, when that is before the last thought before the Write: what
+    /// [`ScoredDocument::code_request_from`] takes to score another version of
+    /// the trajectory (the same pieces, other thoughts) after the same prefix.
+    pub fn window_start(&self, write: usize) -> Option<(usize, usize)> {
+        let end = *self.write_at.get(write)?;
+        if end == usize::MAX {
+            return None;
+        }
+        let bound = (0..end)
+            .rev()
+            .find(|&i| matches!(self.pieces[i], Piece::Think(_)))
+            .unwrap_or(end);
+        self.cut(end, bound)
+    }
+
+    /// The text of pieces `start..end` (the first piece without its first
+    /// `start.1` characters), thought `replaced.0` read as `replaced.1`.
+    fn text_from(&self, start: (usize, usize), end: usize, replaced: Option<(usize, &str)>) -> String {
+        let (first, skip) = start;
+        let head = self.piece_text(&self.pieces[first], replaced);
+        let head = suffix_chars(head, head.chars().count().saturating_sub(skip));
+        std::iter::once(head)
+            .chain(self.pieces[first + 1..end].iter().map(|p| self.piece_text(p, replaced)))
+            .collect()
     }
 
     fn piece_text<'s>(&'s self, p: &'s Piece, replaced: Option<(usize, &'s str)>) -> &'s str {
@@ -323,9 +377,21 @@ impl ScoredDocument {
 
     /// The scored pair of `slot` with `candidate` as its thought: the prefix,
     /// the thought and what follows up to the Write's code, then the code.
+    ///
+    /// Every candidate's context begins where the policy's thought put the
+    /// window's start ([`ThinkSlot::start`]), so a longer candidate makes a
+    /// longer context rather than pushing the prefix out: all are compared
+    /// after the same prefix, and with the policy's thought this is exactly
+    /// [`ScoredDocument::code_request`]'s window.
     pub fn request(&self, slot: &ThinkSlot, candidate: &str) -> ScoreRequest {
+        let end = self.write_at[slot.write];
+        let replaced = Some((slot.think, candidate));
+        let context = match slot.start {
+            Some(start) => self.text_from(start, end, replaced),
+            None => self.window(0..end, replaced),
+        };
         ScoreRequest {
-            context: self.window(0..self.write_at[slot.write], Some((slot.think, candidate))),
+            context,
             target: slot.target.clone(),
         }
     }
@@ -353,6 +419,13 @@ impl ScoredDocument {
     /// trajectory before it, with the current thoughts; `None` when the format
     /// does not show that Write or its code window is blank.
     pub fn code_request(&self, write: usize) -> Option<ScoreRequest> {
+        self.code_request_from(write, None)
+    }
+
+    /// [`ScoredDocument::code_request`] with the window beginning at `start`
+    /// (another version's [`ScoredDocument::window_start`]); `None`: its own
+    /// last `context_chars` characters.
+    pub fn code_request_from(&self, write: usize, start: Option<(usize, usize)>) -> Option<ScoreRequest> {
         let at = *self.write_at.get(write)?;
         if at == usize::MAX {
             return None;
@@ -361,8 +434,12 @@ impl ScoredDocument {
         if target.trim().is_empty() {
             return None;
         }
+        let context = match start {
+            Some(start) if start.0 < at => self.text_from(start, at, None),
+            _ => self.window(0..at, None),
+        };
         Some(ScoreRequest {
-            context: self.window(0..at, None),
+            context,
             target: target.to_owned(),
         })
     }
@@ -428,6 +505,86 @@ mod tests {
             shown,
             ["text:a", "think:0", "text:b", "write:12", "text:\u{E000}X1\u{E001}c"]
         );
+    }
+
+    fn doc(pieces: Vec<Piece>, context_chars: usize) -> ScoredDocument {
+        let mut d = ScoredDocument {
+            pieces,
+            think_at: vec![1],
+            write_at: vec![3],
+            thinks: vec!["policy's thought".into()],
+            writes: vec![Written {
+                agent: AgentId("sub-1".into()),
+                path: "a.rs".into(),
+                content: "fn a() {}\n".into(),
+            }],
+            slots: vec![ThinkSlot {
+                agent: AgentId("sub-1".into()),
+                step: 0,
+                think: 0,
+                write: 0,
+                plan_step: 0,
+                phase: ThinkPhase::BeforeWriting,
+                target: "fn a() {}\n".into(),
+                start: None,
+            }],
+            plan: Plan {
+                requirements: String::new(),
+                steps: Vec::new(),
+            },
+            context_chars,
+            target_chars: 100,
+        };
+        d.slots[0].start = d.cut(3, 1);
+        d
+    }
+
+    #[test]
+    fn every_candidate_is_scored_after_the_same_prefix() {
+        let pieces = || {
+            vec![
+                Piece::Text("0123456789abcdefghij".into()),
+                Piece::Think(0),
+                Piece::Text("|between|".into()),
+                Piece::Write(0),
+            ]
+        };
+        // 16 + 9 characters of thought and markup, 5 of the prefix: "fghij".
+        let d = doc(pieces(), 30);
+        assert_eq!(d.slots[0].start, Some((0, 15)));
+        let policy = d.request(&d.slots[0], "policy's thought");
+        assert_eq!(policy.context, "fghijpolicy's thought|between|");
+        assert_eq!(
+            policy,
+            d.code_request(0).unwrap(),
+            "the policy's thought: the plain window"
+        );
+        assert_eq!(d.window_start(0), d.slots[0].start);
+        // Another version of the trajectory (the search's kept thought) scored
+        // from the policy's start: exactly the search's request for it.
+        let mut searched = doc(pieces(), 30);
+        searched.thinks[0] = "a much longer kept thought".into();
+        assert_eq!(
+            searched.code_request_from(0, d.window_start(0)).unwrap(),
+            d.request(&d.slots[0], "a much longer kept thought")
+        );
+        assert_ne!(
+            searched.code_request(0),
+            searched.code_request_from(0, d.window_start(0))
+        );
+        for candidate in ["short", "a much longer rewrite of the same thought, past the window"] {
+            let r = d.request(&d.slots[0], candidate);
+            assert_eq!(r.context, format!("fghij{candidate}|between|"));
+            assert_eq!(r.target, "fn a() {}\n");
+        }
+        // A window larger than the whole prefix starts at its beginning.
+        let d = doc(pieces(), 1000);
+        assert_eq!(d.slots[0].start, Some((0, 0)));
+        assert!(d.request(&d.slots[0], "x").context.starts_with("0123456789"));
+        // A thought that fills the window alone: each candidate's own last characters.
+        let d = doc(pieces(), 12);
+        assert_eq!(d.slots[0].start, None);
+        assert_eq!(d.request(&d.slots[0], "a long candidate").context, "ate|between|");
     }
 
     #[test]

@@ -131,7 +131,12 @@ impl Evaluation {
             let (Some(w), Some(wo)) = (with.code_request(write), without.code_request(write)) else {
                 continue;
             };
-            let a = after.as_ref().and_then(|d| d.code_request(write));
+            // After search: the same window start as with the policy's
+            // thoughts (the search's own), so the kept thought is compared
+            // after the same prefix.
+            let a = after
+                .as_ref()
+                .and_then(|d| d.code_request_from(write, with.window_start(write)));
             eligible.push((agent.clone(), path.to_owned(), w, wo, a));
         }
         let usage_eligible = eligible.len() as u64;

@@ -106,6 +106,7 @@ impl<'a> Meter<'a> {
                 )));
             }
             self.usage.scorer_calls += requests.len() as u64;
+            self.usage.scorer_tokens_computed += scores.iter().map(TargetScore::computed_tokens).sum::<u64>();
             for (&i, s) in asked.iter().zip(scores) {
                 if s.token_nll.iter().any(|x| !x.is_finite()) {
                     return Err(StageError::Failed("the scorer returned a non-finite NLL".into()));

@@ -23,9 +23,15 @@
 //!   must end the prompt, which catches answers shifted by a token.
 //!
 //! Requests of a batch run concurrently (at most `max_concurrency` in flight
-//! per scorer); each is retried on 429 / 5xx, timeouts, dropped connections,
-//! garbage JSON and malformed logprobs with exponential backoff and jitter,
-//! then the whole batch fails naming the reason.
+//! per scorer), ordered for a server's prefix cache (vLLM's automatic prefix
+//! caching, llama.cpp's slots): requests whose prompts begin with the same
+//! [`SHARED_CHARS`] characters or more (the candidates of one search round)
+//! form a group whose first request is sent alone, the others once it is
+//! answered, so the server has the common prefix cached when they arrive;
+//! groups run concurrently with each other. Each request is retried on 429 /
+//! 5xx, timeouts, dropped connections, garbage JSON and malformed logprobs
+//! with exponential backoff and jitter, then the whole batch fails naming the
+//! reason.
 
 use crate::client::Usage;
 use crate::retry::{Attempt, Backoff, RetryCounters, reason, status_attempt};
@@ -233,27 +239,44 @@ impl OpenAiLogprobsScorer {
 
 #[async_trait::async_trait]
 impl Scorer for OpenAiLogprobsScorer {
-    /// Sends the batch's requests concurrently (bounded by `max_concurrency`);
+    /// Sends the batch's requests concurrently (bounded by `max_concurrency`),
+    /// a group sharing a prefix its first request first ([`prefix_groups`]);
     /// the first request that gives up fails the batch.
     async fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
-        futures_util::future::try_join_all(batch.iter().enumerate().map(|(i, r)| async move {
-            self.score_one(r).await.map_err(|e| {
-                let what = format!(
-                    "openai-logprobs ({}): request {} of {}",
-                    self.config.model,
-                    i + 1,
-                    batch.len()
-                );
-                match e {
-                    ScoreFailed::Input(why) => StageError::Failed(format!("{what}: {why}")),
-                    ScoreFailed::Call(e) => StageError::Unavailable {
-                        reason: e.reason,
-                        message: format!("{what}: {e}"),
-                    },
-                }
-            })
+        let one = |i: usize| async move {
+            let r = &batch[i];
+            self.score_one(r)
+                .await
+                .map_err(|e| {
+                    let what = format!(
+                        "openai-logprobs ({}): request {} of {}",
+                        self.config.model,
+                        i + 1,
+                        batch.len()
+                    );
+                    match e {
+                        ScoreFailed::Input(why) => StageError::Failed(format!("{what}: {why}")),
+                        ScoreFailed::Call(e) => StageError::Unavailable {
+                            reason: e.reason,
+                            message: format!("{what}: {e}"),
+                        },
+                    }
+                })
+                .map(|s| (i, s))
+        };
+        let groups = futures_util::future::try_join_all(prefix_groups(batch).into_iter().map(|group| async move {
+            // The first alone (the server caches its prompt), then the rest.
+            let first = one(group[0]).await?;
+            let mut rest = futures_util::future::try_join_all(group[1..].iter().map(|&i| one(i))).await?;
+            rest.insert(0, first);
+            Ok::<_, StageError>(rest)
         }))
-        .await
+        .await?;
+        let mut out = vec![TargetScore::default(); batch.len()];
+        for (i, s) in groups.into_iter().flatten() {
+            out[i] = s;
+        }
+        Ok(out)
     }
 
     /// `openai-logprobs|{base_url}|{model}|{prompt_prefix}`.
@@ -265,6 +288,34 @@ impl Scorer for OpenAiLogprobsScorer {
             self.config.prompt_prefix
         ))
     }
+}
+
+/// Prompts sharing at least this many leading characters are sent as a group
+/// (the first, then the rest), so a server's prefix cache serves the rest.
+pub const SHARED_CHARS: usize = 256;
+
+/// The batch's requests (indices) in groups whose contexts share at least
+/// [`SHARED_CHARS`] leading characters: contexts sorted so common beginnings
+/// are neighbours, cut where neighbours share fewer. Each group in request
+/// order; groups in the order of their first request.
+fn prefix_groups(batch: &[ScoreRequest]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by(|&a, &b| batch[a].context.cmp(&batch[b].context).then(a.cmp(&b)));
+    let shared = |a: &str, b: &str| a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut prev: Option<usize> = None;
+    for i in order {
+        match (prev, groups.last_mut()) {
+            (Some(p), Some(g)) if shared(&batch[p].context, &batch[i].context) >= SHARED_CHARS => g.push(i),
+            _ => groups.push(vec![i]),
+        }
+        prev = Some(i);
+    }
+    for g in &mut groups {
+        g.sort_unstable();
+    }
+    groups.sort_by_key(|g| g[0]);
+    groups
 }
 
 /// Why one pair got no score.
@@ -449,6 +500,7 @@ fn target_score(echo: &Echo<'_>, span: Span<'_>) -> Result<(TargetScore, u64), A
         TargetScore {
             token_nll,
             context_tokens: first as u64,
+            reused_tokens: 0,
         },
         prompt as u64,
     ))

@@ -9,6 +9,15 @@
 //! `batch_tokens` tokens as separate documents (block-diagonal attention,
 //! positions restarting per pair), so one forward pass scores many pairs and
 //! the packing never changes a score.
+//!
+//! Requests whose contexts begin with the same tokens (the candidates of one
+//! search round: the same trajectory before the thought, another thought) are
+//! scored from one computation of that prefix: its keys and values are
+//! computed once ([`Llama::extend`]) and each request's rest (the rest of its
+//! context, then its target) continues from them. The last prefixes are kept
+//! for the next call too, so the next round of the same thought reuses them.
+//! `share_prefix = false` turns this off; the scores are the same either way
+//! (to float rounding), only the work differs.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -20,7 +29,7 @@ use repo2agent_core::stage::{ScoreRequest, Scorer, TargetScore};
 use repo2agent_trainer::config::AttentionKind;
 use repo2agent_trainer::data::Example;
 use repo2agent_trainer::loss::target_logprobs;
-use repo2agent_trainer::model::{Inputs, Llama};
+use repo2agent_trainer::model::{Inputs, KvCache, Llama};
 use serde::Deserialize;
 
 /// Options of `[scorers.NAME] type = "burn"`.
@@ -46,7 +55,22 @@ pub struct BurnScorerConfig {
     /// Tile size of the chunked attention.
     #[serde(default = "default_chunk")]
     pub attention_chunk: usize,
+    /// Compute a context prefix shared by several requests once (this call's
+    /// and the last calls'); the scores are the same either way.
+    #[serde(default = "default_share_prefix")]
+    pub share_prefix: bool,
 }
+
+fn default_share_prefix() -> bool {
+    true
+}
+
+/// Requests share a prefix when their contexts begin with at least this many
+/// equal tokens (below that, packing them is cheaper than a separate pass).
+const MIN_SHARED: usize = 32;
+
+/// Prefixes whose keys and values are kept across calls.
+const KEPT_PREFIXES: usize = 2;
 
 fn default_device() -> String {
     "flex".into()
@@ -67,6 +91,8 @@ fn default_chunk() -> usize {
 /// The loaded scorer.
 pub struct BurnScorer {
     model: Mutex<Llama>,
+    /// The last shared prefixes (tokens, their keys and values), newest first.
+    prefixes: Mutex<Vec<(Vec<u32>, KvCache)>>,
     tokenizer: tokenizers::Tokenizer,
     start: u32,
     device: Device,
@@ -135,6 +161,7 @@ impl BurnScorer {
             .unwrap_or(0);
         Ok(Self {
             model: Mutex::new(model),
+            prefixes: Mutex::new(Vec::new()),
             tokenizer,
             start,
             device,
@@ -165,11 +192,7 @@ impl BurnScorer {
     }
 
     /// Scores pairs already tokenized; each document is `context ++ target`.
-    fn score_packed(&self, docs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<TargetScore>, StageError> {
-        let model = self
-            .model
-            .lock()
-            .map_err(|_| StageError::Failed("scorer model lock poisoned".into()))?;
+    fn score_packed(&self, model: &Llama, docs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<TargetScore>, StageError> {
         let mut out = Vec::with_capacity(docs.len());
         let mut i = 0;
         while i < docs.len() {
@@ -202,24 +225,13 @@ impl BurnScorer {
             });
             let hidden = model.hidden(&Inputs::from_examples(&[example], &self.device));
             let [_, _, d] = hidden.dims();
-            let nll: Vec<f32> = if rows.is_empty() {
-                Vec::new()
-            } else {
-                // Only the positions that predict a target token go through the
-                // output head (the context's logits are never needed).
-                let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [targets.len()]), &self.device);
-                target_logprobs(model.logits(hidden.reshape([n, d]).select(0, idx)), &targets)
-                    .neg()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| StageError::Failed(format!("reading scores: {e:?}")))?
-            };
+            let nll = self.target_nll(model, hidden.reshape([n, d]), rows, &targets)?;
             let mut at = 0;
             for (c, t) in &docs[i..j] {
                 out.push(TargetScore {
                     token_nll: nll[at..at + t.len()].iter().map(|x| f64::from(*x)).collect(),
                     context_tokens: c.len() as u64,
+                    reused_tokens: 0,
                 });
                 at += t.len();
             }
@@ -227,6 +239,185 @@ impl BurnScorer {
         }
         Ok(out)
     }
+
+    /// `−log p(target)` of each target token, predicted at hidden-state row
+    /// `rows[k]` of `hidden` (`[n, d]`): only those rows go through the output
+    /// head (the context's logits are never needed).
+    fn target_nll(
+        &self,
+        model: &Llama,
+        hidden: Tensor<2>,
+        rows: Vec<i64>,
+        targets: &[u32],
+    ) -> Result<Vec<f32>, StageError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [targets.len()]), &self.device);
+        target_logprobs(model.logits(hidden.select(0, idx)), targets)
+            .neg()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| StageError::Failed(format!("reading scores: {e:?}")))
+    }
+
+    /// The keys and values of `prefix`: continued from the longest kept
+    /// prefix it begins with (when that shares [`MIN_SHARED`] tokens or more),
+    /// then kept in its place. Also returns how many tokens were reused.
+    fn prefix_cache(&self, model: &Llama, prefix: &[u32]) -> Result<(KvCache, usize), StageError> {
+        let mut kept = self
+            .prefixes
+            .lock()
+            .map_err(|_| StageError::Failed("scorer prefix lock poisoned".into()))?;
+        let best = kept
+            .iter()
+            .enumerate()
+            .map(|(i, (tokens, _))| (i, common_prefix(tokens, prefix)))
+            .filter(|&(_, n)| n >= MIN_SHARED)
+            .max_by_key(|&(_, n)| n);
+        let (base, reused) = match best {
+            Some((i, n)) => (kept[i].1.truncate(n), n),
+            None => (KvCache::default(), 0),
+        };
+        let cache = if reused < prefix.len() {
+            model.extend(&base, &prefix[reused..], &self.device).1
+        } else {
+            base
+        };
+        // Newest first; an entry this prefix extends (or repeats) is replaced.
+        kept.retain(|(tokens, _)| common_prefix(tokens, prefix) < tokens.len());
+        kept.insert(0, (prefix.to_vec(), cache.clone()));
+        kept.truncate(KEPT_PREFIXES);
+        Ok((cache, reused))
+    }
+
+    /// Scores requests that share their first `shared` context tokens (each
+    /// context longer than that): the prefix once, then each request's rest.
+    fn score_shared(
+        &self,
+        model: &Llama,
+        docs: &[&(Vec<u32>, Vec<u32>)],
+        shared: usize,
+    ) -> Result<Vec<TargetScore>, StageError> {
+        let (cache, reused) = self.prefix_cache(model, &docs[0].0[..shared])?;
+        let mut out = Vec::with_capacity(docs.len());
+        for (n, (c, t)) in docs.iter().map(|d| (&d.0, &d.1)).enumerate() {
+            let rest: Vec<u32> = c[shared..].iter().chain(t).copied().collect();
+            let (hidden, _) = model.extend(&cache, &rest, &self.device);
+            // Target token k is predicted at row |c| - shared - 1 + k of the rest.
+            let rows = (0..t.len()).map(|k| (c.len() - shared - 1 + k) as i64).collect();
+            let nll = self.target_nll(model, hidden, rows, t)?;
+            out.push(TargetScore {
+                token_nll: nll.iter().map(|x| f64::from(*x)).collect(),
+                context_tokens: c.len() as u64,
+                // The first request paid for the part of the prefix not kept from before.
+                reused_tokens: if n == 0 { reused } else { shared } as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Scores tokenized pairs, sharing the prefixes they have in common.
+    fn score_docs(&self, docs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<TargetScore>, StageError> {
+        let model = self
+            .model
+            .lock()
+            .map_err(|_| StageError::Failed("scorer model lock poisoned".into()))?;
+        if !self.config.share_prefix {
+            return self.score_packed(&model, docs);
+        }
+        let kept: Vec<Vec<u32>> = self
+            .prefixes
+            .lock()
+            .map_err(|_| StageError::Failed("scorer prefix lock poisoned".into()))?
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect();
+        let mut out: Vec<Option<TargetScore>> = vec![None; docs.len()];
+        let mut alone = Vec::new();
+        for (members, shared) in share_groups(docs, &kept) {
+            if shared == 0 {
+                alone.extend(members);
+                continue;
+            }
+            let group: Vec<&(Vec<u32>, Vec<u32>)> = members.iter().map(|&i| &docs[i]).collect();
+            for (i, s) in members.into_iter().zip(self.score_shared(&model, &group, shared)?) {
+                out[i] = Some(s);
+            }
+        }
+        let packed: Vec<(Vec<u32>, Vec<u32>)> = alone.iter().map(|&i| docs[i].clone()).collect();
+        for (i, s) in alone.into_iter().zip(self.score_packed(&model, &packed)?) {
+            out[i] = Some(s);
+        }
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    }
+}
+
+/// How many leading tokens two sequences have in common.
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Groups requests by shared context prefix: `(members, shared tokens)`,
+/// members in request order. Contexts are sorted so those with a common
+/// beginning are neighbours, and the sorted list is cut into runs so that the
+/// tokens saved (a run of `m` sharing `n` tokens saves `(m − 1)·n`) are the
+/// most: a run's shared part is the shortest common prefix of its neighbours,
+/// at least [`MIN_SHARED`], always leaving each context's last token to its
+/// own pass (it predicts the first target token). A request alone forms a
+/// group with a kept prefix it begins with; `shared = 0` means none.
+fn share_groups(docs: &[(Vec<u32>, Vec<u32>)], kept: &[Vec<u32>]) -> Vec<(Vec<usize>, usize)> {
+    let mut order: Vec<usize> = (0..docs.len()).collect();
+    order.sort_by(|&a, &b| docs[a].0.cmp(&docs[b].0).then(a.cmp(&b)));
+    let own = |i: usize| docs[i].0.len().saturating_sub(1);
+    let n = order.len();
+    // best[j]: (tokens saved, start of the last run) over the first j sorted requests.
+    let mut best: Vec<(usize, usize)> = vec![(0, 0); n + 1];
+    for j in 1..=n {
+        best[j] = (best[j - 1].0, j - 1);
+        let mut shared = own(order[j - 1]);
+        for a in (0..j - 1).rev() {
+            shared = shared
+                .min(common_prefix(&docs[order[a]].0, &docs[order[a + 1]].0))
+                .min(own(order[a]));
+            if shared < MIN_SHARED {
+                break;
+            }
+            let saved = best[a].0 + (j - 1 - a) * shared;
+            if saved > best[j].0 {
+                best[j] = (saved, a);
+            }
+        }
+    }
+    let mut groups = Vec::new();
+    let mut j = n;
+    while j > 0 {
+        let a = best[j].1;
+        let mut members: Vec<usize> = order[a..j].to_vec();
+        let shared = if members.len() > 1 {
+            members
+                .windows(2)
+                .map(|w| common_prefix(&docs[w[0]].0, &docs[w[1]].0))
+                .chain(members.iter().map(|&i| own(i)))
+                .min()
+                .unwrap_or(0)
+        } else {
+            let i = members[0];
+            let k = kept
+                .iter()
+                .map(|k| common_prefix(k, &docs[i].0))
+                .max()
+                .unwrap_or(0)
+                .min(own(i));
+            if k >= MIN_SHARED { k } else { 0 }
+        };
+        members.sort_unstable();
+        groups.push((members, shared));
+        j = a;
+    }
+    groups.reverse();
+    groups
 }
 
 #[async_trait::async_trait]
@@ -234,7 +425,7 @@ impl Scorer for BurnScorer {
     /// Computes inline: the model runs on the calling thread (or its device).
     async fn score(&self, batch: &[ScoreRequest]) -> Result<Vec<TargetScore>, StageError> {
         let docs = batch.iter().map(|r| self.pair_ids(r)).collect::<Result<Vec<_>, _>>()?;
-        self.score_packed(&docs)
+        self.score_docs(&docs)
     }
 
     /// The model file (path, size, modification time), the tokenizer and the
@@ -269,5 +460,44 @@ impl Scorer for BurnScorer {
             self.config.max_context_tokens,
             self.tokenizer.get_vocab_size(true)
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(context: &[u32]) -> (Vec<u32>, Vec<u32>) {
+        (context.to_vec(), vec![7, 8])
+    }
+
+    #[test]
+    fn requests_group_by_their_common_context_prefix() {
+        let base: Vec<u32> = (0..100).collect();
+        let with = |tail: &[u32]| -> Vec<u32> { base.iter().chain(tail).copied().collect() };
+        let docs = vec![
+            doc(&with(&[1, 2])),
+            doc(&(500..600).collect::<Vec<_>>()),
+            doc(&with(&[1, 3, 4])),
+            doc(&base[..40]),
+            doc(&with(&[9])),
+        ];
+        let groups = share_groups(&docs, &[]);
+        // The three long ones share 100 (+1) tokens; the 40-token context
+        // shares 39 but would cut the group's shared part below half, so it
+        // stays alone, like the unrelated one.
+        assert!(groups.contains(&(vec![0, 2, 4], 100)), "{groups:?}");
+        assert!(groups.contains(&(vec![1], 0)), "{groups:?}");
+        assert!(groups.contains(&(vec![3], 0)), "{groups:?}");
+        // Identical contexts share all but their last token.
+        let same = vec![doc(&base), doc(&base)];
+        assert_eq!(share_groups(&same, &[]), vec![(vec![0, 1], 99)]);
+        // Short common prefixes are not shared.
+        let short = vec![doc(&with(&[1])[75..]), doc(&base[75..])];
+        assert!(share_groups(&short, &[]).iter().all(|(_, n)| *n == 0));
+        // A request alone reuses a kept prefix it begins with.
+        let kept = vec![base[..80].to_vec()];
+        assert_eq!(share_groups(&[doc(&with(&[5]))], &kept), vec![(vec![0], 80)]);
+        assert_eq!(share_groups(&[doc(&base[..50])], &kept), vec![(vec![0], 49)]);
     }
 }

@@ -202,6 +202,7 @@ fn burn_and_llama_cpp_python_give_the_same_target_nlls() {
         max_context_tokens: 2048,
         batch_tokens: 4096,
         attention_chunk: 256,
+        share_prefix: true,
     })
     .unwrap();
     let with_bos: Vec<ScoreRequest> = batch

@@ -32,6 +32,7 @@ fn config(max_context_tokens: usize, batch_tokens: usize) -> BurnScorerConfig {
         max_context_tokens,
         batch_tokens,
         attention_chunk: 64,
+        share_prefix: true,
     }
 }
 
@@ -113,6 +114,60 @@ fn packing_pairs_together_changes_no_score() {
     assert!(score(scorer(), &[]).is_empty());
     let empty = score(scorer(), &[req(CONTEXT, "")]);
     assert!(empty[0].token_nll.is_empty());
+}
+
+#[test]
+fn a_shared_prefix_computed_once_gives_the_same_scores() {
+    // A search round: one trajectory prefix (real code, a few hundred tokens),
+    // three thoughts after it, the same code to score; and an unrelated pair.
+    let prefix: String = include_str!("../src/lib.rs").to_owned();
+    let thoughts = [
+        "Next, `is_prime` in utils.py: trial division up to the square root.",
+        "Plan for utils.py: one function, is_prime(n: int) -> bool, returning False below 2.",
+        "utils.py provides is_prime; it loops over candidate divisors.",
+        "Now utils.py: is_prime(n) checks divisors k from 2 while k * k <= n.",
+    ];
+    let pairs: Vec<ScoreRequest> = thoughts[..3]
+        .iter()
+        .map(|t| req(&format!("{prefix}\n{t}\n{CONTEXT}"), TARGET))
+        .chain([req(UNRELATED, "print('hello')\n")])
+        .collect();
+    let next_round = [req(&format!("{prefix}\n{}\n{CONTEXT}", thoughts[3]), TARGET)];
+    let shared = BurnScorer::load(config(2048, 4096)).unwrap();
+    let plain = BurnScorer::load(BurnScorerConfig {
+        share_prefix: false,
+        ..config(2048, 4096)
+    })
+    .unwrap();
+    let (a, b) = (score(&shared, &pairs), score(&plain, &pairs));
+    let (a2, b2) = (score(&shared, &next_round), score(&plain, &next_round));
+    let prefix_tokens = shared.pair_ids(&req(&prefix, "x")).unwrap().0.len() as u64;
+    for (x, y) in a.iter().chain(&a2).zip(b.iter().chain(&b2)) {
+        assert_eq!(x.token_nll.len(), y.token_nll.len());
+        assert_eq!(x.context_tokens, y.context_tokens);
+        assert!((x.mean() - y.mean()).abs() < 1e-4, "{} vs {}", x.mean(), y.mean());
+        for (p, q) in x.token_nll.iter().zip(&y.token_nll) {
+            assert!((p - q).abs() < 1e-3, "{p} vs {q}");
+        }
+        assert_eq!(y.reused_tokens, 0, "nothing is reused with share_prefix = false");
+    }
+    // The first of the group computed the prefix; the others reused it (the
+    // shared part reaches a little into the thoughts' common beginning, if
+    // any); the unrelated pair reused nothing; the next round reused the
+    // prefix kept from the previous call.
+    assert_eq!(a[0].reused_tokens, 0);
+    for s in [&a[1], &a[2], &a2[0]] {
+        assert!(
+            s.reused_tokens >= prefix_tokens - 1,
+            "{} of {prefix_tokens}",
+            s.reused_tokens
+        );
+        assert!(s.reused_tokens < s.context_tokens);
+    }
+    assert_eq!(a[3].reused_tokens, 0);
+    let computed: u64 = a.iter().chain(&a2).map(|s| s.computed_tokens()).sum();
+    let nominal: u64 = b.iter().chain(&b2).map(|s| s.computed_tokens()).sum();
+    assert!(computed * 2 < nominal, "{computed} of {nominal} tokens computed");
 }
 
 #[test]

@@ -20,9 +20,25 @@ pub struct TargetScore {
     /// callers can account for the cost of a call.
     #[serde(default)]
     pub context_tokens: u64,
+    /// Of those, the tokens whose keys and values the scorer did not compute
+    /// for this request: a prefix shared with an earlier request (of the same
+    /// batch or a recent one) was computed once and reused. `context_tokens +
+    /// target tokens − reused_tokens` is what this request cost the model.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reused_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TargetScore {
+    /// Tokens the model computed for this request (context and target, less
+    /// the reused prefix).
+    pub fn computed_tokens(&self) -> u64 {
+        (self.context_tokens + self.token_nll.len() as u64).saturating_sub(self.reused_tokens)
+    }
+
     /// Summed NLL.
     pub fn sum(&self) -> f64 {
         self.token_nll.iter().sum()

@@ -159,6 +159,11 @@ pub struct SearchUsage {
     pub scorer_cache_hits: u64,
     /// Tokens scored (context + target), cached answers included: the budget's unit.
     pub scorer_tokens: u64,
+    /// Tokens the scorer's model computed for the requests it answered: their
+    /// context and target tokens less the prefixes it reused
+    /// ([`crate::TargetScore::reused_tokens`]).
+    #[serde(default)]
+    pub scorer_tokens_computed: u64,
     /// `propose_rewrites` calls to the policy.
     pub policy_calls: u64,
     /// Think steps eligible for search.

@@ -206,3 +206,50 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("bad.toml:5"), "{err}");
 }
+
+/// Llama-3-8B-Instruct's `config.json`, as its HF repository ships it.
+const LLAMA3_8B_CONFIG: &str = r#"{"architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 128000, "eos_token_id": 128009, "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 8192, "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 500000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16", "use_cache": true, "vocab_size": 128256}"#;
+
+/// The paper-scale recipe (`examples/paper`, docs/ablation.md) passes `ablate
+/// --check` as shipped, given what it names under `~`: a corpus of
+/// repositories and Llama-3-8B-Instruct's HF directory (its real config.json
+/// and tokenizer.json here; the weights are read only to train). Its 64k
+/// retrieval probes are built over the held-out repositories with Llama 3's
+/// tokenizer, so their lengths are checked too.
+#[test]
+fn the_paper_scale_recipe_passes_check_as_shipped() {
+    let tokenizer = llama3_tokenizer();
+    let home = tempfile::tempdir().unwrap();
+    for i in 0..40 {
+        let code = format!("/// Adds {i}.\npub fn add_{i}(x: u64) -> u64 {{\n    x + {i}\n}}\n");
+        write_tree(
+            &home.path().join(format!("corpus/repos/crate{i:02}")),
+            &[("src/lib.rs", &code), ("README.md", "A crate.\n")],
+        );
+    }
+    let model = home.path().join("models/Meta-Llama-3-8B-Instruct");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::copy(&tokenizer, model.join("tokenizer.json")).unwrap();
+    std::fs::write(model.join("config.json"), LLAMA3_8B_CONFIG).unwrap();
+    let out = std::process::Command::new(binary())
+        .current_dir(workspace_root())
+        .env("HOME", home.path())
+        .args(["ablate", "--check", "-c", "examples/paper/ablation.toml"])
+        .output()
+        .unwrap();
+    let (stdout, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let wgpu = std::env::var("REPO2AGENT_TEST_FEATURES").is_ok_and(|f| f.contains("wgpu"));
+    if wgpu {
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{err}");
+        assert!(stdout.contains("ablation.toml: ok"), "{stdout}");
+        assert!(err.contains("40 repositories: 10 to train on"), "{err}");
+    } else {
+        // A build without the GPU feature: the device is the only problem.
+        assert_eq!(out.status.code(), Some(3), "{stdout}\n{err}");
+        assert!(err.contains("device `wgpu` is not in this build"), "{err}");
+        assert_eq!(err.matches("\n  ").count(), 1, "{err}");
+    }
+}

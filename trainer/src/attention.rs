@@ -67,12 +67,21 @@ pub fn blocked(docs_q: Tensor<2, Int>, docs_k: Tensor<2, Int>, q0: usize, k0: us
 /// Softmax attention with the full score matrix. `q`: `[b, h, t, d]`; `k`, `v`:
 /// `[b, kv, t, d]` with `kv` dividing `h`; `docs`: `[b, t]` document ids.
 pub fn naive_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, docs: Tensor<2, Int>) -> Tensor<4> {
-    let [b, h, t, d] = q.dims();
+    let [b, h, t, _] = q.dims();
+    let mask = blocked(docs.clone(), docs, 0, 0).reshape([b, 1, t, t]).repeat_dim(1, h);
+    masked_attention(q, k, v, mask)
+}
+
+/// Softmax attention of queries `[b, h, tq, d]` over keys and values `[b, kv,
+/// tk, d]` (`kv` dividing `h`), the scores where `hidden` (`[b, h, tq, tk]`)
+/// is true left out: [`naive_attention`]'s, and `Llama::extend`'s over a
+/// cached prefix.
+pub(crate) fn masked_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, hidden: Tensor<4, Bool>) -> Tensor<4> {
+    let [_, h, _, d] = q.dims();
     let group = h / k.dims()[1];
     let (k, v) = (repeat_kv(k, group), repeat_kv(v, group));
-    let mask = blocked(docs.clone(), docs, 0, 0).reshape([b, 1, t, t]).repeat_dim(1, h);
     let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt();
-    softmax(scores.mask_fill(mask, f32::NEG_INFINITY), 3).matmul(v)
+    softmax(scores.mask_fill(hidden, f32::NEG_INFINITY), 3).matmul(v)
 }
 
 /// Memory-efficient attention: same result as [`naive_attention`], memory linear in `t`.

@@ -445,17 +445,11 @@ impl Llama {
                 Some((ck, cv)) => (Tensor::cat(vec![ck.clone(), k], 2), Tensor::cat(vec![cv.clone(), v], 2)),
                 None => (k, v),
             };
-            let group = self.n_heads / self.n_kv_heads;
-            let (kr, vr) = (
-                crate::attention::repeat_kv(k.clone(), group).swap_dims(2, 3),
-                crate::attention::repeat_kv(v.clone(), group),
-            );
             let parts: Vec<Tensor<4>> = tiles
                 .iter()
                 .map(|(r0, rows, mask)| {
-                    let scores = q.clone().narrow(2, *r0, *rows).matmul(kr.clone()) / (hd as f64).sqrt();
-                    burn::tensor::activation::softmax(scores.mask_fill(mask.clone(), f32::NEG_INFINITY), 3)
-                        .matmul(vr.clone())
+                    let q = q.clone().narrow(2, *r0, *rows);
+                    crate::attention::masked_attention(q, k.clone(), v.clone(), mask.clone())
                 })
                 .collect();
             h = layer.finish(h, Tensor::cat(parts, 2));

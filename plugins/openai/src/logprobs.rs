@@ -295,27 +295,16 @@ impl Scorer for OpenAiLogprobsScorer {
 pub const SHARED_CHARS: usize = 256;
 
 /// The batch's requests (indices) in groups whose contexts share at least
-/// [`SHARED_CHARS`] leading characters: contexts sorted so common beginnings
-/// are neighbours, cut where neighbours share fewer. Each group in request
-/// order; groups in the order of their first request.
+/// [`SHARED_CHARS`] leading characters (the scorers' shared grouping,
+/// [`repo2agent_core::score::prefix_groups`], over characters): each group in
+/// request order, groups in the order of their first request.
 fn prefix_groups(batch: &[ScoreRequest]) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..batch.len()).collect();
-    order.sort_by(|&a, &b| batch[a].context.cmp(&batch[b].context).then(a.cmp(&b)));
-    let shared = |a: &str, b: &str| a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut prev: Option<usize> = None;
-    for i in order {
-        match (prev, groups.last_mut()) {
-            (Some(p), Some(g)) if shared(&batch[p].context, &batch[i].context) >= SHARED_CHARS => g.push(i),
-            _ => groups.push(vec![i]),
-        }
-        prev = Some(i);
-    }
-    for g in &mut groups {
-        g.sort_unstable();
-    }
-    groups.sort_by_key(|g| g[0]);
-    groups
+    let contexts: Vec<Vec<char>> = batch.iter().map(|r| r.context.chars().collect()).collect();
+    let refs: Vec<&[char]> = contexts.iter().map(Vec::as_slice).collect();
+    repo2agent_core::score::prefix_groups(&refs, SHARED_CHARS)
+        .into_iter()
+        .map(|(members, _)| members)
+        .collect()
 }
 
 /// Why one pair got no score.

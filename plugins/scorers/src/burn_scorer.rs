@@ -24,6 +24,7 @@ use std::sync::Mutex;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use repo2agent_core::StageError;
+use repo2agent_core::score::{common_prefix, prefix_groups};
 use repo2agent_core::shard::mds::Sample;
 use repo2agent_core::stage::{ScoreRequest, Scorer, TargetScore};
 use repo2agent_trainer::config::AttentionKind;
@@ -192,7 +193,7 @@ impl BurnScorer {
     }
 
     /// Scores pairs already tokenized; each document is `context ++ target`.
-    fn score_packed(&self, model: &Llama, docs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<TargetScore>, StageError> {
+    fn score_packed(&self, model: &Llama, docs: &[&(Vec<u32>, Vec<u32>)]) -> Result<Vec<TargetScore>, StageError> {
         let mut out = Vec::with_capacity(docs.len());
         let mut i = 0;
         while i < docs.len() {
@@ -325,7 +326,7 @@ impl BurnScorer {
             .lock()
             .map_err(|_| StageError::Failed("scorer model lock poisoned".into()))?;
         if !self.config.share_prefix {
-            return self.score_packed(&model, docs);
+            return self.score_packed(&model, &docs.iter().collect::<Vec<_>>());
         }
         let kept: Vec<Vec<u32>> = self
             .prefixes
@@ -346,7 +347,7 @@ impl BurnScorer {
                 out[i] = Some(s);
             }
         }
-        let packed: Vec<(Vec<u32>, Vec<u32>)> = alone.iter().map(|&i| docs[i].clone()).collect();
+        let packed: Vec<&(Vec<u32>, Vec<u32>)> = alone.iter().map(|&i| &docs[i]).collect();
         for (i, s) in alone.into_iter().zip(self.score_packed(&model, &packed)?) {
             out[i] = Some(s);
         }
@@ -354,69 +355,24 @@ impl BurnScorer {
     }
 }
 
-/// How many leading tokens two sequences have in common.
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// Groups requests by shared context prefix: `(members, shared tokens)`,
-/// members in request order. Contexts are sorted so those with a common
-/// beginning are neighbours, and the sorted list is cut into runs so that the
-/// tokens saved (a run of `m` sharing `n` tokens saves `(m − 1)·n`) are the
-/// most: a run's shared part is the shortest common prefix of its neighbours,
-/// at least [`MIN_SHARED`], always leaving each context's last token to its
-/// own pass (it predicts the first target token). A request alone forms a
-/// group with a kept prefix it begins with; `shared = 0` means none.
+/// Groups requests by shared context prefix (`(members, shared tokens)`,
+/// [`prefix_groups`] with [`MIN_SHARED`]); a request alone forms a group
+/// with a kept prefix it begins with; `shared = 0` means none.
 fn share_groups(docs: &[(Vec<u32>, Vec<u32>)], kept: &[Vec<u32>]) -> Vec<(Vec<usize>, usize)> {
-    let mut order: Vec<usize> = (0..docs.len()).collect();
-    order.sort_by(|&a, &b| docs[a].0.cmp(&docs[b].0).then(a.cmp(&b)));
-    let own = |i: usize| docs[i].0.len().saturating_sub(1);
-    let n = order.len();
-    // best[j]: (tokens saved, start of the last run) over the first j sorted requests.
-    let mut best: Vec<(usize, usize)> = vec![(0, 0); n + 1];
-    for j in 1..=n {
-        best[j] = (best[j - 1].0, j - 1);
-        let mut shared = own(order[j - 1]);
-        for a in (0..j - 1).rev() {
-            shared = shared
-                .min(common_prefix(&docs[order[a]].0, &docs[order[a + 1]].0))
-                .min(own(order[a]));
-            if shared < MIN_SHARED {
-                break;
-            }
-            let saved = best[a].0 + (j - 1 - a) * shared;
-            if saved > best[j].0 {
-                best[j] = (saved, a);
-            }
-        }
-    }
-    let mut groups = Vec::new();
-    let mut j = n;
-    while j > 0 {
-        let a = best[j].1;
-        let mut members: Vec<usize> = order[a..j].to_vec();
-        let shared = if members.len() > 1 {
-            members
-                .windows(2)
-                .map(|w| common_prefix(&docs[w[0]].0, &docs[w[1]].0))
-                .chain(members.iter().map(|&i| own(i)))
-                .min()
-                .unwrap_or(0)
-        } else {
-            let i = members[0];
+    let contexts: Vec<&[u32]> = docs.iter().map(|d| d.0.as_slice()).collect();
+    let mut groups = prefix_groups(&contexts, MIN_SHARED);
+    for (members, shared) in &mut groups {
+        if let [i] = members[..] {
+            let own = contexts[i].len().saturating_sub(1);
             let k = kept
                 .iter()
-                .map(|k| common_prefix(k, &docs[i].0))
+                .map(|k| common_prefix(k, contexts[i]))
                 .max()
                 .unwrap_or(0)
-                .min(own(i));
-            if k >= MIN_SHARED { k } else { 0 }
-        };
-        members.sort_unstable();
-        groups.push((members, shared));
-        j = a;
+                .min(own);
+            *shared = if k >= MIN_SHARED { k } else { 0 };
+        }
     }
-    groups.reverse();
     groups
 }
 

@@ -81,6 +81,10 @@ fn thoughts(policy: &TemplatePolicy, repo: RepoContext<'_>) -> Vec<(PlanStep, St
 #[test]
 fn every_real_file_gets_its_own_grounded_thought_without_copied_code() {
     let policy = TemplatePolicy::default();
+    let close = TemplatePolicy::new(repo2agent_template::TemplatePolicyConfig {
+        view: repo2agent_template::View::Close,
+        ..Default::default()
+    });
     let repos = real_repos();
     assert!(repos.len() > 10, "expected real code on this machine");
     let (mut total, mut duplicates, mut files) = (0usize, 0usize, 0usize);
@@ -100,9 +104,21 @@ fn every_real_file_gets_its_own_grounded_thought_without_copied_code() {
             }
             let file = snapshot.file(step.file).unwrap();
             let symbols = analysis.outlines.get(&step.file).map_or(&[][..], |o| &o.symbols);
-            let share = copied_share(&writing, &file.text, symbols);
-            if share > worst.0 {
-                worst = (share, format!("{}/{}:\n{writing}", snapshot.name, step.path));
+            // The close view (search's first rewrite) says most: it too
+            // stays names and signatures.
+            let closer = block(close.think(ThinkRequest {
+                repo,
+                step: &step,
+                phase: ThinkPhase::BeforeWriting,
+                seed: 11,
+                round: 0,
+            }))
+            .unwrap();
+            for t in [&writing, &closer] {
+                let share = copied_share(t, &file.text, symbols);
+                if share > worst.0 {
+                    worst = (share, format!("{}/{}:\n{t}", snapshot.name, step.path));
+                }
             }
             assert!(
                 writing.contains(&format!("`{}`", step.path)),
@@ -296,4 +312,62 @@ fn a_thought_names_aliases_exports_doc_shapes_attributes_and_how_bodies_go() {
         assert!(lib.contains(fact), "{fact:?} missing from:\n{lib}");
     }
     assert!(!lib.contains("https://"), "no link is quoted:\n{lib}");
+}
+
+#[test]
+fn the_close_view_names_what_bodies_bind_and_call_and_every_crate_attribute() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("wide");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("src/lib.rs"),
+        "#![allow(clippy::cast_lossless, clippy::cast_sign_loss, clippy::identity_op, clippy::similar_names, \
+         clippy::unreadable_literal)]\n\n\
+         use std::hint;\n\n\
+         /// Upper half of a product.\n\
+         pub fn mulhi(x: u128, y: u128) -> u128 {\n    let x_lo = x as u64;\n    let (y_lo, y_hi) = split(y);\n    \
+         let carry = (u128::from(x_lo) * u128::from(y_lo)) >> 64;\n    hint::black_box(carry) + u128::from(y_hi)\n}\n\n\
+         fn split(y: u128) -> (u64, u64) {\n    (y as u64, (y >> 64) as u64)\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"wide\"\nversion = \"0.1.0\"\nedition = \"2021\"\nauthors = [\"A\"]\nlicense = \"MIT\"\n\
+         description = \"d\"\nrepository = \"r\"\nkeywords = []\ncategories = []\nrust-version = \"1.70\"\n",
+    )
+    .unwrap();
+    let (snapshot, analysis) = analyzed(&[root]).remove(0);
+    let ctx = RepoContext {
+        snapshot: &snapshot,
+        analysis: &analysis,
+        order: &analysis.order,
+    };
+    let close = TemplatePolicy::new(repo2agent_template::TemplatePolicyConfig {
+        view: repo2agent_template::View::Close,
+        ..Default::default()
+    });
+    let deep = thoughts(&TemplatePolicy::default(), ctx);
+    let all = thoughts(&close, ctx);
+    let thought =
+        |all: &[(PlanStep, String, String)], path: &str| all.iter().find(|(s, _, _)| s.path == path).unwrap().2.clone();
+    let lib = thought(&all, "src/lib.rs");
+    for fact in [
+        "`allow(clippy::cast_lossless, clippy::cast_sign_loss, clippy::identity_op, clippy::similar_names, \
+         clippy::unreadable_literal)`",
+        "function `pub fn mulhi(x: u128, y: u128) -> u128` — Upper half of a product; it binds `x_lo`, `y_lo`, \
+         `y_hi` and `carry`, calls `split`, `u128::from` and `hint::black_box`",
+    ] {
+        assert!(lib.contains(fact), "{fact:?} missing from:\n{lib}");
+    }
+    // The default view says less: the attribute cut short, calls by name.
+    let deep_lib = thought(&deep, "src/lib.rs");
+    assert!(deep_lib.contains("… 2 more)"), "{deep_lib}");
+    assert!(
+        !deep_lib.contains("`x_lo`") && !deep_lib.contains("`u128::from`"),
+        "{deep_lib}"
+    );
+    // A manifest's every key, not the first eight.
+    let manifest = thought(&all, "Cargo.toml");
+    assert!(manifest.contains("`categories` and `rust-version`"), "{manifest}");
+    assert!(!thought(&deep, "Cargo.toml").contains("`rust-version`"));
 }

@@ -9,6 +9,14 @@ pub struct BodyPlan {
     pub shape: Vec<&'static str>,
     /// What it calls, first call first (at most six).
     pub calls: Vec<String>,
+    /// What it calls as written, with the path or receiver it is called on
+    /// (`hint::black_box`, `buf.format`, `os.path.join`), first call first
+    /// (at most eight).
+    pub written: Vec<String>,
+    /// The names it binds, first binding first (at most ten): Rust `let`
+    /// and `for` patterns; Python assignment targets (`self.x` included),
+    /// `for` targets and `as` names.
+    pub binds: Vec<String>,
 }
 
 impl BodyPlan {
@@ -35,6 +43,29 @@ impl BodyPlan {
             (false, true) => shape,
             (false, false) => format!("{shape}, calling {calls}"),
         }
+    }
+
+    /// The body said closely: its shape, the names it binds and its calls
+    /// as written (`branches, binds `x_lo` and `carry`, calls
+    /// `u128::from``); [`Self::text`] when it has neither.
+    pub fn text_close(&self) -> String {
+        if self.written.is_empty() && self.binds.is_empty() {
+            return self.text();
+        }
+        let list = |v: &[String]| crate::describe::join_list(&v.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>());
+        let mut parts: Vec<String> = Vec::new();
+        if !self.shape.is_empty() {
+            parts.push(crate::describe::join_list(
+                &self.shape.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            ));
+        }
+        if !self.binds.is_empty() {
+            parts.push(format!("binds {}", list(&self.binds)));
+        }
+        if !self.written.is_empty() {
+            parts.push(format!("calls {}", list(&self.written)));
+        }
+        parts.join(", ")
     }
 }
 
@@ -113,6 +144,7 @@ pub fn plan(body: &str, name: &str, language: Option<&str>) -> BodyPlan {
         }
     };
     let mut calls: Vec<String> = Vec::new();
+    let mut written: Vec<String> = Vec::new();
     let chars: Vec<char> = code.chars().collect();
     let mut i = 0;
     let mut returns = 0;
@@ -153,10 +185,20 @@ pub fn plan(body: &str, name: &str, language: Option<&str>) -> BodyPlan {
                 recursive = true;
             } else if word == name {
                 // The same name on another object (`super().__init__`): not worth naming.
-            } else if !NOT_CALLS.contains(&word.as_str()) && word.len() > 1 && calls.len() < 6 {
-                let w = if macro_call { format!("{word}!") } else { word };
-                if !calls.contains(&w) {
-                    calls.push(w);
+            } else {
+                let chain = call_chain(&chars, start, &word);
+                let plain = !NOT_CALLS.contains(&word.as_str()) && word.len() > 1;
+                if (plain || chain.len() > word.len()) && written.len() < 8 {
+                    let w = if macro_call { format!("{chain}!") } else { chain };
+                    if !written.contains(&w) {
+                        written.push(w);
+                    }
+                }
+                if plain && calls.len() < 6 {
+                    let w = if macro_call { format!("{word}!") } else { word };
+                    if !calls.contains(&w) {
+                        calls.push(w);
+                    }
                 }
             }
         }
@@ -167,7 +209,148 @@ pub fn plan(body: &str, name: &str, language: Option<&str>) -> BodyPlan {
     if recursive {
         add("recurses");
     }
-    BodyPlan { shape, calls }
+    let binds = if python {
+        python_binds(&code)
+    } else {
+        rust_binds(&chars)
+    };
+    BodyPlan {
+        shape,
+        calls,
+        written,
+        binds,
+    }
+}
+
+/// The call to `word` (starting at `start`) as written: with up to two
+/// segments of path (`a::b::`) or receiver (`buf.`, `os.path.`) before it,
+/// when those are plain names.
+fn call_chain(chars: &[char], start: usize, word: &str) -> String {
+    let mut begin = start;
+    let mut segments = 0;
+    while segments < 2 {
+        let sep = if begin >= 2 && chars[begin - 2] == ':' && chars[begin - 1] == ':' {
+            2
+        } else if begin >= 1 && chars[begin - 1] == '.' {
+            1
+        } else {
+            break;
+        };
+        let end = begin - sep;
+        let mut s = end;
+        while s > 0 && (chars[s - 1].is_alphanumeric() || chars[s - 1] == '_') {
+            s -= 1;
+        }
+        if s == end || chars[s].is_numeric() {
+            break;
+        }
+        begin = s;
+        segments += 1;
+    }
+    if begin == start {
+        word.to_owned()
+    } else {
+        chars[begin..start].iter().collect::<String>() + word
+    }
+}
+
+/// Words of a pattern that are not names it binds.
+const NOT_BINDS: &[&str] = &["mut", "ref", "in", "_", "self", "box"];
+
+/// The names bound by Rust `let` and `for` patterns in `chars` (comments
+/// and strings already removed), first binding first, at most ten.
+fn rust_binds(chars: &[char]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() && out.len() < 10 {
+        let word_at = |i: usize, w: &str| {
+            let n = w.chars().count();
+            chars.len() >= i + n
+                && chars[i..i + n].iter().copied().eq(w.chars())
+                && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'))
+                && chars.get(i + n).is_none_or(|c| !(c.is_alphanumeric() || *c == '_'))
+        };
+        let (is_let, is_for) = (word_at(i, "let"), word_at(i, "for"));
+        if !(is_let || is_for) {
+            i += 1;
+            continue;
+        }
+        i += 3;
+        // The pattern runs to `=` / `:` (let) or `in` (for) at depth 0.
+        let mut depth = 0i32;
+        let mut j = i;
+        while j < chars.len() {
+            let c = chars[j];
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            }
+            if depth < 0 || c == ';' {
+                break;
+            }
+            if depth == 0 && is_let && (c == ':' && chars.get(j + 1) != Some(&':') || c == '=') {
+                break;
+            }
+            if is_for && word_at(j, "in") {
+                break;
+            }
+            j += 1;
+        }
+        let pattern: String = chars[i..j.min(chars.len())].iter().collect();
+        for w in pattern.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
+            let name = w.trim_matches(':');
+            let lower = name.chars().next().is_some_and(|c| c.is_lowercase() || c == '_');
+            let fresh = !out.iter().any(|o| o == name);
+            if lower && !w.contains("::") && !NOT_BINDS.contains(&name) && fresh && out.len() < 10 {
+                out.push(name.to_owned());
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+/// The names a Python body binds: assignment targets at the start of a
+/// statement (`a, b = …`, `self.x = …`), `for` targets and `as` names.
+fn python_binds(code: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |names: &str| {
+        for n in names.split(',') {
+            let n = n.trim().trim_matches(|c| c == '(' || c == ')' || c == '*');
+            let ok = !n.is_empty()
+                && n.split('.').all(|p| {
+                    p.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                        && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+                })
+                && n.split('.').count() <= 2
+                && !NOT_BINDS.contains(&n);
+            if ok && out.len() < 10 && !out.iter().any(|o| o == n) {
+                out.push(n.to_owned());
+            }
+        }
+    };
+    for line in code.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix("for ") {
+            if let Some(k) = rest.find(" in ") {
+                add(&rest[..k]);
+            }
+        } else if let Some(k) = l
+            .find(" as ")
+            .filter(|_| l.starts_with("with ") || l.starts_with("except "))
+        {
+            add(l[k + 4..].trim_end_matches(':'));
+        } else if let Some(k) = l.find(" = ") {
+            // ` = ` with spaces: an assignment, not a keyword argument.
+            let lhs = l[..k].split(':').next().unwrap_or_default();
+            let plain = lhs.split(',').all(|p| !p.trim().contains(' '));
+            if plain && !lhs.contains(['(', '[', '"', '\'', '=', '<', '>', '!']) {
+                add(lhs);
+            }
+        }
+    }
+    out
 }
 
 /// `code` with comments removed and string literals emptied.
@@ -252,5 +435,68 @@ mod tests {
             ]
         );
         assert_eq!(p.calls, ["children", "Bad"]);
+    }
+
+    #[test]
+    fn a_rust_body_said_closely_names_its_bindings_and_calls_as_written() {
+        let body = "fn do_bench(c: &mut Criterion, name: &str) {\n    let mut group = c.benchmark_group(name);\n    \
+                    let (lo, hi) = split(x as u64);\n    let Some(first): Option<u8> = iter.next() else { return };\n    \
+                    for (i, item) in items.iter().enumerate() {\n        let v = hint::black_box(item);\n        \
+                        group.bench_function(\"a::b(\", |b| itoa::Buffer::new().format(v));\n    }\n    vec![1].len();\n}";
+        let p = plan(body, "do_bench", Some("rust"));
+        assert_eq!(p.binds, ["group", "lo", "hi", "first", "i", "item", "v"]);
+        assert_eq!(
+            p.written,
+            [
+                "c.benchmark_group",
+                "split",
+                "iter.next",
+                "items.iter",
+                "enumerate",
+                "hint::black_box",
+                "group.bench_function",
+                "itoa::Buffer::new"
+            ]
+        );
+        // The plain list keeps the bare names and leaves out the common ones.
+        assert_eq!(
+            p.calls,
+            [
+                "benchmark_group",
+                "split",
+                "next",
+                "enumerate",
+                "black_box",
+                "bench_function"
+            ]
+        );
+        assert_eq!(
+            p.text_close(),
+            "loops, binds `group`, `lo`, `hi`, `first`, `i`, `item` and `v`, calls \
+             `c.benchmark_group`, `split`, `iter.next`, `items.iter`, `enumerate`, `hint::black_box`, \
+             `group.bench_function` and `itoa::Buffer::new`"
+        );
+    }
+
+    #[test]
+    fn a_python_body_said_closely_binds_targets_but_not_keyword_arguments() {
+        let body = "def load(self, path):\n    self.path = path\n    data, size = read(path)\n    \
+                    total: int = 0\n    with open(path) as fh:\n        for i, line in enumerate(fh):\n            \
+                    total += parse(line, strict=True)\n    if total == 0:\n        x = os.path.join(a, b)\n    \
+                    try:\n        pass\n    except KeyError as err:\n        raise\n";
+        let p = plan(body, "load", Some("python"));
+        assert_eq!(
+            p.binds,
+            ["self.path", "data", "size", "total", "fh", "i", "line", "x", "err"]
+        );
+        assert_eq!(p.written, ["read", "open", "enumerate", "parse", "os.path.join"]);
+    }
+
+    #[test]
+    fn a_body_without_bindings_or_written_calls_is_said_as_before() {
+        let p = plan("fn f() {\n    loop {}\n}", "f", Some("rust"));
+        assert!(p.binds.is_empty() && p.written.is_empty());
+        assert_eq!(p.text_close(), p.text());
+        assert_eq!(p.text_close(), "loops");
     }
 }

@@ -44,10 +44,10 @@ pub struct TemplatePolicyConfig {
     /// are counted. Default 12.
     #[serde(default = "TemplatePolicyConfig::default_max_symbols")]
     pub max_symbols: usize,
-    /// The view a "before writing" thought is written in (`deep`, `walk`,
-    /// `detailed`, `plain`, `contract`, `data-flow`, `dependencies-first`,
-    /// `lean`, `overview`); search proposes the others as rewrites. Default
-    /// `deep`.
+    /// The view a "before writing" thought is written in (`deep`, `close`,
+    /// `plain`, `detailed`, `contract`, `walk`, `opening`, `data-flow`,
+    /// `brief`, `dependencies-first`, `lean`, `overview`); search proposes
+    /// the others as rewrites. Default `deep`.
     #[serde(default)]
     pub view: View,
     /// A "before writing" thought is cut to about this many characters by
@@ -340,13 +340,18 @@ impl TemplatePolicy {
             docs: listed + 1,
             plans: true,
             signed: listed,
+            close: false,
+            full_attributes: true,
         };
         loop {
             let text = render(facts, view, budget, &mut Rng::new(seed));
             let fits = text.chars().count() <= self.config.max_thought_chars;
             if copied_share(&text, file, symbols) > 0.2 {
-                // Quote fewer docs first, then name fewer things.
-                if budget.docs > 0 {
+                // Cut long attributes short first (a file of lint lines),
+                // then quote fewer docs, then name fewer things.
+                if budget.full_attributes && view == View::Close {
+                    budget.full_attributes = false;
+                } else if budget.docs > 0 {
                     budget.docs -= 1;
                 } else if budget.listed > 0 {
                     budget.listed = budget.listed * 2 / 3;

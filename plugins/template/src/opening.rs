@@ -87,7 +87,7 @@ pub(crate) fn inner_attributes(text: &str) -> Vec<String> {
             let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
             let text = text.replace("( ", "(").replace(", )", ")").replace(" )", ")");
             if !text.is_empty() && out.len() < 8 {
-                out.push(shorten_attribute(&text));
+                out.push(text);
             }
             current.clear();
         }
@@ -111,7 +111,7 @@ fn without_line_comment(line: &str) -> &str {
 }
 
 /// An attribute of more than 100 characters cut to its first three arguments.
-fn shorten_attribute(text: &str) -> String {
+pub(crate) fn shorten_attribute(text: &str) -> String {
     if text.chars().count() <= 100 {
         return text.to_owned();
     }

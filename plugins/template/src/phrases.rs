@@ -205,8 +205,21 @@ pub(crate) fn constants(f: &Facts<'_>) -> Option<String> {
 }
 
 /// A Rust file's inner attributes, said once.
-pub(crate) fn inner_attributes(f: &Facts<'_>) -> Option<String> {
-    (!f.inner_attributes.is_empty()).then(|| format!("Crate-level attributes: {}.", codes(&f.inner_attributes)))
+/// The crate-level attributes; each of more than 100 characters cut to its
+/// first three arguments unless `full` ([`crate::views::View::Close`]).
+pub(crate) fn inner_attributes(f: &Facts<'_>, full: bool) -> Option<String> {
+    let shown: Vec<String> = f
+        .inner_attributes
+        .iter()
+        .map(|a| {
+            if full {
+                a.clone()
+            } else {
+                crate::opening::shorten_attribute(a)
+            }
+        })
+        .collect();
+    (!shown.is_empty()).then(|| format!("Crate-level attributes: {}.", codes(&shown)))
 }
 
 /// What a doc's shape adds to its first sentence: sections and the names
@@ -311,7 +324,11 @@ pub(crate) fn item_line(item: &Item<'_>, index: usize, full: bool, budget: Budge
         if let Some(extra) = doc_extras(&item.doc) {
             line.push_str(&format!("; documented with {extra}"));
         }
-        let plan = if budget.plans { item.plan.text() } else { String::new() };
+        let plan = match (budget.plans, budget.close) {
+            (false, _) => String::new(),
+            (true, false) => item.plan.text(),
+            (true, true) => item.plan.text_close(),
+        };
         if !plan.is_empty() {
             line.push_str(&format!("; it {plan}"));
         }
@@ -324,7 +341,9 @@ pub(crate) fn item_line(item: &Item<'_>, index: usize, full: bool, budget: Budge
                 .enumerate()
                 .map(|(i, (m, p))| {
                     // How the first methods go; the rest by signature.
-                    let plan = if i < 3 && budget.plans {
+                    let plan = if i < 3 && budget.plans && budget.close {
+                        p.text_close()
+                    } else if i < 3 && budget.plans {
                         p.text_with(3)
                     } else {
                         String::new()

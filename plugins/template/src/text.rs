@@ -91,7 +91,7 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
                         facts.package = Some(v.to_owned());
                     }
                 }
-                if !k.is_empty() && !k.starts_with('#') && !k.contains(' ') && c.1.len() < 8 {
+                if !k.is_empty() && !k.starts_with('#') && !k.contains(' ') && c.1.len() < 24 {
                     c.1.push(k.to_owned());
                 }
             }
@@ -105,7 +105,7 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
             .filter(|l| !l.starts_with([' ', '\t', '#', '-']))
             .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim().trim_matches(['"', '\''])))
             .filter(|k| !k.is_empty() && !k.contains(' '))
-            .take(10)
+            .take(24)
             .map(str::to_owned)
             .collect();
         if !keys.is_empty() {
@@ -116,7 +116,7 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
     {
         facts
             .sections
-            .push((String::new(), map.keys().take(10).cloned().collect()));
+            .push((String::new(), map.keys().take(24).cloned().collect()));
     }
     facts.sections.truncate(8);
     if ["md", "markdown", "rst", "txt"].contains(&ext) || !lower_name.contains('.') {

@@ -50,14 +50,21 @@ pub enum View {
     /// One sentence: where the file sits and what it defines, by name; for
     /// files whose code the thoughts before it already predict.
     Brief,
+    /// The opening said closely: late imports and errors, the top of the
+    /// file, then its first declarations in full with how each body goes
+    /// down to the names it binds and its calls as written (`hint::black_box`,
+    /// `buf.format`), the rest by name: the most precise plan of the part
+    /// written first.
+    Close,
 }
 
 impl View {
     /// Every view, the default first, then in the order they are offered as
     /// rewrites: those whose rewrites gained most on real code first
     /// (docs/method.md).
-    pub const ALL: [View; 11] = [
+    pub const ALL: [View; 12] = [
         View::Deep,
+        View::Close,
         View::Plain,
         View::Detailed,
         View::Contract,
@@ -87,6 +94,12 @@ pub struct Budget {
     /// Detailed declarations whose methods are given with their signatures
     /// (the first ones); the others' methods are named.
     pub signed: usize,
+    /// Whether body plans name what a body binds and its calls as written
+    /// ([`View::Close`]).
+    pub close: bool,
+    /// Whether the close view gives long crate attributes in full (turned
+    /// off when they would make the thought code copied from the file).
+    pub full_attributes: bool,
 }
 
 fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String {
@@ -144,7 +157,13 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
             .iter()
             .take(limit)
             .map(|(name, keys)| {
-                let keys: Vec<&String> = keys.iter().take(if detail { 8 } else { 3 }).collect();
+                // Every key in the close view, the first eight in the others.
+                let shown = match view {
+                    View::Close => keys.len(),
+                    View::Overview => 3,
+                    _ => 8,
+                };
+                let keys: Vec<&String> = keys.iter().take(shown).collect();
                 match (name.is_empty(), keys.is_empty()) {
                     (true, _) => format!("keys {}", codes(&keys)),
                     (false, true) => format!("[{name}]"),
@@ -185,7 +204,7 @@ pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Strin
             push(errors(f));
             push(calls(f));
         }
-        View::Deep | View::Opening => deep(f, view, budget, rng).into_iter().for_each(&mut push),
+        View::Deep | View::Opening | View::Close => deep(f, view, budget, rng).into_iter().for_each(&mut push),
         View::Brief => {
             push(Some(intro(f, rng)));
             push(summary(f));
@@ -264,10 +283,19 @@ fn deep(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Vec<Option<
     if view == View::Deep {
         out.push(calls(f));
     }
-    out.extend(file_top(f, budget));
     let b = if view == View::Deep {
         Budget {
             detailed: budget.listed,
+            ..budget
+        }
+    } else if view == View::Close {
+        // The first three in full, their bodies closely, whatever the
+        // default view had room for.
+        Budget {
+            detailed: budget.listed.min(3),
+            signed: budget.signed.min(3),
+            plans: true,
+            close: true,
             ..budget
         }
     } else {
@@ -280,8 +308,18 @@ fn deep(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Vec<Option<
             ..budget
         }
     };
+    // The close view's top in full too (every lint a crate allows).
+    out.extend(file_top(
+        f,
+        Budget {
+            close: b.close,
+            ..budget
+        },
+    ));
     let lead = if view == View::Deep {
         "Top to bottom, in full:"
+    } else if view == View::Close {
+        "From the top, the first declarations closely:"
     } else {
         "From the top, the first declarations in full:"
     };
@@ -349,7 +387,7 @@ fn file_top(f: &Facts<'_>, budget: Budget) -> [Option<String>; 6] {
         .then(|| format!("It builds on {}.", join_list(&dependency_uses(f))));
     [
         header(f, budget),
-        inner_attributes(f),
+        inner_attributes(f, budget.close && budget.full_attributes),
         f.style.as_ref().map(|s| format!("Written with {s}.")),
         split_imports(f, false),
         builds_on,

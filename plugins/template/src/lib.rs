@@ -375,12 +375,19 @@ impl TemplatePolicy {
         }
     }
 
-    /// The before-writing thought in every view but `current`, each once.
+    /// The before-writing thought in every view whose content differs from
+    /// `current`'s and from the others', each once. A view rendered with
+    /// another round's seed differs from the thought in that view only in
+    /// its connecting words: that is no alternative, and is left out.
     fn other_views(&self, req: ThinkRequest<'_>, current: &str) -> Vec<String> {
+        let all = self.before_writing(req, &View::ALL, req.seed);
+        let mut seen = vec![content_key(current)];
         let mut out: Vec<String> = Vec::new();
-        for t in self.before_writing(req, &View::ALL, req.seed) {
-            if t != current && !out.contains(&t) {
-                out.push(t);
+        for t in &all {
+            let key = content_key(t);
+            if !seen.contains(&key) {
+                seen.push(key);
+                out.push(t.clone());
             }
         }
         out
@@ -393,6 +400,22 @@ impl TemplatePolicy {
             ThinkPhase::BeforeWriting => self.before_writing(req, &[self.config.view], seed).remove(0),
         }
     }
+}
+
+/// What a thought says, without its connecting words: the names in
+/// backticks, the quoted headings and the numbers, in order, and its number
+/// of lines. Two renderings of one view with different seeds share it.
+fn content_key(thought: &str) -> Vec<&str> {
+    let mut key: Vec<&str> = Vec::new();
+    key.extend(thought.split('`').skip(1).step_by(2));
+    key.extend(thought.split(['“', '”']).skip(1).step_by(2));
+    key.extend(thought.split(|c: char| !c.is_ascii_digit()).filter(|d| !d.is_empty()));
+    key.push(if thought.lines().count() > 1 {
+        "multi-line"
+    } else {
+        "one line"
+    });
+    key
 }
 
 #[async_trait::async_trait]
@@ -430,11 +453,11 @@ impl Policy for TemplatePolicy {
         if request.phase == ThinkPhase::BeforeWriting {
             // Other views of the file, best first, in pages of `n`: round
             // `r` is offered page `r`, so each round is offered others.
+            // A round past the last page is offered nothing (the search
+            // stops there) rather than views it has already scored.
             let mut views = self.other_views(request, current);
             let n = n.max(1);
-            let pages = views.len().div_ceil(n).max(1);
-            let page = request.round as usize % pages;
-            views.drain(..(page * n).min(views.len()));
+            views.drain(..(request.round as usize * n).min(views.len()));
             views.truncate(n);
             return Ok(views);
         }
@@ -595,8 +618,8 @@ mod tests {
                 .any(|v| v.contains("`m03.py` takes `m04.py` through `m04`.")),
             "dependencies first: {views:?}"
         );
-        // Search rounds page through them: round r is offered page r,
-        // wrapping around.
+        // Search rounds page through them: round r is offered page r, and
+        // nothing once every view was offered.
         let page = |round: u32, seed: u64| {
             let r = ThinkRequest { round, seed, ..writing };
             block(p.propose_rewrites(r, &w, 1)).unwrap()
@@ -604,6 +627,15 @@ mod tests {
         assert_eq!(page(0, 5), views[..1]);
         assert_eq!(page(1, 5), views[1..2]);
         assert_ne!(page(1, 77), page(0, 77));
-        assert_eq!(page(views.len() as u32, 5), page(0, 5), "then round again");
+        assert!(page(views.len() as u32, 5).is_empty(), "no view offered twice");
+        // The thought's own view rendered with another round's seed only
+        // rewords it: never offered, whatever the seed.
+        for seed in [5, 6, 77, 1234] {
+            let r = ThinkRequest { seed, ..writing };
+            let all = block(p.propose_rewrites(r, &w, 20)).unwrap();
+            let own = block(p.think(r)).unwrap();
+            assert!(!all.contains(&own), "seed {seed}: the default view again: {own}");
+            assert!(!all.iter().any(|a| content_key(a) == content_key(&w)), "seed {seed}");
+        }
     }
 }

@@ -28,7 +28,7 @@ impl BodyPlan {
 
     /// [`Self::text`] naming at most `calls` of what it calls.
     pub fn text_with(&self, calls: usize) -> String {
-        let shape = crate::describe::join_list(&self.shape.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        let shape = self.shape_text();
         let calls = crate::describe::join_list(
             &self
                 .calls
@@ -45,6 +45,11 @@ impl BodyPlan {
         }
     }
 
+    /// Its control flow in words (`loops, branches and recurses`).
+    fn shape_text(&self) -> String {
+        crate::describe::join_list(&self.shape.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    }
+
     /// The body said closely: its shape, the names it binds and its calls
     /// as written (`branches, binds `x_lo` and `carry`, calls
     /// `u128::from``); [`Self::text`] when it has neither.
@@ -54,10 +59,9 @@ impl BodyPlan {
         }
         let list = |v: &[String]| crate::describe::join_list(&v.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>());
         let mut parts: Vec<String> = Vec::new();
-        if !self.shape.is_empty() {
-            parts.push(crate::describe::join_list(
-                &self.shape.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
-            ));
+        let shape = self.shape_text();
+        if !shape.is_empty() {
+            parts.push(shape);
         }
         if !self.binds.is_empty() {
             parts.push(format!("binds {}", list(&self.binds)));

@@ -340,8 +340,8 @@ impl TemplatePolicy {
             docs: listed + 1,
             plans: true,
             signed: listed,
-            close: false,
-            full_attributes: true,
+            close: view == View::Close,
+            full_attributes: view == View::Close,
         };
         loop {
             let text = render(facts, view, budget, &mut Rng::new(seed));
@@ -349,7 +349,7 @@ impl TemplatePolicy {
             if copied_share(&text, file, symbols) > 0.2 {
                 // Cut long attributes short first (a file of lint lines),
                 // then quote fewer docs, then name fewer things.
-                if budget.full_attributes && view == View::Close {
+                if budget.full_attributes {
                     budget.full_attributes = false;
                 } else if budget.docs > 0 {
                     budget.docs -= 1;

@@ -95,10 +95,11 @@ pub struct Budget {
     /// (the first ones); the others' methods are named.
     pub signed: usize,
     /// Whether body plans name what a body binds and its calls as written
-    /// ([`View::Close`]).
+    /// (set for [`View::Close`]).
     pub close: bool,
-    /// Whether the close view gives long crate attributes in full (turned
-    /// off when they would make the thought code copied from the file).
+    /// Whether long crate attributes are given in full (set for
+    /// [`View::Close`]; turned off when they would make the thought code
+    /// copied from the file).
     pub full_attributes: bool,
 }
 
@@ -295,7 +296,6 @@ fn deep(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Vec<Option<
             detailed: budget.listed.min(3),
             signed: budget.signed.min(3),
             plans: true,
-            close: true,
             ..budget
         }
     } else {
@@ -308,14 +308,7 @@ fn deep(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> Vec<Option<
             ..budget
         }
     };
-    // The close view's top in full too (every lint a crate allows).
-    out.extend(file_top(
-        f,
-        Budget {
-            close: b.close,
-            ..budget
-        },
-    ));
+    out.extend(file_top(f, budget));
     let lead = if view == View::Deep {
         "Top to bottom, in full:"
     } else if view == View::Close {
@@ -387,7 +380,7 @@ fn file_top(f: &Facts<'_>, budget: Budget) -> [Option<String>; 6] {
         .then(|| format!("It builds on {}.", join_list(&dependency_uses(f))));
     [
         header(f, budget),
-        inner_attributes(f, budget.close && budget.full_attributes),
+        inner_attributes(f, budget.full_attributes),
         f.style.as_ref().map(|s| format!("Written with {s}.")),
         split_imports(f, false),
         builds_on,

@@ -80,6 +80,8 @@ pub struct Facts<'a> {
     pub doc: Option<String>,
     /// The shape of that doc: badges, sections, names its examples use.
     pub header: DocShape,
+    /// The README that doc retells, when the plan has it read first.
+    pub follows: Option<&'a str>,
     /// The file opens with a license or copyright header.
     pub license_header: bool,
     /// Whom that header's copyright line names.
@@ -101,6 +103,10 @@ pub struct Facts<'a> {
     /// Module-level constants and variables: name, and type where written,
     /// and what makes the value (see [`value_kind`]).
     pub constants: Vec<(String, Option<String>)>,
+    /// A Rust file's macro invocations at module level (`test! { … }`,
+    /// `impl_Integer!(i8, u8)`), each with the names its arguments start
+    /// with (see [`macro_invocations`]).
+    pub invocations: Vec<(String, Vec<String>)>,
     /// The names a Python module's `__all__` exports (`Some` of nothing for
     /// an empty one, `None` without one).
     pub exports: Option<Vec<String>>,
@@ -221,6 +227,7 @@ impl<'a> Facts<'a> {
             role: role(file, &users, deps.len()),
             doc: header.summary.clone(),
             header,
+            follows: None,
             license_header: opening.license_header,
             copyright: opening.copyright,
             users,
@@ -230,6 +237,11 @@ impl<'a> Facts<'a> {
             imports_on_top,
             items,
             constants,
+            invocations: if rust {
+                macro_invocations(&file.text)
+            } else {
+                Vec::new()
+            },
             exports,
             inner_attributes: if rust { inner_attributes(&file.text) } else { Vec::new() },
             raises,
@@ -516,6 +528,72 @@ fn members(body: &str, s: &Symbol) -> Vec<String> {
 }
 
 /// Identifier-like words of a text, in order (with repeats).
+/// The macros a Rust file invokes at module level, in order, each with the
+/// names its arguments start with: for an invocation on one line the
+/// identifiers among its arguments (`impl_Integer!(i8, u8)`: `i8`, `u8`), for
+/// one over several lines the first name of each line inside (a test case's
+/// name, a `static`'s name); literals and keywords left out.
+pub fn macro_invocations(text: &str) -> Vec<(String, Vec<String>)> {
+    const KEYWORDS: [&str; 14] = [
+        "static", "ref", "pub", "const", "fn", "let", "mut", "impl", "struct", "enum", "type", "use", "crate", "self",
+    ];
+    let first_name = |s: &str| {
+        words(s)
+            .find(|w| !KEYWORDS.contains(w))
+            .filter(|w| w.starts_with(|c: char| c.is_alphabetic() || c == '_'))
+            .map(str::to_owned)
+    };
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(bang) = line.find('!') else { continue };
+        let name = &line[..bang];
+        let rest = line[bang + 1..].trim_start();
+        if name.is_empty()
+            || name == "macro_rules"
+            || !name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            || !name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+            || !rest.starts_with(['(', '{', '['])
+        {
+            continue;
+        }
+        let close = match rest.as_bytes()[0] {
+            b'(' => ')',
+            b'[' => ']',
+            _ => '}',
+        };
+        let mut names: Vec<String> = Vec::new();
+        let inner = rest[1..].trim_end().trim_end_matches(';');
+        if inner.ends_with(close) {
+            // On one line: the identifiers among its arguments, strings dropped.
+            let args: String = inner.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+            names.extend(
+                words(&args)
+                    .filter(|w| w.starts_with(|c: char| c.is_alphabetic() || c == '_') && !KEYWORDS.contains(w))
+                    .map(str::to_owned),
+            );
+        } else {
+            for l in lines.by_ref() {
+                if l.starts_with(close) {
+                    break;
+                }
+                let t = l.trim_start();
+                if t.is_empty() || t.starts_with("//") || t.starts_with("#[") {
+                    continue;
+                }
+                if let Some(n) = first_name(t) {
+                    names.push(n);
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        names.truncate(64);
+        out.push((name.to_owned(), names));
+    }
+    out
+}
+
 pub fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| w.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_'))
@@ -626,4 +704,29 @@ fn role(file: &SourceFile, users: &[&str], deps: usize) -> String {
         _ => "",
     };
     format!("{base}{place}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_level_macro_invocations_give_the_names_they_start_with() {
+        let text = "macro_rules! test {\n    () => {};\n}\n\ntest! {\n    test_u64_0(0u64, \"0\")\n    // a comment\n    test_i64_min(i64::MIN, \"-9223372036854775808\")\n}\n\nimpl_Integer!(i8, u8, \"x y\", 16);\n\nlazy_static! {\n    static ref TABLE: Vec<u8> = vec![1, 2];\n}\n\nfn f() {\n    assert!(true);\n}\ncriterion_main!(benches);\n";
+        let got = macro_invocations(text);
+        let names: Vec<(&str, Vec<&str>)> = got
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("test", vec!["test_u64_0", "test_i64_min"]),
+                ("impl_Integer", vec!["i8", "u8"]),
+                ("lazy_static", vec!["TABLE"]),
+                ("criterion_main", vec!["benches"]),
+            ],
+            "macro_rules! and calls inside functions are not module-level invocations; literals left out"
+        );
+    }
 }

@@ -14,6 +14,7 @@ mod copied;
 mod describe;
 mod doc;
 mod facts;
+mod mirror;
 mod opening;
 mod phrases;
 mod rng;
@@ -278,13 +279,33 @@ impl TemplatePolicy {
         let opener = rng
             .pick(&["Next: `{}`.", "Now `{}`.", "Time for `{}`.", "Moving on to `{}`."])
             .replace("{}", path);
-        let why = if req.step.purpose.is_empty() {
-            String::new()
-        } else {
-            format!(" {}.", req.step.purpose.trim_end_matches('.'))
+        // What it reads besides its dependencies: the README its docs follow.
+        let deps = req.repo.analysis.graph.dependencies(req.step.file);
+        let (dep_reads, doc_reads): (Vec<FileId>, Vec<FileId>) = req.step.reads.iter().partition(|r| deps.contains(r));
+        let reads = paths(req.repo, &dep_reads);
+        let docs = paths(req.repo, &doc_reads);
+        let follows = match docs.len() {
+            0 => String::new(),
+            _ => rng
+                .pick(&[
+                    " Its docs follow {}, so I'll have that open too.",
+                    " Its opening docs repeat {}; I'll read it as well.",
+                ])
+                .replace("{}", &join_list(&docs)),
         };
-        let reads = paths(req.repo, &req.step.reads);
+        let code = req
+            .repo
+            .snapshot
+            .file(req.step.file)
+            .is_some_and(|f| f.language.is_some());
         let needs = match reads.len() {
+            0 if !docs.is_empty() => String::new(),
+            0 if !code => rng
+                .pick(&[
+                    " Nothing to read first.",
+                    " No other file bears on it, so I can write it now.",
+                ])
+                .to_owned(),
             0 => rng
                 .pick(&[
                     " It imports nothing from the repository, so I can write it straight away.",
@@ -307,7 +328,8 @@ impl TemplatePolicy {
                 ])
                 .replace("{}", &join_list(&reads)),
         };
-        format!("{opener}{why}{needs}")
+        // The task already says what the file is for: not repeated here.
+        format!("{opener}{needs}{follows}")
     }
 
     /// The before-writing thought in each of `views`: as detailed as fits in
@@ -315,9 +337,18 @@ impl TemplatePolicy {
     /// make more than a fifth of it text copied from the file. The file's
     /// facts are read once for all views.
     fn before_writing(&self, req: ThinkRequest<'_>, views: &[View], seed: u64) -> Vec<String> {
-        let Some(facts) = Facts::of(req.repo, req.step.file) else {
+        let Some(mut facts) = Facts::of(req.repo, req.step.file) else {
             return vec![format!("I write `{}`.", req.step.path)];
         };
+        // A read that is not a dependency: the README its docs retell.
+        let deps = req.repo.analysis.graph.dependencies(req.step.file);
+        facts.follows = req
+            .step
+            .reads
+            .iter()
+            .filter(|r| !deps.contains(r))
+            .find_map(|r| req.repo.snapshot.file(*r))
+            .map(|f| f.path.as_str());
         let file = req.repo.snapshot.file(req.step.file).map_or("", |f| f.text.as_str());
         let symbols = req
             .repo
@@ -402,6 +433,40 @@ impl TemplatePolicy {
     }
 }
 
+/// The implementation order with each README that a file's docs follow
+/// (see [`mirror`]) written before that file, and which README each such
+/// file follows. A README moves up only when it depends on nothing, so the
+/// order stays dependencies-first; one that cannot be written first is not
+/// read.
+fn order_with_followed_docs(repo: RepoContext<'_>) -> (Vec<FileId>, std::collections::HashMap<FileId, FileId>) {
+    let mut order: Vec<FileId> = repo.order.to_vec();
+    let mut mirrors = mirror::Mirrors::new(repo.snapshot);
+    let mut follows = std::collections::HashMap::new();
+    let mut i = 0;
+    while i < order.len() {
+        let doc = repo
+            .snapshot
+            .file(order[i])
+            .and_then(|f| mirrors.followed(repo.snapshot, f));
+        if let Some(doc) = doc {
+            match order.iter().position(|id| *id == doc).filter(|p| *p != i) {
+                Some(p) if p < i => {
+                    follows.insert(order[i], doc);
+                }
+                Some(p) if repo.analysis.graph.dependencies(doc).is_empty() => {
+                    order.remove(p);
+                    order.insert(i, doc);
+                    i += 1; // the README now at `i`, the file at `i + 1`
+                    follows.insert(order[i], doc);
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    (order, follows)
+}
+
 /// What a thought says, without its connecting words: the names in
 /// backticks, the quoted headings and the numbers, in order, and its number
 /// of lines. Two renderings of one view with different seeds share it.
@@ -423,17 +488,37 @@ impl Policy for TemplatePolicy {
     async fn plan(&self, repo: RepoContext<'_>, seed: u64) -> Result<Plan, StageError> {
         let mut rng = Rng::new(seed);
         let requirements = self.requirements(repo, &mut rng);
-        let steps = repo
-            .order
+        let (order, follows) = order_with_followed_docs(repo);
+        let position: std::collections::HashMap<FileId, usize> =
+            order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let steps = order
             .iter()
-            .filter_map(|id| repo.snapshot.file(*id))
-            .map(|f| {
+            .enumerate()
+            .filter_map(|(i, id)| Some((i, repo.snapshot.file(*id)?)))
+            .map(|(i, f)| {
                 let mut r = Rng::new(repo2agent_core::order::seeded_hash(seed, &f.path));
+                // A file whose docs follow a README reads it after its
+                // dependencies; the others leave their reads to the plan's
+                // repair (their dependencies).
+                let reads = match follows.get(&f.id) {
+                    Some(doc) => {
+                        let mut reads: Vec<FileId> = repo
+                            .analysis
+                            .graph
+                            .dependencies(f.id)
+                            .into_iter()
+                            .filter(|d| position.get(d).is_some_and(|p| *p < i))
+                            .collect();
+                        reads.push(*doc);
+                        reads
+                    }
+                    None => Vec::new(),
+                };
                 PlanStep {
                     file: f.id,
                     path: f.path.clone(),
                     purpose: self.purpose(repo, f.id, &mut r),
-                    reads: Vec::new(),
+                    reads,
                 }
             })
             .collect();
@@ -565,6 +650,70 @@ mod tests {
         let plans: std::collections::BTreeSet<String> =
             (0..8).map(|s| block(p.plan(ctx, s)).unwrap().requirements).collect();
         assert!(plans.len() >= 3, "seeds change the wording");
+    }
+
+    #[test]
+    fn a_crate_root_whose_docs_retell_the_readme_reads_it_first() {
+        let readme = "# demo\n\nThis crate provides a fast conversion of integer primitives to decimal\nstrings, without going through the formatter.\n";
+        let lib = "//! This crate provides a fast conversion of integer primitives\n//! to decimal strings, without going through the formatter.\n\nmod a;\n";
+        let snap = RepoSnapshot::new(
+            "demo",
+            "/demo",
+            vec![
+                ("README.md".into(), None, readme.into()),
+                ("src/a.rs".into(), Some("rust".into()), "pub fn a() {}\n".into()),
+                ("src/lib.rs".into(), Some("rust".into()), lib.into()),
+            ],
+        );
+        let id = |p: &str| snap.by_path(p).unwrap().id;
+        let mut graph = DependencyGraph::for_snapshot(&snap);
+        graph.add_import(
+            id("src/lib.rs"),
+            id("src/a.rs"),
+            ImportSite {
+                raw: "a".into(),
+                line: 4,
+            },
+        );
+        // The README last in the order: the plan moves it before the crate root.
+        let analysis = Analysis {
+            tree: FileTree::of(&snap),
+            graph,
+            outlines: Default::default(),
+            order: vec![id("src/a.rs"), id("src/lib.rs"), id("README.md")],
+        };
+        let ctx = RepoContext {
+            snapshot: &snap,
+            analysis: &analysis,
+            order: &analysis.order,
+        };
+        let p = TemplatePolicy::default();
+        let plan = block(p.plan(ctx, 3)).unwrap();
+        let paths: Vec<&str> = plan.steps.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, ["src/a.rs", "README.md", "src/lib.rs"]);
+        let step = &plan.steps[2];
+        assert_eq!(
+            step.reads,
+            [id("src/a.rs"), id("README.md")],
+            "its dependency, then the README"
+        );
+        assert!(
+            plan.steps[..2].iter().all(|s| s.reads.is_empty()),
+            "the others read their dependencies"
+        );
+        let t = block(p.think(ThinkRequest {
+            repo: ctx,
+            step,
+            phase: ThinkPhase::BeforeReading,
+            seed: 1,
+            round: 0,
+        }))
+        .unwrap();
+        assert!(t.contains("`src/a.rs`") && t.contains("`README.md`"), "{t}");
+        assert!(
+            !t.contains("`src/a.rs` and `README.md`"),
+            "the README is not called a dependency: {t}"
+        );
     }
 
     #[test]

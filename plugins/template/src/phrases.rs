@@ -64,8 +64,11 @@ pub(crate) fn header(f: &Facts<'_>, budget: Budget) -> Option<String> {
     if let Some(d) = f.doc.as_deref().filter(|_| budget.docs > 0) {
         doc.push(format!("sums it up: {}", sentence(d)));
     }
-    if !doc.is_empty() {
-        out.push(format!("Its {what} {}", doc.join(", then ")));
+    match (f.follows, doc.is_empty()) {
+        (Some(r), true) => out.push(format!("Its {what} retells {}.", code(r))),
+        (Some(r), false) => out.push(format!("Its {what} retells {}: it {}", code(r), doc.join(", then "))),
+        (None, false) => out.push(format!("Its {what} {}", doc.join(", then "))),
+        (None, true) => {}
     }
     if let Some(extra) = doc_extras(h) {
         out.push(format!("It has {extra}."));
@@ -200,6 +203,18 @@ pub(crate) fn constants(f: &Facts<'_>) -> Option<String> {
             String::new()
         };
         parts.push(format!("At module level: {}{tail}.", join_list(&shown)));
+    }
+    for (name, args) in f.invocations.iter().take(4) {
+        let shown: Vec<&String> = args.iter().take(12).collect();
+        parts.push(match shown.len() {
+            0 => format!("It invokes `{name}!` at module level."),
+            n if n < args.len() => format!(
+                "It invokes `{name}!` at module level for {} and {} more.",
+                codes(&shown),
+                args.len() - n
+            ),
+            _ => format!("It invokes `{name}!` at module level for {}.", codes(&shown)),
+        });
     }
     (!parts.is_empty()).then(|| parts.join(" "))
 }

@@ -11,10 +11,18 @@ pub struct TextFacts {
     pub headings: Vec<String>,
     /// Tables or sections of a configuration file, each with its keys.
     pub sections: Vec<(String, Vec<String>)>,
+    /// The sections are top-level keys (YAML), each with the keys nested
+    /// under it, rather than `[tables]`.
+    pub keyed: bool,
     /// The license, when the file is one.
     pub license: Option<&'static str>,
     /// Who holds the copyright, when a line says.
     pub copyright: Option<String>,
+    /// How a license file begins (its title, the copyright line, or straight
+    /// with the text).
+    pub begins: Option<&'static str>,
+    /// The column its prose is hard-wrapped at (see [`wrap_width`]).
+    pub wrap: Option<usize>,
     /// The package a manifest names (`name` under `[package]` or `[project]`).
     pub package: Option<String>,
     /// Words of prose.
@@ -22,6 +30,42 @@ pub struct TextFacts {
     /// How a document (Markdown, reStructuredText, plain text) opens: its
     /// badges, first sentence, and the names its code examples use.
     pub opening: crate::doc::DocShape,
+}
+
+/// A YAML file's top-level keys, each with the keys one level under it
+/// (`on` with `push` and `pull_request`, `jobs` with each job's name); list
+/// items and values are left out.
+fn yaml_sections(lines: &[&str]) -> Vec<(String, Vec<String>)> {
+    let key_of = |t: &str| {
+        let (k, _) = t.split_once(':')?;
+        let k = k.trim().trim_matches(['"', '\'']);
+        (!k.is_empty() && !k.contains(' ') && !k.starts_with(['#', '-', '{', '['])).then(|| k.to_owned())
+    };
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut nested_indent: Option<usize> = None;
+    for l in lines {
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') || t == "---" {
+            continue;
+        }
+        let indent = l.len() - l.trim_start().len();
+        if indent == 0 {
+            nested_indent = None;
+            if out.len() < 24
+                && let Some(k) = key_of(t)
+            {
+                out.push((k, Vec::new()));
+            }
+        } else if let Some((_, keys)) = out.last_mut()
+            && !t.starts_with('-')
+            && *nested_indent.get_or_insert(indent) == indent
+            && keys.len() < 24
+            && let Some(k) = key_of(t)
+        {
+            keys.push(k);
+        }
+    }
+    out
 }
 
 /// Headings, sections and keys, license and size of a file without an outline.
@@ -44,8 +88,17 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
         if fence {
             continue;
         }
+        let underlined = |chars: &str| {
+            lines
+                .get(i + 1)
+                .map(|n| n.trim())
+                .is_some_and(|n| n.len() >= 3 && n.chars().all(|c| chars.contains(c)))
+        };
         let heading = if lower_name.ends_with(".md") || lower_name.ends_with(".markdown") {
-            t.strip_prefix('#').map(|h| h.trim_start_matches('#').trim())
+            // `# Title`, or a title underlined with `===` / `---`.
+            t.strip_prefix('#')
+                .map(|h| h.trim_start_matches('#').trim())
+                .or_else(|| (!t.is_empty() && !t.starts_with(['-', '|', '<', '[']) && underlined("=-")).then_some(t))
         } else if lower_name.ends_with(".rst") || lower_name.ends_with(".txt") {
             lines
                 .get(i + 1)
@@ -100,17 +153,8 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
             facts.sections.push(c);
         }
     } else if matches!(ext, "yaml" | "yml") {
-        let keys: Vec<String> = lines
-            .iter()
-            .filter(|l| !l.starts_with([' ', '\t', '#', '-']))
-            .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim().trim_matches(['"', '\''])))
-            .filter(|k| !k.is_empty() && !k.contains(' '))
-            .take(24)
-            .map(str::to_owned)
-            .collect();
-        if !keys.is_empty() {
-            facts.sections.push((String::new(), keys));
-        }
+        facts.sections = yaml_sections(&lines);
+        facts.keyed = true;
     } else if ext == "json"
         && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text)
     {
@@ -118,7 +162,7 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
             .sections
             .push((String::new(), map.keys().take(24).cloned().collect()));
     }
-    facts.sections.truncate(8);
+    facts.sections.truncate(if facts.keyed { 24 } else { 8 });
     if ["md", "markdown", "rst", "txt"].contains(&ext) || !lower_name.contains('.') {
         facts.opening = crate::doc::shape(text);
     }
@@ -152,9 +196,48 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
         .find(|(words, _)| license_file && words.iter().any(|w| has(w)))
         .map(|(_, name)| *name);
     if license_file {
-        facts.copyright = lines.iter().find_map(|l| copyright_holder(l));
+        // Every holder its copyright lines name, in order.
+        let mut holders: Vec<String> = Vec::new();
+        for h in lines.iter().filter_map(|l| copyright_holder(l)) {
+            if !holders.contains(&h) && holders.len() < 3 {
+                holders.push(h);
+            }
+        }
+        facts.copyright = (!holders.is_empty()).then(|| holders.join(" and "));
+        facts.begins = lines.iter().find(|l| !l.trim().is_empty()).map(|first| {
+            let t = first.trim();
+            let centred = first.len() - first.trim_start().len() >= 8;
+            if t.starts_with("Copyright") {
+                "with the copyright line"
+            } else if t.len() <= 60 && t.to_ascii_lowercase().contains("licen") {
+                if centred {
+                    "with its title, centred"
+                } else {
+                    "with its title"
+                }
+            } else {
+                "straight with the license's text, no title or copyright line above it"
+            }
+        });
+    }
+    if license_file || ["md", "markdown", "rst", "txt"].contains(&ext) {
+        facts.wrap = wrap_width(&lines);
     }
     facts
+}
+
+/// The column prose is hard-wrapped at: the longest line, when at least a
+/// third of the lines (and five or more) come within 15 % of it and it is
+/// under 100 characters. `None` for text left unwrapped.
+fn wrap_width(lines: &[&str]) -> Option<usize> {
+    let lens: Vec<usize> = lines
+        .iter()
+        .map(|l| l.trim_end().chars().count())
+        .filter(|n| *n > 0)
+        .collect();
+    let widest = *lens.iter().max()?;
+    let near = lens.iter().filter(|n| **n * 100 >= widest * 85).count();
+    (widest < 100 && near >= 5 && near * 3 >= lens.len()).then_some(widest)
 }
 
 /// Who a `Copyright (c) 2015 Holder` line names (years and marks left out).
@@ -169,8 +252,92 @@ pub fn copyright_holder(line: &str) -> Option<String> {
     let holder: Vec<&str> = rest
         .split_whitespace()
         .filter(|w| !w.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ','))
+        .filter(|w| !w.starts_with('<'))
         .take(6)
         .collect();
     let holder = holder.join(" ");
     (!holder.is_empty() && holder.chars().next().is_some_and(char::is_alphabetic)).then_some(holder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workflow_gives_its_top_level_keys_with_the_keys_under_each() {
+        let yml = "name: CI\n\non:\n  push:\n  pull_request:\n  schedule: [cron: \"40 1 * * *\"]\n\n# comment\npermissions:\n  contents: read\n\njobs:\n  test:\n    name: Rust ${{matrix.rust}}\n    steps:\n      - uses: actions/checkout@v6\n  clippy:\n    runs-on: ubuntu-latest\n";
+        let file = SourceFile {
+            id: repo2agent_core::model::FileId(0),
+            path: ".github/workflows/ci.yml".into(),
+            language: None,
+            text: yml.into(),
+        };
+        let t = text_facts(&file);
+        assert!(t.keyed);
+        let s = |k: &str, v: &[&str]| (k.to_owned(), v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(
+            t.sections,
+            [
+                s("name", &[]),
+                s("on", &["push", "pull_request", "schedule"]),
+                s("permissions", &["contents"]),
+                s("jobs", &["test", "clippy"]),
+            ],
+            "job names one level down; their own keys, list items and values left out"
+        );
+    }
+
+    fn facts_of(path: &str, text: &str) -> TextFacts {
+        text_facts(&SourceFile {
+            id: repo2agent_core::model::FileId(0),
+            path: path.into(),
+            language: None,
+            text: text.into(),
+        })
+    }
+
+    #[test]
+    fn a_license_says_how_it_begins_whom_it_names_and_where_it_wraps() {
+        let body = "Permission is hereby granted, free of charge, to any\nperson obtaining a copy of this software and associated\ndocumentation files (the \"Software\"), to deal in the\nSoftware without restriction, including without\nlimitation the rights to use, copy, modify, merge,\npublish, distribute, sublicense, and/or sell copies of\nthe Software.\n";
+        let t = facts_of("LICENSE-MIT", body);
+        assert!(t.license.is_some_and(|l| l.starts_with("MIT")));
+        assert_eq!(
+            t.begins,
+            Some("straight with the license's text, no title or copyright line above it")
+        );
+        assert_eq!(t.wrap, Some(55), "wrapped narrowly, as written");
+        assert_eq!(t.copyright, None);
+        let titled = format!(
+            "The MIT License (MIT)\n\nCopyright (c) 2015 Ann Lee\nCopyright (c) 2016 Bo Chen <bo@example.org>\n\n{body}"
+        );
+        let t = facts_of("LICENSE", &titled);
+        assert_eq!(t.begins, Some("with its title"));
+        assert_eq!(
+            t.copyright.as_deref(),
+            Some("Ann Lee and Bo Chen"),
+            "every holder, no address"
+        );
+        let t = facts_of(
+            "LICENSE-APACHE",
+            "                              Apache License\n                        Version 2.0, January 2004\n",
+        );
+        assert_eq!(t.begins, Some("with its title, centred"));
+        // Prose on one line per paragraph is not wrapped.
+        let long = "word ".repeat(40);
+        let t = facts_of("NOTES.md", &format!("{long}\n\n{long}\n"));
+        assert_eq!(t.wrap, None);
+    }
+
+    #[test]
+    fn markdown_titles_underlined_are_headings() {
+        let t = facts_of(
+            "README.md",
+            "itoa\n====\n\nFast.\n\nUsage\n-----\n\n# Example\n\n- item\n---\n",
+        );
+        assert_eq!(
+            t.headings,
+            ["itoa", "Usage", "Example"],
+            "a list item above a rule is not a heading"
+        );
+    }
 }

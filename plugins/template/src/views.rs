@@ -117,7 +117,11 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
     };
     let detail = !matches!(view, View::Overview);
     if detail {
-        out.push(format!("{} is {what}, {size} ({} words).", code(f.path), t.words));
+        let words = match t.words {
+            1 => "1 word".to_owned(),
+            n => format!("{n} words"),
+        };
+        out.push(format!("{} is {what}, {size} ({words}).", code(f.path)));
     } else {
         out.push(format!("{} is {what}, {size}.", code(f.path)));
     }
@@ -126,6 +130,12 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
     }
     if let Some(c) = &t.copyright {
         out.push(format!("Copyright {c}."));
+    }
+    if let Some(b) = t.begins.filter(|_| detail) {
+        out.push(format!("It begins {b}."));
+    }
+    if let Some(w) = t.wrap.filter(|_| detail) {
+        out.push(format!("Its lines wrap at about {w} characters."));
     }
     let o = &t.opening;
     let mut opens = Vec::new();
@@ -165,14 +175,18 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
                     _ => 8,
                 };
                 let keys: Vec<&String> = keys.iter().take(shown).collect();
-                match (name.is_empty(), keys.is_empty()) {
-                    (true, _) => format!("keys {}", codes(&keys)),
-                    (false, true) => format!("[{name}]"),
-                    (false, false) => format!("[{name}] with {}", codes(&keys)),
+                match (name.is_empty(), keys.is_empty(), t.keyed) {
+                    (true, _, _) => format!("keys {}", codes(&keys)),
+                    (false, true, true) => code(name),
+                    (false, false, true) => format!("{} with {}", code(name), codes(&keys)),
+                    (false, true, false) => format!("[{name}]"),
+                    (false, false, false) => format!("[{name}] with {}", codes(&keys)),
                 }
             })
             .collect();
-        out.push(format!("It sets {}.", join_list(&parts)));
+        // Top-level keys with their own keys read better apart.
+        let list = if t.keyed { parts.join("; ") } else { join_list(&parts) };
+        out.push(format!("It sets {list}."));
     }
     if !f.users.is_empty() && detail {
         out.push(format!(

@@ -30,6 +30,36 @@ pub struct TextFacts {
     /// How a document (Markdown, reStructuredText, plain text) opens: its
     /// badges, first sentence, and the names its code examples use.
     pub opening: crate::doc::DocShape,
+    /// The e-mail addresses a document gives (a security policy's or a code
+    /// of conduct's contact), the first three, in order.
+    pub emails: Vec<String>,
+}
+
+/// The e-mail addresses in `text`, each once, the first `max`.
+fn emails(text: &str, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split(|c: char| c.is_whitespace() || "<>()[]{},;:\"'`*|".contains(c)) {
+        let w = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let Some((user, domain)) = w.split_once('@') else {
+            continue;
+        };
+        let ok =
+            |s: &str, extra: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+        let tld = domain.rsplit('.').next().unwrap_or("");
+        if ok(user, "._%+-")
+            && ok(domain, ".-")
+            && domain.contains('.')
+            && tld.len() >= 2
+            && tld.chars().all(|c| c.is_ascii_alphabetic())
+            && !out.iter().any(|e| e == w)
+        {
+            out.push(w.to_owned());
+            if out.len() == max {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// A YAML file's top-level keys, each with the keys one level under it
@@ -223,6 +253,10 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
     if license_file || ["md", "markdown", "rst", "txt"].contains(&ext) {
         facts.wrap = wrap_width(&lines);
     }
+    let document = ["md", "markdown", "rst", "txt"].contains(&ext) || !lower_name.contains('.');
+    if document && facts.license.is_none() {
+        facts.emails = emails(text, 3);
+    }
     facts
 }
 
@@ -284,6 +318,23 @@ mod tests {
                 s("jobs", &["test", "clippy"]),
             ],
             "job names one level down; their own keys, list items and values left out"
+        );
+    }
+
+    #[test]
+    fn a_document_gives_its_contact_addresses_and_a_license_does_not() {
+        let policy = "## Reporting Security Issues\n\nPlease email <sec@example.org> or \
+                      [the team](mailto:team@example.org).\nNot `a@b`, not x@y.z1, again sec@example.org.\n";
+        assert_eq!(
+            facts_of("SECURITY.md", policy).emails,
+            ["sec@example.org", "team@example.org"]
+        );
+        let license = "Copyright (c) 2020 Ann <ann@example.org>\n\nPermission is hereby granted, free of charge\n";
+        assert!(facts_of("LICENSE", license).emails.is_empty());
+        assert!(
+            facts_of("Cargo.toml", "authors = [\"Ann <ann@example.org>\"]\n")
+                .emails
+                .is_empty()
         );
     }
 

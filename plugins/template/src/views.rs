@@ -150,6 +150,10 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
         let s = format!("It {}", opens.join(", then "));
         out.push(if s.ends_with('.') { s } else { format!("{s}.") });
     }
+    if !t.emails.is_empty() {
+        let which = if t.emails.len() == 1 { "address" } else { "addresses" };
+        out.push(format!("It gives the e-mail {which} {}.", codes(&t.emails)));
+    }
     if !o.example.is_empty() && detail {
         out.push(format!("Its examples use {}.", codes(&o.example)));
     }

@@ -37,14 +37,13 @@ pub struct TextFacts {
 
 /// The e-mail addresses in `text`, each once, the first `max`.
 fn emails(text: &str, max: usize) -> Vec<String> {
+    let ok = |s: &str, extra: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
     let mut out: Vec<String> = Vec::new();
     for word in text.split(|c: char| c.is_whitespace() || "<>()[]{},;:\"'`*|".contains(c)) {
         let w = word.trim_matches(|c: char| !c.is_alphanumeric());
         let Some((user, domain)) = w.split_once('@') else {
             continue;
         };
-        let ok =
-            |s: &str, extra: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
         let tld = domain.rsplit('.').next().unwrap_or("");
         if ok(user, "._%+-")
             && ok(domain, ".-")
@@ -193,7 +192,11 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
             .push((String::new(), map.keys().take(24).cloned().collect()));
     }
     facts.sections.truncate(if facts.keyed { 24 } else { 8 });
-    if ["md", "markdown", "rst", "txt"].contains(&ext) || !lower_name.contains('.') {
+    // Prose: Markdown, reStructuredText, plain text, or a file without an
+    // extension (`README`, `AUTHORS`).
+    let prose = ["md", "markdown", "rst", "txt"].contains(&ext);
+    let document = prose || !lower_name.contains('.');
+    if document {
         facts.opening = crate::doc::shape(text);
     }
     // Licenses, by the words their texts always contain.
@@ -250,11 +253,10 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
             }
         });
     }
-    if license_file || ["md", "markdown", "rst", "txt"].contains(&ext) {
+    if license_file || prose {
         facts.wrap = wrap_width(&lines);
     }
-    let document = ["md", "markdown", "rst", "txt"].contains(&ext) || !lower_name.contains('.');
-    if document && facts.license.is_none() {
+    if document && !license_file {
         facts.emails = emails(text, 3);
     }
     facts

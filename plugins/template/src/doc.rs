@@ -122,6 +122,15 @@ pub fn shape(doc: &str) -> DocShape {
             if i % 2 == 1 && identifier && out.mentions.len() < 8 && !out.mentions.iter().any(|m| m == name) {
                 out.mentions.push(name.to_owned());
             }
+            if i % 2 == 0 {
+                // Names written bare in prose (`REQUEST_METHOD`, `wsgi.input`, `start_response`).
+                for w in part.split_whitespace() {
+                    let w = w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
+                    if code_like(w) && out.mentions.len() < 8 && !out.mentions.iter().any(|m| m == w) {
+                        out.mentions.push(w.to_owned());
+                    }
+                }
+            }
         }
         if out.summary.is_none() {
             prose.push(t.trim_start_matches(['>', '-', '*', ' ']));
@@ -131,6 +140,35 @@ pub fn shape(doc: &str) -> DocShape {
         out.summary = summary_of(&prose.join(" "));
     }
     out
+}
+
+/// Whether a bare word of prose is a name written as code: `snake_case` or
+/// `UPPER_CASE` with an inner underscore, a dotted name (`wsgi.input`, not a
+/// domain or file name).
+fn code_like(w: &str) -> bool {
+    let ident = |p: &str| {
+        p.len() >= 2
+            && p.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    if w.len() < 4 || w.len() > 48 || w.starts_with("http") {
+        return false;
+    }
+    let parts: Vec<&str> = w.split('.').collect();
+    if parts.len() > 1 {
+        const ENDINGS: &[&str] = &[
+            "org", "com", "net", "io", "rs", "dev", "html", "htm", "php", "txt", "md", "py", "toml", "json", "yml",
+            "yaml", "cfg", "ini", "rst", "so", "dll", "exe", "gz", "zip", "tar", "edu", "gov", "uk", "de",
+        ];
+        let last = parts[parts.len() - 1];
+        return parts.iter().all(|p| ident(p)) && !ENDINGS.contains(&last.to_ascii_lowercase().as_str());
+    }
+    if !ident(w) {
+        return false;
+    }
+    // CamelCase alone is no sign: prose names products that way (`JavaScript`).
+    let inner = &w.trim_matches('_');
+    inner.contains('_') && inner.chars().any(char::is_alphabetic)
 }
 
 /// `[label]: https://…`
@@ -270,6 +308,15 @@ mod tests {
         assert!(s.mentions.is_empty());
         let s = shape("Fast like [`core::fmt::Formatter`], see [`zmij`] and `a b`.\n");
         assert_eq!(s.mentions, ["core::fmt::Formatter", "zmij"]);
+        let s = shape(
+            "Checks the keys REQUEST_METHOD, wsgi.input (e.g. via start_response) for JavaScript;\n\
+             see pythonpaste.org, setup.py, http://x.org/a_b, 1.0.2 and plain words.\n",
+        );
+        assert_eq!(
+            s.mentions,
+            ["REQUEST_METHOD", "wsgi.input", "start_response"],
+            "names written bare in prose; domains, file names, URLs, versions, CamelCase and words are not"
+        );
     }
 
     #[test]

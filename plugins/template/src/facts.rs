@@ -86,6 +86,8 @@ pub struct Facts<'a> {
     pub license_header: bool,
     /// Whom that header's copyright line names.
     pub copyright: Option<String>,
+    /// The licenses that header names (`MIT`, `Apache-2.0`).
+    pub header_licenses: Vec<String>,
     /// Files that import it.
     pub users: Vec<&'a str>,
     /// Files of the repository it imports.
@@ -230,6 +232,7 @@ impl<'a> Facts<'a> {
             follows: None,
             license_header: opening.license_header,
             copyright: opening.copyright,
+            header_licenses: opening.licenses,
             users,
             deps,
             external,

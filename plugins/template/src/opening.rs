@@ -137,6 +137,8 @@ pub struct Opening {
     pub license_header: bool,
     /// Who that header's copyright line names.
     pub copyright: Option<String>,
+    /// The licenses that header names ([`crate::text::header_licenses`]).
+    pub licenses: Vec<String>,
     /// The documenting comment or docstring, comment markers removed.
     pub doc: Option<String>,
 }
@@ -227,6 +229,7 @@ pub(crate) fn opening(file: &SourceFile) -> Opening {
         if licensing && !out.license_header && (block_comment || text.len() < 2000) {
             out.license_header = true;
             out.copyright = text.lines().find_map(crate::text::copyright_holder);
+            out.licenses = crate::text::header_licenses(&text);
             continue; // the documenting comment may come after it
         }
         if !text.trim().is_empty() {

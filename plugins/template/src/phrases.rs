@@ -46,9 +46,13 @@ pub(crate) fn intro(f: &Facts<'_>, rng: &mut Rng) -> String {
 pub(crate) fn header(f: &Facts<'_>, budget: Budget) -> Option<String> {
     let mut out = Vec::new();
     if f.license_header {
-        out.push(match &f.copyright {
-            Some(c) => format!("It opens with a license header (copyright {c})."),
-            None => "It opens with a license header.".to_owned(),
+        let mut about: Vec<String> = f.copyright.iter().map(|c| format!("copyright {c}")).collect();
+        if !f.header_licenses.is_empty() {
+            about.push(join_list(&f.header_licenses));
+        }
+        out.push(match about.is_empty() {
+            false => format!("It opens with a license header ({}).", about.join("; ")),
+            true => "It opens with a license header.".to_owned(),
         });
     }
     let what = if f.language == Some("python") {

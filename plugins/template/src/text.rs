@@ -33,6 +33,91 @@ pub struct TextFacts {
     /// The e-mail addresses a document gives (a security policy's or a code
     /// of conduct's contact), the first three, in order.
     pub emails: Vec<String>,
+    /// The sites a document links to (`semver.org`, a repository as
+    /// `github.com/OWNER/NAME`), the first four, in order.
+    pub links: Vec<String>,
+    /// A YAML file's top-level keys set to a short value on their own line
+    /// (`name: CI`), with that value.
+    pub values: Vec<(String, String)>,
+}
+
+/// The sites `text` links to, each once, the first `max`: the host, and for
+/// a code-hosting site the repository too.
+fn links(text: &str, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, _) in text.match_indices("://") {
+        if !text[..i].ends_with("http") && !text[..i].ends_with("https") {
+            continue;
+        }
+        let url: &str = text[i + 3..]
+            .split(|c: char| c.is_whitespace() || ")]>\"'`<|,".contains(c))
+            .next()
+            .unwrap_or_default();
+        let url = url.trim_end_matches(['.', ':', ';']);
+        let mut parts = url.split('/').filter(|p| !p.is_empty());
+        let Some(host) = parts.next().map(|h| h.trim_start_matches("www.")) else {
+            continue;
+        };
+        if !host.contains('.') || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)) {
+            continue;
+        }
+        let site = match (host, parts.next(), parts.next()) {
+            ("github.com" | "gitlab.com" | "codeberg.org", Some(owner), Some(name)) => {
+                format!("{host}/{owner}/{}", name.trim_end_matches(".git"))
+            }
+            _ => host.to_owned(),
+        };
+        if !out.contains(&site) {
+            out.push(site);
+            if out.len() == max {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A Markdown heading with its links' targets left out: `[0.4.35](https://…)
+/// - 2026-10-30` reads `[0.4.35] - 2026-10-30`.
+fn without_link_targets(h: &str) -> String {
+    let mut out = String::new();
+    let mut rest = h;
+    while let Some(at) = rest.find("](") {
+        out.push_str(&rest[..=at]);
+        match rest[at + 2..].find(')') {
+            Some(end) => rest = &rest[at + 2 + end + 1..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A YAML file's top-level `key: value` lines with a short value, while
+/// what they say stays under a tenth of the file: a thought plans a file, it
+/// does not hold it (`FUNDING.yml`'s one line is never given).
+fn yaml_values(text: &str, lines: &[&str]) -> Vec<(String, String)> {
+    let mut room = text.len() / 10;
+    lines
+        .iter()
+        .filter(|l| !l.starts_with([' ', '\t', '#', '-']))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            let v = v.split(" #").next().unwrap_or(v).trim();
+            let k = k.trim().trim_matches(['"', '\'']);
+            let ok = !k.is_empty() && !k.contains(' ') && !v.is_empty() && v.chars().count() <= 40;
+            (ok && !v.starts_with(['&', '*', '|', '>'])).then(|| (k.to_owned(), v.to_owned()))
+        })
+        .take(8)
+        .take_while(|(k, v)| {
+            let fits = k.len() + v.len() <= room;
+            room = room.saturating_sub(k.len() + v.len());
+            fits
+        })
+        .collect()
 }
 
 /// The e-mail addresses in `text`, each once, the first `max`.
@@ -139,6 +224,7 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
         } else {
             None
         };
+        let heading = heading.map(without_link_targets);
         if let Some(h) = heading.filter(|h| !h.is_empty() && h.len() <= 80 && h.chars().any(char::is_alphanumeric)) {
             facts.headings.push(h.trim_matches(['*', '`', '_', ' ']).to_owned());
         }
@@ -183,6 +269,7 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
         }
     } else if matches!(ext, "yaml" | "yml") {
         facts.sections = yaml_sections(&lines);
+        facts.values = yaml_values(text, &lines);
         facts.keyed = true;
     } else if ext == "json"
         && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text)
@@ -258,6 +345,7 @@ pub fn text_facts(file: &SourceFile) -> TextFacts {
     }
     if document && !license_file {
         facts.emails = emails(text, 3);
+        facts.links = links(text, 4);
     }
     facts
 }
@@ -278,13 +366,24 @@ fn wrap_width(lines: &[&str]) -> Option<usize> {
 
 /// Who a `Copyright (c) 2015 Holder` line names (years and marks left out).
 pub fn copyright_holder(line: &str) -> Option<String> {
-    let rest = line.trim().strip_prefix("Copyright")?;
-    let marked =
-        rest.trim_start().starts_with(['(', '©']) || rest.trim_start().starts_with(|c: char| c.is_ascii_digit());
-    if !marked {
+    let t = line.trim();
+    let rest = if let Some(rest) = t.strip_prefix("Copyright") {
+        let marked =
+            rest.trim_start().starts_with(['(', '©']) || rest.trim_start().starts_with(|c: char| c.is_ascii_digit());
+        if !marked {
+            return None;
+        }
+        rest
+    } else if let Some(rest) = t.strip_prefix("SPDX-FileCopyrightText:") {
+        rest
+    } else if t.starts_with("(c) ") || t.starts_with("(C) ") || t.starts_with("© ") {
+        t
+    } else {
         return None;
-    }
+    };
     let rest = rest.replace("(c)", "").replace("(C)", "").replace('©', "");
+    // What follows a `;` or a parenthesis is an aside (`; written for Paste (http://…)`).
+    let rest = rest.split([';', '(']).next().unwrap_or_default();
     let holder: Vec<&str> = rest
         .split_whitespace()
         .filter(|w| !w.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ','))
@@ -293,6 +392,55 @@ pub fn copyright_holder(line: &str) -> Option<String> {
         .collect();
     let holder = holder.join(" ");
     (!holder.is_empty() && holder.chars().next().is_some_and(char::is_alphabetic)).then_some(holder)
+}
+
+/// The licenses a source file's header comment names, each once, in order:
+/// an SPDX expression as written (`MIT OR Apache-2.0`), otherwise the
+/// licenses its prose names (`MIT`, `Apache-2.0`), and a contributor
+/// agreement (`licensed to the PSF under a contributor agreement`).
+pub fn header_licenses(header: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |s: &str| {
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    };
+    for line in header.lines() {
+        if let Some((_, id)) = line.split_once("SPDX-License-Identifier:") {
+            let id = id.trim().trim_end_matches("*/").trim();
+            if !id.is_empty() && id.len() <= 60 {
+                add(id);
+            }
+            continue;
+        }
+        let l = line.to_ascii_lowercase();
+        let named: &[(&str, &str)] = &[
+            ("mit license", "MIT"),
+            ("mit licence", "MIT"),
+            ("apache license", "Apache-2.0"),
+            ("apache licence", "Apache-2.0"),
+            ("gnu general public license", "GPL"),
+            ("gnu lesser general public license", "LGPL"),
+            ("mozilla public license", "MPL-2.0"),
+            ("bsd-style license", "BSD-style"),
+            ("bsd license", "BSD"),
+        ];
+        for (phrase, id) in named {
+            if l.contains(phrase) {
+                add(id);
+            }
+        }
+        if l.contains("contributor agreement") {
+            match l.split_once("licensed to ") {
+                Some((_, who)) => {
+                    let who = who.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                    add(&format!("licensed to the {who} under a contributor agreement"));
+                }
+                None => add("a contributor agreement"),
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -391,6 +539,81 @@ mod tests {
             t.headings,
             ["itoa", "Usage", "Example"],
             "a list item above a rule is not a heading"
+        );
+    }
+
+    #[test]
+    fn a_header_gives_its_holder_and_the_licenses_it_names() {
+        let paste = "(c) 2005 Ian Bicking and contributors; written for Paste (http://pythonpaste.org)\n\
+                     Licensed under the MIT license: https://opensource.org/licenses/mit-license.php\n\
+                     Also licenced under the Apache License, 2.0: https://opensource.org/licenses/apache2.0.php\n\
+                     Licensed to PSF under a Contributor Agreement\n";
+        let holder = paste.lines().find_map(copyright_holder);
+        assert_eq!(
+            holder.as_deref(),
+            Some("Ian Bicking and contributors"),
+            "the aside after `;` left out"
+        );
+        assert_eq!(
+            header_licenses(paste),
+            ["MIT", "Apache-2.0", "licensed to the PSF under a contributor agreement"]
+        );
+        let spdx = "SPDX-License-Identifier: MIT OR Apache-2.0\nSPDX-FileCopyrightText: 2021 Taneli Hukkinen\n";
+        assert_eq!(
+            spdx.lines().find_map(copyright_holder).as_deref(),
+            Some("Taneli Hukkinen")
+        );
+        assert_eq!(
+            header_licenses(spdx),
+            ["MIT OR Apache-2.0"],
+            "an SPDX expression as written"
+        );
+        assert!(header_licenses("Just a comment about this module.\n").is_empty());
+        assert_eq!(
+            copyright_holder("Copyright holders agree"),
+            None,
+            "a word, not a copyright line"
+        );
+    }
+
+    #[test]
+    fn a_document_names_the_sites_it_links_to_and_yaml_its_short_values() {
+        let log = "# Changelog\n\nBased on [Keep a Changelog](https://keepachangelog.com/en/1.0.0/), \
+                   [SemVer](https://semver.org/spec/v2.0.0.html).\n\n\
+                   ## [0.4.35](https://github.com/rust-lang/log/compare/v0.4.34...v0.4.35) - 2026-10-30\n\n\
+                   * fix by @a in https://github.com/rust-lang/log/pull/735\n\
+                   See http://www.example.org and mailto:x@example.org or ftp://files.example.org.\n";
+        let t = facts_of("CHANGELOG.md", log);
+        assert_eq!(
+            t.links,
+            [
+                "keepachangelog.com",
+                "semver.org",
+                "github.com/rust-lang/log",
+                "example.org"
+            ],
+            "hosts once each, a repository by owner and name, only http(s)"
+        );
+        assert_eq!(
+            t.headings,
+            ["Changelog", "[0.4.35] - 2026-10-30"],
+            "link targets left out of headings"
+        );
+        assert!(
+            facts_of("LICENSE", "See https://www.apache.org/licenses/\n")
+                .links
+                .is_empty()
+        );
+        let steps = "  - run: cargo test --workspace --all-features\n".repeat(12);
+        let yml = format!(
+            "name: CI\non: [push, pull_request]\nenv:\n  RUST: 1\nlong: \"a value far too long to be worth saying in a thought\"\nblock: |\n  text\nsteps:\n{steps}"
+        );
+        let t = facts_of("ci.yml", &yml);
+        let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(t.values, [kv("name", "CI"), kv("on", "[push, pull_request]")]);
+        assert!(
+            facts_of(".github/FUNDING.yml", "github: dtolnay\n").values.is_empty(),
+            "never most of the file"
         );
     }
 }

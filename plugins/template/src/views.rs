@@ -154,6 +154,9 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
         let which = if t.emails.len() == 1 { "address" } else { "addresses" };
         out.push(format!("It gives the e-mail {which} {}.", codes(&t.emails)));
     }
+    if !t.links.is_empty() && view == View::Close {
+        out.push(format!("It links to {}.", codes(&t.links)));
+    }
     if !o.example.is_empty() && detail {
         out.push(format!("Its examples use {}.", codes(&o.example)));
     }
@@ -179,9 +182,19 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
                     _ => 8,
                 };
                 let keys: Vec<&String> = keys.iter().take(shown).collect();
+                // A top-level key's short value, in the close view only.
+                let value = t
+                    .values
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .filter(|_| view == View::Close)
+                    .map(|(_, v)| v.as_str());
                 match (name.is_empty(), keys.is_empty(), t.keyed) {
                     (true, _, _) => format!("keys {}", codes(&keys)),
-                    (false, true, true) => code(name),
+                    (false, true, true) => match value {
+                        Some(v) => format!("{} to {}", code(name), code(v)),
+                        None => code(name),
+                    },
                     (false, false, true) => format!("{} with {}", code(name), codes(&keys)),
                     (false, true, false) => format!("[{name}]"),
                     (false, false, false) => format!("[{name}] with {}", codes(&keys)),

@@ -7,6 +7,8 @@
     interop.py gguf-synth OUT.gguf
     interop.py gguf-f32 IN.gguf OUT.gguf
     interop.py hf-logits MODEL_DIR IDS_JSON OUT_JSON
+    interop.py hf-tiny MODEL_DIR VOCAB
+    interop.py max-diff A.safetensors B.safetensors
 
 `mds`: the shards, read with MosaicML's `streaming` package.
 
@@ -374,6 +376,41 @@ def hf_logits(model_dir, ids_path, out_path):
     print(f"ok: {len(out)} sequences")
 
 
+def hf_tiny(model_dir, vocab):
+    """`hf-tiny`: writes a small seeded `LlamaForCausalLM` (tied embeddings,
+    grouped-query attention) made by transformers itself to MODEL_DIR."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=int(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        rope_theta=10000.0,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(model_dir, safe_serialization=True)
+    print(f"ok: {model_dir}")
+
+
+def max_diff(a_path, b_path):
+    """`max-diff`: the largest |a - b| over the tensors two safetensors files
+    share; fails when their tensor names differ."""
+    from safetensors.numpy import load_file
+
+    a, b = load_file(a_path), load_file(b_path)
+    if set(a) != set(b):
+        fail(f"tensor names differ: {sorted(set(a) ^ set(b))}")
+    worst = max(float(abs(a[k].astype("float64") - b[k].astype("float64")).max()) for k in a)
+    print(f"ok: max |diff| {worst:.3e} over {len(a)} tensors")
+
+
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "gguf":
@@ -384,6 +421,10 @@ if __name__ == "__main__":
         gguf_to_f32(sys.argv[2], sys.argv[3])
     elif what == "hf-logits":
         hf_logits(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif what == "hf-tiny":
+        hf_tiny(sys.argv[2], sys.argv[3])
+    elif what == "max-diff":
+        max_diff(sys.argv[2], sys.argv[3])
     else:
         path, expected_path = sys.argv[2], sys.argv[3]
         {"mds": check_mds, "megatron": check_megatron}[what](path, expected_path)

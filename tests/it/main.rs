@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod config_paths;
 mod dylib;
+mod engines;
 mod ingest;
 mod layout;
 mod monorepo;

@@ -179,6 +179,59 @@ def check_megatron(prefix, expected_path):
             fail(f"document {i} loss mask differs")
     print(f"ok: {len(expected)} documents read back by megatron-core IndexedDataset "
           f"(tokens {tokens.index.dtype.__name__}, loss mask uint8)")
+    check_masked_gpt_dataset(prefix, tokens, expected)
+
+
+def check_masked_gpt_dataset(prefix, tokens, expected, seq=48):
+    """Megatron's GPT samples (`seq` tokens, across document boundaries,
+    shuffled) through `scripts/megatron_dataset.py`: each sample's tokens and
+    loss mask equal those rebuilt from EXPECTED's documents by the sample's
+    own index (the mask of the token each position predicts)."""
+    import torch
+    from megatron.core.datasets.gpt_dataset import GPTDatasetConfig
+    from megatron.core.datasets.utils import Split
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from megatron_dataset import MaskedGPTDataset
+
+    class Tokenizer:
+        eod = -1  # no --eod-mask-loss here: the mask alone decides
+        pad = -1
+        vocab_size = 1 << 20
+        unique_identifiers = {"class": "repo2agent-test"}
+
+    config = GPTDatasetConfig(
+        random_seed=1, sequence_length=seq, blend=None, split="1,0,0", tokenizer=Tokenizer(),
+        reset_position_ids=False, reset_attention_mask=False, eod_mask_loss=False,
+        path_to_cache=None, mmap_bin_files=False,
+    )
+    ds = MaskedGPTDataset(tokens, prefix, np.arange(len(tokens)), None, Split.train, config)
+    trained = masked = 0
+    for i in range(len(ds)):
+        got = ds[i]
+        j = ds.shuffle_index[i]
+        (b, b_off), (e, e_off) = ds.sample_index[j], ds.sample_index[j + 1]
+        ids, mask = [], []
+        for k in range(int(b), int(e) + 1):
+            doc = expected[int(ds.document_index[k])]
+            lo = int(b_off) if k == b else 0
+            hi = int(e_off) + 1 if k == e else len(doc["input_ids"])
+            ids += doc["input_ids"][lo:hi]
+            mask += doc["mask"][lo:hi]
+        real = len(ids) - 1  # positions with a label
+        ids += [0] * (seq + 1 - len(ids))
+        mask += [0] * (seq + 1 - len(mask))
+        if got["tokens"].tolist() != ids[:seq]:
+            fail(f"sample {i}: tokens differ")
+        want = torch.tensor(mask[1 : seq + 1], dtype=torch.float32)
+        if not torch.equal(got["loss_mask"], want):
+            fail(f"sample {i}: loss mask {got['loss_mask'].tolist()} expected {want.tolist()}")
+        trained += int(want[:real].sum())
+        masked += int((want[:real] == 0).sum())
+    if trained == 0 or masked == 0:
+        fail(f"the mask is trivial: {trained} trained, {masked} masked")
+    print(f"ok: {len(ds)} Megatron GPT samples of {seq} through MaskedGPTDataset: "
+          f"{trained} positions trained, {masked} masked (padding aside), as our mask says")
 
 
 def _gguf_json_value(types, value):

@@ -1,6 +1,6 @@
 //! Tokens, masks and shards end to end: `repo2agent run` → MDS shards read back
 //! by our reader, by the real `streaming` package and (after `export`) by
-//! megatron-core; tokens re-derived from the trajectories; the Llama 3
+//! megatron-core (its GPT samples masked as ours); tokens re-derived from the trajectories; the Llama 3
 //! tokenizer; determinism for a seed; bad tokenizer settings.
 
 use repo2agent_core::model::{Role, Trajectory};
@@ -285,6 +285,9 @@ shard_compression = "none"
     std::fs::write(&expected, json!({ "documents": documents }).to_string()).unwrap();
     let text = check(&[Path::new("megatron"), &prefix, &expected]);
     assert!(text.contains("megatron-core IndexedDataset"), "{text}");
+    // Megatron's own GPT samples, trained where our mask says
+    // (scripts/megatron_dataset.py).
+    assert!(text.contains("through MaskedGPTDataset"), "{text}");
 
     // `inspect` decodes a sequence with its roles and weights.
     let (code, stdout, err) = run_cli(

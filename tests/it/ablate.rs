@@ -178,6 +178,58 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
     assert_eq!(err.matches("training 4 steps").count(), 3, "{err}");
     assert_ne!(read_json(out.join("ablation.json"))["eval"], json["eval"]);
 
+    // Two training seeds: every corpus's model trained once per seed (the
+    // corpora reused), the tables made of each corpus's mean over its seeds,
+    // the spread beside them.
+    let text = std::fs::read_to_string(dir.join("ablation.toml")).unwrap();
+    write(
+        dir,
+        "ablation.toml",
+        &text.replace("token_budget = 2048", "token_budget = 2048\ntrain_seeds = [0, 5]"),
+    );
+    let (code, stdout, err) = run_cli(dir, &["ablate", "-c", "ablation.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("training 4 steps").count(), 6, "{err}");
+    assert!(out.join("models/raw-repos/seed-5/final/config.json").is_file());
+    let seeded = read_json(out.join("ablation.json"));
+    let groups = seeded["seeds"].as_array().unwrap();
+    assert_eq!(groups.len(), 3, "{seeded}");
+    let evals = seeded["eval"].as_array().unwrap();
+    assert_eq!(evals.len(), 4, "initial and one mean per corpus");
+    let per_seed = seeded["eval_per_seed"].as_array().unwrap();
+    let names: Vec<&str> = per_seed.iter().map(|e| e["model"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "raw-repos@0",
+            "raw-repos@5",
+            "repo2agent@0",
+            "repo2agent@5",
+            "repo2agent-search@0",
+            "repo2agent-search@5"
+        ]
+    );
+    for (k, g) in groups.iter().enumerate() {
+        let nll: Vec<f64> = g["code_nll"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(nll.len(), 2);
+        assert_ne!(nll[0], nll[1], "another seed, another init: {g}");
+        let mean = evals[k + 1]["report"]["code"]["nll"].as_f64().unwrap();
+        assert!((mean - (nll[0] + nll[1]) / 2.0).abs() < 1e-12, "{mean} {nll:?}");
+        assert_eq!(nll[0], per_seed[2 * k]["report"]["code"]["nll"].as_f64().unwrap());
+    }
+    let table = std::fs::read_to_string(out.join("ablation.md")).unwrap();
+    assert!(
+        stdout.contains("| corpus | seeds | code NLL per seed | mean ± sd |"),
+        "{stdout}"
+    );
+    assert!(table.contains("| raw-repos | 0, 5 | "), "{table}");
+    assert!(table.contains("| repo2agent − raw-repos |"), "{table}");
+
     // A probe too short for its needle is refused before any work.
     let text = std::fs::read_to_string(dir.join("ablation.toml")).unwrap();
     write(

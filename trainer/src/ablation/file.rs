@@ -43,7 +43,16 @@ pub struct AblationSection {
     /// Where that tokenizer goes (the corpus configs' `[tokenizer] path`).
     #[serde(default)]
     pub tokenizer_json: Option<PathBuf>,
+    /// Training seeds: each corpus's model trained once per seed (its data
+    /// order, and its init when it starts from random weights), the tables
+    /// made from each corpus's mean over its seeds with the spread beside
+    /// them. Empty: the recipe's `[train] seed` alone.
+    #[serde(default)]
+    pub train_seeds: Vec<u64>,
 }
+
+/// The most training seeds an ablation takes.
+pub const MAX_TRAIN_SEEDS: usize = 16;
 
 /// One `[[corpus]]`.
 #[derive(Debug, Deserialize)]
@@ -125,6 +134,20 @@ pub fn parse(text: &str, name: &str) -> Result<AblationFile, ConfigError> {
             "ablation.tokenizer_from_gguf and tokenizer_json go together",
         ));
     }
+    let mut seeds = a.train_seeds.clone();
+    seeds.sort_unstable();
+    if seeds.windows(2).any(|w| w[0] == w[1]) {
+        problems.push(Problem::new(format!(
+            "ablation.train_seeds names a seed twice: {:?}",
+            a.train_seeds
+        )));
+    }
+    if seeds.len() > MAX_TRAIN_SEEDS {
+        problems.push(Problem::new(format!(
+            "ablation.train_seeds: {} seeds, at most {MAX_TRAIN_SEEDS}",
+            seeds.len()
+        )));
+    }
     let mut names: Vec<&str> = file.corpus.iter().map(|c| c.name.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -171,16 +194,27 @@ config = "TRAIN.toml"
         assert_eq!(f.corpus.len(), 2);
         assert_eq!(f.ablation.seed, 0);
         assert_eq!(f.eval.retrieval_lengths, vec![256, 512, 1024]);
+        assert!(f.ablation.train_seeds.is_empty(), "the recipe's seed alone");
+        let f = parse(
+            &GOOD.replace("heldout = 1", "heldout = 1\ntrain_seeds = [0, 7]"),
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!(f.ablation.train_seeds, [0, 7]);
     }
 
     #[test]
     fn every_problem_is_listed_at_once() {
         let text = GOOD
-            .replace("token_budget = 4096", "token_budget = 0\ntokenizer_json = \"t.json\"")
+            .replace(
+                "token_budget = 4096",
+                "token_budget = 0\ntokenizer_json = \"t.json\"\ntrain_seeds = [1, 2, 1]",
+            )
             .replace("name = \"repo2agent\"", "name = \"raw-repos\"");
         let e = parse(&text, "a.toml").unwrap_err();
         let all = e.to_string();
-        assert_eq!(e.problems.len(), 3, "{all}");
+        assert_eq!(e.problems.len(), 4, "{all}");
+        assert!(all.contains("names a seed twice: [1, 2, 1]"), "{all}");
         assert!(all.contains("token_budget must be positive"), "{all}");
         assert!(all.contains("go together"), "{all}");
         assert!(all.contains("two [[corpus]] entries are named `raw-repos`"), "{all}");

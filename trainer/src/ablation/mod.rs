@@ -142,6 +142,7 @@ pub fn run(
         a.token_budget,
         p.training.len() as u64,
         p.train,
+        &a.train_seeds,
         &runs,
         &metas,
         &corpus_keys,
@@ -152,20 +153,18 @@ pub fn run(
         steps,
         batch,
         seq_len,
-        model_keys,
+        models,
+        several,
         results,
     } = trained;
-    let names: Vec<String> = std::iter::once("initial".to_owned())
-        .chain(runs.iter().map(|(n, _)| n.clone()))
-        .collect();
-    let models = Models {
+    let evaluated = Models {
         out: &p.out,
         train: &train,
         meta: &metas[0],
-        names: &names,
-        keys: &model_keys,
+        models: &models,
     };
-    let evals = evaluate_models(&models, p.encoder.as_ref(), &p.held, &p.heldout, &p.settings, log)?;
+    let each = evaluate_models(&evaluated, p.encoder.as_ref(), &p.held, &p.heldout, &p.settings, log)?;
+    let (evals, seed_groups) = by_corpus(&models, &each, &runs, several);
     let summary = serde_json::json!({
         "settings": {
             "seed": a.seed,
@@ -187,8 +186,18 @@ pub fn run(
         "corpora": results,
         "eval": evals.iter().map(|(n, r)| serde_json::json!({"model": n, "report": r})).collect::<Vec<_>>(),
     });
+    let mut summary = summary;
+    if !seed_groups.is_empty() {
+        summary["settings"]["train_seeds"] = serde_json::json!(a.train_seeds);
+        summary["seeds"] = serde_json::json!(seed_groups);
+        summary["eval_per_seed"] = each
+            .iter()
+            .skip(1)
+            .map(|(n, r)| serde_json::json!({"model": n, "report": r}))
+            .collect();
+    }
     output::write_json(&p.out.join("ablation.json"), &summary)?;
-    let table = table::markdown(&results, &evals, &p.settings);
+    let table = table::markdown(&results, &evals, &p.settings, &seed_groups);
     let md = p.out.join("ablation.md");
     std::fs::write(&md, &table).map_err(io(&md))?;
     let series: Vec<(String, Vec<(f64, f64)>)> = evals
@@ -206,6 +215,47 @@ pub fn run(
         out: p.out,
         table: Some(table),
     })
+}
+
+/// The models of the tables: `initial`, then one per corpus — with several
+/// training seeds, the mean of its seeds' models ([`table::seed_mean`]) —
+/// and each such corpus's spread over its seeds.
+fn by_corpus(
+    models: &[Model],
+    each: &[(String, HeldoutReport)],
+    runs: &[(String, RunConfig)],
+    several: bool,
+) -> (Vec<(String, HeldoutReport)>, Vec<table::SeedGroup>) {
+    let mut evals: Vec<(String, HeldoutReport)> = Vec::new();
+    let mut groups = Vec::new();
+    if let Some(first) = each.first() {
+        evals.push(first.clone());
+    }
+    for (corpus, _) in runs {
+        let mine: Vec<(u64, &HeldoutReport)> = models
+            .iter()
+            .zip(each)
+            .filter_map(|(m, (_, r))| match &m.corpus {
+                Some((c, seed)) if c == corpus => Some((*seed, r)),
+                _ => None,
+            })
+            .collect();
+        match mine.as_slice() {
+            [] => {}
+            [(_, r)] if !several => evals.push((corpus.clone(), (*r).clone())),
+            _ => {
+                let reports: Vec<&HeldoutReport> = mine.iter().map(|(_, r)| *r).collect();
+                evals.push((corpus.clone(), table::seed_mean(&reports)));
+                groups.push(table::SeedGroup {
+                    corpus: corpus.clone(),
+                    seeds: mine.iter().map(|(s, _)| *s).collect(),
+                    code_nll: reports.iter().map(|r| r.code.nll).collect(),
+                    cross_file_nll: reports.iter().map(|r| r.cross_file.with_deps).collect(),
+                });
+            }
+        }
+    }
+    (evals, groups)
 }
 
 /// Reads and checks everything: the ablation file, the shared tokenizer (rebuilt
@@ -342,19 +392,36 @@ fn build_corpora(
     Ok((metas, keys))
 }
 
+/// One model to evaluate.
+struct Model {
+    /// Its name in the tables (`initial`, a corpus, or `CORPUS@SEED` with
+    /// several training seeds).
+    name: String,
+    /// What it was made from (see [`resume`]).
+    key: String,
+    /// Its training's directory (`None` for the initial model).
+    dir: Option<PathBuf>,
+    /// The corpus it was trained on, and with which seed.
+    corpus: Option<(String, u64)>,
+}
+
 /// What the trainings give the evaluation and the table.
 struct Training {
     train: TrainConfig,
     steps: u64,
     batch: u64,
     seq_len: u32,
-    /// The initial model's key, then each trained model's.
-    model_keys: Vec<String>,
+    /// The initial model, then each trained one (corpus by corpus, seed by seed).
+    models: Vec<Model>,
+    /// Whether each corpus has a model per training seed (`train_seeds`).
+    several: bool,
     results: Vec<CorpusResult>,
 }
 
-/// Trains (or reuses) one model per corpus: the same model, init and seed; the
-/// same positions per corpus (`token_budget`).
+/// Trains (or reuses) one model per corpus and training seed: the same
+/// model and init (for a given seed); the same positions per corpus
+/// (`token_budget`). With one seed, the recipe's own, a model lives in
+/// `models/CORPUS`; with several, in `models/CORPUS/seed-S`.
 #[allow(clippy::too_many_arguments)]
 fn train_models(
     out: &Path,
@@ -362,6 +429,7 @@ fn train_models(
     token_budget: u64,
     training_repos: u64,
     mut train: TrainConfig,
+    seeds: &[u64],
     runs: &[(String, RunConfig)],
     metas: &[DatasetMeta],
     corpus_keys: &[String],
@@ -383,19 +451,53 @@ fn train_models(
     }
     let recipe = std::fs::read(train_path).map_err(io(train_path))?;
     let train_key = digest(&[&recipe, steps.to_string().as_bytes(), vocab.to_string().as_bytes()]);
-    let mut model_keys = vec![train_key.clone()];
+    let mut models = vec![Model {
+        name: "initial".into(),
+        key: train_key.clone(),
+        dir: None,
+        corpus: None,
+    }];
+    let own_seed = [train.train.seed];
+    let several = !(seeds.is_empty() || seeds == own_seed);
+    let seeds = if seeds.is_empty() { &own_seed[..] } else { seeds };
     let mut results = Vec::new();
     for (((name, _), meta), corpus_key) in runs.iter().zip(metas).zip(corpus_keys) {
-        let dir = out.join("models").join(name.as_str());
-        let mut cfg = train.clone();
-        cfg.data.train = out.join("corpora").join(name.as_str()).join(output::SHARD_DIR);
-        cfg.data.eval = None;
-        cfg.train.output = dir.clone();
-        cfg.train.steps = steps;
-        cfg.eval.every = 0;
-        let key = digest(&[corpus_key.as_bytes(), train_key.as_bytes()]);
-        model_keys.push(key.clone());
-        let trained = train_one(name, &cfg, &dir, key, log)?;
+        let mut runs_of_corpus = Vec::new();
+        for &seed in seeds {
+            let (label, dir, key) = if several {
+                (
+                    format!("{name}@{seed}"),
+                    out.join("models").join(name.as_str()).join(format!("seed-{seed}")),
+                    digest(&[
+                        corpus_key.as_bytes(),
+                        train_key.as_bytes(),
+                        format!("seed={seed}").as_bytes(),
+                    ]),
+                )
+            } else {
+                (
+                    name.clone(),
+                    out.join("models").join(name.as_str()),
+                    digest(&[corpus_key.as_bytes(), train_key.as_bytes()]),
+                )
+            };
+            let mut cfg = train.clone();
+            cfg.data.train = out.join("corpora").join(name.as_str()).join(output::SHARD_DIR);
+            cfg.data.eval = None;
+            cfg.train.output = dir.clone();
+            cfg.train.steps = steps;
+            cfg.train.seed = seed;
+            cfg.eval.every = 0;
+            runs_of_corpus.push(train_one(&label, &cfg, &dir, key.clone(), log)?);
+            models.push(Model {
+                name: label,
+                key,
+                dir: Some(dir),
+                corpus: Some((name.clone(), seed)),
+            });
+        }
+        let losses: Vec<f64> = runs_of_corpus.iter().filter_map(|t| t.final_loss).collect();
+        let final_loss = (losses.len() == runs_of_corpus.len()).then(|| table::mean_sd(&losses).0);
         let p = &meta.stats;
         results.push(CorpusResult {
             name: name.clone(),
@@ -407,8 +509,9 @@ fn train_models(
             steps,
             epochs: (steps * batch) as f64 / meta.samples.max(1) as f64,
             positions: steps * batch * u64::from(seq_len),
-            train_seconds: trained.train_seconds,
-            final_loss: trained.final_loss,
+            train_seconds: runs_of_corpus.iter().map(|t| t.train_seconds).sum(),
+            final_loss,
+            final_losses: if several { losses } else { Vec::new() },
             thought_value: thought_value(&out.join("corpora").join(name.as_str()))?,
         });
     }
@@ -417,7 +520,8 @@ fn train_models(
         steps,
         batch,
         seq_len,
-        model_keys,
+        models,
+        several,
         results,
     })
 }
@@ -468,13 +572,12 @@ fn train_one(
     Ok(t)
 }
 
-/// The models to evaluate: `initial`, then one per corpus, with their keys.
+/// The models to evaluate: `initial`, then one per corpus and seed.
 struct Models<'a> {
     out: &'a Path,
     train: &'a TrainConfig,
     meta: &'a DatasetMeta,
-    names: &'a [String],
-    keys: &'a [String],
+    models: &'a [Model],
 }
 
 /// The thought value a corpus's run measured (`stats.json` `evaluation`), if
@@ -507,7 +610,13 @@ fn evaluate_models(
     let settings_json = serde_json::to_vec(settings).map_err(|e| AblationError::Invalid(e.to_string()))?;
     let held_names: Vec<&str> = heldout.iter().map(|r| r.name.as_str()).collect();
     let mut evals = Vec::new();
-    for (name, model_key) in models.names.iter().zip(models.keys) {
+    for Model {
+        name,
+        key: model_key,
+        dir,
+        ..
+    } in models.models
+    {
         let path = eval_dir.join(format!("{name}.json"));
         // `units`: evaluations written before they carried their units (for
         // the intervals) are made again.
@@ -524,15 +633,14 @@ fn evaluate_models(
         }
         log(&format!("ablate: evaluating {name}"));
         let what = || format!("evaluating {name}");
-        let model = if name == "initial" {
-            crate::train::initial_model(train, Some(models.meta), &device)
-                .map_err(model_error(what()))?
-                .0
-        } else {
-            let dir = models.out.join("models").join(name).join("final");
-            crate::weights::read_pretrained(&dir)
+        let model = if let Some(dir) = dir {
+            crate::weights::read_pretrained(&dir.join("final"))
                 .and_then(|(shape, tensors)| crate::weights::load_tensors(shape.init(&device), &tensors))
                 .map_err(|e| model_error(what())(TrainError::from(e)))?
+                .0
+        } else {
+            crate::train::initial_model(train, Some(models.meta), &device)
+                .map_err(model_error(what()))?
                 .0
         };
         // The recipe's attention (chunked: memory linear in the context length).

@@ -2,7 +2,7 @@
 //! the Markdown table of both.
 
 use crate::data::SplitMix64;
-use crate::heldout::{HeldoutReport, HeldoutSettings, HeldoutUnits};
+use crate::heldout::{HeldoutReport, HeldoutSettings, HeldoutUnits, RepoHeldout};
 use serde::{Deserialize, Serialize};
 
 /// Bootstrap resamples behind every interval.
@@ -31,8 +31,11 @@ pub struct CorpusResult {
     pub positions: u64,
     /// Wall time of the training.
     pub train_seconds: f64,
-    /// The last step's loss.
+    /// The last step's loss (the mean over the training seeds).
     pub final_loss: Option<f64>,
+    /// With several training seeds: each seed's last loss, in seed order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_losses: Vec<f64>,
     /// What the corpus's thoughts are worth, from its run's `[evaluate]`
     /// (`stats.json` `evaluation`); `None` without one (Raw-Repos has no thoughts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,8 +53,126 @@ pub struct ThoughtValue {
     pub trained: f64,
 }
 
-/// The Markdown table: the corpora, then each model on the held-out repositories.
-pub fn markdown(corpora: &[CorpusResult], evals: &[(String, HeldoutReport)], s: &HeldoutSettings) -> String {
+/// A corpus trained with several seeds: each seed's headline numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedGroup {
+    /// The corpus.
+    pub corpus: String,
+    /// Its training seeds, in order.
+    pub seeds: Vec<u64>,
+    /// Each seed's model's code NLL on the held-out repositories.
+    pub code_nll: Vec<f64>,
+    /// Each seed's model's cross-file NLL with the imports in context.
+    pub cross_file_nll: Vec<f64>,
+}
+
+/// The mean and the sample standard deviation of `v` (0 for one value).
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// The mean of several models' reports on the same held-out units (one
+/// corpus trained with several seeds): every measure, every repository's and
+/// every unit averaged, so that the intervals and the paired differences
+/// compare corpora with the noise of a single training averaged out. Token,
+/// file and probe counts are the first report's (the units are the same).
+pub fn seed_mean(reports: &[&HeldoutReport]) -> HeldoutReport {
+    let Some(first) = reports.first() else {
+        return HeldoutReport::default();
+    };
+    let avg = |f: &dyn Fn(&HeldoutReport) -> f64| reports.iter().map(|r| f(r)).sum::<f64>() / reports.len() as f64;
+    let mut out = (*first).clone();
+    out.code.nll = avg(&|r| r.code.nll);
+    out.code.ppl = out.code.nll.exp();
+    out.cross_file.with_deps = avg(&|r| r.cross_file.with_deps);
+    out.cross_file.without_deps = avg(&|r| r.cross_file.without_deps);
+    out.cross_file.gain = avg(&|r| r.cross_file.gain);
+    for (k, p) in out.retrieval.iter_mut().enumerate() {
+        p.accuracy = avg(&|r| r.retrieval.get(k).map_or(0.0, |x| x.accuracy));
+        p.value_nll = avg(&|r| r.retrieval.get(k).map_or(0.0, |x| x.value_nll));
+    }
+    let repo = |r: &HeldoutReport, i: usize| r.repos.get(i).cloned().unwrap_or_default();
+    for (i, o) in out.repos.iter_mut().enumerate() {
+        let each: Vec<RepoHeldout> = reports.iter().map(|r| repo(r, i)).collect();
+        let mean = |f: &dyn Fn(&RepoHeldout) -> f64| each.iter().map(f).sum::<f64>() / each.len() as f64;
+        o.code.nll = mean(&|r| r.code.nll);
+        o.code.ppl = o.code.nll.exp();
+        o.cross_file.with_deps = mean(&|r| r.cross_file.with_deps);
+        o.cross_file.without_deps = mean(&|r| r.cross_file.without_deps);
+        o.cross_file.gain = mean(&|r| r.cross_file.gain);
+        for (k, p) in o.retrieval.iter_mut().enumerate() {
+            p.accuracy = mean(&|r| r.retrieval.get(k).map_or(0.0, |x| x.accuracy));
+            p.value_nll = mean(&|r| r.retrieval.get(k).map_or(0.0, |x| x.value_nll));
+        }
+    }
+    let n = reports.len() as f64;
+    let u = &mut out.units;
+    for (i, c) in u.code.iter_mut().enumerate() {
+        c.0 = reports
+            .iter()
+            .map(|r| r.units.code.get(i).map_or(0.0, |x| x.0))
+            .sum::<f64>()
+            / n;
+    }
+    for (i, c) in u.cross_file.iter_mut().enumerate() {
+        let at = |r: &&HeldoutReport| r.units.cross_file.get(i).copied().unwrap_or_default();
+        c.0 = reports.iter().map(|r| at(r).0).sum::<f64>() / n;
+        c.1 = reports.iter().map(|r| at(r).1).sum::<f64>() / n;
+    }
+    for (k, probes) in u.retrieval.iter_mut().enumerate() {
+        for (i, v) in probes.iter_mut().enumerate() {
+            *v = reports
+                .iter()
+                .map(|r| r.units.retrieval.get(k).and_then(|p| p.get(i)).copied().unwrap_or(0.0))
+                .sum::<f64>()
+                / n;
+        }
+    }
+    out
+}
+
+/// The spread over training seeds, one row per corpus trained with several.
+fn seed_spread(groups: &[SeedGroup]) -> String {
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut t = String::from(
+        "\n| corpus | seeds | code NLL per seed | mean ± sd | cross-file NLL with deps per seed | mean ± sd |\n|---|---|---|---|---|---|\n",
+    );
+    let list = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");
+    for g in groups {
+        let (cm, cs) = mean_sd(&g.code_nll);
+        let (xm, xs) = mean_sd(&g.cross_file_nll);
+        t.push_str(&format!(
+            "| {} | {} | {} | {cm:.4} ± {cs:.4} | {} | {xm:.4} ± {xs:.4} |\n",
+            g.corpus,
+            g.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            list(&g.code_nll),
+            list(&g.cross_file_nll),
+        ));
+    }
+    t.push_str(
+        "\nSpread over training seeds (sample standard deviation). A corpus trained with several seeds appears above as the mean of its seeds' models, unit by unit.\n",
+    );
+    t
+}
+
+/// The Markdown table: the corpora, then each model on the held-out
+/// repositories, the differences between them and, with several training
+/// seeds, the spread over seeds.
+pub fn markdown(
+    corpora: &[CorpusResult],
+    evals: &[(String, HeldoutReport)],
+    s: &HeldoutSettings,
+    seeds: &[SeedGroup],
+) -> String {
     let mut t = String::new();
     t.push_str(
         "| corpus | documents | tokens (trained) | steps | epochs | final loss | thought value (after search) |\n|---|---|---|---|---|---|---|\n",
@@ -101,6 +222,7 @@ pub fn markdown(corpora: &[CorpusResult], evals: &[(String, HeldoutReport)], s: 
         "\nNLL in nats per token on the held-out repositories (code NLL with its 95 % bootstrap interval over the held-out windows); retrieval: exact-match accuracy of the needle's value (its NLL in parentheses).\n",
     );
     t.push_str(&differences(evals, s));
+    t.push_str(&seed_spread(seeds));
     t
 }
 
@@ -276,6 +398,7 @@ mod tests {
             positions: 4096,
             train_seconds: 1.0,
             final_loss: Some(2.5),
+            final_losses: Vec::new(),
             thought_value: None,
         };
         let agent = CorpusResult {
@@ -321,7 +444,7 @@ mod tests {
             ("raw-repos".to_owned(), trained),
             ("repo2agent".to_owned(), better),
         ];
-        let t = markdown(&[corpus, agent], &evals, &settings);
+        let t = markdown(&[corpus, agent], &evals, &settings, &[]);
         assert!(t.contains("| raw-repos | 1.2500 [0.8000, 1.2000] |"), "{t}");
         assert!(
             t.contains(
@@ -341,6 +464,67 @@ mod tests {
         assert!(
             t.contains("| initial | 1.2500 | 1.0000 | 1.5000 | +0.5000 | 0.50 (3.00) | 0.50 (3.00) |"),
             "{t}"
+        );
+    }
+
+    #[test]
+    fn several_seeds_average_unit_by_unit_and_show_their_spread() {
+        let report = |nll: f64, code: &[(f64, u64)]| HeldoutReport {
+            code: CodeNll {
+                nll,
+                ppl: nll.exp(),
+                tokens: 300,
+                windows: 3,
+            },
+            cross_file: CrossFileNll {
+                with_deps: nll - 0.5,
+                without_deps: nll,
+                gain: 0.5,
+                ..CrossFileNll::default()
+            },
+            retrieval: vec![RetrievalResult {
+                length: 256,
+                probes: 2,
+                accuracy: nll / 4.0,
+                value_nll: nll,
+            }],
+            units: HeldoutUnits {
+                retrieval: vec![vec![nll, nll + 1.0]],
+                ..units(code)
+            },
+            ..HeldoutReport::default()
+        };
+        let a = report(1.0, &[(120.0, 100), (80.0, 100)]);
+        let b = report(2.0, &[(100.0, 100), (60.0, 100)]);
+        let m = seed_mean(&[&a, &b]);
+        assert_eq!(m.code.nll, 1.5);
+        assert_eq!((m.code.tokens, m.code.windows), (300, 3), "the same units");
+        assert_eq!(m.cross_file.with_deps, 1.0);
+        assert_eq!((m.retrieval[0].accuracy, m.retrieval[0].value_nll), (0.375, 1.5));
+        assert_eq!(m.units.code, [(110.0, 100), (70.0, 100)]);
+        assert_eq!(m.units.cross_file, [(1.1, 0.0), (0.7, 0.0)]);
+        assert_eq!(m.units.retrieval, [vec![1.5, 2.5]]);
+        assert_eq!(mean_sd(&[1.0, 2.0, 3.0]), (2.0, 1.0));
+        assert_eq!(mean_sd(&[4.0]), (4.0, 0.0));
+
+        let settings = HeldoutSettings {
+            retrieval_lengths: vec![256],
+            ..HeldoutSettings::default()
+        };
+        let group = SeedGroup {
+            corpus: "repo2agent".into(),
+            seeds: vec![0, 5],
+            code_nll: vec![1.0, 2.0],
+            cross_file_nll: vec![0.5, 1.5],
+        };
+        let t = markdown(&[], &[("repo2agent".into(), m)], &settings, &[group]);
+        assert!(
+            t.contains("| repo2agent | 0, 5 | 1.0000, 2.0000 | 1.5000 ± 0.7071 | 0.5000, 1.5000 | 1.0000 ± 0.7071 |"),
+            "{t}"
+        );
+        assert!(
+            !markdown(&[], &[], &settings, &[]).contains("seeds"),
+            "no spread with one seed"
         );
     }
 }

@@ -191,6 +191,7 @@ def check_masked_gpt_dataset(prefix, tokens, expected, seq=48):
     from megatron.core.datasets.gpt_dataset import GPTDatasetConfig
     from megatron.core.datasets.utils import Split
 
+    sys.dont_write_bytecode = True  # no __pycache__ left in the repository's scripts/
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from megatron_dataset import MaskedGPTDataset
 

@@ -55,7 +55,7 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
         dir,
         "ablation.toml",
         &format!(
-            "[ablation]\nout = \"abl\"\nseed = 1\nrepos = [{glob:?}]\nheldout = 2\ntoken_budget = 2048\n\n[[corpus]]\nname = \"raw-repos\"\nconfig = \"raw.toml\"\n[[corpus]]\nname = \"repo2agent\"\nconfig = \"agent.toml\"\n[[corpus]]\nname = \"repo2agent-search\"\nconfig = \"search.toml\"\n\n[train]\nconfig = \"train.toml\"\n\n[eval]\ncontext = 128\nmax_tokens_per_repo = 256\nmax_cross_files = 2\nretrieval_lengths = [96, 128]\nprobes = 2\n"
+            "[ablation]\nout = \"abl\"\nseed = 1\nrepos = [{glob:?}]\nheldout = 2\ntoken_budget = 2048\n\n[[corpus]]\nname = \"raw-repos\"\nconfig = \"raw.toml\"\n[[corpus]]\nname = \"repo2agent\"\nconfig = \"agent.toml\"\n[[corpus]]\nname = \"repo2agent-search\"\nconfig = \"search.toml\"\n\n[train]\nconfig = \"train.toml\"\n\n[eval]\ncontext = 128\nmax_tokens_per_repo = 256\nmax_cross_files = 2\nretrieval_lengths = [128, 160]\nprobes = 2\nretrieval_distractors = 1\n"
         ),
     );
 
@@ -123,10 +123,23 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
     assert!(corpora[1]["trained_tokens"].as_u64() < corpora[1]["tokens"].as_u64());
     let evals = json["eval"].as_array().unwrap();
     assert_eq!(evals.len(), 4);
+    assert_eq!(json["settings"]["eval"]["retrieval_distractors"], 1, "{json}");
+    assert!(
+        table.contains("| cross-file probe with deps (without) | retrieval @128 | retrieval @160 |"),
+        "{table}"
+    );
     for e in evals {
         let r = &e["report"];
         assert!(r["code"]["nll"].as_f64().unwrap() > 0.0, "{e}");
         assert_eq!(r["retrieval"].as_array().unwrap().len(), 2);
+        // The cross-file probe: the same names for every model.
+        let names = r["cross_probe"]["probes"].as_u64().unwrap();
+        assert_eq!(
+            names,
+            evals[0]["report"]["cross_probe"]["probes"].as_u64().unwrap(),
+            "{e}"
+        );
+        assert_eq!(r["units"]["cross_probe"].as_array().unwrap().len() as u64, names, "{e}");
         // The units behind the intervals: the same windows (token counts)
         // for every model.
         let windows = |r: &serde_json::Value| -> Vec<u64> {
@@ -235,7 +248,7 @@ fn ablate_builds_three_corpora_trains_evaluates_and_resumes() {
     write(
         dir,
         "short.toml",
-        &text.replace("[96, 128]", "[20]").replace("\"abl\"", "\"short\""),
+        &text.replace("[128, 160]", "[20]").replace("\"abl\"", "\"short\""),
     );
     let (code, _, err) = run_cli(dir, &["ablate", "-c", "short.toml"]);
     assert_eq!(code, 3, "a config problem: {err}");

@@ -26,6 +26,14 @@
 //!    before them (in order; the concatenation's *last* tokens, so that all fits
 //!    in `context`), and with only their own header. The mean of each over
 //!    files and the gain (without − with). Overall: weighted by files.
+//!    **Cross-file probe** ([`CrossFileProbe`]), from the same forward
+//!    passes: in each of those files, the first use of each name (4+
+//!    characters) that a file it imports declares at its top level
+//!    ([`HeldoutFile::defines`]) and it does not — mostly the import line
+//!    itself, where only the imported file can tell the name — at most
+//!    [`PROBE_NAMES_PER_FILE`] per file, within the scored tokens. Measured
+//!    with and without the imported files: the name's tokens' mean NLL and
+//!    greedy exact match (as for retrieval). Overall: weighted by names.
 //! 3. **Retrieval probe** (Ruler-style, [`RetrievalResult`]): a sequence of
 //!    exactly `L` tokens: BOS (if any), the needle `"const KEY_{word} = {value};\n"`
 //!    (`word`: 6 random lowercase letters; `value`: a random 6-digit number),
@@ -37,7 +45,12 @@
 //!    greedy exact match). Probe `i` at length `L` is seeded by (`seed`, `L`,
 //!    `i`); its haystack starts in repository `i mod repos` at a seeded token
 //!    offset and continues through the next repositories, cycling. It counts
-//!    for the repository it starts in. Overall: weighted by probes.
+//!    for the repository it starts in. Overall: weighted by probes. With
+//!    `retrieval_distractors` = D > 0 (Ruler's multi-key variant) the probe
+//!    holds D + 1 needles with distinct keys and values, each a line
+//!    `"\nconst KEY_{word} = {value};\n"` at a seeded place in the haystack in
+//!    a seeded order, and the query asks for one of them: the model must find
+//!    the right key, not just the one number in sight.
 //!
 //! **Cost**: batch size 1, no autodiff ([`Module::valid`]); the logits are
 //! projected 256 positions at a time, so their memory is 256 × vocab whatever
@@ -47,7 +60,7 @@
 //! **Errors**: no repositories, a repository without files, a file with empty
 //! text (leave them out: there is no content to score), an import that is not
 //! an earlier file, `context < 16`, or a retrieval length shorter than the
-//! probe's needle, query and value plus [`MIN_HAYSTACK`] tokens are
+//! probe's needles, query and value plus [`MIN_HAYSTACK`] tokens are
 //! [`TrainError::Invalid`]. Means over nothing are NaN (`null` in JSON).
 //!
 //! [`TokenizerInfo::bos`]: repo2agent_core::stage::TokenizerInfo::bos
@@ -83,6 +96,10 @@ pub struct HeldoutFile {
     /// earlier in the order.
     #[serde(default)]
     pub deps: Vec<usize>,
+    /// The names it declares at its top level (functions, types, constants:
+    /// its outline's), for the cross-file probe.
+    #[serde(default)]
+    pub defines: Vec<String>,
 }
 
 /// A held-out repository.
@@ -107,6 +124,10 @@ pub struct HeldoutSettings {
     pub retrieval_lengths: Vec<usize>,
     /// Retrieval probes per length.
     pub probes: usize,
+    /// Other key–value needles in each retrieval probe besides the one asked
+    /// for (0: one needle, first).
+    #[serde(default)]
+    pub retrieval_distractors: usize,
     /// Seed of the probes.
     pub seed: u64,
 }
@@ -119,17 +140,26 @@ impl Default for HeldoutSettings {
             max_cross_files: 32,
             retrieval_lengths: vec![512, 1024, 2048],
             probes: 20,
+            retrieval_distractors: 0,
             seed: 0,
         }
     }
+}
+
+/// A mean read back from JSON: `null` (how a NaN mean over nothing is
+/// written) is NaN again, so that a report round-trips.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Code NLL in dependency order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CodeNll {
     /// Mean NLL (nats/token) of the content tokens scored.
+    #[serde(deserialize_with = "null_as_nan")]
     pub nll: f64,
     /// `exp(nll)`.
+    #[serde(deserialize_with = "null_as_nan")]
     pub ppl: f64,
     /// Content tokens scored.
     pub tokens: u64,
@@ -143,13 +173,37 @@ pub struct CrossFileNll {
     /// Files measured.
     pub files: u64,
     /// Mean over files of the content's mean NLL with the imports before it.
+    #[serde(deserialize_with = "null_as_nan")]
     pub with_deps: f64,
     /// Mean over files of the content's mean NLL after only its own header.
+    #[serde(deserialize_with = "null_as_nan")]
     pub without_deps: f64,
     /// `without_deps − with_deps` (positive: the imports help).
+    #[serde(deserialize_with = "null_as_nan")]
     pub gain: f64,
     /// Content tokens scored per condition.
     pub tokens: u64,
+}
+
+/// Cross-file probe: the names a file uses that a file it imports declares,
+/// each at its first use (mostly the import itself), with and without the
+/// imported files before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CrossFileProbe {
+    /// Names probed.
+    pub probes: u64,
+    /// Share of them the model gets exactly (greedy) with the imported files before the file.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub exact_with_deps: f64,
+    /// The same after only the file's own header.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub exact_without_deps: f64,
+    /// Mean over names of their tokens' mean NLL with the imported files before the file.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub nll_with_deps: f64,
+    /// The same after only the file's own header.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub nll_without_deps: f64,
 }
 
 /// Retrieval probes of one length.
@@ -160,8 +214,10 @@ pub struct RetrievalResult {
     /// Probes run.
     pub probes: u64,
     /// Share of probes whose value the model gets exactly (greedy).
+    #[serde(deserialize_with = "null_as_nan")]
     pub accuracy: f64,
     /// Mean over probes of the value tokens' mean NLL.
+    #[serde(deserialize_with = "null_as_nan")]
     pub value_nll: f64,
 }
 
@@ -176,6 +232,9 @@ pub struct RepoHeldout {
     pub code: CodeNll,
     /// Its cross-file NLL.
     pub cross_file: CrossFileNll,
+    /// Its cross-file probe.
+    #[serde(default)]
+    pub cross_probe: CrossFileProbe,
     /// The probes whose haystack starts in it, per length.
     pub retrieval: Vec<RetrievalResult>,
 }
@@ -189,6 +248,9 @@ pub struct HeldoutReport {
     pub code: CodeNll,
     /// Over all repositories (weighted by files).
     pub cross_file: CrossFileNll,
+    /// Over all repositories (weighted by names).
+    #[serde(default)]
+    pub cross_probe: CrossFileProbe,
     /// Over all repositories, per length (weighted by probes).
     pub retrieval: Vec<RetrievalResult>,
     /// The settings used.
@@ -209,18 +271,33 @@ pub struct HeldoutUnits {
     pub cross_file: Vec<(f64, f64)>,
     /// Retrieval: the value's mean NLL of each probe, per length.
     pub retrieval: Vec<Vec<f64>>,
+    /// Cross-file probe: each name's [`NameUnit`].
+    #[serde(default)]
+    pub cross_probe: Vec<NameUnit>,
 }
 
-/// One retrieval probe: `ids` = BOS (if any) + needle + haystack + query + value.
+/// A cross-file probe's name: (its tokens' mean NLL with the imported files
+/// before the file, without, exact with, exact without).
+pub type NameUnit = (f64, f64, bool, bool);
+
+/// One retrieval probe: `ids` = BOS (if any) + needle + haystack + query +
+/// value; with distractors, BOS + the haystack with every needle (the one
+/// asked for among them) inserted at seeded places + query + value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetrievalProbe {
     /// The whole sequence (`length` tokens).
     pub ids: Vec<u32>,
-    /// Tokens before the needle (1 with a BOS, else 0).
+    /// Tokens before the haystack (1 with a BOS, else 0).
     pub prefix_len: usize,
-    /// Tokens of the needle line.
+    /// Tokens of the needle asked for.
     pub needle_len: usize,
-    /// Tokens of the haystack.
+    /// Where that needle starts in `ids`.
+    pub needle_at: usize,
+    /// The other needles' keys, in the order they appear.
+    pub distractors: Vec<String>,
+    /// Tokens of the other needles together.
+    pub distractors_len: usize,
+    /// Tokens of the haystack (without the needles).
     pub haystack_len: usize,
     /// Tokens of the query.
     pub query_len: usize,
@@ -466,16 +543,89 @@ fn code_nll(
     (sum, n, windows)
 }
 
-/// Cross-file NLL of one repository: (sum of per-file means with, without,
-/// files, tokens), each file's (with, without) appended to `units`.
+/// Names probed per file by the cross-file probe, at most.
+pub const PROBE_NAMES_PER_FILE: usize = 8;
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Where `name` is first used in `text` as a whole word: its byte offset.
+fn first_use(text: &str, name: &str) -> Option<usize> {
+    text.match_indices(name).map(|(at, _)| at).find(|&at| {
+        !text[..at].chars().next_back().is_some_and(is_ident)
+            && !text[at + name.len()..].chars().next().is_some_and(is_ident)
+    })
+}
+
+/// The tokens of `ids` (which decode to `text`) that cover bytes
+/// `bytes`: found by bisecting on the decoded length of prefixes, then
+/// checked (`None` when the decoded tokens do not contain those bytes, e.g.
+/// a tokenizer whose decoding is not the text).
+fn tokens_covering(encoder: &dyn TokenEncoder, ids: &[u32], text: &str, bytes: Range<usize>) -> Option<Range<usize>> {
+    let decoded = |k: usize| encoder.decode(&ids[..k]).map_or(usize::MAX, |d| d.len());
+    // The first k in 0..=ids.len() where `past(k)` holds (it is monotone).
+    let first = |past: &dyn Fn(usize) -> bool| {
+        let (mut lo, mut hi) = (0, ids.len() + 1);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if past(mid) { hi = mid } else { lo = mid + 1 }
+        }
+        lo
+    };
+    let start = first(&|k| decoded(k) > bytes.start).checked_sub(1)?;
+    let end = first(&|k| decoded(k) >= bytes.end);
+    let covered = encoder.decode(ids.get(start..end)?).ok()?;
+    covered.contains(&text[bytes]).then_some(start..end)
+}
+
+/// The cross-file probe's names in file `i` of `repo`: the token range (in
+/// its content `ids`) of the first use of each name one of its imports
+/// declares and it does not, in order, within the first `cap` tokens, at most
+/// [`PROBE_NAMES_PER_FILE`].
+fn probe_names(encoder: &dyn TokenEncoder, repo: &HeldoutRepo, i: usize, ids: &[u32], cap: usize) -> Vec<Range<usize>> {
+    let f = &repo.files[i];
+    let text = render_content(&f.text);
+    let own: std::collections::BTreeSet<&str> = f.defines.iter().map(String::as_str).collect();
+    let names: std::collections::BTreeSet<&str> = f
+        .deps
+        .iter()
+        .filter_map(|d| repo.files.get(*d))
+        .flat_map(|d| d.defines.iter().map(String::as_str))
+        .filter(|n| n.chars().count() >= 4 && n.chars().all(is_ident) && !own.contains(n))
+        .collect();
+    let mut uses: Vec<(usize, &str)> = names
+        .into_iter()
+        .filter_map(|n| Some((first_use(&text, n)?, n)))
+        .collect();
+    uses.sort_unstable();
+    let mut out = Vec::new();
+    for (at, name) in uses {
+        let Some(r) = tokens_covering(encoder, ids, &text, at..at + name.len()) else {
+            continue;
+        };
+        if r.end > cap || out.len() == PROBE_NAMES_PER_FILE {
+            break;
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// Cross-file NLL and probe of one repository: (sum of per-file means with,
+/// without, files, tokens), each file's (with, without) appended to `units`,
+/// each probed name's to `probe_units`.
+#[allow(clippy::too_many_arguments)]
 fn cross_file_nll(
     model: &Llama,
+    encoder: &dyn TokenEncoder,
     prefix: &[u32],
     repo: &HeldoutRepo,
     t: &Tokenized,
     s: &HeldoutSettings,
     device: &Device,
     units: &mut Vec<(f64, f64)>,
+    probe_units: &mut Vec<NameUnit>,
 ) -> (f64, f64, u64, u64) {
     let (mut with, mut without, mut files, mut tokens) = (0f64, 0f64, 0u64, 0u64);
     for (i, f) in repo.files.iter().enumerate() {
@@ -497,19 +647,43 @@ fn cross_file_nll(
         deps.dedup();
         let context: Vec<u32> = deps.iter().flat_map(|d| t.rendered(*d)).collect();
         let keep = context.len().min(s.context - prefix.len() - target.len());
+        let names = probe_names(encoder, repo, i, content, cap);
+        // Content token j is target j of the scored range.
         let run = |before: &[u32]| {
             let ids: Vec<u32> = prefix.iter().chain(before).chain(&target).copied().collect();
-            let (nll, _) = score(model, &ids, ids.len() - cap..ids.len(), false, device);
-            nll.iter().map(|l| f64::from(*l)).sum::<f64>() / cap as f64
+            let (nll, pred) = score(model, &ids, ids.len() - cap..ids.len(), !names.is_empty(), device);
+            let mean = nll.iter().map(|l| f64::from(*l)).sum::<f64>() / cap as f64;
+            let probed: Vec<(f64, bool)> = names
+                .iter()
+                .map(|r| {
+                    let n = nll[r.clone()].iter().map(|l| f64::from(*l)).sum::<f64>() / r.len() as f64;
+                    (n, pred[r.clone()] == content[r.clone()])
+                })
+                .collect();
+            (mean, probed)
         };
-        let (w, wo) = (run(&context[context.len() - keep..]), run(&[]));
+        let ((w, pw), (wo, pwo)) = (run(&context[context.len() - keep..]), run(&[]));
         units.push((w, wo));
+        probe_units.extend(pw.iter().zip(&pwo).map(|(a, b)| (a.0, b.0, a.1, b.1)));
         with += w;
         without += wo;
         files += 1;
         tokens += cap as u64;
     }
     (with, without, files, tokens)
+}
+
+/// The cross-file probe over `units`.
+fn cross_probe(units: &[NameUnit]) -> CrossFileProbe {
+    let n = units.len() as u64;
+    let sum = |f: &dyn Fn(&NameUnit) -> f64| units.iter().map(f).sum::<f64>();
+    CrossFileProbe {
+        probes: n,
+        exact_with_deps: mean(sum(&|u| f64::from(u8::from(u.2))), n),
+        exact_without_deps: mean(sum(&|u| f64::from(u8::from(u.3))), n),
+        nll_with_deps: mean(sum(&|u| u.0), n),
+        nll_without_deps: mean(sum(&|u| u.1), n),
+    }
 }
 
 /// The seeded generator of probe `index` at `length`.
@@ -522,27 +696,59 @@ fn probe_rng(seed: u64, length: usize, index: usize) -> SplitMix64 {
     rng
 }
 
-/// Builds probe `index` of `length` tokens from the rendered repositories `streams`.
+/// A key's word (6 random lowercase letters) and its value (6 random digits).
+fn key_value(rng: &mut SplitMix64) -> (String, String) {
+    let word: String = (0..6).map(|_| char::from(b'a' + (rng.next_u64() % 26) as u8)).collect();
+    (word, (100_000 + rng.next_u64() % 900_000).to_string())
+}
+
+/// Builds probe `index` of `length` tokens with `distractors` other needles
+/// from the rendered repositories `streams`.
 fn build_probe(
     encoder: &dyn TokenEncoder,
     streams: &[Vec<u32>],
     length: usize,
     seed: u64,
     index: usize,
+    distractors: usize,
 ) -> Result<RetrievalProbe, TrainError> {
     let mut rng = probe_rng(seed, length, index);
-    let word: String = (0..6).map(|_| char::from(b'a' + (rng.next_u64() % 26) as u8)).collect();
-    let value_text = (100_000 + rng.next_u64() % 900_000).to_string();
+    let (word, value_text) = key_value(&mut rng);
     let key = format!("KEY_{word}");
     let what = || format!("retrieval probe {index} at length {length}");
     let prefix: Vec<u32> = encoder.info().bos.into_iter().collect();
-    let needle = encode(encoder, &format!("const {key} = {value_text};\n"), &what)?;
+    // Alone, the needle opens the sequence; among distractors, every needle
+    // is a line of its own wherever it lands.
+    let line = |k: &str, v: &str| {
+        if distractors == 0 {
+            format!("const {k} = {v};\n")
+        } else {
+            format!("\nconst {k} = {v};\n")
+        }
+    };
+    let needle = encode(encoder, &line(&key, &value_text), &what)?;
     let query = encode(encoder, &format!("\nassert_eq!({key}, "), &what)?;
     let value = encode(encoder, &value_text, &what)?;
-    let fixed = prefix.len() + needle.len() + query.len() + value.len();
+    let mut others: Vec<(String, Vec<u32>)> = Vec::with_capacity(distractors);
+    let mut taken = std::collections::BTreeSet::from([word.clone(), value_text.clone()]);
+    while others.len() < distractors {
+        let (w, v) = key_value(&mut rng);
+        if taken.insert(w.clone()) && taken.insert(v.clone()) {
+            let k = format!("KEY_{w}");
+            let ids = encode(encoder, &line(&k, &v), &what)?;
+            others.push((k, ids));
+        }
+    }
+    let distractors_len: usize = others.iter().map(|(_, ids)| ids.len()).sum();
+    let fixed = prefix.len() + needle.len() + distractors_len + query.len() + value.len();
     if length < fixed + MIN_HAYSTACK {
+        let needles = if distractors == 0 {
+            "needle".to_owned()
+        } else {
+            format!("{} needles", distractors + 1)
+        };
         return Err(TrainError::Invalid(format!(
-            "retrieval length {length} is too short: the probe's BOS, needle, query and value take {fixed} tokens \
+            "retrieval length {length} is too short: the probe's BOS, {needles}, query and value take {fixed} tokens \
              and at least {MIN_HAYSTACK} tokens of haystack are needed (use at least {})",
             fixed + MIN_HAYSTACK
         )));
@@ -550,17 +756,50 @@ fn build_probe(
     let haystack_len = length - fixed;
     let repo = index % streams.len();
     let offset = (rng.next_u64() % streams[repo].len() as u64) as usize;
-    let mut ids = Vec::with_capacity(length);
-    ids.extend_from_slice(&prefix);
-    ids.extend_from_slice(&needle);
-    let (mut r, mut at, mut left) = (repo, offset, haystack_len);
-    while left > 0 {
-        let take = left.min(streams[r].len() - at);
-        ids.extend_from_slice(&streams[r][at..at + take]);
-        left -= take;
+    let mut haystack = Vec::with_capacity(haystack_len);
+    let (mut r, mut at) = (repo, offset);
+    while haystack.len() < haystack_len {
+        let take = (haystack_len - haystack.len()).min(streams[r].len() - at);
+        haystack.extend_from_slice(&streams[r][at..at + take]);
         r = (r + 1) % streams.len();
         at = 0;
     }
+    let mut ids = Vec::with_capacity(length);
+    ids.extend_from_slice(&prefix);
+    let (needle_at, distractors) = if others.is_empty() {
+        ids.extend_from_slice(&needle);
+        ids.extend_from_slice(&haystack);
+        (prefix.len(), Vec::new())
+    } else {
+        // The needles in a seeded order (the one asked for is `None`), each
+        // at its own seeded place in the haystack.
+        let mut order: Vec<Option<usize>> = std::iter::once(None).chain((0..others.len()).map(Some)).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let mut cuts: Vec<usize> = order
+            .iter()
+            .map(|_| (rng.next_u64() % (haystack_len as u64 + 1)) as usize)
+            .collect();
+        cuts.sort_unstable();
+        let (mut from, mut needle_at, mut keys) = (0, 0, Vec::with_capacity(others.len()));
+        for (cut, which) in cuts.iter().zip(&order) {
+            ids.extend_from_slice(&haystack[from..*cut]);
+            from = *cut;
+            match which {
+                None => {
+                    needle_at = ids.len();
+                    ids.extend_from_slice(&needle);
+                }
+                Some(o) => {
+                    keys.push(others[*o].0.clone());
+                    ids.extend_from_slice(&others[*o].1);
+                }
+            }
+        }
+        ids.extend_from_slice(&haystack[from..]);
+        (needle_at, keys)
+    };
     ids.extend_from_slice(&query);
     let start = ids.len();
     ids.extend_from_slice(&value);
@@ -568,6 +807,9 @@ fn build_probe(
     Ok(RetrievalProbe {
         prefix_len: prefix.len(),
         needle_len: needle.len(),
+        needle_at,
+        distractors,
+        distractors_len,
         haystack_len,
         query_len: query.len(),
         value: start..ids.len(),
@@ -579,17 +821,18 @@ fn build_probe(
     })
 }
 
-/// Retrieval probe `index` of `length` tokens over `repos` with `seed`, as
-/// [`evaluate_heldout`] builds it.
+/// Retrieval probe `index` of `length` tokens with `distractors` other
+/// needles over `repos` with `seed`, as [`evaluate_heldout`] builds it.
 pub fn retrieval_probe(
     encoder: &dyn TokenEncoder,
     repos: &[HeldoutRepo],
     length: usize,
     seed: u64,
     index: usize,
+    distractors: usize,
 ) -> Result<RetrievalProbe, TrainError> {
     let streams: Vec<Vec<u32>> = tokenize(encoder, repos)?.iter().map(|t| t.stream().0).collect();
-    build_probe(encoder, &streams, length, seed, index)
+    build_probe(encoder, &streams, length, seed, index, distractors)
 }
 
 /// Evaluates `model` (no autodiff) on held-out `repos`: code NLL in
@@ -616,7 +859,7 @@ pub fn evaluate_heldout(
         .iter()
         .map(|l| {
             (0..s.probes)
-                .map(|i| build_probe(encoder, &streams, *l, s.seed, i))
+                .map(|i| build_probe(encoder, &streams, *l, s.seed, i, s.retrieval_distractors))
                 .collect()
         })
         .collect::<Result<_, _>>()?;
@@ -644,9 +887,20 @@ pub fn evaluate_heldout(
     }
     let mut out = Vec::with_capacity(repos.len());
     for (r, (repo, t)) in repos.iter().zip(&tokenized).enumerate() {
+        let probed = units.cross_probe.len();
         let sums = Sums {
             code: code_nll(&model, &prefix, t, s, device, &mut units.code),
-            cross: cross_file_nll(&model, &prefix, repo, t, s, device, &mut units.cross_file),
+            cross: cross_file_nll(
+                &model,
+                encoder,
+                &prefix,
+                repo,
+                t,
+                s,
+                device,
+                &mut units.cross_file,
+                &mut units.cross_probe,
+            ),
         };
         total.add(&sums);
         out.push(RepoHeldout {
@@ -654,6 +908,7 @@ pub fn evaluate_heldout(
             files: repo.files.len() as u64,
             code: sums.code(),
             cross_file: sums.cross(),
+            cross_probe: cross_probe(&units.cross_probe[probed..]),
             retrieval: s
                 .retrieval_lengths
                 .iter()
@@ -666,6 +921,7 @@ pub fn evaluate_heldout(
         repos: out,
         code: total.code(),
         cross_file: total.cross(),
+        cross_probe: cross_probe(&units.cross_probe),
         retrieval: s
             .retrieval_lengths
             .iter()

@@ -163,34 +163,54 @@ pub const SERIES_COLOURS: [(&str, [u8; 3]); 10] = [
     ("cyan", [23, 190, 207]),
 ];
 
+/// One point of a [`lines_png`] series: `x`, `y` and, where known, an
+/// interval `(lo, hi)` around `y`, drawn as a vertical bar.
+pub type Point = (f64, f64, Option<(f64, f64)>);
+
 /// Draws one line with dots per series (colours in [`SERIES_COLOURS`] order;
-/// the font has digits only, so series are told apart by colour) into `png`.
-pub fn lines_png(series: &[(String, Vec<(f64, f64)>)], png: &Path) -> std::io::Result<()> {
+/// the font has digits only, so series are told apart by colour) into `png`;
+/// a point's interval is a vertical bar with caps, each series' bars shifted
+/// a few pixels sideways so that overlapping ones stay apart.
+pub fn lines_png(series: &[(String, Vec<Point>)], png: &Path) -> std::io::Result<()> {
+    let finite = |p: &&Point| p.0.is_finite() && p.1.is_finite();
+    let bar = |p: &Point| p.2.filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
     let all: Vec<(f64, f64)> = series
         .iter()
-        .flat_map(|(_, p)| p.iter().copied())
-        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .flat_map(|(_, p)| p.iter().filter(finite))
+        .flat_map(|p| {
+            let (lo, hi) = bar(p).unwrap_or((p.1, p.1));
+            [(p.0, p.1), (p.0, lo), (p.0, hi)]
+        })
         .collect();
     let mut c = Canvas(vec![255; W * H * 3]);
     if !all.is_empty() {
         let a = Axes::draw(&mut c, &all, None);
         for (k, (_, points)) in series.iter().enumerate() {
             let rgb = SERIES_COLOURS[k % SERIES_COLOURS.len()].1;
-            let pts: Vec<(f64, f64)> = points
-                .iter()
-                .filter(|p| p.0.is_finite() && p.1.is_finite())
-                .map(|&(x, y)| (a.px(x), a.py(y)))
-                .collect();
+            let shift = (k as f64 - (series.len() as f64 - 1.0) / 2.0) * BAR_SHIFT;
+            let pts: Vec<(f64, f64)> = points.iter().filter(finite).map(|p| (a.px(p.0), a.py(p.1))).collect();
             for w in pts.windows(2) {
                 c.line(w[0], w[1], rgb);
             }
             for &(x, y) in &pts {
                 c.dot(x, y, 3, rgb);
             }
+            for p in points.iter().filter(finite) {
+                if let Some((lo, hi)) = bar(p) {
+                    let x = a.px(p.0) + shift;
+                    c.line((x, a.py(lo)), (x, a.py(hi)), rgb);
+                    for y in [a.py(lo), a.py(hi)] {
+                        c.line((x - 3.0, y), (x + 3.0, y), rgb);
+                    }
+                }
+            }
         }
     }
     c.save(png)
 }
+
+/// Pixels between the interval bars of neighbouring series.
+const BAR_SHIFT: f64 = 6.0;
 
 /// Draws the curves of `metrics` into `png`. Returns the number of training points drawn.
 pub fn loss_png(metrics: &Path, png: &Path) -> std::io::Result<usize> {
@@ -225,4 +245,48 @@ pub fn loss_png(metrics: &Path, png: &Path) -> std::io::Result<usize> {
     }
     c.save(png)?;
     Ok(train.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_bars_beside_their_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("p.png");
+        let series = vec![
+            ("a".to_owned(), vec![(0.0, 1.0, Some((0.5, 1.5))), (10.0, 2.0, None)]),
+            (
+                "b".to_owned(),
+                vec![(0.0, 1.2, None), (10.0, 1.8, Some((f64::NAN, 2.0)))],
+            ),
+        ];
+        lines_png(&series, &png).unwrap();
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        reader.next_frame(&mut buf).unwrap();
+        let at = |x: f64, y: f64| {
+            let i = (y.round() as usize * W + x.round() as usize) * 3;
+            [buf[i], buf[i + 1], buf[i + 2]]
+        };
+        // The axes span the intervals: y from 0.5 to 2.0.
+        let a = Axes {
+            x0: 0.0,
+            x1: 10.0,
+            y0: 0.5,
+            y1: 2.0,
+        };
+        let blue = SERIES_COLOURS[0].1;
+        let x = a.px(0.0) - BAR_SHIFT / 2.0;
+        for y in [0.6, 0.8, 1.3, 1.45] {
+            assert_eq!(at(x, a.py(y)), blue, "the bar at y = {y}");
+        }
+        assert_eq!(at(x + 2.0, a.py(0.5)), blue, "a cap");
+        assert_eq!(at(x, a.py(1.75)), [255; 3], "nothing past the interval");
+        // No bar where the interval is unknown or not finite.
+        let orange_x = a.px(10.0) + BAR_SHIFT / 2.0;
+        assert_eq!(at(orange_x, a.py(1.95)), [255; 3]);
+    }
 }

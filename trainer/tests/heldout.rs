@@ -10,7 +10,7 @@ use repo2agent_core::StageError;
 use repo2agent_core::stage::{TokenEncoder, TokenizerInfo};
 use repo2agent_trainer::data::Example;
 use repo2agent_trainer::heldout::{
-    HeldoutFile, HeldoutRepo, HeldoutSettings, evaluate_heldout, render_file, retrieval_probe,
+    HeldoutFile, HeldoutRepo, HeldoutReport, HeldoutSettings, evaluate_heldout, render_file, retrieval_probe,
 };
 use repo2agent_trainer::model::{Inputs, Llama, LlamaConfig};
 use repo2agent_trainer::train::{TrainError, token_nll};
@@ -64,6 +64,7 @@ fn file(path: &str, text: &str, deps: &[usize]) -> HeldoutFile {
         path: path.into(),
         text: text.into(),
         deps: deps.to_vec(),
+        defines: vec![],
     }
 }
 
@@ -110,6 +111,7 @@ fn settings() -> HeldoutSettings {
         max_cross_files: 8,
         retrieval_lengths: vec![96, 160],
         probes: 3,
+        retrieval_distractors: 0,
         seed: 5,
     }
 }
@@ -147,6 +149,12 @@ fn results_are_deterministic_and_overall_means_are_weighted() {
     // JSON: NaN means are null.
     let json: serde_json::Value = serde_json::to_value(&a).unwrap();
     assert!(json["repos"][1]["cross_file"]["with_deps"].is_null());
+    // ... and read back as NaN: a report round-trips (the ablation reuses them).
+    let text = serde_json::to_string(&a).unwrap();
+    let back: HeldoutReport = serde_json::from_str(&text).unwrap();
+    assert!(back.repos[1].cross_file.with_deps.is_nan());
+    let reread: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), reread);
 }
 
 #[test]
@@ -162,6 +170,7 @@ fn code_nll_scores_only_content_tokens() {
         max_cross_files: 0,
         retrieval_lengths: vec![],
         probes: 0,
+        retrieval_distractors: 0,
         seed: 0,
     };
 
@@ -244,7 +253,7 @@ fn probes_have_exactly_l_tokens_needle_first_query_and_value_last() {
     for bos in [false, true] {
         let enc = Bytes::new(bos);
         for (length, index) in [(66, 0), (100, 1), (300, 2), (1000, 7)] {
-            let p = retrieval_probe(&enc, &repos, length, 9, index).unwrap();
+            let p = retrieval_probe(&enc, &repos, length, 9, index, 0).unwrap();
             assert_eq!(p.ids.len(), length);
             assert_eq!(
                 p.prefix_len + p.needle_len + p.haystack_len + p.query_len + p.value.len(),
@@ -265,15 +274,129 @@ fn probes_have_exactly_l_tokens_needle_first_query_and_value_last() {
             assert_eq!(enc.decode(&p.ids[p.value.clone()]).unwrap(), p.value_text);
             assert_eq!(p.repo, index % repos.len());
             // Deterministic; another index gives another probe.
-            assert_eq!(retrieval_probe(&enc, &repos, length, 9, index).unwrap(), p);
-            assert_ne!(retrieval_probe(&enc, &repos, length, 9, index + 1).unwrap().key, p.key);
+            assert_eq!(retrieval_probe(&enc, &repos, length, 9, index, 0).unwrap(), p);
+            assert_ne!(
+                retrieval_probe(&enc, &repos, length, 9, index + 1, 0).unwrap().key,
+                p.key
+            );
         }
     }
     // The haystack is repository content: at 1000 tokens it cycles through both repositories.
     let enc = Bytes::new(false);
-    let p = retrieval_probe(&enc, &repos, 1000, 9, 0).unwrap();
+    let p = retrieval_probe(&enc, &repos, 1000, 9, 0, 0).unwrap();
     let hay = enc.decode(&p.ids[p.needle_len..p.needle_len + p.haystack_len]).unwrap();
     assert!(hay.contains("### src/util.rs\n") && hay.contains("### README.md\n"));
+}
+
+#[test]
+fn distractors_are_other_needles_at_seeded_places() {
+    let repos = repos();
+    let enc = Bytes::new(true);
+    let mut places = std::collections::BTreeSet::new();
+    for index in 0..8 {
+        let p = retrieval_probe(&enc, &repos, 400, 3, index, 3).unwrap();
+        assert_eq!(p.ids.len(), 400);
+        assert_eq!(
+            p.prefix_len + p.needle_len + p.distractors_len + p.haystack_len + p.query_len + p.value.len(),
+            400
+        );
+        assert_eq!(p.ids[0], BOS);
+        let text = enc.decode(&p.ids).unwrap();
+        let asked = format!("\nconst {} = {};\n", p.key, p.value_text);
+        assert_eq!(
+            enc.decode(&p.ids[p.needle_at..p.needle_at + p.needle_len]).unwrap(),
+            asked
+        );
+        assert!(text.ends_with(&format!("\nassert_eq!({}, {}", p.key, p.value_text)));
+        assert_eq!(p.distractors.len(), 3);
+        // Every distractor is a line of its own with another key and another value.
+        let mut keys = vec![p.key.clone()];
+        let mut values = vec![p.value_text.clone()];
+        for k in &p.distractors {
+            let at = text.find(&format!("\nconst {k} = ")).expect("a distractor line");
+            let v = &text[at + k.len() + 10..at + k.len() + 16];
+            assert!(v.bytes().all(|b| b.is_ascii_digit()), "{v}");
+            assert_eq!(text.matches(k.as_str()).count(), 1, "{k} is never asked for");
+            keys.push(k.clone());
+            values.push(v.to_owned());
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        values.sort_unstable();
+        values.dedup();
+        assert_eq!((keys.len(), values.len()), (4, 4), "distinct keys and values");
+        assert_eq!(text.matches(&p.key).count(), 2, "the key: its needle and the query");
+        assert_eq!(retrieval_probe(&enc, &repos, 400, 3, index, 3).unwrap(), p);
+        places.insert(p.needle_at);
+    }
+    assert!(places.len() > 4, "the needle asked for moves: {places:?}");
+    assert!(places.iter().any(|&a| a > 200), "{places:?}");
+}
+
+#[test]
+fn the_cross_file_probe_scores_names_from_the_imports_at_their_first_use() {
+    let device = Device::flex();
+    let m = model(&device);
+    let enc = Bytes::new(false);
+    let dep = HeldoutFile {
+        defines: vec![
+            "parse_header".into(),
+            "Limit".into(),
+            "add".into(),
+            "unused_name".into(),
+        ],
+        ..file(
+            "src/dep.rs",
+            "pub fn parse_header() {}\npub struct Limit;\npub fn add() {}\n",
+            &[],
+        )
+    };
+    let user_text = "use dep::{parse_header, add, Limit};\nfn own_fn() { parse_header(); }\n";
+    let user = HeldoutFile {
+        // A name the file declares itself is not a cross-file name.
+        defines: vec!["own_fn".into(), "Limit".into()],
+        ..file("src/user.rs", user_text, &[0])
+    };
+    let repo = HeldoutRepo {
+        name: "probe".into(),
+        files: vec![dep, user],
+    };
+    let mut s = settings();
+    s.retrieval_lengths.clear();
+    s.context = 160;
+    let r = evaluate_heldout(&m, &enc, std::slice::from_ref(&repo), &s, &device).unwrap();
+    // `parse_header` only: `add` is too short, `Limit` is the file's own,
+    // `unused_name` is never used.
+    let p = r.cross_probe;
+    assert_eq!(p.probes, 1, "{p:?}");
+    assert_eq!(r.repos[0].cross_probe, p);
+    assert_eq!(r.units.cross_probe.len(), 1);
+    assert!((0.0..=1.0).contains(&p.exact_with_deps) && (0.0..=1.0).contains(&p.exact_without_deps));
+    assert!(
+        p.nll_with_deps != p.nll_without_deps,
+        "the import changes a random model's NLL"
+    );
+    // By hand: the name's tokens at its first use (byte 10), after only the
+    // file's header.
+    let ids: Vec<u32> = format!("### src/user.rs\n{user_text}").bytes().map(u32::from).collect();
+    let e = Example::from_document(&ids);
+    let nll = token_nll(
+        m.forward(&Inputs::from_examples(std::slice::from_ref(&e), &device)),
+        &e.targets,
+    );
+    let at = "### src/user.rs\n".len() + 10;
+    let by_hand = (at..at + 12).map(|j| f64::from(nll[j - 1])).sum::<f64>() / 12.0;
+    assert!(
+        (by_hand - p.nll_without_deps).abs() < 1e-5,
+        "{by_hand} vs {}",
+        p.nll_without_deps
+    );
+
+    // A name used only past the scored tokens (context / 2) is not probed.
+    s.context = 40;
+    let r = evaluate_heldout(&m, &enc, &[repo], &s, &device).unwrap();
+    assert_eq!(r.cross_probe.probes, 0);
+    assert!(r.cross_probe.exact_with_deps.is_nan());
 }
 
 #[test]
@@ -323,8 +446,10 @@ fn invalid_inputs_are_errors() {
     short.retrieval_lengths = vec![96, 40];
     let msg = invalid(evaluate_heldout(&m, &enc, &repos(), &short, &device));
     assert!(msg.contains("retrieval length 40 is too short"), "{msg}");
-    let msg = invalid(retrieval_probe(&enc, &repos(), 50, 0, 0));
+    let msg = invalid(retrieval_probe(&enc, &repos(), 50, 0, 0, 0));
     assert!(msg.contains("too short"), "{msg}");
+    let msg = invalid(retrieval_probe(&enc, &repos(), 100, 0, 0, 3));
+    assert!(msg.contains("4 needles") && msg.contains("too short"), "{msg}");
 
     let mut tiny = s;
     tiny.context = 8;

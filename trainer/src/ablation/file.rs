@@ -87,6 +87,8 @@ pub struct EvalSection {
     pub retrieval_lengths: Vec<usize>,
     /// Probes per length.
     pub probes: usize,
+    /// Other key–value needles in each retrieval probe (0: one needle).
+    pub retrieval_distractors: usize,
 }
 
 impl Default for EvalSection {
@@ -97,6 +99,7 @@ impl Default for EvalSection {
             max_cross_files: 8,
             retrieval_lengths: vec![256, 512, 1024],
             probes: 8,
+            retrieval_distractors: 0,
         }
     }
 }

@@ -8,11 +8,11 @@
 //! is continued-pretrained from the same initialisation and seed on each, for
 //! the same number of training tokens; the initial model and every trained
 //! one are evaluated on the held-out repositories (code NLL in dependency
-//! order, cross-file NLL with and without the dependencies in context, a
-//! Ruler-style retrieval probe at several context lengths). Written to
-//! `OUT/`: `ablation.md` (the [table]), `ablation.json` (every number),
+//! order, cross-file NLL and probe with and without the dependencies in
+//! context, a Ruler-style retrieval probe at several context lengths). Written
+//! to `OUT/`: `ablation.md` (the [table]), `ablation.json` (every number),
 //! `ablation.png` (the retrieval probe's value NLL by context length, one
-//! line per model).
+//! line per model, each point with its 95 % bootstrap interval).
 //!
 //! Interrupted, it resumes ([`resume`]): a corpus whose run finished, a model
 //! whose training finished and an evaluation already written are reused; an
@@ -181,6 +181,7 @@ pub fn run(
                 "max_cross_files": p.settings.max_cross_files,
                 "retrieval_lengths": p.settings.retrieval_lengths,
                 "probes": p.settings.probes,
+                "retrieval_distractors": p.settings.retrieval_distractors,
             },
         },
         "corpora": results,
@@ -200,13 +201,16 @@ pub fn run(
     let table = table::markdown(&results, &evals, &p.settings, &seed_groups);
     let md = p.out.join("ablation.md");
     std::fs::write(&md, &table).map_err(io(&md))?;
-    let series: Vec<(String, Vec<(f64, f64)>)> = evals
+    // Each point with its 95 % bootstrap interval over the probes.
+    let seed = p.settings.seed;
+    let series: Vec<(String, Vec<crate::plot::Point>)> = evals
         .iter()
         .map(|(n, r)| {
-            (
-                n.clone(),
-                r.retrieval.iter().map(|p| (p.length as f64, p.value_nll)).collect(),
-            )
+            let points = r.retrieval.iter().enumerate().map(|(k, at)| {
+                let bar = table::interval(&r.units, seed, table::Measure::Retrieval(k));
+                (at.length as f64, at.value_nll, bar)
+            });
+            (n.clone(), points.collect())
         })
         .collect();
     let png = p.out.join("ablation.png");
@@ -333,10 +337,11 @@ fn prepare(path: &Path, registry: &mut Registry, log: &mut dyn FnMut(&str)) -> R
         max_cross_files: e.max_cross_files,
         retrieval_lengths: e.retrieval_lengths.clone(),
         probes: e.probes,
+        retrieval_distractors: e.retrieval_distractors,
         seed: a.seed,
     };
     for &length in &settings.retrieval_lengths {
-        crate::heldout::retrieval_probe(encoder.as_ref(), &held, length, a.seed, 0)
+        crate::heldout::retrieval_probe(encoder.as_ref(), &held, length, a.seed, 0, e.retrieval_distractors)
             .map_err(|e| invalid(format!("[eval] retrieval_lengths: {e}")))?;
     }
     Ok(Prepared {

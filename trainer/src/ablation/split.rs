@@ -4,6 +4,7 @@
 use crate::heldout::{HeldoutFile, HeldoutRepo};
 use repo2agent_core::config::RunConfig;
 use repo2agent_core::ingest::RepoInput;
+use repo2agent_core::model::SymbolKind;
 use repo2agent_core::order::seeded_hash;
 use repo2agent_core::run::pipeline;
 use repo2agent_core::stats::{AnalysisStats, IngestStats};
@@ -20,7 +21,8 @@ pub fn split(mut repos: Vec<RepoInput>, seed: u64, heldout: usize) -> (Vec<RepoI
 
 /// The held-out repositories as the evaluation wants them: files in
 /// dependency order (analyzed as the run config `cfg` would), each with the
-/// earlier files it imports; empty files left out.
+/// earlier files it imports and the names it declares at its top level
+/// (impl blocks and modules aside); empty files left out.
 pub fn heldout_repos(cfg: &RunConfig, repos: &[RepoInput]) -> Vec<HeldoutRepo> {
     let (ingestor, analyzers) = pipeline::ingestor(cfg);
     let mut out = Vec::new();
@@ -28,12 +30,18 @@ pub fn heldout_repos(cfg: &RunConfig, repos: &[RepoInput]) -> Vec<HeldoutRepo> {
         let snapshot = ingestor.snapshot(repo, &mut IngestStats::default());
         let analysis =
             repo2agent_core::analyze::analyze(&snapshot, &analyzers, cfg.run.seed, &mut AnalysisStats::default());
-        let place: BTreeMap<_, usize> = analysis.order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        let files = analysis
+        // Empty files are left out before the indices are taken, so that a
+        // dependency's index is its place among the files kept.
+        let kept: Vec<_> = analysis
             .order
             .iter()
+            .filter(|id| !snapshot.files[id.index()].text.is_empty())
+            .collect();
+        let place: BTreeMap<_, usize> = kept.iter().enumerate().map(|(i, id)| (**id, i)).collect();
+        let files = kept
+            .iter()
             .enumerate()
-            .map(|(i, id)| {
+            .map(|(i, &id)| {
                 let f = &snapshot.files[id.index()];
                 let mut deps: Vec<usize> = analysis
                     .graph
@@ -43,13 +51,20 @@ pub fn heldout_repos(cfg: &RunConfig, repos: &[RepoInput]) -> Vec<HeldoutRepo> {
                     .filter(|&j| j < i)
                     .collect();
                 deps.sort_unstable();
+                let defines = analysis.outlines.get(id).map_or_else(Vec::new, |o| {
+                    o.symbols
+                        .iter()
+                        .filter(|s| !matches!(s.kind, SymbolKind::Impl | SymbolKind::Module))
+                        .map(|s| s.name.clone())
+                        .collect()
+                });
                 HeldoutFile {
                     path: f.path.clone(),
                     text: f.text.clone(),
                     deps,
+                    defines,
                 }
             })
-            .filter(|f| !f.text.is_empty())
             .collect::<Vec<_>>();
         out.push(HeldoutRepo {
             name: repo.name.clone(),

@@ -2,7 +2,7 @@
 //! the Markdown table of both.
 
 use crate::data::SplitMix64;
-use crate::heldout::{HeldoutReport, HeldoutSettings, HeldoutUnits, RepoHeldout};
+use crate::heldout::{CrossFileProbe, HeldoutReport, HeldoutSettings, HeldoutUnits, RepoHeldout};
 use serde::{Deserialize, Serialize};
 
 /// Bootstrap resamples behind every interval.
@@ -78,6 +78,19 @@ pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The mean of several models' cross-file probes on the same names.
+fn probe_mean(p: &[CrossFileProbe]) -> CrossFileProbe {
+    let n = p.len().max(1) as f64;
+    let avg = |f: &dyn Fn(&CrossFileProbe) -> f64| p.iter().map(f).sum::<f64>() / n;
+    CrossFileProbe {
+        probes: p.first().map_or(0, |x| x.probes),
+        exact_with_deps: avg(&|x| x.exact_with_deps),
+        exact_without_deps: avg(&|x| x.exact_without_deps),
+        nll_with_deps: avg(&|x| x.nll_with_deps),
+        nll_without_deps: avg(&|x| x.nll_without_deps),
+    }
+}
+
 /// The mean of several models' reports on the same held-out units (one
 /// corpus trained with several seeds): every measure, every repository's and
 /// every unit averaged, so that the intervals and the paired differences
@@ -94,6 +107,7 @@ pub fn seed_mean(reports: &[&HeldoutReport]) -> HeldoutReport {
     out.cross_file.with_deps = avg(&|r| r.cross_file.with_deps);
     out.cross_file.without_deps = avg(&|r| r.cross_file.without_deps);
     out.cross_file.gain = avg(&|r| r.cross_file.gain);
+    out.cross_probe = probe_mean(&reports.iter().map(|r| r.cross_probe).collect::<Vec<_>>());
     for (k, p) in out.retrieval.iter_mut().enumerate() {
         p.accuracy = avg(&|r| r.retrieval.get(k).map_or(0.0, |x| x.accuracy));
         p.value_nll = avg(&|r| r.retrieval.get(k).map_or(0.0, |x| x.value_nll));
@@ -107,6 +121,7 @@ pub fn seed_mean(reports: &[&HeldoutReport]) -> HeldoutReport {
         o.cross_file.with_deps = mean(&|r| r.cross_file.with_deps);
         o.cross_file.without_deps = mean(&|r| r.cross_file.without_deps);
         o.cross_file.gain = mean(&|r| r.cross_file.gain);
+        o.cross_probe = probe_mean(&each.iter().map(|r| r.cross_probe).collect::<Vec<_>>());
         for (k, p) in o.retrieval.iter_mut().enumerate() {
             p.accuracy = mean(&|r| r.retrieval.get(k).map_or(0.0, |x| x.accuracy));
             p.value_nll = mean(&|r| r.retrieval.get(k).map_or(0.0, |x| x.value_nll));
@@ -125,6 +140,14 @@ pub fn seed_mean(reports: &[&HeldoutReport]) -> HeldoutReport {
         let at = |r: &&HeldoutReport| r.units.cross_file.get(i).copied().unwrap_or_default();
         c.0 = reports.iter().map(|r| at(r).0).sum::<f64>() / n;
         c.1 = reports.iter().map(|r| at(r).1).sum::<f64>() / n;
+    }
+    // A name's exact match over seeds is kept only where every seed got it.
+    for (i, c) in u.cross_probe.iter_mut().enumerate() {
+        let at = |r: &&HeldoutReport| r.units.cross_probe.get(i).copied().unwrap_or_default();
+        c.0 = reports.iter().map(|r| at(r).0).sum::<f64>() / n;
+        c.1 = reports.iter().map(|r| at(r).1).sum::<f64>() / n;
+        c.2 = reports.iter().all(|r| at(r).2);
+        c.3 = reports.iter().all(|r| at(r).3);
     }
     for (k, probes) in u.retrieval.iter_mut().enumerate() {
         for (i, v) in probes.iter_mut().enumerate() {
@@ -194,11 +217,13 @@ pub fn markdown(
         ));
     }
     t.push('\n');
-    t.push_str("| model | code NLL | cross-file NLL with deps | without | gain |");
+    t.push_str(
+        "| model | code NLL | cross-file NLL with deps | without | gain | cross-file probe with deps (without) |",
+    );
     for l in &s.retrieval_lengths {
         t.push_str(&format!(" retrieval @{l} |"));
     }
-    t.push_str("\n|---|---|---|---|---|");
+    t.push_str("\n|---|---|---|---|---|---|");
     for _ in &s.retrieval_lengths {
         t.push_str("---|");
     }
@@ -213,13 +238,22 @@ pub fn markdown(
             r.cross_file.without_deps,
             r.cross_file.gain
         ));
+        let p = r.cross_probe;
+        t.push_str(&if p.probes == 0 {
+            " – |".to_owned()
+        } else {
+            format!(
+                " {:.2} ({:.2}) of {} |",
+                p.exact_with_deps, p.exact_without_deps, p.probes
+            )
+        });
         for p in &r.retrieval {
             t.push_str(&format!(" {:.2} ({:.2}) |", p.accuracy, p.value_nll));
         }
         t.push('\n');
     }
     t.push_str(
-        "\nNLL in nats per token on the held-out repositories (code NLL with its 95 % bootstrap interval over the held-out windows); retrieval: exact-match accuracy of the needle's value (its NLL in parentheses).\n",
+        "\nNLL in nats per token on the held-out repositories (code NLL with its 95 % bootstrap interval over the held-out windows); cross-file probe: exact-match accuracy of the names a file takes from the files it imports, at their first use, with those files in context (without them in parentheses) and how many names; retrieval: exact-match accuracy of the needle's value (its NLL in parentheses).\n",
     );
     t.push_str(&differences(evals, s));
     t.push_str(&seed_spread(seeds));
@@ -233,6 +267,8 @@ pub enum Measure {
     Code,
     /// Cross-file NLL with the imports in context: the mean over files.
     CrossFile,
+    /// The cross-file probe's name NLL with the imports in context: the mean over names.
+    CrossProbe,
     /// The retrieval value's NLL at the `k`-th length: the mean over probes.
     Retrieval(usize),
 }
@@ -243,6 +279,7 @@ impl Measure {
         match self {
             Measure::Code => u.code.len(),
             Measure::CrossFile => u.cross_file.len(),
+            Measure::CrossProbe => u.cross_probe.len(),
             Measure::Retrieval(k) => u.retrieval.get(k).map_or(0, Vec::len),
         }
     }
@@ -262,6 +299,7 @@ impl Measure {
                 sum / n.max(1) as f64
             }
             Measure::CrossFile => picks.iter().map(|&i| u.cross_file[i].0).sum::<f64>() / picks.len().max(1) as f64,
+            Measure::CrossProbe => picks.iter().map(|&i| u.cross_probe[i].0).sum::<f64>() / picks.len().max(1) as f64,
             Measure::Retrieval(k) => picks.iter().map(|&i| u.retrieval[k][i]).sum::<f64>() / picks.len().max(1) as f64,
         }
     }
@@ -316,6 +354,7 @@ fn differences(evals: &[(String, HeldoutReport)], s: &HeldoutSettings) -> String
     let mut measures = vec![
         (Measure::Code, "code NLL".to_owned()),
         (Measure::CrossFile, "cross-file NLL with deps".to_owned()),
+        (Measure::CrossProbe, "cross-file probe NLL".to_owned()),
     ];
     for (k, l) in s.retrieval_lengths.iter().enumerate() {
         measures.push((Measure::Retrieval(k), format!("retrieval NLL @{l}")));
@@ -361,6 +400,10 @@ mod tests {
             code: code.to_vec(),
             cross_file: code.iter().map(|(s, n)| (s / *n as f64, 0.0)).collect(),
             retrieval: vec![Vec::new()],
+            cross_probe: code
+                .iter()
+                .map(|(s, n)| (2.0 * s / *n as f64, 4.0, true, false))
+                .collect(),
         }
     }
 
@@ -437,6 +480,13 @@ mod tests {
         };
         let mut trained = report.clone();
         trained.units = units(&[(120.0, 100), (80.0, 100), (100.0, 100)]);
+        trained.cross_probe = CrossFileProbe {
+            probes: 12,
+            exact_with_deps: 0.75,
+            exact_without_deps: 0.25,
+            nll_with_deps: 0.5,
+            nll_without_deps: 2.0,
+        };
         let mut better = trained.clone();
         better.units = units(&[(100.0, 100), (60.0, 100), (80.0, 100)]);
         let evals = [
@@ -448,7 +498,7 @@ mod tests {
         assert!(t.contains("| raw-repos | 1.2500 [0.8000, 1.2000] |"), "{t}");
         assert!(
             t.contains(
-                "| repo2agent − raw-repos | -0.2000 [-0.2000, -0.2000] * | -0.2000 [-0.2000, -0.2000] * | – | – |"
+                "| repo2agent − raw-repos | -0.2000 [-0.2000, -0.2000] * | -0.2000 [-0.2000, -0.2000] * | -0.4000 [-0.4000, -0.4000] * | – | – |"
             ),
             "{t}"
         );
@@ -462,7 +512,11 @@ mod tests {
         );
         assert!(t.contains("| retrieval @256 | retrieval @512 |"), "{t}");
         assert!(
-            t.contains("| initial | 1.2500 | 1.0000 | 1.5000 | +0.5000 | 0.50 (3.00) | 0.50 (3.00) |"),
+            t.contains("| initial | 1.2500 | 1.0000 | 1.5000 | +0.5000 | – | 0.50 (3.00) | 0.50 (3.00) |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| raw-repos | 1.2500 [0.8000, 1.2000] | 1.0000 | 1.5000 | +0.5000 | 0.75 (0.25) of 12 |"),
             "{t}"
         );
     }
@@ -488,6 +542,11 @@ mod tests {
                 accuracy: nll / 4.0,
                 value_nll: nll,
             }],
+            cross_probe: CrossFileProbe {
+                probes: 2,
+                exact_with_deps: nll / 2.0,
+                ..CrossFileProbe::default()
+            },
             units: HeldoutUnits {
                 retrieval: vec![vec![nll, nll + 1.0]],
                 ..units(code)
@@ -504,6 +563,8 @@ mod tests {
         assert_eq!(m.units.code, [(110.0, 100), (70.0, 100)]);
         assert_eq!(m.units.cross_file, [(1.1, 0.0), (0.7, 0.0)]);
         assert_eq!(m.units.retrieval, [vec![1.5, 2.5]]);
+        assert_eq!((m.cross_probe.probes, m.cross_probe.exact_with_deps), (2, 0.75));
+        assert_eq!(m.units.cross_probe, [(2.2, 4.0, true, false), (1.4, 4.0, true, false)]);
         assert_eq!(mean_sd(&[1.0, 2.0, 3.0]), (2.0, 1.0));
         assert_eq!(mean_sd(&[4.0]), (4.0, 0.0));
 

@@ -8,22 +8,6 @@
 
 use repo2agent_tests::*;
 use std::path::Path;
-use std::process::Command;
-
-/// Runs `python ARGS` in `dir`; (success, stdout + stderr).
-fn python(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(interop_python())
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run the interop python");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 fn metrics(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -103,7 +87,7 @@ seq_len = 128
     // A model made by transformers, smaller than the shards' vocabulary: both
     // engines grow it the same way.
     let interop = workspace_root().join("scripts/interop.py");
-    let (ok, said) = python(
+    let (ok, said) = run_interop(
         dir,
         &[
             interop.to_str().unwrap(),
@@ -151,7 +135,7 @@ every = 0
     std::fs::write(dir.join("train.toml"), train).unwrap();
     run_ok(dir, &["train", "-c", "train.toml"]);
     let script = workspace_root().join("scripts/train_torch.py");
-    let (ok, said) = python(
+    let (ok, said) = run_interop(
         dir,
         &[script.to_str().unwrap(), "-c", "train.toml", "--out", "out-torch"],
     );
@@ -180,7 +164,7 @@ every = 0
     assert!(losses[3] < losses[0], "the loss falls: {losses:?}");
 
     // The same weights after four steps.
-    let (ok, said) = python(
+    let (ok, said) = run_interop(
         dir,
         &[
             interop.to_str().unwrap(),
@@ -204,7 +188,7 @@ every = 0
         "[model]\nfrom = \"model.gguf\"\n[data]\ntrain = \"out/shards\"\n",
     )
     .unwrap();
-    let (ok, said) = python(dir, &[script.to_str().unwrap(), "-c", "bad.toml"]);
+    let (ok, said) = run_interop(dir, &[script.to_str().unwrap(), "-c", "bad.toml"]);
     assert!(!ok);
     assert!(said.contains("bad.toml") && said.contains("no config.json"), "{said}");
 }

@@ -196,7 +196,6 @@ shard_compression = "none"
 
     // The real `streaming` package reads the same arrays, and its MDSWriter
     // writes the same bytes.
-    let python = interop_python();
     let mut samples = Vec::new();
     for i in 0..reader.len() {
         let s = reader.sample(i).unwrap();
@@ -209,17 +208,8 @@ shard_compression = "none"
     std::fs::write(&expected, json!({ "samples": samples }).to_string()).unwrap();
     let script = workspace_root().join("scripts/interop.py");
     let check = |args: &[&Path]| {
-        let o = std::process::Command::new(&python)
-            .arg(&script)
-            .args(args)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "{text}");
+        let (ok, text) = run_interop(tmp.path(), &[&[script.as_path()], args].concat());
+        assert!(ok, "{text}");
         text
     };
     let text = check(&[Path::new("mds"), &shards, &expected]);

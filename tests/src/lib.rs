@@ -296,6 +296,22 @@ pub fn interop_python() -> PathBuf {
     script_output(&["scripts/interop_env"])
 }
 
+/// Runs the interop Python with `args` (a script and its arguments) in `dir`:
+/// whether it succeeded, and its stdout then stderr.
+pub fn run_interop<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> (bool, String) {
+    let out = Command::new(interop_python())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run the interop python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Llama 3's `tokenizer.json`, fetched by `scripts/assets` on first use.
 pub fn llama3_tokenizer() -> PathBuf {
     script_output(&["scripts/assets", "llama3-tokenizer"])

@@ -581,11 +581,15 @@ fn tokens_covering(encoder: &dyn TokenEncoder, ids: &[u32], text: &str, bytes: R
 
 /// The cross-file probe's names in file `i` of `repo`: the token range (in
 /// its content `ids`) of the first use of each name one of its imports
-/// declares and it does not, in order, within the first `cap` tokens, at most
+/// declares and it does not, in order, within the first `cap` tokens (the
+/// text they decode to is all that is searched), at most
 /// [`PROBE_NAMES_PER_FILE`].
 fn probe_names(encoder: &dyn TokenEncoder, repo: &HeldoutRepo, i: usize, ids: &[u32], cap: usize) -> Vec<Range<usize>> {
     let f = &repo.files[i];
-    let text = render_content(&f.text);
+    let ids = &ids[..cap];
+    let Ok(scored) = encoder.decode(ids) else {
+        return Vec::new();
+    };
     let own: std::collections::BTreeSet<&str> = f.defines.iter().map(String::as_str).collect();
     let names: std::collections::BTreeSet<&str> = f
         .deps
@@ -596,20 +600,13 @@ fn probe_names(encoder: &dyn TokenEncoder, repo: &HeldoutRepo, i: usize, ids: &[
         .collect();
     let mut uses: Vec<(usize, &str)> = names
         .into_iter()
-        .filter_map(|n| Some((first_use(&text, n)?, n)))
+        .filter_map(|n| Some((first_use(&scored, n)?, n)))
         .collect();
     uses.sort_unstable();
-    let mut out = Vec::new();
-    for (at, name) in uses {
-        let Some(r) = tokens_covering(encoder, ids, &text, at..at + name.len()) else {
-            continue;
-        };
-        if r.end > cap || out.len() == PROBE_NAMES_PER_FILE {
-            break;
-        }
-        out.push(r);
-    }
-    out
+    uses.into_iter()
+        .filter_map(|(at, name)| tokens_covering(encoder, ids, &scored, at..at + name.len()))
+        .take(PROBE_NAMES_PER_FILE)
+        .collect()
 }
 
 /// Cross-file NLL and probe of one repository: (sum of per-file means with,
@@ -821,6 +818,25 @@ fn build_probe(
     })
 }
 
+/// The rendered repositories as one token stream each (the probes' haystack).
+fn streams(tokenized: &[Tokenized]) -> Vec<Vec<u32>> {
+    tokenized.iter().map(|t| t.stream().0).collect()
+}
+
+/// Checks, as [`evaluate_heldout`] does before any forward pass, that every
+/// retrieval length of `s` holds its probe over `repos` (tokenized once).
+pub fn check_retrieval(
+    encoder: &dyn TokenEncoder,
+    repos: &[HeldoutRepo],
+    s: &HeldoutSettings,
+) -> Result<(), TrainError> {
+    let streams = streams(&tokenize(encoder, repos)?);
+    for &length in &s.retrieval_lengths {
+        build_probe(encoder, &streams, length, s.seed, 0, s.retrieval_distractors)?;
+    }
+    Ok(())
+}
+
 /// Retrieval probe `index` of `length` tokens with `distractors` other
 /// needles over `repos` with `seed`, as [`evaluate_heldout`] builds it.
 pub fn retrieval_probe(
@@ -831,8 +847,14 @@ pub fn retrieval_probe(
     index: usize,
     distractors: usize,
 ) -> Result<RetrievalProbe, TrainError> {
-    let streams: Vec<Vec<u32>> = tokenize(encoder, repos)?.iter().map(|t| t.stream().0).collect();
-    build_probe(encoder, &streams, length, seed, index, distractors)
+    build_probe(
+        encoder,
+        &streams(&tokenize(encoder, repos)?),
+        length,
+        seed,
+        index,
+        distractors,
+    )
 }
 
 /// Evaluates `model` (no autodiff) on held-out `repos`: code NLL in
@@ -852,7 +874,7 @@ pub fn evaluate_heldout(
         )));
     }
     let tokenized = tokenize(encoder, repos)?;
-    let streams: Vec<Vec<u32>> = tokenized.iter().map(|t| t.stream().0).collect();
+    let streams = streams(&tokenized);
     // All probes are built (and their lengths checked) before any forward pass.
     let probes: Vec<Vec<RetrievalProbe>> = s
         .retrieval_lengths

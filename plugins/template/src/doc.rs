@@ -119,15 +119,15 @@ pub fn shape(doc: &str) -> DocShape {
                 && !name.contains(' ')
                 && name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_alphanumeric() || "_:.!()<>,&'".contains(c));
-            if i % 2 == 1 && identifier && out.mentions.len() < 8 && !out.mentions.iter().any(|m| m == name) {
-                out.mentions.push(name.to_owned());
+            if i % 2 == 1 && identifier {
+                mention(&mut out.mentions, name);
             }
             if i % 2 == 0 {
                 // Names written bare in prose (`REQUEST_METHOD`, `wsgi.input`, `start_response`).
                 for w in part.split_whitespace() {
                     let w = w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
-                    if code_like(w) && out.mentions.len() < 8 && !out.mentions.iter().any(|m| m == w) {
-                        out.mentions.push(w.to_owned());
+                    if code_like(w) {
+                        mention(&mut out.mentions, w);
                     }
                 }
             }
@@ -140,6 +140,13 @@ pub fn shape(doc: &str) -> DocShape {
         out.summary = summary_of(&prose.join(" "));
     }
     out
+}
+
+/// Adds `name` to `mentions` once, up to eight.
+fn mention(mentions: &mut Vec<String>, name: &str) {
+    if mentions.len() < 8 && !mentions.iter().any(|m| m == name) {
+        mentions.push(name.to_owned());
+    }
 }
 
 /// Whether a bare word of prose is a name written as code: `snake_case` or

@@ -165,7 +165,7 @@ pub fn run(
     };
     let each = evaluate_models(&evaluated, p.encoder.as_ref(), &p.held, &p.heldout, &p.settings, log)?;
     let (evals, seed_groups) = by_corpus(&models, &each, &runs, several);
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "settings": {
             "seed": a.seed,
             "token_budget": a.token_budget,
@@ -187,7 +187,6 @@ pub fn run(
         "corpora": results,
         "eval": evals.iter().map(|(n, r)| serde_json::json!({"model": n, "report": r})).collect::<Vec<_>>(),
     });
-    let mut summary = summary;
     if !seed_groups.is_empty() {
         summary["settings"]["train_seeds"] = serde_json::json!(a.train_seeds);
         summary["seeds"] = serde_json::json!(seed_groups);
@@ -340,10 +339,8 @@ fn prepare(path: &Path, registry: &mut Registry, log: &mut dyn FnMut(&str)) -> R
         retrieval_distractors: e.retrieval_distractors,
         seed: a.seed,
     };
-    for &length in &settings.retrieval_lengths {
-        crate::heldout::retrieval_probe(encoder.as_ref(), &held, length, a.seed, 0, e.retrieval_distractors)
-            .map_err(|e| invalid(format!("[eval] retrieval_lengths: {e}")))?;
-    }
+    crate::heldout::check_retrieval(encoder.as_ref(), &held, &settings)
+        .map_err(|e| invalid(format!("[eval] retrieval_lengths: {e}")))?;
     Ok(Prepared {
         file,
         out,

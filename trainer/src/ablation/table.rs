@@ -2,7 +2,7 @@
 //! the Markdown table of both.
 
 use crate::data::SplitMix64;
-use crate::heldout::{CrossFileProbe, HeldoutReport, HeldoutSettings, HeldoutUnits, RepoHeldout};
+use crate::heldout::{HeldoutReport, HeldoutSettings, HeldoutUnits, RepoHeldout};
 use serde::{Deserialize, Serialize};
 
 /// Bootstrap resamples behind every interval.
@@ -78,17 +78,37 @@ pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// The mean of several models' cross-file probes on the same names.
-fn probe_mean(p: &[CrossFileProbe]) -> CrossFileProbe {
-    let n = p.len().max(1) as f64;
-    let avg = |f: &dyn Fn(&CrossFileProbe) -> f64| p.iter().map(f).sum::<f64>() / n;
-    CrossFileProbe {
-        probes: p.first().map_or(0, |x| x.probes),
-        exact_with_deps: avg(&|x| x.exact_with_deps),
-        exact_without_deps: avg(&|x| x.exact_without_deps),
-        nll_with_deps: avg(&|x| x.nll_with_deps),
-        nll_without_deps: avg(&|x| x.nll_without_deps),
+/// A report's overall measures, as a repository's.
+fn overall(r: &HeldoutReport) -> RepoHeldout {
+    RepoHeldout {
+        code: r.code,
+        cross_file: r.cross_file,
+        cross_probe: r.cross_probe,
+        retrieval: r.retrieval.clone(),
+        ..RepoHeldout::default()
     }
+}
+
+/// The mean of several models' measures of the same repository (or of the
+/// same reports overall); name and counts are the first's.
+fn measures_mean(each: &[RepoHeldout]) -> RepoHeldout {
+    let mut o = each.first().cloned().unwrap_or_default();
+    let n = each.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&RepoHeldout) -> f64| each.iter().map(f).sum::<f64>() / n;
+    o.code.nll = mean(&|r| r.code.nll);
+    o.code.ppl = o.code.nll.exp();
+    o.cross_file.with_deps = mean(&|r| r.cross_file.with_deps);
+    o.cross_file.without_deps = mean(&|r| r.cross_file.without_deps);
+    o.cross_file.gain = mean(&|r| r.cross_file.gain);
+    o.cross_probe.exact_with_deps = mean(&|r| r.cross_probe.exact_with_deps);
+    o.cross_probe.exact_without_deps = mean(&|r| r.cross_probe.exact_without_deps);
+    o.cross_probe.nll_with_deps = mean(&|r| r.cross_probe.nll_with_deps);
+    o.cross_probe.nll_without_deps = mean(&|r| r.cross_probe.nll_without_deps);
+    for (k, p) in o.retrieval.iter_mut().enumerate() {
+        p.accuracy = mean(&|r| r.retrieval.get(k).map_or(0.0, |x| x.accuracy));
+        p.value_nll = mean(&|r| r.retrieval.get(k).map_or(0.0, |x| x.value_nll));
+    }
+    o
 }
 
 /// The mean of several models' reports on the same held-out units (one
@@ -100,32 +120,16 @@ pub fn seed_mean(reports: &[&HeldoutReport]) -> HeldoutReport {
     let Some(first) = reports.first() else {
         return HeldoutReport::default();
     };
-    let avg = |f: &dyn Fn(&HeldoutReport) -> f64| reports.iter().map(|r| f(r)).sum::<f64>() / reports.len() as f64;
     let mut out = (*first).clone();
-    out.code.nll = avg(&|r| r.code.nll);
-    out.code.ppl = out.code.nll.exp();
-    out.cross_file.with_deps = avg(&|r| r.cross_file.with_deps);
-    out.cross_file.without_deps = avg(&|r| r.cross_file.without_deps);
-    out.cross_file.gain = avg(&|r| r.cross_file.gain);
-    out.cross_probe = probe_mean(&reports.iter().map(|r| r.cross_probe).collect::<Vec<_>>());
-    for (k, p) in out.retrieval.iter_mut().enumerate() {
-        p.accuracy = avg(&|r| r.retrieval.get(k).map_or(0.0, |x| x.accuracy));
-        p.value_nll = avg(&|r| r.retrieval.get(k).map_or(0.0, |x| x.value_nll));
-    }
-    let repo = |r: &HeldoutReport, i: usize| r.repos.get(i).cloned().unwrap_or_default();
+    let m = measures_mean(&reports.iter().map(|r| overall(r)).collect::<Vec<_>>());
+    (out.code, out.cross_file, out.cross_probe, out.retrieval) = (m.code, m.cross_file, m.cross_probe, m.retrieval);
     for (i, o) in out.repos.iter_mut().enumerate() {
-        let each: Vec<RepoHeldout> = reports.iter().map(|r| repo(r, i)).collect();
-        let mean = |f: &dyn Fn(&RepoHeldout) -> f64| each.iter().map(f).sum::<f64>() / each.len() as f64;
-        o.code.nll = mean(&|r| r.code.nll);
-        o.code.ppl = o.code.nll.exp();
-        o.cross_file.with_deps = mean(&|r| r.cross_file.with_deps);
-        o.cross_file.without_deps = mean(&|r| r.cross_file.without_deps);
-        o.cross_file.gain = mean(&|r| r.cross_file.gain);
-        o.cross_probe = probe_mean(&each.iter().map(|r| r.cross_probe).collect::<Vec<_>>());
-        for (k, p) in o.retrieval.iter_mut().enumerate() {
-            p.accuracy = mean(&|r| r.retrieval.get(k).map_or(0.0, |x| x.accuracy));
-            p.value_nll = mean(&|r| r.retrieval.get(k).map_or(0.0, |x| x.value_nll));
-        }
+        let each: Vec<RepoHeldout> = reports
+            .iter()
+            .map(|r| r.repos.get(i).cloned().unwrap_or_default())
+            .collect();
+        let m = measures_mean(&each);
+        (o.code, o.cross_file, o.cross_probe, o.retrieval) = (m.code, m.cross_file, m.cross_probe, m.retrieval);
     }
     let n = reports.len() as f64;
     let u = &mut out.units;
@@ -393,7 +397,7 @@ fn differences(evals: &[(String, HeldoutReport)], s: &HeldoutSettings) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heldout::{CodeNll, CrossFileNll, RetrievalResult};
+    use crate::heldout::{CodeNll, CrossFileNll, CrossFileProbe, RetrievalResult};
 
     fn units(code: &[(f64, u64)]) -> HeldoutUnits {
         HeldoutUnits {

@@ -108,6 +108,34 @@ impl ModuleVisitor for CollectGrads<'_> {
     }
 }
 
+/// Rows the gradient's sum of squares is taken over first (see [`sum_of_squares`]).
+const NORM_ROW: usize = 4096;
+
+/// The sum of `g`'s squares, the same bits on every run and thread count: a
+/// whole-tensor sum on `flex` splits large tensors over threads and adds
+/// the parts in whatever order the threads finish, so it is taken by rows of
+/// [`NORM_ROW`] (each row added in order, the row sums then in order).
+fn sum_of_squares(g: &Tensor<1>) -> Tensor<1> {
+    let n = g.dims()[0];
+    let sq = g.clone() * g.clone();
+    let rows = n / NORM_ROW;
+    if rows == 0 {
+        return sq.sum();
+    }
+    let body = sq
+        .clone()
+        .narrow(0, 0, rows * NORM_ROW)
+        .reshape([rows, NORM_ROW])
+        .sum_dim(1)
+        .reshape([rows])
+        .sum();
+    if rows * NORM_ROW == n {
+        body
+    } else {
+        body + sq.narrow(0, rows * NORM_ROW, n - rows * NORM_ROW).sum()
+    }
+}
+
 impl GradAccumulator {
     /// Adds one micro-batch's gradients.
     pub fn add(&mut self, model: &Llama, grads: &Gradients) {
@@ -138,7 +166,7 @@ impl GradAccumulator {
     pub fn global_norm(&self) -> f64 {
         let mut total: Option<Tensor<1>> = None;
         for g in self.grads.values() {
-            let sq = (g.clone() * g.clone()).sum();
+            let sq = sum_of_squares(g);
             total = Some(match total {
                 Some(t) => t + sq,
                 None => sq,
@@ -276,6 +304,68 @@ mod tests {
     use crate::params::named_params;
     use burn::tensor::Device;
     use repo2agent_core::shard::mds::Sample;
+
+    #[test]
+    fn the_sum_of_squares_by_rows_is_the_whole_sum() {
+        let device = Device::flex().inner();
+        for n in [1, NORM_ROW - 1, NORM_ROW, 3 * NORM_ROW, 3 * NORM_ROW + 17] {
+            let v: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 250.0).collect();
+            let want: f64 = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum();
+            let g = Tensor::<1>::from_data(TensorData::new(v, [n]), &device);
+            let got = f64::from(
+                sum_of_squares(&g)
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap()[0],
+            );
+            assert!((got - want).abs() <= 1e-5 * want, "n {n}: {got} vs {want}");
+        }
+    }
+
+    /// flex splits large products and element-wise work over rayon's
+    /// threads; a gradient and its norm are the same bits on one thread and
+    /// on several (sizes past flex's thresholds for going parallel).
+    #[test]
+    fn gradients_do_not_depend_on_the_thread_count() {
+        let device = Device::flex().autodiff();
+        let model = crate::weights::init_seeded(LlamaConfig::tiny(512).init(&device), 3, 0.1);
+        let n = 256;
+        let ids: Vec<u32> = (0..n as u32).map(|i| i * 37 % 512).collect();
+        let ex = Example::from_sample(&Sample {
+            input_ids: ids,
+            indices: vec![[0, n as u32]],
+            mask: vec![1; n],
+            roles: vec![5; n],
+            length: n as u64,
+            weight: None,
+        });
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let batch = std::slice::from_ref(&ex);
+                let out = model.forward(&Inputs::from_examples(batch, &device));
+                let loss = crate::loss::weighted_nll(out, &ex.targets, &ex.weights, ex.total_weight());
+                let mut acc = GradAccumulator::default();
+                acc.add(&model, &loss.backward());
+                let grads: BTreeMap<String, Vec<u32>> = acc
+                    .grads
+                    .iter()
+                    .map(|(k, g)| {
+                        (
+                            k.clone(),
+                            g.clone().into_data().iter::<f32>().map(f32::to_bits).collect(),
+                        )
+                    })
+                    .collect();
+                (grads, acc.global_norm().to_bits())
+            })
+        };
+        let one = on(1);
+        assert!(one.1 != 0.0f64.to_bits());
+        assert_eq!(one, on(2));
+        assert_eq!(one, on(3));
+    }
 
     fn host(model: &Llama) -> BTreeMap<String, Vec<f32>> {
         named_params(model)

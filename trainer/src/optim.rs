@@ -127,7 +127,6 @@ fn sum_of_squares(g: &Tensor<1>) -> Tensor<1> {
         .narrow(0, 0, rows * NORM_ROW)
         .reshape([rows, NORM_ROW])
         .sum_dim(1)
-        .reshape([rows])
         .sum();
     if rows * NORM_ROW == n {
         body
@@ -305,6 +304,19 @@ mod tests {
     use burn::tensor::Device;
     use repo2agent_core::shard::mds::Sample;
 
+    /// One document of `ids`, every position weighted `w`.
+    fn example(ids: Vec<u32>, w: u8) -> Example {
+        let n = ids.len();
+        Example::from_sample(&Sample {
+            input_ids: ids,
+            indices: vec![[0, n as u32]],
+            mask: vec![w; n],
+            roles: vec![5; n],
+            length: n as u64,
+            weight: None,
+        })
+    }
+
     #[test]
     fn the_sum_of_squares_by_rows_is_the_whole_sum() {
         let device = Device::flex().inner();
@@ -330,16 +342,7 @@ mod tests {
     fn gradients_do_not_depend_on_the_thread_count() {
         let device = Device::flex().autodiff();
         let model = crate::weights::init_seeded(LlamaConfig::tiny(512).init(&device), 3, 0.1);
-        let n = 256;
-        let ids: Vec<u32> = (0..n as u32).map(|i| i * 37 % 512).collect();
-        let ex = Example::from_sample(&Sample {
-            input_ids: ids,
-            indices: vec![[0, n as u32]],
-            mask: vec![1; n],
-            roles: vec![5; n],
-            length: n as u64,
-            weight: None,
-        });
+        let ex = example((0..256).map(|i| i * 37 % 512).collect(), 1);
         let on = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
@@ -463,18 +466,7 @@ mod tests {
     fn accumulated_micro_batches_give_the_full_batch_gradient() {
         let device = Device::flex().autodiff();
         let model = crate::weights::init_seeded(LlamaConfig::tiny(20).init(&device), 9, 0.1);
-        let ex = |ids: Vec<u32>, w: u8| {
-            let n = ids.len();
-            Example::from_sample(&Sample {
-                input_ids: ids,
-                indices: vec![[0, n as u32]],
-                mask: vec![w; n],
-                roles: vec![5; n],
-                length: n as u64,
-                weight: None,
-            })
-        };
-        let batch = [ex(vec![1, 2, 3, 4, 5], 1), ex(vec![6, 7, 8, 9, 10], 1)];
+        let batch = [example(vec![1, 2, 3, 4, 5], 1), example(vec![6, 7, 8, 9, 10], 1)];
         let total: f64 = batch.iter().map(Example::total_weight).sum();
         let grads_of = |es: &[Example]| {
             let out = model.forward(&Inputs::from_examples(es, &device));

@@ -222,10 +222,47 @@ fn the_stdlib_json_decoder_thought_reasons_about_its_structure() {
     );
     let lens: BTreeSet<usize> = alternatives.iter().map(|a| a.len() / 100).collect();
     assert!(lens.len() >= 3, "levels of detail differ: {lens:?}");
-    // Another round is offered another page of the views.
-    let other = block(policy.propose_rewrites(ThinkRequest { round: 1, ..req }, decoder, 2)).unwrap();
-    let first = block(policy.propose_rewrites(req, decoder, 2)).unwrap();
-    assert_ne!(first, other);
+    // Later rounds edit the thought the search holds: one section (its
+    // calls, errors, late imports, module-level names …) added or taken
+    // out, the rest kept as it was; in pages, none offered twice.
+    let later =
+        |round: u32, n: usize| block(policy.propose_rewrites(ThinkRequest { round, ..req }, decoder, n)).unwrap();
+    let edits = later(1, 20);
+    let lines: Vec<&str> = decoder.lines().collect();
+    let (mut added, mut removed) = (0, 0);
+    for e in &edits {
+        let mine: Vec<&str> = e.lines().collect();
+        let (short, long) = if mine.len() < lines.len() {
+            removed += 1;
+            (&mine, &lines)
+        } else {
+            added += 1;
+            (&lines, &mine)
+        };
+        assert_eq!(long.len(), short.len() + 1, "one section added or taken out: {e}");
+        let at = (0..long.len()).find(|&i| short.get(i) != Some(&long[i])).unwrap();
+        let mut rest = long.clone();
+        rest.remove(at);
+        assert_eq!(&rest, short, "the rest kept as it was: {e}");
+        assert!(!alternatives.contains(e), "an edit, not a view: {e}");
+        assert!(
+            copied_share(
+                e,
+                &snapshot.file(step.file).unwrap().text,
+                &analysis.outlines[&step.file].symbols
+            ) < 0.25
+        );
+    }
+    assert!(added > 0 && removed > 0, "sections added and taken out: {edits:#?}");
+    assert_eq!(later(1, 2), edits[..2]);
+    assert_eq!(later(2, 2), edits[2..4.min(edits.len())]);
+    assert!(later(1 + edits.len() as u32, 1).is_empty(), "no edit offered twice");
+    // The edits of an edit build on it (the search climbs from the thought
+    // it kept); one of them puts its section back (after the first line).
+    let again = block(policy.propose_rewrites(ThinkRequest { round: 1, ..req }, &edits[0], 20)).unwrap();
+    let sorted = |t: &str| t.lines().map(str::to_owned).collect::<BTreeSet<String>>();
+    assert!(again.iter().any(|a| sorted(a) == sorted(decoder)), "{again:#?}");
+    assert!(again.len() > 1 && again.iter().all(|a| a != decoder && !edits.contains(a)));
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod body;
 mod copied;
 mod describe;
 mod doc;
+mod edits;
 mod facts;
 mod mirror;
 mod opening;
@@ -337,9 +338,18 @@ impl TemplatePolicy {
     /// make more than a fifth of it text copied from the file. The file's
     /// facts are read once for all views.
     fn before_writing(&self, req: ThinkRequest<'_>, views: &[View], seed: u64) -> Vec<String> {
-        let Some(mut facts) = Facts::of(req.repo, req.step.file) else {
+        let Some((facts, file, symbols)) = Self::facts(req) else {
             return vec![format!("I write `{}`.", req.step.path)];
         };
+        views
+            .iter()
+            .map(|v| self.fitted(&facts, *v, file, symbols, seed))
+            .collect()
+    }
+
+    /// The facts of the file a request writes, its text and its outline.
+    fn facts<'a>(req: ThinkRequest<'a>) -> Option<(Facts<'a>, &'a str, &'a [Symbol])> {
+        let mut facts = Facts::of(req.repo, req.step.file)?;
         // A read that is not a dependency: the README its docs retell.
         let deps = req.repo.analysis.graph.dependencies(req.step.file);
         facts.follows = req
@@ -356,16 +366,28 @@ impl TemplatePolicy {
             .outlines
             .get(&req.step.file)
             .map_or(&[][..], |o| &o.symbols);
-        views
-            .iter()
-            .map(|v| self.fitted(&facts, *v, file, symbols, seed))
+        Some((facts, file, symbols))
+    }
+
+    /// [`edits::edits`] of `current` that stay within the thought's length
+    /// and copy no more of the file than a view may.
+    fn edits(&self, req: ThinkRequest<'_>, current: &str) -> Vec<String> {
+        let Some((facts, file, symbols)) = Self::facts(req) else {
+            return Vec::new();
+        };
+        if facts.items.is_empty() && facts.language.is_none() {
+            return Vec::new(); // a text file's thought is one paragraph
+        }
+        edits::edits(&facts, self.start_budget(View::Deep), current)
+            .into_iter()
+            .filter(|t| t.chars().count() <= self.config.max_thought_chars && copied_share(t, file, symbols) <= 0.2)
             .collect()
     }
 
-    /// One view of `facts`, cut to fit (see [`Self::before_writing`]).
-    fn fitted(&self, facts: &Facts<'_>, view: View, file: &str, symbols: &[Symbol], seed: u64) -> String {
+    /// The budget a view starts from before it is cut to fit.
+    fn start_budget(&self, view: View) -> Budget {
         let listed = self.config.max_symbols.max(1);
-        let mut budget = Budget {
+        Budget {
             detailed: 3.min(listed),
             listed,
             docs: listed + 1,
@@ -373,7 +395,12 @@ impl TemplatePolicy {
             signed: listed,
             close: view == View::Close,
             full_attributes: view == View::Close,
-        };
+        }
+    }
+
+    /// One view of `facts`, cut to fit (see [`Self::before_writing`]).
+    fn fitted(&self, facts: &Facts<'_>, view: View, file: &str, symbols: &[Symbol], seed: u64) -> String {
+        let mut budget = self.start_budget(view);
         loop {
             let text = render(facts, view, budget, &mut Rng::new(seed));
             let fits = text.chars().count() <= self.config.max_thought_chars;
@@ -536,13 +563,25 @@ impl Policy for TemplatePolicy {
         n: usize,
     ) -> Result<Vec<String>, StageError> {
         if request.phase == ThinkPhase::BeforeWriting {
-            // Other views of the file, best first, in pages of `n`: round
-            // `r` is offered page `r`, so each round is offered others.
-            // A round past the last page is offered nothing (the search
-            // stops there) rather than views it has already scored.
-            let mut views = self.other_views(request, current);
+            // Round 0 is offered the best other views of the file; each
+            // later round `r` edits the thought the search holds (a section
+            // added or taken out, page `r - 1` of `n`), so the search climbs
+            // from the winner. A thought with no sections to edit (a text
+            // file's paragraph) is offered the views' page `r` instead. A
+            // round past the last page is offered nothing (the search stops
+            // there) rather than what it has already scored.
             let n = n.max(1);
-            views.drain(..(request.round as usize * n).min(views.len()));
+            let round = request.round as usize;
+            if round > 0 {
+                let mut edits = self.edits(request, current);
+                if !edits.is_empty() {
+                    edits.drain(..((round - 1) * n).min(edits.len()));
+                    edits.truncate(n);
+                    return Ok(edits);
+                }
+            }
+            let mut views = self.other_views(request, current);
+            views.drain(..(round * n).min(views.len()));
             views.truncate(n);
             return Ok(views);
         }
@@ -768,7 +807,9 @@ mod tests {
             "dependencies first: {views:?}"
         );
         // Search rounds page through them: round r is offered page r, and
-        // nothing once every view was offered.
+        // nothing once every view was offered. (This thought has no section
+        // to edit, so later rounds are offered views too: tests/it/thoughts.rs
+        // has a file whose later rounds are edits.)
         let page = |round: u32, seed: u64| {
             let r = ThinkRequest { round, seed, ..writing };
             block(p.propose_rewrites(r, &w, 1)).unwrap()

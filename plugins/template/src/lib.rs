@@ -49,7 +49,7 @@ pub struct TemplatePolicyConfig {
     /// The view a "before writing" thought is written in (`deep`, `close`,
     /// `plain`, `detailed`, `contract`, `walk`, `opening`, `data-flow`,
     /// `brief`, `dependencies-first`, `lean`, `overview`); search proposes
-    /// the others as rewrites. Default `deep`.
+    /// the others as rewrites, then edits of the one it keeps. Default `deep`.
     #[serde(default)]
     pub view: View,
     /// A "before writing" thought is cut to about this many characters by

@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
-"""The configuration of `cargo bench -p repo2agent-trainer --bench train` in
-PyTorch (CPU, 2 threads): a Llama with RMSNorm, rotate-half RoPE, GQA,
-SwiGLU, tied embeddings; cross-entropy, backward, global-norm clipping and
-AdamW per step. Prints tokens/s. Run with the interop environment's Python:
+"""The configurations of our benches in PyTorch (CPU, 2 threads), to compare
+side by side. Run with the interop environment's Python:
 
     $(scripts/interop_env) scripts/bench_torch.py [SEQ_LEN]
+    $(scripts/interop_env) scripts/bench_torch.py score [CONTEXT TARGET PAIRS]
+
+The first is `cargo bench -p repo2agent-trainer --bench train`: a Llama with
+RMSNorm, rotate-half RoPE, GQA, SwiGLU, tied embeddings; cross-entropy,
+backward, global-norm clipping and AdamW per step. `score` is `cargo bench -p
+repo2agent-scorers --bench score`: SmolLM2-135M in f32 (transformers, from the
+same GGUF, dequantized) scoring PAIRS (context, target) pairs cut from the same
+sources the same way, the output head on the target positions only. Both
+print tokens/s.
 """
 import math
 import sys
@@ -69,7 +76,71 @@ class Llama(torch.nn.Module):
         return self.norm(x) @ self.emb.weight.T
 
 
+def score(args):
+    """`cargo bench -p repo2agent-scorers --bench score`'s pairs in transformers."""
+    import pathlib
+    import subprocess
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ctx, tgt, pairs = (int(a) for a in (args + ["600", "250", "3"][len(args):]))
+    torch.set_num_threads(2)
+    root = pathlib.Path(__file__).resolve().parent.parent
+    gguf = subprocess.run(
+        ["python3", str(root / "scripts/llama_server.py"), "--install-only"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip().splitlines()[-1].strip()
+    path = pathlib.Path(gguf)
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+    sources = ["plugins/scorers/src/burn_scorer.rs", "trainer/src/model.rs", "trainer/src/attention.rs"]
+    text = "".join((root / p).read_text() for p in sources if (root / p).exists())
+
+    def cut(start, n):
+        return text[start:start + n]
+
+    def ids(t):
+        return tok(t, add_special_tokens=False)["input_ids"]
+
+    rows = []
+    for i in range(pairs):
+        c = ids(cut(i * 97, ctx * 4))[-ctx:]
+        t = ids(cut(ctx * 4 + 2000, tgt * 4))
+        rows.append((c, t))
+    width = max(len(c) + len(t) for c, t in rows)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    # Left padding: every target ends the row, so one slice of the last
+    # positions holds all of them.
+    batch = torch.tensor([[pad] * (width - len(c) - len(t)) + c + t for c, t in rows])
+    mask = torch.tensor([[0] * (width - len(c) - len(t)) + [1] * (len(c) + len(t)) for c, t in rows])
+    keep = max(len(t) for _, t in rows) + 1
+    tokens = sum(len(c) + len(t) for c, t in rows)
+
+    def run():
+        with torch.inference_mode():
+            logits = model(input_ids=batch, attention_mask=mask, logits_to_keep=keep).logits
+            nll = []
+            for r, (_, t) in enumerate(rows):
+                lp = torch.log_softmax(logits[r, -len(t) - 1:-1].float(), -1)
+                nll.append(-lp.gather(1, torch.tensor(t)[:, None]).mean().item())
+            return nll
+
+    run()  # warm-up
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        nll = run()
+        times.append(time.perf_counter() - t0)
+    med = sorted(times)[1]
+    print(
+        f"pytorch {torch.__version__}, transformers, SmolLM2-135M f32: {pairs} pairs, {tokens} tokens per call: "
+        f"{med:.2f} s, {tokens / med:.0f} tokens/s (mean NLL of the first pair {nll[0]:.4f})"
+    )
+
+
 def main():
+    if sys.argv[1:2] == ["score"]:
+        return score(sys.argv[2:])
     seq = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     torch.set_num_threads(2)
     torch.manual_seed(0)

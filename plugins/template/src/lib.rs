@@ -35,6 +35,11 @@ use std::sync::Arc;
 pub use views::View;
 use views::{Budget, render};
 
+/// The largest share of a before-writing thought that may be text copied
+/// from the file's body ([`copied_share`]): a view is cut until it is under,
+/// an edit over it is not offered.
+const MAX_COPIED_SHARE: f64 = 0.2;
+
 /// Config of the `template` policy.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -380,7 +385,9 @@ impl TemplatePolicy {
         }
         edits::edits(&facts, self.start_budget(View::Deep), current)
             .into_iter()
-            .filter(|t| t.chars().count() <= self.config.max_thought_chars && copied_share(t, file, symbols) <= 0.2)
+            .filter(|t| {
+                t.chars().count() <= self.config.max_thought_chars && copied_share(t, file, symbols) <= MAX_COPIED_SHARE
+            })
             .collect()
     }
 
@@ -404,7 +411,7 @@ impl TemplatePolicy {
         loop {
             let text = render(facts, view, budget, &mut Rng::new(seed));
             let fits = text.chars().count() <= self.config.max_thought_chars;
-            if copied_share(&text, file, symbols) > 0.2 {
+            if copied_share(&text, file, symbols) > MAX_COPIED_SHARE {
                 // Cut long attributes short first (a file of lint lines),
                 // then quote fewer docs, then name fewer things.
                 if budget.full_attributes {

@@ -5,7 +5,7 @@
 //! it instead of starting again.
 
 use crate::facts::Facts;
-use crate::phrases::{calls, constants, errors, externals, header, inner_attributes, split_imports, summary};
+use crate::phrases::{calls, constants, errors, externals, header, inner_attributes, split_imports, style, summary};
 use crate::views::Budget;
 
 /// The sections an edit adds or takes out, most useful first: what runs
@@ -18,7 +18,7 @@ fn sections(f: &Facts<'_>, budget: Budget) -> Vec<String> {
         errors(f),
         split_imports(f, true),
         constants(f),
-        f.style.as_ref().map(|s| format!("Written with {s}.")),
+        style(f),
         header(f, budget),
         inner_attributes(f, false),
         externals(f),
@@ -53,7 +53,7 @@ pub fn edits(f: &Facts<'_>, budget: Budget, current: &str) -> Vec<String> {
         } else {
             continue;
         };
-        if !edited.trim().is_empty() && edited != current && !out.contains(&edited) {
+        if !edited.trim().is_empty() && !out.contains(&edited) {
             out.push(edited);
         }
     }

@@ -131,6 +131,12 @@ pub struct Facts<'a> {
 }
 
 impl<'a> Facts<'a> {
+    /// Whether the file is text (no language, no declarations): its thought
+    /// is one paragraph, not sections.
+    pub fn is_text(&self) -> bool {
+        self.items.is_empty() && self.language.is_none()
+    }
+
     /// The facts of file `id`, or `None` if it is not in the snapshot.
     pub fn of(repo: RepoContext<'a>, id: FileId) -> Option<Facts<'a>> {
         let file = repo.snapshot.file(id)?;

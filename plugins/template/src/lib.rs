@@ -40,6 +40,10 @@ use views::{Budget, render};
 /// an edit over it is not offered.
 const MAX_COPIED_SHARE: f64 = 0.2;
 
+/// What a before-writing thought is made from: the file's facts, its text
+/// and its outline's symbols.
+type Known<'a> = (Facts<'a>, &'a str, &'a [Symbol]);
+
 /// Config of the `template` policy.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -343,17 +347,22 @@ impl TemplatePolicy {
     /// make more than a fifth of it text copied from the file. The file's
     /// facts are read once for all views.
     fn before_writing(&self, req: ThinkRequest<'_>, views: &[View], seed: u64) -> Vec<String> {
-        let Some((facts, file, symbols)) = Self::facts(req) else {
-            return vec![format!("I write `{}`.", req.step.path)];
-        };
+        match Self::facts(req) {
+            Some(known) => self.views_of(&known, views, seed),
+            None => vec![format!("I write `{}`.", req.step.path)],
+        }
+    }
+
+    /// [`Self::before_writing`] from the facts already read.
+    fn views_of(&self, (facts, file, symbols): &Known<'_>, views: &[View], seed: u64) -> Vec<String> {
         views
             .iter()
-            .map(|v| self.fitted(&facts, *v, file, symbols, seed))
+            .map(|v| self.fitted(facts, *v, file, symbols, seed))
             .collect()
     }
 
     /// The facts of the file a request writes, its text and its outline.
-    fn facts<'a>(req: ThinkRequest<'a>) -> Option<(Facts<'a>, &'a str, &'a [Symbol])> {
+    fn facts<'a>(req: ThinkRequest<'a>) -> Option<Known<'a>> {
         let mut facts = Facts::of(req.repo, req.step.file)?;
         // A read that is not a dependency: the README its docs retell.
         let deps = req.repo.analysis.graph.dependencies(req.step.file);
@@ -375,15 +384,13 @@ impl TemplatePolicy {
     }
 
     /// [`edits::edits`] of `current` that stay within the thought's length
-    /// and copy no more of the file than a view may.
-    fn edits(&self, req: ThinkRequest<'_>, current: &str) -> Vec<String> {
-        let Some((facts, file, symbols)) = Self::facts(req) else {
+    /// and copy no more of the file than a view may; none for a text file,
+    /// whose thought is one paragraph.
+    fn edits(&self, (facts, file, symbols): &Known<'_>, current: &str) -> Vec<String> {
+        if facts.is_text() {
             return Vec::new();
-        };
-        if facts.items.is_empty() && facts.language.is_none() {
-            return Vec::new(); // a text file's thought is one paragraph
         }
-        edits::edits(&facts, self.start_budget(View::Deep), current)
+        edits::edits(facts, self.start_budget(View::Deep), current)
             .into_iter()
             .filter(|t| {
                 t.chars().count() <= self.config.max_thought_chars && copied_share(t, file, symbols) <= MAX_COPIED_SHARE
@@ -444,11 +451,10 @@ impl TemplatePolicy {
     /// `current`'s and from the others', each once. A view rendered with
     /// another round's seed differs from the thought in that view only in
     /// its connecting words: that is no alternative, and is left out.
-    fn other_views(&self, req: ThinkRequest<'_>, current: &str) -> Vec<String> {
-        let all = self.before_writing(req, &View::ALL, req.seed);
+    fn other_views(all: &[String], current: &str) -> Vec<String> {
         let mut seen = vec![content_key(current)];
         let mut out: Vec<String> = Vec::new();
-        for t in &all {
+        for t in all {
             let key = content_key(t);
             if !seen.contains(&key) {
                 seen.push(key);
@@ -579,15 +585,22 @@ impl Policy for TemplatePolicy {
             // there) rather than what it has already scored.
             let n = n.max(1);
             let round = request.round as usize;
-            if round > 0 {
-                let mut edits = self.edits(request, current);
+            let known = Self::facts(request);
+            if round > 0
+                && let Some(known) = &known
+            {
+                let mut edits = self.edits(known, current);
                 if !edits.is_empty() {
                     edits.drain(..((round - 1) * n).min(edits.len()));
                     edits.truncate(n);
                     return Ok(edits);
                 }
             }
-            let mut views = self.other_views(request, current);
+            let all = match &known {
+                Some(known) => self.views_of(known, &View::ALL, request.seed),
+                None => self.before_writing(request, &View::ALL, request.seed),
+            };
+            let mut views = Self::other_views(&all, current);
             views.drain(..(round * n).min(views.len()));
             views.truncate(n);
             return Ok(views);

@@ -270,6 +270,11 @@ pub(crate) fn errors(f: &Facts<'_>) -> Option<String> {
     (!parts.is_empty()).then(|| sentence(&format!("it {}", parts.join(" and "))))
 }
 
+/// The file's layout (indents, quotes), said once.
+pub(crate) fn style(f: &Facts<'_>) -> Option<String> {
+    f.style.as_ref().map(|s| format!("Written with {s}."))
+}
+
 pub(crate) fn calls(f: &Facts<'_>) -> Option<String> {
     let mut parts = Vec::new();
     if !f.calls.is_empty() {

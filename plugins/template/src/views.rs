@@ -7,7 +7,7 @@ use crate::describe::join_list;
 use crate::facts::{Facts, Item};
 use crate::phrases::{
     calls, code, codes, constants, dependency_uses, errors, externals, flow_order, header, import_walk,
-    inner_attributes, intro, is_public, item_list, sentence, split_imports, summary,
+    inner_attributes, intro, is_public, item_list, sentence, split_imports, style, summary,
 };
 use crate::rng::Rng;
 use serde::Deserialize;
@@ -216,7 +216,7 @@ fn text_view(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String
 
 /// The thought of `view` about the file, within `budget`.
 pub fn render(f: &Facts<'_>, view: View, budget: Budget, rng: &mut Rng) -> String {
-    if f.items.is_empty() && f.language.is_none() {
+    if f.is_text() {
         return text_view(f, view, budget, rng);
     }
     let mut out: Vec<String> = Vec::new();
@@ -412,7 +412,7 @@ fn file_top(f: &Facts<'_>, budget: Budget) -> [Option<String>; 6] {
     [
         header(f, budget),
         inner_attributes(f, budget.full_attributes),
-        f.style.as_ref().map(|s| format!("Written with {s}.")),
+        style(f),
         split_imports(f, false),
         builds_on,
         constants(f),

@@ -6,7 +6,7 @@ registry, at 1x and 10x corpus size. Prints repositories/s, MB/s of code,
 tokens/s and the peak RSS of each run (wait4's ru_maxrss), as a Markdown table.
 
     scripts/bench_scale.py [--base 12] [--factors 1,10] [--workers 0] [--keep DIR]
-    scripts/bench_scale.py --monorepo 1024 [--workers 0] [--keep DIR]
+    scripts/bench_scale.py --monorepo 1024 [--whole] [--workers 0] [--keep DIR]
     scripts/bench_scale.py --base 1000 --factors 1 --vs-hf
 
 With --vs-hf every run is followed by Hugging Face `tokenizers` alone on the
@@ -26,7 +26,9 @@ repositories in flight, not by the corpus size).
 With --monorepo MB the corpus is one generated repository of about MB
 megabytes: a Cargo workspace whose members are copies of the registry's crates
 (`crates/NAME-copyI`, cycling through them in name order), run with the default
-`input.max_repo_bytes`, so it is split into its packages. Every row also gives
+`input.max_repo_bytes`, so it is split into its packages; with --whole it is
+one unit of work (`max_repo_bytes = 0`), which shows how a worker's memory
+grows with one repository's size. Every row also gives
 the outputs' size on disk (units, trajectories, shards, manifest, stats) over
 the bytes of code kept.
 """
@@ -59,12 +61,13 @@ def llama3_tokenizer():
     return out[-1]
 
 
-def run(binary, corpus, tokenizer, workers, work):
+def run(binary, corpus, tokenizer, workers, work, whole=False):
     work.mkdir(parents=True, exist_ok=True)
     (work / "repos.txt").write_text("".join(f"{p}\n" for p in corpus))
     (work / "bench.toml").write_text(
         f"""[input]
 repos = ["repos.txt"]
+{"max_repo_bytes = 0" if whole else ""}
 
 [policies.template]
 type = "template"
@@ -125,6 +128,9 @@ def main():
     ap.add_argument("--keep", type=Path, help="keep the runs' outputs here")
     ap.add_argument("--replicate", action="store_true", help="Nx = the 1x corpus copied N times")
     ap.add_argument("--monorepo", type=int, metavar="MB", help="one generated workspace of about MB megabytes")
+    ap.add_argument(
+        "--whole", action="store_true", help="with --monorepo: one unit of work (input.max_repo_bytes = 0), not split"
+    )
     ap.add_argument("--vs-hf", action="store_true", help="time HF tokenizers alone on each run's output text")
     a = ap.parse_args()
 
@@ -160,7 +166,7 @@ def main():
             if len(corpus) < a.base * f and not a.monorepo:
                 print(f"note: only {len(corpus)} crates in the registry for {f}x", file=sys.stderr)
             work = (a.keep or tmp) / f"x{f}"
-            wall, rss, s, disk = run(binary, corpus, tokenizer, a.workers, work)
+            wall, rss, s, disk = run(binary, corpus, tokenizer, a.workers, work, a.whole and bool(a.monorepo))
             mb = s["ingest"]["bytes_kept"] / 1e6
             tokens = s.get("tokens", {}).get("tokens", 0)
             repos = s["repos"]["total"]

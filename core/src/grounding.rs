@@ -67,9 +67,16 @@ pub fn verify(trajectory: &Trajectory, snapshot: &RepoSnapshot) -> Result<(), Gr
                     tool: "read",
                     path: path.clone(),
                 })?;
-                match steps.get(i + 1).map(|n| &n.kind) {
-                    Some(StepKind::Observation { content }) if *content == file.text => {}
-                    _ => return Err(GroundingError::ReadMismatch { path: path.clone() }),
+                // The file's bytes, or the file itself once it has been written.
+                let grounded = match steps.get(i + 1).map(|n| &n.kind) {
+                    Some(StepKind::Observation { content, file: None }) => *content == file.text,
+                    Some(StepKind::Observation { file: Some(named), .. }) => {
+                        named == path && writes.get(path.as_str()).is_some_and(|n| *n > 0)
+                    }
+                    _ => false,
+                };
+                if !grounded {
+                    return Err(GroundingError::ReadMismatch { path: path.clone() });
                 }
             }
             StepKind::Action {

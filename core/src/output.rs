@@ -53,6 +53,22 @@ enum Sink {
     Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
 }
 
+impl std::io::Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.out {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            Sink::Plain(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+        }
+    }
+}
+
 impl AtomicFile {
     /// A plain file.
     pub fn create(path: PathBuf) -> Result<Self, OutputError> {

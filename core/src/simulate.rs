@@ -88,12 +88,12 @@ async fn sub_agent(
                 call: ToolCall::Read { path: dep.path.clone() },
             },
         ));
+        // The file was written earlier (the plan reads only such files):
+        // the observation names it instead of copying its bytes.
         steps.push(step(
             &agent,
             Role::Observation,
-            StepKind::Observation {
-                content: dep.text.clone(),
-            },
+            StepKind::observe_file(dep.path.clone()),
         ));
         reads += 1;
     }
@@ -118,9 +118,7 @@ async fn sub_agent(
     steps.push(step(
         &agent,
         Role::Observation,
-        StepKind::Observation {
-            content: format!("Wrote {} ({lines} lines).", file.path),
-        },
+        StepKind::observe_text(format!("Wrote {} ({lines} lines).", file.path)),
     ));
     let task = if plan_step.purpose.is_empty() {
         format!("Implement {}.", file.path)
@@ -309,7 +307,8 @@ mod tests {
                     StepKind::Action {
                         call: ToolCall::Write { path, content },
                     } => format!("write {path} {content:?}"),
-                    StepKind::Observation { content } => format!("obs {content:?}"),
+                    StepKind::Observation { content, file: None } => format!("obs {content:?}"),
+                    StepKind::Observation { file: Some(path), .. } => format!("obs of {path}"),
                     other => format!("{other:?}"),
                 };
                 (s.role, what)
@@ -320,7 +319,7 @@ mod tests {
             [
                 (Role::Think, "BeforeReading b.py".to_owned()),
                 (Role::Action, "read c.py".to_owned()),
-                (Role::Observation, "obs \"X = 1\\n\"".to_owned()),
+                (Role::Observation, "obs of c.py".to_owned()),
                 (Role::Think, "BeforeWriting b.py".to_owned()),
                 (Role::Code, "write b.py \"import c\\n\"".to_owned()),
                 (Role::Observation, "obs \"Wrote b.py (1 lines).\"".to_owned()),
@@ -354,12 +353,17 @@ mod tests {
             }
         });
         assert_eq!(e, GroundingError::WriteMismatch { path: "c.py".into() });
-        // A Read observation that is not the file.
-        let e = tamper(&|t| {
-            if let StepKind::Observation { content } = &mut sub(t, 2).steps[2].kind {
-                *content = "X = 2\n".into();
-            }
-        });
+        // A Read observation that is not the file: other text, another file,
+        // or a file not written yet.
+        for other in [StepKind::observe_text("X = 2\n"), StepKind::observe_file("b.py")] {
+            let e = tamper(&|t| sub(t, 2).steps[2].kind = other.clone());
+            assert_eq!(e, GroundingError::ReadMismatch { path: "c.py".into() });
+        }
+        // The same bytes given as text pass.
+        let mut t2 = t.clone();
+        sub(&mut t2, 2).steps[2].kind = StepKind::observe_text("X = 1\n");
+        verify(&t2, &snap).unwrap();
+        let e = tamper(&|t| t.main.steps.swap(1, 2));
         assert_eq!(e, GroundingError::ReadMismatch { path: "c.py".into() });
         // A file written twice / never.
         let e = tamper(&|t| {

@@ -138,8 +138,8 @@ shard_compression = "none"
                 naive.extend(enc.encode(&s.text).unwrap());
             }
             naive.push(meta.tokenizer.eos.unwrap());
-            assert_eq!(d.ids, naive, "{}", tr.repo);
-            (d.ids, d.roles)
+            assert_eq!(d.ids(), naive, "{}", tr.repo);
+            (d.ids(), d.roles())
         })
         .collect();
     let got = ranges(&reader);

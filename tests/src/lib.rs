@@ -4,6 +4,7 @@
 
 pub mod llm_server;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -253,32 +254,40 @@ pub fn read_trajectories(path: &Path) -> String {
 /// file on disk (`root_of(repo name)` gives each repository's directory);
 /// returns the number of writes.
 pub fn check_trajectories_against_disk(jsonl: &Path, root_of: impl Fn(&str) -> PathBuf) -> usize {
+    /// Checks one episode's steps in order, descending into delegated ones
+    /// where they occur (the order a reader meets them).
+    fn episode(ep: &serde_json::Value, root: &Path, written: &mut HashMap<String, String>, writes: &mut usize) {
+        let steps = ep["steps"].as_array().unwrap();
+        for (i, s) in steps.iter().enumerate() {
+            match s["kind"].as_str().unwrap() {
+                "delegate" => episode(&s["episode"], root, written, writes),
+                "action" if s["call"]["tool"] == "write" => {
+                    let path = s["call"]["path"].as_str().unwrap();
+                    let disk = std::fs::read_to_string(root.join(path)).unwrap();
+                    assert_eq!(s["call"]["content"].as_str().unwrap(), disk);
+                    assert_eq!(s["role"], "code");
+                    written.insert(path.to_owned(), disk);
+                    *writes += 1;
+                }
+                "action" if s["call"]["tool"] == "read" => {
+                    let path = s["call"]["path"].as_str().unwrap();
+                    let disk = std::fs::read_to_string(root.join(path)).unwrap();
+                    assert_eq!(steps[i + 1]["kind"], "observation");
+                    // The file, named; its bytes are those of its earlier Write.
+                    assert_eq!(steps[i + 1]["file"].as_str(), Some(path));
+                    assert!(steps[i + 1].get("content").is_none());
+                    assert_eq!(written.get(path), Some(&disk), "{path} read before it was written");
+                }
+                _ => {}
+            }
+        }
+    }
     let text = read_trajectories(jsonl);
     let mut writes = 0;
     for line in text.lines() {
         let t: serde_json::Value = serde_json::from_str(line).unwrap();
         let root = root_of(t["repo"].as_str().unwrap());
-        let mut stack = vec![t["main"].clone()];
-        while let Some(ep) = stack.pop() {
-            let steps = ep["steps"].as_array().unwrap();
-            for (i, s) in steps.iter().enumerate() {
-                match s["kind"].as_str().unwrap() {
-                    "delegate" => stack.push(s["episode"].clone()),
-                    "action" if s["call"]["tool"] == "write" => {
-                        let disk = std::fs::read_to_string(root.join(s["call"]["path"].as_str().unwrap())).unwrap();
-                        assert_eq!(s["call"]["content"].as_str().unwrap(), disk);
-                        assert_eq!(s["role"], "code");
-                        writes += 1;
-                    }
-                    "action" if s["call"]["tool"] == "read" => {
-                        let disk = std::fs::read_to_string(root.join(s["call"]["path"].as_str().unwrap())).unwrap();
-                        assert_eq!(steps[i + 1]["kind"], "observation");
-                        assert_eq!(steps[i + 1]["content"].as_str().unwrap(), disk);
-                    }
-                    _ => {}
-                }
-            }
-        }
+        episode(&t["main"], &root, &mut HashMap::new(), &mut writes);
     }
     writes
 }

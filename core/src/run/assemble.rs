@@ -104,14 +104,14 @@ impl<'a> Assembler<'a> {
         };
         let line = serde_json::to_string(&entry).map_err(PipelineError::io(&self.out.join(MANIFEST_FILE)))?;
         self.manifest.line(&line)?;
-        let Some(segments) = &unit.segments else { return Ok(0) };
         let t = Instant::now();
-        let tokens = match (prepared, &mut self.tokens) {
-            (Some((prepared, seconds)), TokenStage::Direct(sink)) => {
+        let tokens = match (prepared, &mut self.tokens, &unit.segments) {
+            (Some((prepared, seconds)), TokenStage::Direct(sink), _) => {
                 self.token_seconds += seconds;
                 sink_result(&h.name, sink.push_prepared(prepared))?
             }
-            _ => self.tokens.push(&h.name, segments, path)?,
+            (_, _, Some(segments)) => self.tokens.push(&h.name, segments, path)?,
+            _ => return Ok(0),
         };
         self.token_seconds += t.elapsed().as_secs_f64();
         Ok(tokens)

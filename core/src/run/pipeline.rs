@@ -20,7 +20,7 @@
 
 use crate::config::RunConfig;
 use crate::ingest::{self, Ingestor, LanguageTable, RepoInput};
-use crate::output::{write_atomic, write_json};
+use crate::output::write_json;
 use crate::run::assemble::Assembler;
 use crate::run::progress::{NoProgress, Progress, ProgressEvent};
 pub use crate::run::report::{PipelineError, RunReport};
@@ -151,6 +151,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
                     let item = &items[i];
                     let unit = process(shared, item.position, &item.repo);
                     let written = write_unit(units, &unit).map(|sha| {
+                        let mut unit = unit;
                         // Tokenize here too, so that only packing is left to the main thread.
                         let prepared = match (preparer, &unit.segments) {
                             (Some(p), Some(segments)) => {
@@ -163,6 +164,10 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
                             }
                             _ => None,
                         };
+                        if prepared.is_some() {
+                            // The text is in the unit's file; only its tokens wait for packing.
+                            unit.segments = None;
+                        }
                         Done { unit, sha, prepared }
                     });
                     if tx.send((i, written)).is_err() {
@@ -395,9 +400,7 @@ fn assemble(
 /// Writes a unit; returns the hash of its output.
 fn write_unit(units: &Path, unit: &Unit) -> Result<String, PipelineError> {
     let path = units.join(Unit::file_name(unit.header.outcome.position, unit.header.outcome.part));
-    let bytes = unit.encode().map_err(PipelineError::io(&path))?;
-    write_atomic(&path, &Unit::compress(&bytes).map_err(PipelineError::io(&path))?)?;
-    Ok(Unit::output_hash(&bytes))
+    Ok(unit.write(&path)?)
 }
 
 /// Makes `units/` ready: emptied for a fresh run; for `resume`, checked

@@ -136,16 +136,40 @@ impl Unit {
 
     /// The three lines.
     pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let mut out = serde_json::to_vec(&self.header)?;
-        out.push(b'\n');
+        let mut out = BodyHash::new(Vec::new());
+        self.encode_into(&mut out).map_err(serde_json::Error::io)?;
+        Ok(out.inner)
+    }
+
+    /// Writes the unit to its file (zstd, under a temporary name renamed
+    /// into place) as it is encoded, never holding its bytes whole; returns
+    /// the hash of its output ([`Unit::output_hash`]).
+    pub fn write(&self, path: &Path) -> Result<String, crate::output::OutputError> {
+        let mut file =
+            crate::output::AtomicFile::create_zstd(path.to_path_buf(), Some(crate::shard::mds::DEFAULT_ZSTD_LEVEL))?;
+        let mut out = BodyHash::new(&mut file);
+        let written = self.encode_into(&mut out);
+        let hash = out.hex();
+        written.map_err(|source| crate::output::OutputError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        file.finish()?;
+        Ok(hash)
+    }
+
+    fn encode_into<W: std::io::Write>(&self, out: &mut BodyHash<W>) -> std::io::Result<()> {
+        use std::io::Write;
+        serde_json::to_writer(&mut *out, &self.header)?;
+        out.write_all(b"\n")?;
+        out.start_body();
         match &self.trajectory {
-            Some(line) => out.extend_from_slice(line.trim_end().as_bytes()),
-            None => out.extend_from_slice(b"null"),
+            Some(line) => out.write_all(line.trim_end().as_bytes())?,
+            None => out.write_all(b"null")?,
         }
-        out.push(b'\n');
-        serde_json::to_writer(&mut out, &self.segments)?;
-        out.push(b'\n');
-        Ok(out)
+        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut *out, &self.segments)?;
+        out.write_all(b"\n")
     }
 
     /// Reads the three lines back.
@@ -206,6 +230,41 @@ impl Unit {
             .position(|b| *b == b'\n')
             .map_or(&bytes[..0], |i| &bytes[i + 1..]);
         crate::cache::CallCache::digest(body)
+    }
+}
+
+/// A writer that hashes what passes through it once the header is written.
+struct BodyHash<W> {
+    inner: W,
+    sha: Option<sha2::Sha256>,
+}
+
+impl<W> BodyHash<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, sha: None }
+    }
+
+    fn start_body(&mut self) {
+        self.sha = Some(<sha2::Sha256 as sha2::Digest>::new());
+    }
+
+    fn hex(&mut self) -> String {
+        let sha = self.sha.take().unwrap_or_default();
+        sha2::Digest::finalize(sha).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for BodyHash<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(sha) = &mut self.sha {
+            sha2::Digest::update(sha, &buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -336,6 +395,11 @@ mod tests {
         std::fs::write(&path, &file[..file.len() - 3]).unwrap();
         let err = Unit::read(&path).unwrap_err().to_string();
         assert!(err.contains("not a whole zstd stream"), "{err}");
+        // Written as it is encoded: the same unit back, the same hash.
+        let streamed = dir.path().join(Unit::file_name(8, None));
+        let sha = unit.write(&streamed).unwrap();
+        assert_eq!(sha, Unit::output_hash(&bytes));
+        assert_eq!(Unit::read(&streamed).unwrap(), (unit.clone(), sha));
         let empty = Unit {
             trajectory: None,
             segments: None,

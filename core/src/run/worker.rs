@@ -119,6 +119,8 @@ fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
     let trajectory = shared.policy.and_then(|policy| job.develop(ctx, policy));
     let line = job.serialize(trajectory.as_ref());
     let segments = job.format(ctx, trajectory.as_ref());
+    // Its line and its document are all that is kept of it.
+    drop(trajectory);
     job.finish(ctx, line, segments)
 }
 

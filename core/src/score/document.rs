@@ -228,6 +228,12 @@ impl ScoredDocument {
             })
             .ok_or_else(|| StageError::Invalid("the trajectory has no plan".into()))?;
         let mut marked = trajectory.clone();
+        // Reads show their file's bytes (not its Write's marker below).
+        if let Some(path) = marked.expand_observations().first() {
+            return Err(StageError::Invalid(format!(
+                "an observation of {path} that the trajectory never wrote"
+            )));
+        }
         let (mut found, mut writes) = (Vec::new(), Vec::new());
         mark(&mut marked.main, &mut found, &mut writes);
         let segments = formatter.format(FormatInput {

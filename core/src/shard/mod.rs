@@ -24,9 +24,9 @@ pub mod tokens;
 
 pub use mds::{Compression, MdsReader, MdsWriter};
 pub use meta::DatasetMeta;
-pub use pack::{LastSequence, PackConfig, PackStats, Packer, Piece, Sequence};
+pub use pack::{LastSequence, PackConfig, PackStats, Packer, Piece, Sequence, Weights};
 pub use sink::{Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};
-pub use tokens::{TokenizedDoc, tokenize};
+pub use tokens::{TokenRun, TokenizedDoc, tokenize};
 
 /// The `roles` value of padding tokens (never a [`Role`](crate::model::Role) id).
 pub const PAD_ROLE: u8 = 255;

@@ -61,13 +61,42 @@ impl Piece {
         self.ids.len()
     }
 
-    fn slice(&self, a: usize, b: usize) -> Piece {
-        Piece {
-            ids: self.ids[a..b].to_vec(),
-            roles: self.roles[a..b].to_vec(),
-            weights: self.weights[a..b].to_vec(),
+    /// Tokens `[a, b)` of a document, copied out of its runs.
+    fn of(doc: &TokenizedDoc, boundaries: &[u32], weights: &Weights, a: usize, b: usize) -> Piece {
+        let mut p = Piece {
+            ids: Vec::with_capacity(b - a),
+            roles: Vec::with_capacity(b - a),
+            weights: Vec::with_capacity(b - a),
+        };
+        // The run holding token `a`, then every run up to `b`.
+        let first = boundaries.partition_point(|&s| s as usize <= a).saturating_sub(1);
+        for (run, &start) in doc.runs()[first..].iter().zip(&boundaries[first..]) {
+            let start = start as usize;
+            if start >= b {
+                break;
+            }
+            let (from, to) = (a.max(start) - start, b.min(start + run.ids.len()) - start);
+            p.ids.extend_from_slice(&run.ids[from..to]);
+            p.roles.extend(std::iter::repeat_n(run.role, to - from));
+            match weights {
+                Weights::ByRole(table) => p
+                    .weights
+                    .extend(std::iter::repeat_n(table[usize::from(run.role)], to - from)),
+                Weights::PerToken(w) => p.weights.extend_from_slice(&w[start + from..start + to]),
+            }
         }
+        p
     }
+}
+
+/// A document's loss weights: one per role (what a masker that weighs each
+/// token by its role alone gives, held as a table), or one per token.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Weights {
+    /// The weight of every role id.
+    ByRole(std::sync::Arc<[f32; 256]>),
+    /// One weight per token, in order.
+    PerToken(Vec<f32>),
 }
 
 /// One packed sequence: a sample of the shards.
@@ -183,32 +212,29 @@ impl Packer {
         &self.stats
     }
 
-    /// Adds one tokenized document with its per-token weights; closed sequences
-    /// go to `emit`.
+    /// Adds one tokenized document with its weights; closed sequences go to
+    /// `emit`. The document is copied out chunk by chunk (at most `seq_len`
+    /// tokens at a time), never whole.
     pub fn push<E>(
         &mut self,
         doc: TokenizedDoc,
-        weights: Vec<f32>,
+        weights: Weights,
         emit: &mut impl FnMut(Sequence) -> Result<(), E>,
     ) -> Result<(), E> {
-        debug_assert_eq!(doc.ids.len(), weights.len());
+        debug_assert!(!matches!(&weights, Weights::PerToken(w) if w.len() != doc.len()));
         if doc.is_empty() {
             self.stats.documents_empty += 1;
             return Ok(());
         }
         self.stats.documents += 1;
-        let boundaries = doc.boundaries;
-        let piece = Piece {
-            ids: doc.ids,
-            roles: doc.roles,
-            weights,
-        };
+        let boundaries = doc.boundaries();
+        let piece = |a, b| Piece::of(&doc, &boundaries, &weights, a, b);
         let seq_len = self.config.seq_len as usize;
-        if piece.len() <= seq_len {
-            return self.place(piece, emit);
+        let n = doc.len();
+        if n <= seq_len {
+            return self.place(piece(0, n), emit);
         }
         self.stats.documents_split += 1;
-        let n = piece.len();
         let min_chunk = (seq_len / 4).max(1);
         let mut start = 0usize;
         while n - start > seq_len {
@@ -223,11 +249,11 @@ impl Packer {
                 }
             };
             self.stats.chunks += 1;
-            self.place(piece.slice(start, cut), emit)?;
+            self.place(piece(start, cut), emit)?;
             start = cut;
         }
         self.stats.chunks += 1;
-        self.place(piece.slice(start, n), emit)
+        self.place(piece(start, n), emit)
     }
 
     /// Closes every open sequence per the `last` policy.
@@ -305,16 +331,16 @@ impl Packer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Role;
 
     fn doc(lens: &[usize]) -> TokenizedDoc {
         // Segments of the given lengths, ids counting up, role = segment index % 8.
         let mut d = TokenizedDoc::default();
+        let mut next = 1000u32;
         for (i, l) in lens.iter().enumerate() {
-            d.boundaries.push(d.ids.len() as u32);
-            for _ in 0..*l {
-                d.ids.push(d.ids.len() as u32 + 1000);
-                d.roles.push((i % 8) as u8);
-            }
+            let ids: Vec<u32> = (next..next + *l as u32).collect();
+            next += *l as u32;
+            d.push(ids.into(), Role::from_id((i % 8) as u8).unwrap()).unwrap();
         }
         d
     }
@@ -332,7 +358,7 @@ mod tests {
             Ok(())
         };
         for d in docs {
-            let w = vec![1.0; d.len()];
+            let w = Weights::PerToken(vec![1.0; d.len()]);
             p.push(d, w, &mut emit).unwrap();
         }
         let stats = p.finish(&mut emit).unwrap();
@@ -395,7 +421,7 @@ mod tests {
     fn three_times_seq_len_splits_at_segment_boundaries() {
         // 48 tokens in segments of 8: every cut lands on a boundary, three full sequences.
         let d = doc(&[8; 6]);
-        let want = d.ids.clone();
+        let want = d.ids();
         let (seqs, st) = pack(vec![d], 16, 4, LastSequence::Pad);
         assert_eq!(seqs.len(), 3);
         assert_eq!((st.documents_split, st.chunks, st.cuts_inside_segment), (1, 3, 0));
@@ -418,7 +444,7 @@ mod tests {
     #[test]
     fn one_huge_segment_is_cut_inside_and_terminates() {
         let d = doc(&[100]);
-        let want = d.ids.clone();
+        let want = d.ids();
         let (seqs, st) = pack(vec![d], 16, 2, LastSequence::Pad);
         assert_eq!(st.cuts_inside_segment, 6); // 100 = 6 × 16 + 4
         assert_eq!(st.chunks, 7);
@@ -467,7 +493,7 @@ mod tests {
         let mut n = 0;
         p.push(
             d,
-            vec![1.0, 1.0, 0.0, 0.0, 0.5],
+            Weights::PerToken(vec![1.0, 1.0, 0.0, 0.0, 0.5]),
             &mut |_s: Sequence| -> Result<(), ()> {
                 n += 1;
                 Ok(())
@@ -487,5 +513,39 @@ mod tests {
         assert_eq!(st.loss_weight, 2.5);
         assert!((st.masked_share() - 0.4).abs() < 1e-12);
         assert!((st.padding_share() - 3.0 / 8.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn weights_by_role_equal_the_same_weights_per_token() {
+        // 5 segments of 7 (roles 0..4) split into chunks of 16: cuts inside segments too.
+        let d = doc(&[7, 7, 7, 7, 7]);
+        let mut table = [0.0f32; 256];
+        for (r, w) in table.iter_mut().enumerate() {
+            *w = r as f32 * 0.25;
+        }
+        let per_token: Vec<f32> = d.roles().iter().map(|r| table[usize::from(*r)]).collect();
+        let run = |w: Weights| {
+            let mut p = Packer::new(PackConfig {
+                seq_len: 16,
+                window: 2,
+                last: LastSequence::Pad,
+                pad_id: 7,
+            });
+            let mut out = Vec::new();
+            let mut emit = |s: Sequence| -> Result<(), ()> {
+                out.push(s);
+                Ok(())
+            };
+            p.push(d.clone(), w, &mut emit).unwrap();
+            let st = p.finish(&mut emit).unwrap();
+            (out, st)
+        };
+        let (a, sa) = run(Weights::ByRole(std::sync::Arc::new(table)));
+        let (b, sb) = run(Weights::PerToken(per_token));
+        assert_eq!(a, b);
+        assert_eq!(sa, sb);
+        assert_eq!(real_tokens(&a), d.ids());
+        let weights: Vec<f32> = a.iter().flat_map(|s| s.weights[..s.length as usize].to_vec()).collect();
+        assert_eq!(weights.iter().filter(|w| **w == 0.25).count(), 7, "role 1's segment");
     }
 }

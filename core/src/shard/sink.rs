@@ -2,7 +2,7 @@
 
 use super::mds::{Index, MdsWriter};
 use super::meta::DatasetMeta;
-use super::pack::{PackConfig, PackStats, Packer, Sequence};
+use super::pack::{PackConfig, PackStats, Packer, Sequence, Weights};
 use super::tokens::tokenize;
 use super::{ShardError, TOKENIZER_FILE};
 use crate::StageError;
@@ -39,8 +39,8 @@ pub enum SinkError {
     Shard(#[from] ShardError),
 }
 
-/// A document tokenized, with a loss weight per token.
-pub type Prepared = (super::TokenizedDoc, Vec<f32>);
+/// A document tokenized, with its loss weights.
+pub type Prepared = (super::TokenizedDoc, Weights);
 
 /// Tokenize → mask, the part of the sink that can run on many threads at
 /// once ([`ShardSink::preparer`]); packing and writing stay in order.
@@ -48,6 +48,8 @@ pub struct Preparer<'a> {
     encoder: Box<dyn TokenEncoder>,
     masker: &'a dyn Masker,
     weight_column: bool,
+    /// The masker's weight of every role id (from its role probe).
+    by_role: std::sync::Arc<[f32; 256]>,
 }
 
 impl std::fmt::Debug for Preparer<'_> {
@@ -62,7 +64,10 @@ impl Preparer<'_> {
     /// Tokenizes one document and weighs its tokens.
     pub fn prepare(&self, segments: &[Segment]) -> Result<Prepared, StageError> {
         let doc = tokenize(self.encoder.as_ref(), segments)?;
-        let roles: Vec<Role> = doc.roles.iter().filter_map(|r| Role::from_id(*r)).collect();
+        if self.masker.by_role() {
+            return Ok((doc, Weights::ByRole(self.by_role.clone())));
+        }
+        let roles: Vec<Role> = doc.roles().iter().filter_map(|r| Role::from_id(*r)).collect();
         let weights = self.masker.weights(&roles)?;
         if weights.len() != roles.len() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
             return Err(StageError::Invalid(
@@ -74,7 +79,7 @@ impl Preparer<'_> {
                 "the masker gave a weight other than 0 or 1 that its role probe did not show".into(),
             ));
         }
-        Ok((doc, weights))
+        Ok((doc, Weights::PerToken(weights)))
     }
 }
 
@@ -116,6 +121,10 @@ impl<'a> ShardSink<'a> {
             .map(|(r, w)| (r.name().to_owned(), *w))
             .collect();
         let weight_column = probe.iter().any(|w| *w != 0.0 && *w != 1.0);
+        let mut by_role = [0.0f32; 256];
+        for (r, w) in Role::ALL.iter().zip(&probe) {
+            by_role[usize::from(r.id())] = *w;
+        }
         let writer = MdsWriter::new(&config.dir, config.size_limit, weight_column)?.compressed(config.compression);
         Ok(Self {
             packer: Packer::new(config.pack),
@@ -124,6 +133,7 @@ impl<'a> ShardSink<'a> {
                 encoder,
                 masker,
                 weight_column,
+                by_role: std::sync::Arc::new(by_role),
             }),
             role_weights,
             writer,
@@ -154,7 +164,7 @@ impl<'a> ShardSink<'a> {
     pub fn push_prepared(&mut self, prepared: Result<Prepared, StageError>) -> Result<u64, SinkError> {
         match prepared {
             Ok((doc, weights)) => {
-                let tokens = weights.len() as u64;
+                let tokens = doc.len() as u64;
                 let writer = &mut self.writer;
                 self.packer.push(doc, weights, &mut |s: Sequence| writer.write(&s))?;
                 Ok(tokens)

@@ -4,33 +4,96 @@ use crate::StageError;
 use crate::model::{Role, Segment};
 use crate::stage::TokenEncoder;
 
-/// One document as tokens: a role per token, and where each segment starts
-/// (the places a document may be split without cutting a segment).
+/// One segment's tokens and their role. Every repeat of a segment in a
+/// document shares one `ids` allocation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenRun {
+    /// Token ids.
+    pub ids: std::sync::Arc<[u32]>,
+    /// Role id of every token of the run.
+    pub role: u8,
+}
+
+/// One document as tokens: runs of one role each, one run per non-empty
+/// segment (BOS and EOS are runs of their own). A run starts where a
+/// document may be split without cutting a segment. A segment repeated in
+/// the document (a file read by several sub-agents) is held once, so memory
+/// follows the document's distinct text, not its length.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TokenizedDoc {
-    /// Token ids.
-    pub ids: Vec<u32>,
-    /// Role id per token.
-    pub roles: Vec<u8>,
-    /// Token index where each segment starts, increasing, the first one 0.
-    pub boundaries: Vec<u32>,
+    runs: Vec<TokenRun>,
+    len: usize,
 }
 
 impl TokenizedDoc {
     /// Number of tokens.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.len
     }
 
     /// Whether there are no tokens.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len == 0
+    }
+
+    /// The runs in order.
+    pub fn runs(&self) -> &[TokenRun] {
+        &self.runs
+    }
+
+    /// Every token id in order (a copy).
+    pub fn ids(&self) -> Vec<u32> {
+        self.runs.iter().flat_map(|r| r.ids.iter().copied()).collect()
+    }
+
+    /// The role id of every token in order.
+    pub fn roles(&self) -> Vec<u8> {
+        self.runs
+            .iter()
+            .flat_map(|r| std::iter::repeat_n(r.role, r.ids.len()))
+            .collect()
+    }
+
+    /// Token index where each run starts, increasing, the first one 0.
+    pub fn boundaries(&self) -> Vec<u32> {
+        let mut at = 0u32;
+        self.runs
+            .iter()
+            .map(|r| {
+                let start = at;
+                at += r.ids.len() as u32;
+                start
+            })
+            .collect()
+    }
+
+    /// Token ids held in memory: each shared run counted once.
+    pub fn held_tokens(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        self.runs
+            .iter()
+            .filter(|r| seen.insert(r.ids.as_ptr()))
+            .map(|r| r.ids.len())
+            .sum()
+    }
+
+    /// Appends a run (nothing for no ids).
+    pub fn push(&mut self, ids: std::sync::Arc<[u32]>, role: Role) -> Result<(), StageError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if u32::try_from(self.len + ids.len()).is_err() {
+            return Err(StageError::Invalid("document longer than 2^32 tokens".into()));
+        }
+        self.len += ids.len();
+        self.runs.push(TokenRun { ids, role: role.id() });
+        Ok(())
     }
 }
 
 /// Segments at least this long are tokenized once per document: a repeat
-/// (a file read back after it was written, a file read twice) copies the
-/// tokens of its first occurrence.
+/// (a file read by several sub-agents) shares the tokens of its first
+/// occurrence.
 const REUSE_MIN_BYTES: usize = 64;
 
 /// Tokenizes a document segment by segment, so no token straddles two roles.
@@ -40,52 +103,37 @@ const REUSE_MIN_BYTES: usize = 64;
 ///
 /// Each segment's tokens depend on its text alone (the encoder sees one
 /// segment at a time), so a segment whose text already appeared in the
-/// document gets a copy of those tokens instead of being encoded again: the
-/// same ids, fewer encoder calls. In the agent format about two fifths of the
-/// text is such repeats (every Read of a file written earlier).
+/// document shares those tokens instead of being encoded again: the same
+/// ids, fewer encoder calls, and one copy in memory.
 pub fn tokenize(encoder: &dyn TokenEncoder, segments: &[Segment]) -> Result<TokenizedDoc, StageError> {
     let info = encoder.info();
     let mut doc = TokenizedDoc::default();
-    let push = |doc: &mut TokenizedDoc, ids: &[u32], role: Role| -> Result<(), StageError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let start = u32::try_from(doc.ids.len() + ids.len())
-            .map(|_| doc.ids.len() as u32)
-            .map_err(|_| StageError::Invalid("document longer than 2^32 tokens".into()))?;
-        doc.boundaries.push(start);
-        doc.ids.extend_from_slice(ids);
-        doc.roles.extend(std::iter::repeat_n(role.id(), ids.len()));
-        Ok(())
-    };
+    let before = usize::from(info.bos.is_some());
     if let Some(bos) = info.bos {
-        push(&mut doc, &[bos], Role::Markup)?;
+        doc.push(std::sync::Arc::from([bos]), Role::Markup)?;
     }
-    let before = doc.len();
-    // Text → where its tokens were first placed in `doc.ids`.
-    let mut seen: std::collections::HashMap<&str, std::ops::Range<usize>> = std::collections::HashMap::new();
+    // Text → its tokens, for segments that may repeat.
+    let mut seen: std::collections::HashMap<&str, std::sync::Arc<[u32]>> = std::collections::HashMap::new();
     for s in segments {
         if s.text.is_empty() {
             continue;
         }
         let reusable = s.text.len() >= REUSE_MIN_BYTES;
-        if let Some(range) = reusable.then(|| seen.get(s.text.as_str())).flatten() {
-            let ids = doc.ids[range.clone()].to_vec();
-            push(&mut doc, &ids, s.role)?;
+        if let Some(ids) = reusable.then(|| seen.get(s.text.as_str())).flatten() {
+            doc.push(ids.clone(), s.role)?;
             continue;
         }
-        let ids = encoder.encode(&s.text)?;
-        let start = doc.len();
-        push(&mut doc, &ids, s.role)?;
+        let ids: std::sync::Arc<[u32]> = encoder.encode(&s.text)?.into();
         if reusable {
-            seen.insert(&s.text, start..doc.len());
+            seen.insert(&s.text, ids.clone());
         }
+        doc.push(ids, s.role)?;
     }
     if doc.len() == before {
         return Ok(TokenizedDoc::default());
     }
     if let Some(eos) = info.eos {
-        push(&mut doc, &[eos], Role::Markup)?;
+        doc.push(std::sync::Arc::from([eos]), Role::Markup)?;
     }
     Ok(doc)
 }
@@ -143,13 +191,13 @@ mod tests {
             &[seg("ab", Role::Think), seg("", Role::Code), seg("c", Role::Observation)],
         )
         .unwrap();
-        assert_eq!(d.ids, vec![1, 107, 108, 109, 2]);
+        assert_eq!(d.ids(), vec![1, 107, 108, 109, 2]);
         let m = Role::Markup.id();
         assert_eq!(
-            d.roles,
+            d.roles(),
             vec![m, Role::Think.id(), Role::Think.id(), Role::Observation.id(), m]
         );
-        assert_eq!(d.boundaries, vec![0, 1, 3, 4], "the empty segment adds no boundary");
+        assert_eq!(d.boundaries(), vec![0, 1, 3, 4], "the empty segment adds no boundary");
     }
 
     #[test]
@@ -178,7 +226,13 @@ mod tests {
         }
         ids.push(2);
         roles.push(Role::Markup.id());
-        assert_eq!((d.ids, d.roles), (ids, roles));
+        assert_eq!((d.ids(), d.roles()), (ids, roles));
+        let file_tokens = file.len();
+        assert_eq!(
+            d.held_tokens(),
+            d.len() - file_tokens,
+            "the repeat shares its first occurrence's tokens"
+        );
         let lens: Vec<u32> = segs.iter().map(|s| s.text.len() as u32).collect();
         let mut at = 1;
         let mut want = vec![0];
@@ -187,13 +241,13 @@ mod tests {
             at += l;
         }
         want.push(at);
-        assert_eq!(d.boundaries, want);
+        assert_eq!(d.boundaries(), want);
     }
 
     #[test]
     fn without_bos_eos_and_without_text() {
         let d = tokenize(&enc(None, None), &[seg("xy", Role::Code)]).unwrap();
-        assert_eq!((d.ids, d.boundaries), (vec![130, 131], vec![0]));
+        assert_eq!((d.ids(), d.boundaries()), (vec![130, 131], vec![0]));
         let empty = tokenize(&enc(Some(1), Some(2)), &[seg("", Role::Code)]).unwrap();
         assert!(empty.is_empty(), "no BOS/EOS around nothing");
         assert!(tokenize(&enc(Some(1), Some(2)), &[]).unwrap().is_empty());

@@ -8,4 +8,11 @@ use crate::model::Role;
 pub trait Masker: Send + Sync {
     /// Loss weights for a run of tokens with these roles.
     fn weights(&self, roles: &[Role]) -> Result<Vec<f32>, StageError>;
+
+    /// Whether each weight depends on its own token's role alone (not on its
+    /// place or its neighbours). The host then asks for one weight per role
+    /// once and holds a document's weights as that table, never one per token.
+    fn by_role(&self) -> bool {
+        false
+    }
 }

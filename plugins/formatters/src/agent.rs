@@ -49,10 +49,16 @@ impl Out {
         }
         match self.0.last_mut() {
             Some(last) if last.role == role => last.text.push_str(text),
-            _ => self.0.push(Segment {
-                text: text.to_owned(),
-                role,
-            }),
+            last => {
+                // A finished segment gives back the room its growth left.
+                if let Some(last) = last {
+                    last.text.shrink_to_fit();
+                }
+                self.0.push(Segment {
+                    text: text.to_owned(),
+                    role,
+                })
+            }
         }
     }
 }
@@ -71,7 +77,17 @@ pub fn plan_text(plan: &Plan) -> String {
     s
 }
 
-fn episode(out: &mut Out, e: &Episode, is_main: bool, omit_task: bool) {
+/// The contents of the files written in the trajectory, by path: what a
+/// Read's observation shows.
+type Written<'a> = std::collections::HashMap<&'a str, &'a str>;
+
+fn episode(
+    out: &mut Out,
+    e: &Episode,
+    is_main: bool,
+    omit_task: bool,
+    written: &Written<'_>,
+) -> Result<(), StageError> {
     out.push(Role::Markup, "<|agent|>");
     out.push(Role::Markup, &e.agent.0);
     out.push(Role::Markup, "\n");
@@ -107,15 +123,22 @@ fn episode(out: &mut Out, e: &Episode, is_main: bool, omit_task: bool) {
                 out.push(Role::Code, content);
                 out.push(Role::Action, "<|end|>\n");
             }
-            StepKind::Observation { content } => {
+            StepKind::Observation { file, .. } => {
+                let content = step.kind.observed(written).ok_or_else(|| {
+                    StageError::Invalid(format!(
+                        "an observation of {} that the trajectory never wrote",
+                        file.as_deref().unwrap_or("")
+                    ))
+                })?;
                 out.push(Role::Observation, "<|result|>");
                 out.push(Role::Observation, content);
                 out.push(Role::Observation, "<|end|>\n");
             }
-            StepKind::Delegate { episode: sub } => episode(out, sub, false, omit_task),
+            StepKind::Delegate { episode: sub } => episode(out, sub, false, omit_task, written)?,
         }
     }
     out.push(Role::Markup, "<|agent_end|>\n");
+    Ok(())
 }
 
 impl Formatter for AgentFormatter {
@@ -135,7 +158,10 @@ impl Formatter for AgentFormatter {
         out.push(Role::Markup, "<|repo|>");
         out.push(Role::Markup, &t.repo);
         out.push(Role::Markup, "\n");
-        episode(&mut out, &t.main, true, self.config.omit_task);
+        episode(&mut out, &t.main, true, self.config.omit_task, &t.written())?;
+        if let Some(last) = out.0.last_mut() {
+            last.text.shrink_to_fit();
+        }
         Ok(out.0)
     }
 }

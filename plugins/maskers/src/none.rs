@@ -16,6 +16,10 @@ impl Masker for NoneMasker {
     fn weights(&self, roles: &[Role]) -> Result<Vec<f32>, StageError> {
         Ok(vec![1.0; roles.len()])
     }
+
+    fn by_role(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,10 @@ impl Masker for RolesMasker {
     fn weights(&self, roles: &[Role]) -> Result<Vec<f32>, StageError> {
         Ok(roles.iter().map(|r| self.weight(*r)).collect())
     }
+
+    fn by_role(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -56,16 +56,52 @@ pub enum StepKind {
         /// The call.
         call: ToolCall,
     },
-    /// A tool result; for `Read`, the real file content.
+    /// A tool result. A `Read`'s result is the real file: in `file` form
+    /// it names the file, whose bytes are those of its `Write` earlier in
+    /// the trajectory (so a file read by many sub-agents is stored once);
+    /// [`Trajectory::written`] and [`StepKind::observed`] give them back.
     Observation {
-        /// What the tool returned.
+        /// What the tool returned (empty in `file` form).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         content: String,
+        /// The file whose content this is, written earlier in the trajectory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
     },
     /// A sub-agent's whole episode, nested where the main agent delegated it.
     Delegate {
         /// The sub-agent's episode.
         episode: Episode,
     },
+}
+
+impl StepKind {
+    /// An observation of a file written earlier in the trajectory.
+    pub fn observe_file(path: impl Into<String>) -> Self {
+        StepKind::Observation {
+            content: String::new(),
+            file: Some(path.into()),
+        }
+    }
+
+    /// An observation that carries its own text.
+    pub fn observe_text(content: impl Into<String>) -> Self {
+        StepKind::Observation {
+            content: content.into(),
+            file: None,
+        }
+    }
+
+    /// What an observation shows: its text, or the content of the file it
+    /// names as `written` holds it ([`Trajectory::written`]). `None` for
+    /// another step, or for a file never written.
+    pub fn observed<'a>(&'a self, written: &std::collections::HashMap<&str, &'a str>) -> Option<&'a str> {
+        match self {
+            StepKind::Observation { file: Some(path), .. } => written.get(path.as_str()).copied(),
+            StepKind::Observation { content, file: None } => Some(content),
+            _ => None,
+        }
+    }
 }
 
 /// One step of an episode.
@@ -205,9 +241,59 @@ pub struct Trajectory {
 }
 
 impl Trajectory {
+    /// Every file a `Write` step wrote, by path: what observations in `file`
+    /// form show ([`StepKind::observed`]).
+    pub fn written(&self) -> std::collections::HashMap<&str, &str> {
+        self.main
+            .walk()
+            .into_iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Action {
+                    call: ToolCall::Write { path, content },
+                } => Some((path.as_str(), content.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Writes the content into every observation in `file` form, so each
+    /// carries its own text (for code that edits the writes in place).
+    /// Returns the paths named but never written.
+    pub fn expand_observations(&mut self) -> Vec<String> {
+        let written: std::collections::HashMap<String, String> = self
+            .written()
+            .into_iter()
+            .map(|(p, c)| (p.to_owned(), c.to_owned()))
+            .collect();
+        let mut missing = Vec::new();
+        fn go(e: &mut Episode, written: &std::collections::HashMap<String, String>, missing: &mut Vec<String>) {
+            for s in &mut e.steps {
+                match &mut s.kind {
+                    StepKind::Observation { content, file } => {
+                        if let Some(path) = file.take() {
+                            match written.get(&path) {
+                                Some(text) => *content = text.clone(),
+                                None => {
+                                    missing.push(path.clone());
+                                    *file = Some(path);
+                                }
+                            }
+                        }
+                    }
+                    StepKind::Delegate { episode } => go(episode, written, missing),
+                    _ => {}
+                }
+            }
+        }
+        go(&mut self.main, &written, &mut missing);
+        missing
+    }
+
     /// One line of JSONL (no trailing newline).
     pub fn to_json_line(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string(self)
+        let mut line = serde_json::to_string(self)?;
+        line.shrink_to_fit();
+        Ok(line)
     }
 
     /// Parses one line of JSONL.
@@ -251,13 +337,7 @@ mod tests {
                         call: ToolCall::Read { path: "a.py".into() },
                     },
                 ),
-                step(
-                    &sub,
-                    Role::Observation,
-                    StepKind::Observation {
-                        content: "x = 1\n".into(),
-                    },
-                ),
+                step(&sub, Role::Observation, StepKind::observe_text("x = 1\n")),
                 step(
                     &sub,
                     Role::Code,
@@ -268,6 +348,14 @@ mod tests {
                         },
                     },
                 ),
+                step(
+                    &sub,
+                    Role::Action,
+                    StepKind::Action {
+                        call: ToolCall::Read { path: "b.py".into() },
+                    },
+                ),
+                step(&sub, Role::Observation, StepKind::observe_file("b.py")),
             ],
         };
         let plan = Plan {
@@ -299,6 +387,27 @@ mod tests {
         assert!(line.contains(r#""kind":"delegate""#));
         assert!(line.contains(r#""tool":"write""#));
         assert_eq!(Trajectory::from_json_line(&line).unwrap(), t);
+        assert!(line.contains(r#""kind":"observation","file":"b.py"}"#), "{line}");
+        let written = t.written();
+        let shown: Vec<Option<&str>> = t.main.walk().iter().map(|s| s.kind.observed(&written)).collect();
+        assert_eq!(
+            shown.into_iter().flatten().collect::<Vec<_>>(),
+            ["x = 1\n", "import a\n"],
+            "a file observation shows the file's write"
+        );
+        let mut expanded = t.clone();
+        assert!(expanded.expand_observations().is_empty());
+        assert!(
+            expanded
+                .to_json_line()
+                .unwrap()
+                .contains(r#""kind":"observation","content":"import a\n"}"#)
+        );
+        let mut dangling = t.clone();
+        if let StepKind::Delegate { episode } = &mut dangling.main.steps[1].kind {
+            episode.steps[5].kind = StepKind::observe_file("nowhere.py");
+        }
+        assert_eq!(dangling.expand_observations(), ["nowhere.py"]);
         let kinds: Vec<Role> = t.main.walk().iter().map(|s| s.role).collect();
         assert_eq!(
             kinds,
@@ -308,7 +417,9 @@ mod tests {
                 Role::Think,
                 Role::Action,
                 Role::Observation,
-                Role::Code
+                Role::Code,
+                Role::Action,
+                Role::Observation
             ]
         );
     }

@@ -191,8 +191,9 @@ fn peak_mb(stdout: &str) -> u64 {
 
 #[test]
 fn peak_memory_follows_the_largest_piece_not_the_repository() {
-    // The same 250 kB crates, 3 or 12 of them; split, the larger workspace
-    // needs no more memory; whole, it needs more, in proportion to its code.
+    // The same 250 kB crates, 3 or 12 of them (0.75 or 3 MB of code); split,
+    // the larger workspace needs no more memory; whole, it needs more, in
+    // proportion to its code.
     let tokenizer = format!("[tokenizer]\npath = {}", toml_path(&llama3_tokenizer()));
     let peak = |packages: usize, max: u64| {
         let tmp = tempfile::tempdir().unwrap();
@@ -211,11 +212,11 @@ fn peak_memory_follows_the_largest_piece_not_the_repository() {
         large <= small + small / 10 + 5,
         "split: {small} MB → {large} MB with 3× the packages"
     );
-    assert!(whole >= large + 10, "whole: {whole} MB, split: {large} MB");
-    // A whole repository's memory per MB of its code: its files, their
-    // analysis, the trajectory (reads name files, not copies), the document
-    // and its tokens (repeats shared). It was 13-16 MB per MB before reads
-    // named their files and tokens were shared.
-    let per_mb = (whole - whole_small) as f64 / 2.25;
-    assert!(per_mb <= 10.0, "{per_mb:.1} MB of memory per MB of code");
+    // A whole repository's memory grows with its code (its files, the
+    // trajectory's writes, the tokens), but the document is never held
+    // whole: reads name their files, the text goes to the unit file segment
+    // by segment, repeats share their tokens. 13-16 MB per MB of code when
+    // all of it was held at once; about 4.5 now.
+    let per_mb = (whole as f64 - whole_small as f64) / 2.25;
+    assert!((1.0..=8.0).contains(&per_mb), "{per_mb:.1} MB of memory per MB of code");
 }

@@ -68,16 +68,19 @@ impl<'a> Assembler<'a> {
     }
 
     /// Adds the next unit; `path` is its file, `unit` how the manifest names it;
-    /// `prepared`: its document already tokenized by a worker, with the
-    /// seconds that took. Returns the tokens written for it (0 when the
-    /// tokenizer is trained at the end).
+    /// `trajectory`: whether the unit file holds a trajectory line (copied
+    /// from it when `unit` does not hold it);
+    /// `document`: `None` when the unit has no document, else its tokens when
+    /// a worker already made them (with the seconds that took). Returns the
+    /// tokens written for it (0 when the tokenizer is trained at the end).
     pub(crate) fn push(
         &mut self,
         unit: &Unit,
         sha256: &str,
         path: &Path,
         name: String,
-        prepared: Option<(Result<Prepared, crate::StageError>, f64)>,
+        trajectory: bool,
+        document: Option<Option<(Result<Prepared, crate::StageError>, f64)>>,
     ) -> Result<u64, PipelineError> {
         let h = &unit.header.outcome;
         self.stats.absorb(&unit.header.stats);
@@ -94,8 +97,16 @@ impl<'a> Assembler<'a> {
                 *by_reason.entry(reason).or_default() += 1;
             }
         }
-        if let (Some(t), Some(w)) = (&unit.trajectory, self.trajectories.as_mut()) {
-            w.line(t)?;
+        if let Some(w) = self.trajectories.as_mut() {
+            match &unit.trajectory {
+                Some(t) => w.line(t)?,
+                // Copied from the unit file, never held whole.
+                None if trajectory => {
+                    Unit::copy_trajectory(path, w)?;
+                    w.write(b"\n")?;
+                }
+                None => {}
+            }
         }
         let entry = ManifestEntry {
             outcome: h.clone(),
@@ -104,14 +115,14 @@ impl<'a> Assembler<'a> {
         };
         let line = serde_json::to_string(&entry).map_err(PipelineError::io(&self.out.join(MANIFEST_FILE)))?;
         self.manifest.line(&line)?;
+        let Some(prepared) = document else { return Ok(0) };
         let t = Instant::now();
-        let tokens = match (prepared, &mut self.tokens, &unit.segments) {
-            (Some((prepared, seconds)), TokenStage::Direct(sink), _) => {
+        let tokens = match (prepared, &mut self.tokens) {
+            (Some((prepared, seconds)), TokenStage::Direct(sink)) => {
                 self.token_seconds += seconds;
                 sink_result(&h.name, sink.push_prepared(prepared))?
             }
-            (_, _, Some(segments)) => self.tokens.push(&h.name, segments, path)?,
-            _ => return Ok(0),
+            (_, stage) => stage.push(&h.name, unit.segments.as_deref(), path)?,
         };
         self.token_seconds += t.elapsed().as_secs_f64();
         Ok(tokens)
@@ -220,11 +231,31 @@ impl<'a> TokenStage<'a> {
         Ok(TokenStage::Direct(Box::new(sink(config, out, encoder)?)))
     }
 
-    /// Tokens written for the document (0 when off or waiting for training).
-    fn push(&mut self, repo: &str, segments: &[crate::model::Segment], unit: &Path) -> Result<u64, PipelineError> {
+    /// Tokens written for the document in the unit file `unit` (0 when off
+    /// or waiting for training); `segments`: the document, when read back.
+    fn push(
+        &mut self,
+        repo: &str,
+        segments: Option<&[crate::model::Segment]>,
+        unit: &Path,
+    ) -> Result<u64, PipelineError> {
         match self {
             TokenStage::Off => Ok(0),
-            TokenStage::Direct(sink) => sink_result(repo, sink.push(segments)),
+            TokenStage::Direct(sink) => {
+                let read;
+                let segments = match segments {
+                    Some(s) => s,
+                    None => {
+                        read = Unit::read(unit)
+                            .map_err(PipelineError::from)?
+                            .0
+                            .segments
+                            .unwrap_or_default();
+                        &read
+                    }
+                };
+                sink_result(repo, sink.push(segments))
+            }
             TokenStage::Train { units, .. } => {
                 units.push(unit.to_path_buf());
                 Ok(0)

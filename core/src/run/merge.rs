@@ -122,7 +122,9 @@ pub fn merge(config: &RunConfig, parts: &[PathBuf], progress: &dyn Progress) -> 
                 path.display()
             ));
         }
-        let tokens = assembler.push(&unit, &sha, &path, path.display().to_string(), None)?;
+        // Read back whole: the line and the document are in `unit`.
+        let document = unit.segments.is_some().then_some(None);
+        let tokens = assembler.push(&unit, &sha, &path, path.display().to_string(), false, document)?;
         progress.event(ProgressEvent::RepoDone {
             repo: &entry.outcome.name,
             bytes: entry.outcome.bytes,

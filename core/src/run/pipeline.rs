@@ -25,7 +25,7 @@ use crate::run::assemble::Assembler;
 use crate::run::progress::{NoProgress, Progress, ProgressEvent};
 pub use crate::run::report::{PipelineError, RunReport};
 use crate::run::units::{RUN_FILE, RunHead, Status, UNITS_DIR, Unit};
-use crate::run::worker::{Shared, process};
+use crate::run::worker::{Shared, Stored, process};
 use crate::stage::Analyzer;
 use crate::stats::RunStats;
 use std::path::Path;
@@ -125,6 +125,7 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
         .enable_all()
         .build()
         .map_err(PipelineError::io(out))?;
+    let mut assembler = Assembler::new(config, out, head)?;
     let shared = Shared {
         config,
         ingestor,
@@ -132,44 +133,47 @@ pub fn run_with_progress(config: &RunConfig, progress: &dyn Progress) -> Result<
         policy: config.policy.as_ref().and_then(|name| config.policies.get(name)),
         runtime: runtime.handle().clone(),
         progress,
+        units: &units,
+        preparer: assembler.preparer(),
     };
-    let mut assembler = Assembler::new(config, out, head)?;
     let todo: Vec<usize> = (0..items.len()).filter(|i| !items[*i].reused).collect();
     let workers = workers(config).clamp(1, todo.len().max(1));
     // Units finished but not yet assembled are held in memory: at most this many.
     let window = 2 * workers + 2;
     let gate = Gate::default();
-    let preparer = assembler.preparer();
 
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Done, PipelineError>)>();
         for _ in 0..workers {
             let tx = tx.clone();
-            let (shared, gate, items, todo, units, preparer) = (&shared, &gate, &items, &todo, &units, &preparer);
+            let (shared, gate, items, todo, units) = (&shared, &gate, &items, &todo, &units);
             scope.spawn(move || {
                 while let Some(i) = gate.claim(todo, window) {
                     let item = &items[i];
-                    let unit = process(shared, item.position, &item.repo);
-                    let written = write_unit(units, &unit).map(|sha| {
-                        let mut unit = unit;
-                        // Tokenize here too, so that only packing is left to the main thread.
-                        let prepared = match (preparer, &unit.segments) {
-                            (Some(p), Some(segments)) => {
-                                shared.progress.event(ProgressEvent::Stage {
-                                    repo: &item.repo.name,
-                                    stage: "tokenize",
-                                });
-                                let t = Instant::now();
-                                Some((p.prepare(segments), t.elapsed().as_secs_f64()))
-                            }
-                            _ => None,
-                        };
-                        if prepared.is_some() {
-                            // The text is in the unit's file; only its tokens wait for packing.
-                            unit.segments = None;
-                        }
-                        Done { unit, sha, prepared }
-                    });
+                    let (unit, stored) = process(shared, item.position, &item.repo);
+                    let written = match stored {
+                        // Its document (and tokens) went to the unit file as it was formatted.
+                        Some(Ok(Stored {
+                            body,
+                            prepared,
+                            document,
+                            trajectory,
+                        })) => body.finish(&unit.header).map_err(PipelineError::from).map(|sha| Done {
+                            unit,
+                            sha,
+                            prepared,
+                            document,
+                            trajectory,
+                        }),
+                        Some(Err(e)) => Err(e.into()),
+                        None => write_unit(units, &unit).map(|sha| Done {
+                            unit,
+                            sha,
+                            prepared: None,
+                            document: false,
+                            trajectory: false,
+                        }),
+                    };
                     if tx.send((i, written)).is_err() {
                         return;
                     }
@@ -354,6 +358,12 @@ struct Done {
     unit: Unit,
     sha: String,
     prepared: Option<(Result<crate::shard::Prepared, crate::StageError>, f64)>,
+    /// Whether its unit file holds a document (`unit.segments` holds it only
+    /// for a unit read back from disk).
+    document: bool,
+    /// Whether its unit file holds a trajectory line (`unit.trajectory`
+    /// holds it only for a unit read back from disk).
+    trajectory: bool,
 }
 
 /// Feeds the units to the assembler in order: reused ones from disk, new ones
@@ -372,6 +382,8 @@ fn assemble(
         let path = units.join(&name);
         let done = if item.reused {
             Unit::read(&path).map(|(unit, sha)| Done {
+                document: unit.segments.is_some(),
+                trajectory: unit.trajectory.is_some(),
                 unit,
                 sha,
                 prepared: None,
@@ -385,8 +397,15 @@ fn assemble(
                 pending.insert(j, u);
             }
         };
-        let Done { unit, sha, prepared } = done;
-        let tokens = assembler.push(&unit, &sha, &path, format!("{UNITS_DIR}/{name}"), prepared)?;
+        let Done {
+            unit,
+            sha,
+            prepared,
+            document,
+            trajectory,
+        } = done;
+        let document = document.then_some(prepared);
+        let tokens = assembler.push(&unit, &sha, &path, format!("{UNITS_DIR}/{name}"), trajectory, document)?;
         progress.event(ProgressEvent::RepoDone {
             repo: &item.repo.name,
             bytes: unit.header.outcome.bytes,

@@ -15,7 +15,7 @@
 //! A finished run's units can be removed ([`remove_units`]) when neither a
 //! resume nor a merge will need them.
 
-use crate::model::Segment;
+use crate::model::{Segment, Trajectory};
 use crate::stats::{IngestStats, RunStats};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -211,6 +211,49 @@ impl Unit {
         Ok(header)
     }
 
+    /// Copies a unit file's trajectory line (without its newline) to `out`
+    /// as it is decompressed, never holding it whole; `false` when the unit
+    /// has no trajectory.
+    pub fn copy_trajectory(path: &Path, out: &mut impl std::io::Write) -> Result<bool, UnitError> {
+        use std::io::BufRead;
+        let err = |e: std::io::Error| UnitError::new(path, e.to_string());
+        let file = std::fs::File::open(path).map_err(err)?;
+        let mut r = std::io::BufReader::new(zstd::stream::read::Decoder::new(file).map_err(err)?);
+        let mut header = Vec::new();
+        r.read_until(b'\n', &mut header).map_err(err)?;
+        let mut first = true;
+        loop {
+            let chunk = r.fill_buf().map_err(err)?;
+            if chunk.is_empty() {
+                return Err(UnitError::new(path, "no trajectory line"));
+            }
+            let (part, end) = match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => (&chunk[..i], Some(i)),
+                None => (chunk, None),
+            };
+            if first && end.is_some() && part == b"null" {
+                return Ok(false);
+            }
+            if first && end.is_none() && b"null".starts_with(part) {
+                // Too short to tell yet: `null` split over two reads.
+                let mut line = Vec::new();
+                r.read_until(b'\n', &mut line).map_err(err)?;
+                if line.strip_suffix(b"\n").unwrap_or(&line) == b"null" {
+                    return Ok(false);
+                }
+                out.write_all(line.strip_suffix(b"\n").unwrap_or(&line)).map_err(err)?;
+                return Ok(true);
+            }
+            first = false;
+            out.write_all(part).map_err(err)?;
+            let used = part.len() + usize::from(end.is_some());
+            r.consume(used);
+            if end.is_some() {
+                return Ok(true);
+            }
+        }
+    }
+
     /// Reads a unit file; returns it with the hash of its output ([`Unit::output_hash`]).
     pub fn read(path: &Path) -> Result<(Unit, String), UnitError> {
         let file = std::fs::read(path).map_err(|e| UnitError::new(path, e.to_string()))?;
@@ -230,6 +273,121 @@ impl Unit {
             .position(|b| *b == b'\n')
             .map_or(&bytes[..0], |i| &bytes[i + 1..]);
         crate::cache::CallCache::digest(body)
+    }
+}
+
+/// A unit written while its document is formatted: the trajectory line and
+/// then each segment go through zstd into a temporary file, hashed as they
+/// pass, so the document is never held whole; [`UnitBody::finish`] puts the
+/// header (known only at the end) in front as a zstd frame of its own. The
+/// file decodes to exactly [`Unit::encode`]'s bytes.
+pub struct UnitBody {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: BodyHash<zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>>,
+    /// Segments written so far; `None` until the document is opened.
+    segments: Option<usize>,
+}
+
+impl std::fmt::Debug for UnitBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnitBody")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnitBody {
+    /// Starts the unit file `path` (under a temporary name) with the
+    /// trajectory's line, serialized straight into it (never held as a
+    /// string). Starting again discards what was written. A trajectory that
+    /// cannot be serialized is an error of kind `InvalidData`.
+    pub fn create(path: &Path, trajectory: Option<&Trajectory>) -> Result<Self, crate::output::OutputError> {
+        Self::start(path, |out| match trajectory {
+            Some(t) => serde_json::to_writer(out, t).map_err(std::io::Error::from),
+            None => out.write_all(b"null"),
+        })
+    }
+
+    /// [`UnitBody::create`] with the trajectory's line given as text.
+    pub fn create_with_line(path: &Path, line: Option<&str>) -> Result<Self, crate::output::OutputError> {
+        Self::start(path, |out| out.write_all(line.map_or("null", str::trim_end).as_bytes()))
+    }
+
+    fn start(
+        path: &Path,
+        line: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<Self, crate::output::OutputError> {
+        use std::io::Write;
+        let tmp = path.with_extension(format!("body.tmp.{}", std::process::id()));
+        let io = |source| crate::output::OutputError {
+            path: tmp.clone(),
+            source,
+        };
+        let file = std::fs::File::create(&tmp).map_err(io)?;
+        let encoder =
+            zstd::stream::write::Encoder::new(std::io::BufWriter::new(file), crate::shard::mds::DEFAULT_ZSTD_LEVEL)
+                .map_err(io)?;
+        let mut out = BodyHash::new(encoder);
+        out.start_body();
+        line(&mut out).and_then(|()| out.write_all(b"\n")).map_err(io)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+            segments: None,
+        })
+    }
+
+    /// Appends one segment of the document.
+    pub fn segment(&mut self, segment: &Segment) -> Result<(), crate::output::OutputError> {
+        use std::io::Write;
+        let n = self.segments.get_or_insert(0);
+        let sep: &[u8] = if *n == 0 { b"[" } else { b"," };
+        *n += 1;
+        self.out
+            .write_all(sep)
+            .and_then(|()| serde_json::to_writer(&mut self.out, segment).map_err(std::io::Error::from))
+            .map_err(|source| crate::output::OutputError {
+                path: self.tmp.clone(),
+                source,
+            })
+    }
+
+    /// Opens the document (a document of no segments is still one).
+    pub fn open_document(&mut self) {
+        self.segments.get_or_insert(0);
+    }
+
+    /// Closes the file with `header` in front and renames it into place;
+    /// returns the hash of its output ([`Unit::output_hash`]).
+    pub fn finish(mut self, header: &UnitHeader) -> Result<String, crate::output::OutputError> {
+        use std::io::Write;
+        let tmp = self.tmp.clone();
+        let io = |source| crate::output::OutputError {
+            path: tmp.clone(),
+            source,
+        };
+        let end: &[u8] = match self.segments {
+            None => b"null\n",
+            Some(0) => b"[]\n",
+            Some(_) => b"]\n",
+        };
+        self.out.write_all(end).map_err(io)?;
+        let hash = self.out.hex();
+        let mut file = self.out.inner.finish().map_err(io)?;
+        file.flush().map_err(io)?;
+        drop(file);
+        let mut head = serde_json::to_vec(header).map_err(|e| io(e.into()))?;
+        head.push(b'\n');
+        let head = zstd::bulk::compress(&head, crate::shard::mds::DEFAULT_ZSTD_LEVEL).map_err(io)?;
+        let mut unit = crate::output::AtomicFile::create(self.path.clone())?;
+        unit.write(&head)?;
+        let mut body = std::fs::File::open(&self.tmp).map_err(io)?;
+        std::io::copy(&mut body, &mut unit).map_err(io)?;
+        unit.finish()?;
+        std::fs::remove_file(&self.tmp).map_err(io)?;
+        Ok(hash)
     }
 }
 
@@ -400,12 +558,67 @@ mod tests {
         let sha = unit.write(&streamed).unwrap();
         assert_eq!(sha, Unit::output_hash(&bytes));
         assert_eq!(Unit::read(&streamed).unwrap(), (unit.clone(), sha));
+        // Written segment by segment, the header last: the same unit, the same hash.
+        let piecewise = dir.path().join(Unit::file_name(9, None));
+        let mut body = UnitBody::create_with_line(&piecewise, unit.trajectory.as_deref()).unwrap();
+        for s in unit.segments.as_ref().unwrap() {
+            body.segment(s).unwrap();
+        }
+        assert_eq!(body.finish(&unit.header).unwrap(), Unit::output_hash(&bytes));
+        assert_eq!(
+            Unit::read(&piecewise).unwrap(),
+            (unit.clone(), Unit::output_hash(&bytes))
+        );
+        assert_eq!(Unit::read_header(&piecewise).unwrap(), unit.header);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3, "no temporary left");
+        let mut line = Vec::new();
+        assert!(Unit::copy_trajectory(&piecewise, &mut line).unwrap());
+        assert_eq!(line, unit.trajectory.as_deref().unwrap().as_bytes());
         let empty = Unit {
             trajectory: None,
             segments: None,
             ..unit.clone()
         };
         assert_eq!(Unit::decode(&empty.encode().unwrap(), Path::new("u")).unwrap(), empty);
+        // No document, and a document of no segments.
+        for segments in [None, Some(Vec::new())] {
+            let u = Unit {
+                trajectory: None,
+                segments,
+                ..unit.clone()
+            };
+            let mut body = UnitBody::create_with_line(&piecewise, None).unwrap();
+            if u.segments.is_some() {
+                body.open_document();
+            }
+            let sha = body.finish(&u.header).unwrap();
+            assert_eq!(
+                Unit::read(&piecewise).unwrap(),
+                (u.clone(), Unit::output_hash(&u.encode().unwrap()))
+            );
+            assert_eq!(sha, Unit::output_hash(&u.encode().unwrap()));
+            assert!(!Unit::copy_trajectory(&piecewise, &mut Vec::new()).unwrap());
+        }
+        // A trajectory serialized straight into the unit reads back as its line.
+        let t = crate::model::Trajectory {
+            repo: "r".into(),
+            seed: 1,
+            policy: "template".into(),
+            main: crate::model::Episode {
+                agent: crate::model::AgentId::main(),
+                task: "t".into(),
+                steps: Vec::new(),
+            },
+            search: None,
+            evaluation: None,
+        };
+        UnitBody::create(&piecewise, Some(&t))
+            .unwrap()
+            .finish(&unit.header)
+            .unwrap();
+        let mut line = Vec::new();
+        assert!(Unit::copy_trajectory(&piecewise, &mut line).unwrap());
+        assert_eq!(String::from_utf8(line).unwrap(), t.to_json_line().unwrap());
         let cut = &bytes[..bytes.len() / 2];
         assert!(Unit::decode(cut, Path::new("u")).is_err());
     }

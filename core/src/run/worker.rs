@@ -7,9 +7,11 @@ use crate::config::{Named, RunConfig};
 use crate::error::StageError;
 use crate::grounding::verify;
 use crate::ingest::{Ingestor, RepoInput};
-use crate::model::{Analysis, RepoSnapshot, Segment, Trajectory};
+use crate::model::{Analysis, FileId, RepoSnapshot, Trajectory};
+use crate::output::OutputError;
 use crate::run::progress::{Progress, ProgressEvent};
-use crate::run::units::{Outcome, Status, Unit, UnitHeader};
+use crate::run::units::{Outcome, Status, Unit, UnitBody, UnitHeader};
+use crate::shard::{Prepared, Preparer};
 use crate::simulate::{repo_seed, simulate};
 use crate::stage::{Analyzer, FormatInput, Policy, RepoContext, SearchContext, SearchStrategy};
 use crate::stats::{RunStats, SearchStats};
@@ -25,6 +27,22 @@ pub(crate) struct Shared<'a> {
     /// Model calls run on this (multi-thread) runtime; CPU work stays on the worker's thread.
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) progress: &'a dyn Progress,
+    /// Where units are written (`OUT/units`).
+    pub(crate) units: &'a std::path::Path,
+    /// Tokenize → mask, when the tokenizer is ready before the run.
+    pub(crate) preparer: Option<Arc<Preparer<'a>>>,
+}
+
+/// A repository's unit file, written as its document was formatted (all but
+/// the header), and the document's tokens.
+pub(crate) struct Stored {
+    pub(crate) body: UnitBody,
+    /// Tokenized (with the seconds that took) when the tokenizer was ready.
+    pub(crate) prepared: Option<(Result<Prepared, StageError>, f64)>,
+    /// Whether the unit holds a document.
+    pub(crate) document: bool,
+    /// Whether the unit holds a trajectory line.
+    pub(crate) trajectory: bool,
 }
 
 /// Per-stage seconds, in `stats.json`'s names.
@@ -38,9 +56,14 @@ struct Seconds {
     format: f64,
 }
 
-/// Processes one repository. A panic inside a component fails the
-/// repository (reason `panic`) instead of the run.
-pub(crate) fn process(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
+/// Processes one repository: its unit, and its unit file's body when the
+/// repository got as far as a document. A panic inside a component fails
+/// the repository (reason `panic`) instead of the run.
+pub(crate) fn process(
+    shared: &Shared<'_>,
+    position: u64,
+    repo: &RepoInput,
+) -> (Unit, Option<Result<Stored, OutputError>>) {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process_inner(shared, position, repo)));
     run.unwrap_or_else(|panic| {
         let what = panic
@@ -49,11 +72,12 @@ pub(crate) fn process(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> U
             .or_else(|| panic.downcast_ref::<&str>().copied())
             .unwrap_or("");
         tracing::error!("{}: a component panicked: {what}", repo.name);
-        Unit {
+        let unit = Unit {
             header: failed(header(shared, position, repo, RunStats::default()), "panic".into()),
             trajectory: None,
             segments: None,
-        }
+        };
+        (unit, None)
     })
 }
 
@@ -94,7 +118,7 @@ struct Job<'s, 'a> {
     failure: Option<String>,
 }
 
-fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
+fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> (Unit, Option<Result<Stored, OutputError>>) {
     let mut job = Job {
         shared,
         position,
@@ -104,24 +128,37 @@ fn process_inner(shared: &Shared<'_>, position: u64, repo: &RepoInput) -> Unit {
         failure: None,
     };
     if let Some(skipped) = job.package() {
-        return skipped;
+        return (skipped, None);
     }
     let snapshot = job.ingest();
     if snapshot.files.is_empty() {
-        return job.empty();
+        return (job.empty(), None);
     }
-    let analysis = job.analyze(&snapshot);
+    let mut analysis = job.analyze(&snapshot);
     let ctx = RepoContext {
         snapshot: &snapshot,
         analysis: &analysis,
         order: &analysis.order,
     };
     let trajectory = shared.policy.and_then(|policy| job.develop(ctx, policy));
-    let line = job.serialize(trajectory.as_ref());
-    let segments = job.format(ctx, trajectory.as_ref());
-    // Its line and its document are all that is kept of it.
+    // Past the simulation only the order and two counts of the analysis are needed.
+    let order = std::mem::take(&mut analysis.order);
+    let analyzed = Analyzed {
+        outlined: analysis.outlines.len(),
+        edges: analysis.graph.edge_count(),
+    };
+    drop(analysis);
+    let stored = job.document(&snapshot, &order, trajectory.as_ref());
+    // Its unit file is all that is kept of it.
     drop(trajectory);
-    job.finish(ctx, line, segments)
+    let written = stored.as_ref().is_ok_and(|s| s.trajectory);
+    (job.finish(&snapshot, analyzed, written), Some(stored))
+}
+
+/// What the log says of a repository's analysis.
+struct Analyzed {
+    outlined: usize,
+    edges: usize,
 }
 
 impl Job<'_, '_> {
@@ -345,64 +382,120 @@ impl Job<'_, '_> {
         grounded
     }
 
-    /// The trajectory's line of `trajectories.jsonl`.
-    fn serialize(&mut self, trajectory: Option<&Trajectory>) -> Option<String> {
+    /// Starts the unit file with the trajectory's line, serialized into it
+    /// (`trajectory_json` failure, and no line, if it cannot be).
+    fn start_unit(
+        &mut self,
+        path: &std::path::Path,
+        trajectory: Option<&Trajectory>,
+    ) -> Result<(UnitBody, bool), OutputError> {
         let t = Instant::now();
-        let line = match trajectory?.to_json_line() {
-            Ok(line) => Some(line),
-            Err(e) => {
+        let started = match UnitBody::create(path, trajectory) {
+            Err(e) if trajectory.is_some() && e.source.kind() == std::io::ErrorKind::InvalidData => {
                 tracing::error!("{}: trajectory not serializable: {e}", self.repo.name);
                 self.failure = Some("trajectory_json".into());
-                None
+                (UnitBody::create(path, None)?, false)
             }
+            started => (started?, trajectory.is_some()),
         };
         self.seconds.simulate += t.elapsed().as_secs_f64();
-        line
+        Ok(started)
     }
 
-    /// The document's segments, when a formatter is configured and has what it needs.
-    fn format(&mut self, ctx: RepoContext<'_>, trajectory: Option<&Trajectory>) -> Option<Vec<Segment>> {
-        let f = self.shared.config.formatter.as_ref()?;
+    /// The unit file's body: the trajectory's line and, when a formatter is
+    /// configured and has what it needs, the document, each segment written
+    /// (and tokenized, when the tokenizer is ready) as the formatter hands
+    /// it on, so the document is never held whole.
+    fn document(
+        &mut self,
+        snapshot: &RepoSnapshot,
+        order: &[FileId],
+        trajectory: Option<&Trajectory>,
+    ) -> Result<Stored, OutputError> {
+        let shared = self.shared;
+        let path = shared.units.join(Unit::file_name(
+            self.position,
+            self.repo.package.as_ref().map(|p| p.part),
+        ));
+        let (mut body, has_line) = self.start_unit(&path, trajectory)?;
+        let none = |body| Stored {
+            body,
+            prepared: None,
+            document: false,
+            trajectory: has_line,
+        };
+        let Some(f) = shared.config.formatter.as_ref() else {
+            return Ok(none(body));
+        };
         if f.component.needs_trajectory() && trajectory.is_none() {
-            return None;
+            return Ok(none(body));
         }
         let input = FormatInput {
-            snapshot: ctx.snapshot,
-            order: ctx.order,
+            snapshot,
+            order,
             trajectory,
         };
         self.stage("format");
         let t = Instant::now();
-        let segments = match f.component.format(input) {
-            Ok(s) => {
-                self.stats.format.documents += 1;
-                for s in &s {
-                    *self.stats.format.chars_by_role.entry(s.role.name().into()).or_default() +=
-                        s.text.chars().count() as u64;
+        let mut tokens = shared.preparer.as_ref().map(|p| p.start());
+        let mut token_seconds = 0.0;
+        let mut chars: std::collections::BTreeMap<&'static str, u64> = Default::default();
+        let mut written = Ok(());
+        body.open_document();
+        let formatted = f.component.format_each(input, &mut |segment| {
+            *chars.entry(segment.role.name()).or_default() += segment.text.chars().count() as u64;
+            if let Err(e) = body.segment(&segment) {
+                written = Err(e);
+                return Err(StageError::Invalid("the unit file could not be written".into()));
+            }
+            if let Some(Ok(doc)) = tokens.as_mut() {
+                let t = Instant::now();
+                if let Err(e) = doc.push(&segment) {
+                    tokens = Some(Err(e));
                 }
-                Some(s)
+                token_seconds += t.elapsed().as_secs_f64();
+            }
+            Ok(())
+        });
+        written?;
+        let stored = match formatted {
+            Ok(()) => {
+                self.stats.format.documents += 1;
+                for (role, n) in chars {
+                    *self.stats.format.chars_by_role.entry(role.into()).or_default() += n;
+                }
+                let t = Instant::now();
+                let prepared = tokens.map(|doc| doc.and_then(|doc| doc.finish()));
+                token_seconds += t.elapsed().as_secs_f64();
+                Stored {
+                    body,
+                    prepared: prepared.map(|p| (p, token_seconds)),
+                    document: true,
+                    trajectory: has_line,
+                }
             }
             Err(e) => {
                 tracing::warn!("{}: formatting failed: {e}", self.repo.name);
                 *self.stats.format.failed.entry(e.reason().into()).or_default() += 1;
-                None
+                // What was written of the document goes: the unit has none.
+                drop(body);
+                none(self.start_unit(&path, trajectory)?.0)
             }
         };
-        self.seconds.format += t.elapsed().as_secs_f64();
-        segments
+        self.seconds.format += t.elapsed().as_secs_f64() - token_seconds;
+        Ok(stored)
     }
 
     /// The unit: stats with the stage timings, and the outcome.
-    fn finish(mut self, ctx: RepoContext<'_>, line: Option<String>, segments: Option<Vec<Segment>>) -> Unit {
-        let (snapshot, analysis) = (ctx.snapshot, ctx.analysis);
+    fn finish(mut self, snapshot: &RepoSnapshot, analyzed: Analyzed, written: bool) -> Unit {
         tracing::info!(
             "{}: {} files, {} bytes, {} outlined, {} edges{}",
             self.repo.name,
             snapshot.files.len(),
             snapshot.total_bytes(),
-            analysis.outlines.len(),
-            analysis.graph.edge_count(),
-            if line.is_some() { ", trajectory written" } else { "" }
+            analyzed.outlined,
+            analyzed.edges,
+            if written { ", trajectory written" } else { "" }
         );
         let config = self.shared.config;
         let s = &self.seconds;
@@ -426,8 +519,8 @@ impl Job<'_, '_> {
                 Some(reason) => failed(h, reason),
                 None => h,
             },
-            trajectory: line,
-            segments,
+            trajectory: None,
+            segments: None,
         }
     }
 }

@@ -25,8 +25,8 @@ pub mod tokens;
 pub use mds::{Compression, MdsReader, MdsWriter};
 pub use meta::DatasetMeta;
 pub use pack::{LastSequence, PackConfig, PackStats, Packer, Piece, Sequence, Weights};
-pub use sink::{Prepared, Preparer, ShardReport, ShardSink, SinkConfig, SinkError};
-pub use tokens::{TokenRun, TokenizedDoc, tokenize};
+pub use sink::{Prepared, Preparer, Preparing, ShardReport, ShardSink, SinkConfig, SinkError};
+pub use tokens::{DocTokenizer, TokenRun, TokenizedDoc, tokenize};
 
 /// The `roles` value of padding tokens (never a [`Role`](crate::model::Role) id).
 pub const PAD_ROLE: u8 = 255;

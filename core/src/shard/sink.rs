@@ -3,7 +3,7 @@
 use super::mds::{Index, MdsWriter};
 use super::meta::DatasetMeta;
 use super::pack::{PackConfig, PackStats, Packer, Sequence, Weights};
-use super::tokens::tokenize;
+use super::tokens::DocTokenizer;
 use super::{ShardError, TOKENIZER_FILE};
 use crate::StageError;
 use crate::model::{Role, Segment};
@@ -60,10 +60,25 @@ impl std::fmt::Debug for Preparer<'_> {
     }
 }
 
-impl Preparer<'_> {
+impl<'a> Preparer<'a> {
     /// Tokenizes one document and weighs its tokens.
     pub fn prepare(&self, segments: &[Segment]) -> Result<Prepared, StageError> {
-        let doc = tokenize(self.encoder.as_ref(), segments)?;
+        let mut doc = self.start()?;
+        for s in segments {
+            doc.push(s)?;
+        }
+        doc.finish()
+    }
+
+    /// [`Preparer::prepare`] one segment at a time ([`DocTokenizer`]).
+    pub fn start(&self) -> Result<Preparing<'_, 'a>, StageError> {
+        Ok(Preparing {
+            doc: DocTokenizer::new(self.encoder.as_ref())?,
+            prep: self,
+        })
+    }
+
+    fn weigh(&self, doc: super::TokenizedDoc) -> Result<Prepared, StageError> {
         if self.masker.by_role() {
             return Ok((doc, Weights::ByRole(self.by_role.clone())));
         }
@@ -80,6 +95,32 @@ impl Preparer<'_> {
             ));
         }
         Ok((doc, Weights::PerToken(weights)))
+    }
+}
+
+/// A document being tokenized segment by segment ([`Preparer::start`]).
+pub struct Preparing<'p, 'a> {
+    doc: DocTokenizer<'p>,
+    prep: &'p Preparer<'a>,
+}
+
+impl std::fmt::Debug for Preparing<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preparing")
+            .field("doc", &self.doc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Preparing<'_, '_> {
+    /// Adds the next segment.
+    pub fn push(&mut self, s: &Segment) -> Result<(), StageError> {
+        self.doc.push(s)
+    }
+
+    /// The document tokenized and weighed.
+    pub fn finish(self) -> Result<Prepared, StageError> {
+        self.prep.weigh(self.doc.finish()?)
     }
 }
 

@@ -106,36 +106,78 @@ const REUSE_MIN_BYTES: usize = 64;
 /// document shares those tokens instead of being encoded again: the same
 /// ids, fewer encoder calls, and one copy in memory.
 pub fn tokenize(encoder: &dyn TokenEncoder, segments: &[Segment]) -> Result<TokenizedDoc, StageError> {
-    let info = encoder.info();
-    let mut doc = TokenizedDoc::default();
-    let before = usize::from(info.bos.is_some());
-    if let Some(bos) = info.bos {
-        doc.push(std::sync::Arc::from([bos]), Role::Markup)?;
-    }
-    // Text → its tokens, for segments that may repeat.
-    let mut seen: std::collections::HashMap<&str, std::sync::Arc<[u32]>> = std::collections::HashMap::new();
+    let mut doc = DocTokenizer::new(encoder)?;
     for s in segments {
+        doc.push(s)?;
+    }
+    doc.finish()
+}
+
+/// [`tokenize`] one segment at a time, as a formatter hands them on
+/// ([`crate::stage::Formatter::format_each`]): a segment's text is not kept
+/// once its tokens are. Repeats are found by the SHA-256 of their text.
+pub struct DocTokenizer<'e> {
+    encoder: &'e dyn TokenEncoder,
+    doc: TokenizedDoc,
+    /// Tokens before the first segment's (BOS).
+    opening: usize,
+    /// The digest of each reusable segment's text → its tokens.
+    seen: std::collections::HashMap<[u8; 32], std::sync::Arc<[u32]>>,
+}
+
+impl std::fmt::Debug for DocTokenizer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocTokenizer")
+            .field("tokens", &self.doc.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'e> DocTokenizer<'e> {
+    /// A document opened (with BOS when the tokenizer has one).
+    pub fn new(encoder: &'e dyn TokenEncoder) -> Result<Self, StageError> {
+        let mut doc = TokenizedDoc::default();
+        if let Some(bos) = encoder.info().bos {
+            doc.push(std::sync::Arc::from([bos]), Role::Markup)?;
+        }
+        Ok(Self {
+            encoder,
+            opening: doc.len(),
+            doc,
+            seen: Default::default(),
+        })
+    }
+
+    /// Adds the next segment.
+    pub fn push(&mut self, s: &Segment) -> Result<(), StageError> {
         if s.text.is_empty() {
-            continue;
+            return Ok(());
         }
-        let reusable = s.text.len() >= REUSE_MIN_BYTES;
-        if let Some(ids) = reusable.then(|| seen.get(s.text.as_str())).flatten() {
-            doc.push(ids.clone(), s.role)?;
-            continue;
+        if s.text.len() < REUSE_MIN_BYTES {
+            return self.doc.push(self.encoder.encode(&s.text)?.into(), s.role);
         }
-        let ids: std::sync::Arc<[u32]> = encoder.encode(&s.text)?.into();
-        if reusable {
-            seen.insert(&s.text, ids.clone());
+        let key: [u8; 32] = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&s.text)).into();
+        let ids = match self.seen.get(&key) {
+            Some(ids) => ids.clone(),
+            None => {
+                let ids: std::sync::Arc<[u32]> = self.encoder.encode(&s.text)?.into();
+                self.seen.insert(key, ids.clone());
+                ids
+            }
+        };
+        self.doc.push(ids, s.role)
+    }
+
+    /// The document closed (with EOS), or empty if no segment had text.
+    pub fn finish(mut self) -> Result<TokenizedDoc, StageError> {
+        if self.doc.len() == self.opening {
+            return Ok(TokenizedDoc::default());
         }
-        doc.push(ids, s.role)?;
+        if let Some(eos) = self.encoder.info().eos {
+            self.doc.push(std::sync::Arc::from([eos]), Role::Markup)?;
+        }
+        Ok(self.doc)
     }
-    if doc.len() == before {
-        return Ok(TokenizedDoc::default());
-    }
-    if let Some(eos) = info.eos {
-        doc.push(std::sync::Arc::from([eos]), Role::Markup)?;
-    }
-    Ok(doc)
 }
 
 #[cfg(test)]

@@ -39,26 +39,37 @@ impl AgentFormatter {
     }
 }
 
-/// Appends segments, merging neighbours of the same role.
-struct Out(Vec<Segment>);
+/// Hands segments on as they are finished, merging neighbours of the same
+/// role.
+struct Out<'e> {
+    open: Option<Segment>,
+    emit: &'e mut dyn FnMut(Segment) -> Result<(), StageError>,
+}
 
-impl Out {
-    fn push(&mut self, role: Role, text: &str) {
+impl Out<'_> {
+    fn push(&mut self, role: Role, text: &str) -> Result<(), StageError> {
         if text.is_empty() {
-            return;
+            return Ok(());
         }
-        match self.0.last_mut() {
-            Some(last) if last.role == role => last.text.push_str(text),
-            last => {
-                // A finished segment gives back the room its growth left.
-                if let Some(last) = last {
-                    last.text.shrink_to_fit();
-                }
-                self.0.push(Segment {
+        match &mut self.open {
+            Some(open) if open.role == role => open.text.push_str(text),
+            open => {
+                let next = Segment {
                     text: text.to_owned(),
                     role,
-                })
+                };
+                if let Some(done) = open.replace(next) {
+                    (self.emit)(done)?;
+                }
             }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), StageError> {
+        match self.open.take() {
+            Some(last) => (self.emit)(last),
+            None => Ok(()),
         }
     }
 }
@@ -82,46 +93,46 @@ pub fn plan_text(plan: &Plan) -> String {
 type Written<'a> = std::collections::HashMap<&'a str, &'a str>;
 
 fn episode(
-    out: &mut Out,
+    out: &mut Out<'_>,
     e: &Episode,
     is_main: bool,
     omit_task: bool,
     written: &Written<'_>,
 ) -> Result<(), StageError> {
-    out.push(Role::Markup, "<|agent|>");
-    out.push(Role::Markup, &e.agent.0);
-    out.push(Role::Markup, "\n");
+    out.push(Role::Markup, "<|agent|>")?;
+    out.push(Role::Markup, &e.agent.0)?;
+    out.push(Role::Markup, "\n")?;
     if !(is_main && omit_task) {
         // The main agent's task is the injected structure; a sub-agent's is the
         // main agent's instruction (part of its plan).
         let role = if is_main { Role::Context } else { Role::Plan };
-        out.push(role, "<|task|>");
-        out.push(role, &e.task);
-        out.push(role, "<|end|>\n");
+        out.push(role, "<|task|>")?;
+        out.push(role, &e.task)?;
+        out.push(role, "<|end|>\n")?;
     }
     for step in &e.steps {
         match &step.kind {
             StepKind::Plan { plan } => {
-                out.push(Role::Plan, "<|plan|>");
-                out.push(Role::Plan, &plan_text(plan));
-                out.push(Role::Plan, "<|end|>\n");
+                out.push(Role::Plan, "<|plan|>")?;
+                out.push(Role::Plan, &plan_text(plan))?;
+                out.push(Role::Plan, "<|end|>\n")?;
             }
             StepKind::Think { text } => {
-                out.push(Role::Think, "<|think|>");
-                out.push(Role::Think, text);
-                out.push(Role::Think, "<|end|>\n");
+                out.push(Role::Think, "<|think|>")?;
+                out.push(Role::Think, text)?;
+                out.push(Role::Think, "<|end|>\n")?;
             }
             StepKind::Action {
                 call: ToolCall::Read { path },
             } => {
-                out.push(Role::Action, &format!("<|call|>read({path})<|end|>\n"));
+                out.push(Role::Action, &format!("<|call|>read({path})<|end|>\n"))?;
             }
             StepKind::Action {
                 call: ToolCall::Write { path, content },
             } => {
-                out.push(Role::Action, &format!("<|call|>write({path})\n"));
-                out.push(Role::Code, content);
-                out.push(Role::Action, "<|end|>\n");
+                out.push(Role::Action, &format!("<|call|>write({path})\n"))?;
+                out.push(Role::Code, content)?;
+                out.push(Role::Action, "<|end|>\n")?;
             }
             StepKind::Observation { file, .. } => {
                 let content = step.kind.observed(written).ok_or_else(|| {
@@ -130,14 +141,14 @@ fn episode(
                         file.as_deref().unwrap_or("")
                     ))
                 })?;
-                out.push(Role::Observation, "<|result|>");
-                out.push(Role::Observation, content);
-                out.push(Role::Observation, "<|end|>\n");
+                out.push(Role::Observation, "<|result|>")?;
+                out.push(Role::Observation, content)?;
+                out.push(Role::Observation, "<|end|>\n")?;
             }
             StepKind::Delegate { episode: sub } => episode(out, sub, false, omit_task, written)?,
         }
     }
-    out.push(Role::Markup, "<|agent_end|>\n");
+    out.push(Role::Markup, "<|agent_end|>\n")?;
     Ok(())
 }
 
@@ -151,17 +162,27 @@ impl Formatter for AgentFormatter {
     }
 
     fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
+        let mut segments = Vec::new();
+        self.format_each(input, &mut |s| {
+            segments.push(s);
+            Ok(())
+        })?;
+        Ok(segments)
+    }
+
+    fn format_each(
+        &self,
+        input: FormatInput<'_>,
+        emit: &mut dyn FnMut(Segment) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
         let t = input
             .trajectory
             .ok_or_else(|| StageError::Invalid("the agent format needs a trajectory (configure a policy)".into()))?;
-        let mut out = Out(Vec::new());
-        out.push(Role::Markup, "<|repo|>");
-        out.push(Role::Markup, &t.repo);
-        out.push(Role::Markup, "\n");
+        let mut out = Out { open: None, emit };
+        out.push(Role::Markup, "<|repo|>")?;
+        out.push(Role::Markup, &t.repo)?;
+        out.push(Role::Markup, "\n")?;
         episode(&mut out, &t.main, true, self.config.omit_task, &t.written())?;
-        if let Some(last) = out.0.last_mut() {
-            last.text.shrink_to_fit();
-        }
-        Ok(out.0)
+        out.finish()
     }
 }

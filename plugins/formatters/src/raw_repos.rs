@@ -58,13 +58,25 @@ impl Formatter for RawReposFormatter {
     }
 
     fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
+        let mut segments = Vec::new();
+        self.format_each(input, &mut |s| {
+            segments.push(s);
+            Ok(())
+        })?;
+        Ok(segments)
+    }
+
+    fn format_each(
+        &self,
+        input: FormatInput<'_>,
+        emit: &mut dyn FnMut(Segment) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
         let snap = input.snapshot;
-        let mut out = Vec::new();
         if self.config.style == RawStyle::Starcoder {
-            out.push(Segment {
+            emit(Segment {
                 text: format!("<repo_name>{}", snap.name),
                 role: Role::Markup,
-            });
+            })?;
         }
         for (i, id) in input.order.iter().enumerate() {
             let Some(f) = snap.file(*id) else { continue };
@@ -75,17 +87,17 @@ impl Formatter for RawReposFormatter {
                     format!("{sep}{}{}\n", comment_prefix(f.language.as_deref()), f.path)
                 }
             };
-            out.push(Segment {
+            emit(Segment {
                 text: header,
                 role: Role::Markup,
-            });
+            })?;
             if !f.text.is_empty() {
-                out.push(Segment {
+                emit(Segment {
                     text: f.text.clone(),
                     role: Role::Code,
-                });
+                })?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 }

@@ -158,3 +158,47 @@ fn agent_format_refuses_to_run_without_a_trajectory() {
         .unwrap_err();
     assert!(err.to_string().contains("needs a trajectory"));
 }
+
+#[test]
+fn segments_handed_on_one_by_one_are_the_document_and_an_error_stops_them() {
+    let (snapshot, analysis, t) = demo();
+    let input = FormatInput {
+        snapshot: &snapshot,
+        order: &analysis.order,
+        trajectory: Some(&t),
+    };
+    let formatters: Vec<Box<dyn Formatter>> = vec![
+        Box::new(AgentFormatter::default()),
+        Box::new(RawReposFormatter::new(RawReposConfig::default())),
+        Box::new(RawReposFormatter::new(RawReposConfig {
+            style: RawStyle::PathComment,
+        })),
+    ];
+    for f in formatters {
+        let whole = f.format(input).unwrap();
+        assert!(whole.len() > 3);
+        let mut each = Vec::new();
+        f.format_each(input, &mut |s| {
+            each.push(s);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(each, whole);
+        // The agent format hands on whole segments: no neighbours share a role.
+        if f.needs_trajectory() {
+            assert!(each.windows(2).all(|w| w[0].role != w[1].role));
+        }
+        let mut calls = 0;
+        let err = f
+            .format_each(input, &mut |_| {
+                calls += 1;
+                if calls == 3 {
+                    Err(repo2agent_core::StageError::Invalid("full".into()))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err();
+        assert_eq!((calls, err.to_string().contains("full")), (3, true), "{err}");
+    }
+}

@@ -141,21 +141,17 @@ impl Unit {
         Ok(out.inner)
     }
 
-    /// Writes the unit to its file (zstd, under a temporary name renamed
-    /// into place) as it is encoded, never holding its bytes whole; returns
-    /// the hash of its output ([`Unit::output_hash`]).
+    /// Writes the unit to its file through a [`UnitBody`] (never holding its
+    /// bytes whole); returns the hash of its output ([`Unit::output_hash`]).
     pub fn write(&self, path: &Path) -> Result<String, crate::output::OutputError> {
-        let mut file =
-            crate::output::AtomicFile::create_zstd(path.to_path_buf(), Some(crate::shard::mds::DEFAULT_ZSTD_LEVEL))?;
-        let mut out = BodyHash::new(&mut file);
-        let written = self.encode_into(&mut out);
-        let hash = out.hex();
-        written.map_err(|source| crate::output::OutputError {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        file.finish()?;
-        Ok(hash)
+        let mut body = UnitBody::create_with_line(path, self.trajectory.as_deref())?;
+        if let Some(segments) = &self.segments {
+            body.open_document();
+            for s in segments {
+                body.segment(s)?;
+            }
+        }
+        body.finish(&self.header)
     }
 
     fn encode_into<W: std::io::Write>(&self, out: &mut BodyHash<W>) -> std::io::Result<()> {
@@ -213,38 +209,31 @@ impl Unit {
 
     /// Copies a unit file's trajectory line (without its newline) to `out`
     /// as it is decompressed, never holding it whole; `false` when the unit
-    /// has no trajectory.
+    /// has no trajectory (`null`).
     pub fn copy_trajectory(path: &Path, out: &mut impl std::io::Write) -> Result<bool, UnitError> {
-        use std::io::BufRead;
+        use std::io::{BufRead, Read};
         let err = |e: std::io::Error| UnitError::new(path, e.to_string());
         let file = std::fs::File::open(path).map_err(err)?;
         let mut r = std::io::BufReader::new(zstd::stream::read::Decoder::new(file).map_err(err)?);
-        let mut header = Vec::new();
-        r.read_until(b'\n', &mut header).map_err(err)?;
-        let mut first = true;
+        r.read_until(b'\n', &mut Vec::new()).map_err(err)?;
+        // Every line is at least `null` and its newline long.
+        let mut head = [0u8; 5];
+        r.read_exact(&mut head).map_err(err)?;
+        if &head == b"null\n" {
+            return Ok(false);
+        }
+        if let Some(end) = head.iter().position(|b| *b == b'\n') {
+            out.write_all(&head[..end]).map_err(err)?;
+            return Ok(true);
+        }
+        out.write_all(&head).map_err(err)?;
         loop {
             let chunk = r.fill_buf().map_err(err)?;
             if chunk.is_empty() {
-                return Err(UnitError::new(path, "no trajectory line"));
+                return Err(UnitError::new(path, "the trajectory line has no end"));
             }
-            let (part, end) = match chunk.iter().position(|b| *b == b'\n') {
-                Some(i) => (&chunk[..i], Some(i)),
-                None => (chunk, None),
-            };
-            if first && end.is_some() && part == b"null" {
-                return Ok(false);
-            }
-            if first && end.is_none() && b"null".starts_with(part) {
-                // Too short to tell yet: `null` split over two reads.
-                let mut line = Vec::new();
-                r.read_until(b'\n', &mut line).map_err(err)?;
-                if line.strip_suffix(b"\n").unwrap_or(&line) == b"null" {
-                    return Ok(false);
-                }
-                out.write_all(line.strip_suffix(b"\n").unwrap_or(&line)).map_err(err)?;
-                return Ok(true);
-            }
-            first = false;
+            let end = chunk.iter().position(|b| *b == b'\n');
+            let part = &chunk[..end.unwrap_or(chunk.len())];
             out.write_all(part).map_err(err)?;
             let used = part.len() + usize::from(end.is_some());
             r.consume(used);

@@ -291,9 +291,7 @@ impl Trajectory {
 
     /// One line of JSONL (no trailing newline).
     pub fn to_json_line(&self) -> Result<String, serde_json::Error> {
-        let mut line = serde_json::to_string(self)?;
-        line.shrink_to_fit();
-        Ok(line)
+        serde_json::to_string(self)
     }
 
     /// Parses one line of JSONL.

@@ -119,6 +119,8 @@ shard_compression = "none"
 
     // Re-derive every document from the trajectories: same tokens and roles.
     let formatter = AgentFormatter::default();
+    let fast = repo2agent_tokenizer::load_saved_fast(&shards.join("tokenizer.json"), meta.tokenizer.clone()).unwrap();
+    let mut shared = 0;
     let mut docs: Vec<(Vec<u32>, Vec<u8>)> = trajectories(&out)
         .iter()
         .map(|tr| {
@@ -139,9 +141,18 @@ shard_compression = "none"
             }
             naive.push(meta.tokenizer.eos.unwrap());
             assert_eq!(d.ids(), naive, "{}", tr.repo);
+            // Through the fast path, split around the markers: the same ids,
+            // and a file written and then read is held once.
+            let f = tokenize(&fast, &segs).unwrap();
+            assert_eq!(
+                (f.ids(), f.roles(), f.boundaries()),
+                (d.ids(), d.roles(), d.boundaries())
+            );
+            shared += d.held_tokens() - f.held_tokens();
             (d.ids(), d.roles())
         })
         .collect();
+    assert!(shared > 0, "the fast path shares a read file's tokens with its write");
     let got = ranges(&reader);
     let total: usize = docs.iter().map(|d| d.0.len()).sum();
     assert_eq!(

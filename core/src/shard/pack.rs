@@ -61,16 +61,17 @@ impl Piece {
         self.ids.len()
     }
 
-    /// Tokens `[a, b)` of a document, copied out of its runs.
-    fn of(doc: &TokenizedDoc, boundaries: &[u32], weights: &Weights, a: usize, b: usize) -> Piece {
+    /// Tokens `[a, b)` of a document, copied out of its runs (`starts`: where
+    /// each run starts).
+    fn of(doc: &TokenizedDoc, starts: &[u32], weights: &Weights, a: usize, b: usize) -> Piece {
         let mut p = Piece {
             ids: Vec::with_capacity(b - a),
             roles: Vec::with_capacity(b - a),
             weights: Vec::with_capacity(b - a),
         };
         // The run holding token `a`, then every run up to `b`.
-        let first = boundaries.partition_point(|&s| s as usize <= a).saturating_sub(1);
-        for (run, &start) in doc.runs()[first..].iter().zip(&boundaries[first..]) {
+        let first = starts.partition_point(|&s| s as usize <= a).saturating_sub(1);
+        for (run, &start) in doc.runs()[first..].iter().zip(&starts[first..]) {
             let start = start as usize;
             if start >= b {
                 break;
@@ -228,7 +229,8 @@ impl Packer {
         }
         self.stats.documents += 1;
         let boundaries = doc.boundaries();
-        let piece = |a, b| Piece::of(&doc, &boundaries, &weights, a, b);
+        let starts = doc.run_starts();
+        let piece = |a, b| Piece::of(&doc, &starts, &weights, a, b);
         let seq_len = self.config.seq_len as usize;
         let n = doc.len();
         if n <= seq_len {

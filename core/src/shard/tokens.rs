@@ -2,7 +2,7 @@
 
 use crate::StageError;
 use crate::model::{Role, Segment};
-use crate::stage::TokenEncoder;
+use crate::stage::{TextPiece, TokenEncoder};
 
 /// One segment's tokens and their role. Every repeat of a segment in a
 /// document shares one `ids` allocation.
@@ -12,13 +12,17 @@ pub struct TokenRun {
     pub ids: std::sync::Arc<[u32]>,
     /// Role id of every token of the run.
     pub role: u8,
+    /// Whether a segment starts here (a segment split around its added
+    /// tokens is several runs).
+    pub starts_segment: bool,
 }
 
-/// One document as tokens: runs of one role each, one run per non-empty
-/// segment (BOS and EOS are runs of their own). A run starts where a
-/// document may be split without cutting a segment. A segment repeated in
-/// the document (a file read by several sub-agents) is held once, so memory
-/// follows the document's distinct text, not its length.
+/// One document as tokens: runs of one role each, one or more per non-empty
+/// segment (BOS and EOS are runs of their own). A segment start is where a
+/// document may be split without cutting a segment. A text repeated in the
+/// document (a file read by several sub-agents, a file's bytes written and
+/// then read) is held once, so memory follows the document's distinct text,
+/// not its length.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TokenizedDoc {
     runs: Vec<TokenRun>,
@@ -54,8 +58,19 @@ impl TokenizedDoc {
             .collect()
     }
 
-    /// Token index where each run starts, increasing, the first one 0.
+    /// Token index where each segment starts, increasing, the first one 0.
     pub fn boundaries(&self) -> Vec<u32> {
+        let starts = self.run_starts();
+        self.runs
+            .iter()
+            .zip(starts)
+            .filter(|(r, _)| r.starts_segment)
+            .map(|(_, at)| at)
+            .collect()
+    }
+
+    /// Token index where each run starts, increasing, the first one 0.
+    pub fn run_starts(&self) -> Vec<u32> {
         let mut at = 0u32;
         self.runs
             .iter()
@@ -77,8 +92,13 @@ impl TokenizedDoc {
             .sum()
     }
 
-    /// Appends a run (nothing for no ids).
+    /// Appends a segment of one run (nothing for no ids).
     pub fn push(&mut self, ids: std::sync::Arc<[u32]>, role: Role) -> Result<(), StageError> {
+        self.push_run(ids, role, true)
+    }
+
+    /// Appends a run, starting a segment or continuing the last one.
+    fn push_run(&mut self, ids: std::sync::Arc<[u32]>, role: Role, starts_segment: bool) -> Result<(), StageError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -86,7 +106,11 @@ impl TokenizedDoc {
             return Err(StageError::Invalid("document longer than 2^32 tokens".into()));
         }
         self.len += ids.len();
-        self.runs.push(TokenRun { ids, role: role.id() });
+        self.runs.push(TokenRun {
+            ids,
+            role: role.id(),
+            starts_segment,
+        });
         Ok(())
     }
 }
@@ -148,24 +172,45 @@ impl<'e> DocTokenizer<'e> {
         })
     }
 
-    /// Adds the next segment.
+    /// Adds the next segment. Where the tokenizer splits it around its added
+    /// tokens and encodes the rest piece by piece ([`TokenEncoder::pieces`]),
+    /// each piece is a run of its own, so a file's bytes read back inside an
+    /// observation share the tokens of the same bytes written as code.
     pub fn push(&mut self, s: &Segment) -> Result<(), StageError> {
         if s.text.is_empty() {
             return Ok(());
         }
-        if s.text.len() < REUSE_MIN_BYTES {
-            return self.doc.push(self.encoder.encode(&s.text)?.into(), s.role);
-        }
-        let key: [u8; 32] = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&s.text)).into();
-        let ids = match self.seen.get(&key) {
-            Some(ids) => ids.clone(),
-            None => {
-                let ids: std::sync::Arc<[u32]> = self.encoder.encode(&s.text)?.into();
-                self.seen.insert(key, ids.clone());
-                ids
-            }
+        let Some(pieces) = self.encoder.pieces(&s.text) else {
+            let ids = self.encoded(&s.text)?;
+            return self.doc.push(ids, s.role);
         };
-        self.doc.push(ids, s.role)
+        let mut first = true;
+        for piece in pieces {
+            let ids = match piece {
+                TextPiece::Token(id) => std::sync::Arc::from([id]),
+                TextPiece::Text(text) => self.encoded(text)?,
+            };
+            if !ids.is_empty() {
+                self.doc.push_run(ids, s.role, first)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// `text`'s tokens, encoded once per document for a text of
+    /// [`REUSE_MIN_BYTES`] or more.
+    fn encoded(&mut self, text: &str) -> Result<std::sync::Arc<[u32]>, StageError> {
+        if text.len() < REUSE_MIN_BYTES {
+            return Ok(self.encoder.encode(text)?.into());
+        }
+        let key: [u8; 32] = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(text)).into();
+        if let Some(ids) = self.seen.get(&key) {
+            return Ok(ids.clone());
+        }
+        let ids: std::sync::Arc<[u32]> = self.encoder.encode(text)?.into();
+        self.seen.insert(key, ids.clone());
+        Ok(ids)
     }
 
     /// The document closed (with EOS), or empty if no segment had text.
@@ -284,6 +329,74 @@ mod tests {
         }
         want.push(at);
         assert_eq!(d.boundaries(), want);
+    }
+
+    /// [`Bytes`] with one added token, `<|x|>` (id 5), split out as
+    /// [`TokenEncoder::pieces`] says.
+    struct Marked(Bytes);
+
+    impl TokenEncoder for Marked {
+        fn info(&self) -> &TokenizerInfo {
+            self.0.info()
+        }
+        fn encode(&self, text: &str) -> Result<Vec<u32>, StageError> {
+            self.0.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut ids = Vec::new();
+            for p in self.pieces(text).unwrap() {
+                match p {
+                    TextPiece::Token(id) => ids.push(id),
+                    TextPiece::Text(t) => ids.extend(t.bytes().map(|b| u32::from(b) + 10)),
+                }
+            }
+            Ok(ids)
+        }
+        fn pieces<'t>(&self, text: &'t str) -> Option<Vec<TextPiece<'t>>> {
+            let mut out = Vec::new();
+            let mut rest = text;
+            while let Some(i) = rest.find("<|x|>") {
+                if i > 0 {
+                    out.push(TextPiece::Text(&rest[..i]));
+                }
+                out.push(TextPiece::Token(5));
+                rest = &rest[i + 5..];
+            }
+            if !rest.is_empty() {
+                out.push(TextPiece::Text(rest));
+            }
+            Some(out)
+        }
+        fn decode(&self, ids: &[u32]) -> Result<String, StageError> {
+            self.0.decode(ids)
+        }
+        fn to_json(&self) -> Result<String, StageError> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn bytes_written_then_read_inside_markers_share_their_tokens() {
+        let file = "fn main() {\n    println!(\"hello\");\n}\n".repeat(3);
+        let observed = format!("<|x|>{file}<|x|>\n");
+        let segs = [seg(&file, Role::Code), seg(&observed, Role::Observation)];
+        let e = Marked(enc(Some(1), Some(2)));
+        let d = tokenize(&e, &segs).unwrap();
+        // Token for token what encoding each segment whole gives.
+        let mut want = vec![1];
+        for s in &segs {
+            want.extend(e.encode(&s.text).unwrap());
+        }
+        want.push(2);
+        assert_eq!(d.ids(), want);
+        assert_eq!(d.held_tokens(), d.len() - file.len(), "the file's bytes are held once");
+        // Cuts may fall between segments only, not around the markers inside one.
+        assert_eq!(d.boundaries(), vec![0, 1, 1 + file.len() as u32, d.len() as u32 - 1]);
+        assert_eq!(d.runs().len(), 7, "BOS, code, marker, file, marker, newline, EOS");
+        let roles = d.roles();
+        assert!(
+            roles[1 + file.len()..d.len() - 1]
+                .iter()
+                .all(|r| *r == Role::Observation.id())
+        );
     }
 
     #[test]

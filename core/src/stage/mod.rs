@@ -18,7 +18,7 @@ pub use masker::Masker;
 pub use policy::{Policy, RepoContext, ThinkPhase, ThinkRequest};
 pub use scorer::{ScoreRequest, Scorer, TargetScore};
 pub use search::{RewriteBound, SearchContext, SearchStrategy};
-pub use tokenizer::{TokenEncoder, Tokenizer, TokenizerInfo};
+pub use tokenizer::{TextPiece, TokenEncoder, Tokenizer, TokenizerInfo};
 
 macro_rules! opaque_debug {
     ($($t:ident),*) => {$(

@@ -47,6 +47,15 @@ pub trait Tokenizer: Send + Sync {
 /// spells a special token becomes that token (as Hugging Face tokenizers do by
 /// default); `decode` of `encode(text)` gives `text` back for any UTF-8 text
 /// (byte-level tokenizers).
+/// A piece of a text as a tokenizer splits it ([`TokenEncoder::pieces`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextPiece<'t> {
+    /// Text without an added token, encoded on its own.
+    Text(&'t str),
+    /// An added token's id.
+    Token(u32),
+}
+
 pub trait TokenEncoder: Send + Sync {
     /// Sizes and special ids.
     fn info(&self) -> &TokenizerInfo;
@@ -59,6 +68,17 @@ pub trait TokenEncoder: Send + Sync {
 
     /// The tokenizer as Hugging Face `tokenizer.json` text, saved beside the shards.
     fn to_json(&self) -> Result<String, StageError>;
+
+    /// The pieces `encode` splits `text` into before encoding each on its
+    /// own: its added tokens (each one id) and the text between them. Only
+    /// `Some` where that provably holds: `encode(text)` is the pieces' ids
+    /// in order, a `Text` piece's being `encode` of that piece alone. Then a
+    /// file's bytes inside an observation (`<|result|>` + bytes + `<|end|>`)
+    /// share the tokens of the same bytes written as code. Default `None`.
+    fn pieces<'t>(&self, text: &'t str) -> Option<Vec<TextPiece<'t>>> {
+        let _ = text;
+        None
+    }
 
     /// How `encode` gets its ids when it does not simply run the tokenizer
     /// (a faster path giving the same ids), for the run's report; `None`: it does.

@@ -52,6 +52,10 @@ impl TokenEncoder for HfEncoder {
             .map_err(|e| StageError::Invalid(format!("tokenizer: {e}")))
     }
 
+    fn pieces<'t>(&self, text: &'t str) -> Option<Vec<repo2agent_core::stage::TextPiece<'t>>> {
+        self.fast.as_ref()?.pieces(text)
+    }
+
     fn decode(&self, ids: &[u32]) -> Result<String, StageError> {
         self.normal
             .decode(ids, false)

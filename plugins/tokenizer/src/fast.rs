@@ -213,6 +213,31 @@ impl FastPath {
         Some(self.words(t, &text[at..], &mut ids).map(|()| ids))
     }
 
+    /// How [`FastPath::encode`] splits `text` around its added tokens, where
+    /// it does (every added token matched plainly); `None` otherwise.
+    pub(crate) fn pieces<'t>(&self, text: &'t str) -> Option<Vec<repo2agent_core::stage::TextPiece<'t>>> {
+        use repo2agent_core::stage::TextPiece;
+        let Some(added) = &self.added else {
+            return Some(vec![TextPiece::Text(text)]);
+        };
+        if !added.plain {
+            return None;
+        }
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for m in added.matcher.find_iter(text) {
+            if m.start() > at {
+                pieces.push(TextPiece::Text(&text[at..m.start()]));
+            }
+            pieces.push(TextPiece::Token(added.ids[m.pattern().as_usize()]));
+            at = m.end();
+        }
+        if at < text.len() {
+            pieces.push(TextPiece::Text(&text[at..]));
+        }
+        Some(pieces)
+    }
+
     /// Appends the ids of `text`, which holds no added token.
     fn words(&self, t: &Tokenizer, text: &str, ids: &mut Vec<u32>) -> Result<(), String> {
         if text.is_empty() {
@@ -374,6 +399,20 @@ mod tests {
                 if let Some(got) = fast.encode(&t, &text) {
                     assert_eq!(got.unwrap(), want);
                 }
+                // The pieces, each text encoded alone by `encode` itself, give
+                // the whole text's ids.
+                let pieces = fast.pieces(&text).unwrap();
+                let mut joined = Vec::new();
+                for piece in pieces {
+                    match piece {
+                        repo2agent_core::stage::TextPiece::Token(id) => joined.push(id),
+                        repo2agent_core::stage::TextPiece::Text(p) => {
+                            assert!(!p.is_empty());
+                            joined.extend(t.encode_fast(p, false).unwrap().get_ids());
+                        }
+                    }
+                }
+                assert_eq!(joined, want, "pieces of {:?}", &text[..text.len().min(80)]);
             }
         }
     }
@@ -386,6 +425,7 @@ mod tests {
         t.add_special_tokens(&[tokenizers::AddedToken::from("<mask>", true).lstrip(true)]);
         let fast = FastPath::new(&t).unwrap();
         assert!(fast.encode(&t, "a  <mask> b").is_none());
+        assert!(fast.pieces("a <|think|> b").is_none(), "no pieces where a token strips");
         assert!(fast.encode(&t, "a <|think|> b").is_none());
         let plain = "a <think> b";
         assert_eq!(

@@ -47,3 +47,13 @@ pub fn load_saved(path: &std::path::Path, info: repo2agent_core::stage::Tokenize
     let t = tokenizers::Tokenizer::from_file(path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
     Ok(HfEncoder::new(t, info))
 }
+
+/// [`load_saved`], encoding through the fast path where the tokenizer allows
+/// it (the same ids, docs/shards.md).
+pub fn load_saved_fast(
+    path: &std::path::Path,
+    info: repo2agent_core::stage::TokenizerInfo,
+) -> Result<HfEncoder, String> {
+    let t = tokenizers::Tokenizer::from_file(path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+    Ok(HfEncoder::with_fast_path(t, info))
+}

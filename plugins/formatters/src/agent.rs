@@ -162,12 +162,7 @@ impl Formatter for AgentFormatter {
     }
 
     fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
-        let mut segments = Vec::new();
-        self.format_each(input, &mut |s| {
-            segments.push(s);
-            Ok(())
-        })?;
-        Ok(segments)
+        crate::collect(self, input)
     }
 
     fn format_each(

@@ -58,12 +58,7 @@ impl Formatter for RawReposFormatter {
     }
 
     fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
-        let mut segments = Vec::new();
-        self.format_each(input, &mut |s| {
-            segments.push(s);
-            Ok(())
-        })?;
-        Ok(segments)
+        crate::collect(self, input)
     }
 
     fn format_each(

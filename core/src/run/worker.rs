@@ -436,6 +436,10 @@ impl Job<'_, '_> {
             trajectory,
         };
         self.stage("format");
+        if shared.preparer.is_some() {
+            // Each segment is tokenized as it is formatted.
+            self.stage("tokenize");
+        }
         let t = Instant::now();
         let mut tokens = shared.preparer.as_ref().map(|p| p.start());
         let mut token_seconds = 0.0;

@@ -241,21 +241,8 @@ impl<'a> TokenStage<'a> {
     ) -> Result<u64, PipelineError> {
         match self {
             TokenStage::Off => Ok(0),
-            TokenStage::Direct(sink) => {
-                let read;
-                let segments = match segments {
-                    Some(s) => s,
-                    None => {
-                        read = Unit::read(unit)
-                            .map_err(PipelineError::from)?
-                            .0
-                            .segments
-                            .unwrap_or_default();
-                        &read
-                    }
-                };
-                sink_result(repo, sink.push(segments))
-            }
+            // Without segments here a worker tokenized the document (`push_prepared`).
+            TokenStage::Direct(sink) => segments.map_or(Ok(0), |s| sink_result(repo, sink.push(s))),
             TokenStage::Train { units, .. } => {
                 units.push(unit.to_path_buf());
                 Ok(0)

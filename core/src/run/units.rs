@@ -136,9 +136,16 @@ impl Unit {
 
     /// The three lines.
     pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let mut out = BodyHash::new(Vec::new());
-        self.encode_into(&mut out).map_err(serde_json::Error::io)?;
-        Ok(out.inner)
+        let mut out = serde_json::to_vec(&self.header)?;
+        out.push(b'\n');
+        match &self.trajectory {
+            Some(line) => out.extend_from_slice(line.trim_end().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'\n');
+        serde_json::to_writer(&mut out, &self.segments)?;
+        out.push(b'\n');
+        Ok(out)
     }
 
     /// Writes the unit to its file through a [`UnitBody`] (never holding its
@@ -152,20 +159,6 @@ impl Unit {
             }
         }
         body.finish(&self.header)
-    }
-
-    fn encode_into<W: std::io::Write>(&self, out: &mut BodyHash<W>) -> std::io::Result<()> {
-        use std::io::Write;
-        serde_json::to_writer(&mut *out, &self.header)?;
-        out.write_all(b"\n")?;
-        out.start_body();
-        match &self.trajectory {
-            Some(line) => out.write_all(line.trim_end().as_bytes())?,
-            None => out.write_all(b"null")?,
-        }
-        out.write_all(b"\n")?;
-        serde_json::to_writer(&mut *out, &self.segments)?;
-        out.write_all(b"\n")
     }
 
     /// Reads the three lines back.
@@ -318,7 +311,6 @@ impl UnitBody {
             zstd::stream::write::Encoder::new(std::io::BufWriter::new(file), crate::shard::mds::DEFAULT_ZSTD_LEVEL)
                 .map_err(io)?;
         let mut out = BodyHash::new(encoder);
-        out.start_body();
         line(&mut out).and_then(|()| out.write_all(b"\n")).map_err(io)?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -380,33 +372,33 @@ impl UnitBody {
     }
 }
 
-/// A writer that hashes what passes through it once the header is written.
+/// A writer that hashes what passes through it.
 struct BodyHash<W> {
     inner: W,
-    sha: Option<sha2::Sha256>,
+    sha: sha2::Sha256,
 }
 
 impl<W> BodyHash<W> {
     fn new(inner: W) -> Self {
-        Self { inner, sha: None }
+        Self {
+            inner,
+            sha: sha2::Digest::new(),
+        }
     }
 
-    fn start_body(&mut self) {
-        self.sha = Some(<sha2::Sha256 as sha2::Digest>::new());
-    }
-
-    fn hex(&mut self) -> String {
-        let sha = self.sha.take().unwrap_or_default();
-        sha2::Digest::finalize(sha).iter().map(|b| format!("{b:02x}")).collect()
+    /// The hex digest of everything written so far.
+    fn hex(&self) -> String {
+        sha2::Digest::finalize(self.sha.clone())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
 impl<W: std::io::Write> std::io::Write for BodyHash<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        if let Some(sha) = &mut self.sha {
-            sha2::Digest::update(sha, &buf[..n]);
-        }
+        sha2::Digest::update(&mut self.sha, &buf[..n]);
         Ok(n)
     }
 

@@ -78,6 +78,7 @@ fn examples(s: &Setup) -> Vec<Example> {
 /// Mean seconds per optimizer step (the first step is a warm-up) and the
 /// peak RSS in MB while stepping.
 fn measure(s: &Setup) -> (f64, f64) {
+    repo2agent_trainer::device::keep_freed_memory();
     let device = Device::flex().autodiff();
     let examples = examples(s);
     let total: f64 = examples.iter().map(Example::total_weight).sum();

@@ -25,6 +25,8 @@ use burn::backend::{Autodiff, Backend, DispatchKindConversion, DispatchTensor, F
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, GradientCheckpointingStrategy, Int, Tensor, TensorData};
 
+use crate::host::tensor;
+
 /// Which attention implementation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -348,8 +350,37 @@ struct Running {
     acc: Tensor<4>,
 }
 
-/// Tiled forward pass: the output `[b, h, t, d]` and the row log-sum-exp `[b, h, t]`.
+/// The sizes of `q` `[b, h, t, d]` and `k` `[b, kv, t, d]`.
+fn dims(q: &Tensor<4>, k: &Tensor<4>) -> cpu::Dims {
+    let [b, h, t, d] = q.dims();
+    cpu::Dims {
+        b,
+        h,
+        kv: k.dims()[1],
+        t,
+        d,
+    }
+}
+
+/// Tiled forward pass: the output `[b, h, t, d]` and the row log-sum-exp `[b,
+/// h, t]`. On the `flex` backend the host kernel computes it; elsewhere
+/// [`forward_ops`].
 fn forward_tiles(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, tiling: &Tiling) -> (Tensor<4>, Tensor<3>) {
+    if let (Some(qh), Some(kh), Some(vh)) = (
+        crate::host::values(&q),
+        crate::host::values(&k),
+        crate::host::values(&v),
+    ) {
+        let dims = dims(&q, &k);
+        let (out, lse) = cpu::forward(&qh, &kh, &vh, dims, tiling);
+        let cpu::Dims { b, h, t, d, .. } = dims;
+        return (tensor(out, [b, h, t, d]), tensor(lse, [b, h, t]));
+    }
+    forward_ops(q, k, v, tiling)
+}
+
+/// [`forward_tiles`] composed of tensor ops (any backend).
+fn forward_ops(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, tiling: &Tiling) -> (Tensor<4>, Tensor<3>) {
     let [b, h, t, d] = q.dims();
     let kv = k.dims()[1];
     let qs = query_chunks(&(q / (d as f64).sqrt()), kv, tiling);
@@ -401,8 +432,35 @@ fn forward_tiles(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, tiling: &Tiling) -> (
 
 /// Tiled FlashAttention-2 backward pass: `(dq, dk, dv)` from the saved inputs,
 /// output, log-sum-exp and the output's gradient. Key/value gradients sum over
-/// the query heads of their group (the matmuls contract over the stacked rows).
+/// the query heads of their group. On the `flex` backend the host kernel
+/// computes it; elsewhere [`backward_ops`].
 fn backward_tiles(
+    [q, k, v]: [Tensor<4>; 3],
+    out: Tensor<4>,
+    lse: Tensor<3>,
+    d_out: Tensor<4>,
+    tiling: &Tiling,
+) -> [Tensor<4>; 3] {
+    let host = [&q, &k, &v, &out, &d_out].map(crate::host::values);
+    if let ([Some(qh), Some(kh), Some(vh), Some(oh), Some(doh)], Some(lh)) = (host, crate::host::values(&lse)) {
+        let dims = dims(&q, &k);
+        let saved = cpu::Saved {
+            q: &qh,
+            k: &kh,
+            v: &vh,
+            out: &oh,
+            lse: &lh,
+            d_out: &doh,
+        };
+        let [dq, dk, dv] = cpu::backward(saved, dims, tiling);
+        return [tensor(dq, q.dims()), tensor(dk, k.dims()), tensor(dv, v.dims())];
+    }
+    backward_ops([q, k, v], out, lse, d_out, tiling)
+}
+
+/// [`backward_tiles`] composed of tensor ops (any backend); the matmuls
+/// contract over the stacked rows of a group.
+fn backward_ops(
     [q, k, v]: [Tensor<4>; 3],
     out: Tensor<4>,
     lse: Tensor<3>,
@@ -564,6 +622,9 @@ where
     };
     Ok(Tensor::from_primitive::<Autodiff<B, C>>(output))
 }
+
+#[path = "attention_cpu.rs"]
+mod cpu;
 
 #[cfg(test)]
 #[path = "attention_tests.rs"]

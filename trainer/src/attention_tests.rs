@@ -70,6 +70,15 @@ fn cases() -> Vec<Case> {
             chunk: 8,
             docs: vec![packed(&[20, 44], 0), packed(&[24, 37], 3)],
         },
+        // Tiles taller than the host kernel's diagonal blocks (64 rows), so
+        // their diagonal is computed in parts; packed documents and padding.
+        Case {
+            h: 2,
+            kv: 1,
+            d: 8,
+            chunk: 100,
+            docs: vec![packed(&[70, 60], 20)],
+        },
         // One-token tiles.
         Case {
             h: 2,
@@ -265,6 +274,63 @@ fn blocked_agrees_with_may_attend() {
                 let b = bias[(row * cq + q % tiling.chunk) * ck + k % tiling.chunk];
                 assert_eq!(b == 0.0, may, "tile bias, row {row}, q {q}, k {k}");
             }
+        }
+    }
+}
+
+#[test]
+fn host_kernels_equal_the_composed_ops_whatever_the_thread_count() {
+    // On `flex` the tiles run on slices (attention_cpu.rs); every other backend
+    // runs the same algorithm as tensor ops. Both, forward and backward, on
+    // every case, and the host kernel the same on 1 and 3 threads.
+    let device = Device::flex();
+    for (n, case) in cases().iter().enumerate() {
+        let [q, k, v, w] = case.tensors(n as u64 + 11, &device);
+        let (b, t) = case.dims();
+        let tiling = Tiling::new(case.docs.concat(), b, t, case.chunk);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let (out, lse) = forward_tiles(q.clone(), k.clone(), v.clone(), &tiling);
+                let grads = backward_tiles(
+                    [q.clone(), k.clone(), v.clone()],
+                    out.clone(),
+                    lse.clone(),
+                    w.clone(),
+                    &tiling,
+                );
+                (out, lse, grads)
+            })
+        };
+        let (out, lse, grads) = run(1);
+        let (out3, lse3, grads3) = run(3);
+        assert_eq!(
+            values(out.clone()),
+            values(out3),
+            "case {n}: forward depends on the threads"
+        );
+        assert_eq!(lse.clone().into_data(), lse3.into_data());
+        for (g, g3) in grads.iter().zip(grads3) {
+            assert_eq!(
+                values(g.clone()),
+                values(g3),
+                "case {n}: backward depends on the threads"
+            );
+        }
+        let (ops_out, ops_lse) = forward_ops(q.clone(), k.clone(), v.clone(), &tiling);
+        assert!(max_diff(out.clone(), ops_out.clone()) < 1e-5, "case {n}: forward");
+        let lse_diff = max_diff(
+            lse.clone().reshape([b, case.h, t, 1]),
+            ops_lse.reshape([b, case.h, t, 1]),
+        );
+        assert!(lse_diff < 1e-5, "case {n}: log-sum-exp differs by {lse_diff}");
+        let ops = backward_ops([q.clone(), k.clone(), v.clone()], ops_out, lse, w.clone(), &tiling);
+        for (name, (g, o)) in ["q", "k", "v"].iter().zip(grads.into_iter().zip(ops)) {
+            let diff = max_diff(g, o);
+            assert!(diff < 1e-4, "case {n}: d{name} differs by {diff}");
         }
     }
 }

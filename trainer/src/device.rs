@@ -30,9 +30,13 @@ pub fn check(name: &str) -> Result<(), String> {
     }
 }
 
-/// The device (without autodiff) for `name`.
+/// The device (without autodiff) for `name`. Choosing `flex` also calls
+/// [`keep_freed_memory`].
 pub fn device(name: &str) -> Result<Device, String> {
     check(name)?;
+    if name == "flex" {
+        keep_freed_memory();
+    }
     match name {
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
@@ -40,6 +44,30 @@ pub fn device(name: &str) -> Result<Device, String> {
         "cuda" => Ok(Device::cuda(0usize)),
         _ => Ok(Device::flex()),
     }
+}
+
+/// Has the C allocator keep the memory this process frees for its next
+/// allocations rather than hand it back to the kernel (glibc's `mallopt`:
+/// blocks up to 32 MiB come from the heap instead of their own mappings, and
+/// the heap is trimmed only above 1 GiB of free memory at its top). A CPU
+/// forward or backward pass allocates and frees tensors of the same sizes
+/// layer after layer; handed back each time, every new one is page-faulted
+/// and zeroed again by the kernel, which cost a third of a large matmul's
+/// time on the `flex` backend. Process-wide, set once; returns whether it
+/// applied (glibc only; elsewhere a no-op).
+pub fn keep_freed_memory() -> bool {
+    static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DONE.get_or_init(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes glibc's allocation thresholds; it is
+        // called once, before this process's threads allocate through it
+        // concurrently with the change (glibc takes its own lock anyway).
+        return unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
+        };
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        false
+    })
 }
 
 /// This process's peak resident memory in MB (Linux `VmHWM`; 0 elsewhere),
@@ -64,6 +92,12 @@ pub fn reset_peak_rss() {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
+    #[test]
+    fn the_allocator_keeps_freed_memory_on_glibc() {
+        assert_eq!(super::keep_freed_memory(), cfg!(target_env = "gnu"));
+        assert!(super::keep_freed_memory() == super::keep_freed_memory(), "set once");
+    }
+
     #[test]
     fn the_peak_rss_falls_back_after_a_reset() {
         // 256 MB touched and freed: the high-water mark stays up until reset.

@@ -8,7 +8,9 @@
 //! - [`model`]: the Llama architecture (RMSNorm, HF rotate-half RoPE with
 //!   Llama-3 scaling, grouped-query attention, SwiGLU, tied or untied output);
 //!   [`attention`]: the naive reference and the memory-efficient chunked
-//!   attention with its own backward pass;
+//!   attention with its own backward pass; [`rope`] and [`swiglu`]: the
+//!   rotary embedding and the MLP's gating as ops of their own; on the `flex` (CPU) backend these and the tiled loss run as
+//!   kernels on host memory (vectorised `exp`, `gemm` on slices);
 //! - [`params`], [`weights`], [`gguf`]: parameters by HF name, safetensors in and
 //!   out, GGUF reading and dequantization, seeded init;
 //! - [`loss`], [`optim`], [`schedule`]: weighted cross-entropy normalised by the
@@ -33,11 +35,14 @@ pub mod gguf;
 pub mod gguf_tokenizer;
 pub mod heldout;
 pub mod hf_config;
+mod host;
 pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod params;
 pub mod plot;
+pub mod rope;
 pub mod schedule;
+pub mod swiglu;
 pub mod train;
 pub mod weights;

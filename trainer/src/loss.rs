@@ -9,7 +9,10 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::attention::primitive;
+use crate::host;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
@@ -123,9 +126,15 @@ impl Head {
         Tensor::from_data(TensorData::new(idx, [rows.len(), 1]), device)
     }
 
-    /// The NLL of every row `[n]` and the row log-sum-exp `[n]`.
+    /// The NLL of every row `[n]` and the row log-sum-exp `[n]`: on the
+    /// host on `flex` ([`Head::forward_host`]), else from tensor ops.
     fn forward(&self, h: Tensor<2>, w: Tensor<2>) -> (Tensor<1>, Tensor<1>) {
         let device = h.device();
+        if let (Some(hv), Some(wm)) = (host::values(&h), host::matrix(&w)) {
+            let [n, d] = h.dims();
+            let (nll, lse) = self.forward_host(&hv, wm.view(), [d, w.dims()[1]]);
+            return (host::tensor(nll, [n]), host::tensor(lse, [n]));
+        }
         let (mut nll, mut lse) = (Vec::new(), Vec::new());
         for rows in self.ranges() {
             let n = rows.len();
@@ -139,9 +148,54 @@ impl Head {
         (Tensor::cat(nll, 0), Tensor::cat(lse, 0))
     }
 
-    /// `(dh, dw)` from the inputs, the row log-sum-exp and the gradient of the NLLs.
+    /// [`Head::forward`] on slices: `h` `[n, d]`, `w` `[d, vocab]`.
+    fn forward_host(&self, h: &[f32], w: host::View<'_>, [d, vocab]: [usize; 2]) -> (Vec<f32>, Vec<f32>) {
+        let n = self.targets.len();
+        let (mut nll, mut lse) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let mut logits = vec![0.0f32; self.chunk.min(n) * vocab];
+        for rows in self.ranges() {
+            let logits = &mut logits[..rows.len() * vocab];
+            let hc = &h[rows.start * d..rows.end * d];
+            host::matmul(
+                logits,
+                vocab,
+                (rows.len(), vocab, d),
+                host::rows(hc, d),
+                w,
+                1.0,
+                false,
+                true,
+            );
+            logits
+                .par_chunks_mut(vocab)
+                .zip(nll[rows.clone()].par_iter_mut())
+                .zip(lse[rows.clone()].par_iter_mut())
+                .zip(self.targets[rows].par_iter())
+                .for_each(|(((row, nll), lse), &target)| {
+                    let picked = row[target as usize];
+                    let max = host::max_of(row);
+                    *lse = max + host::exp_shifted(row, max).ln();
+                    *nll = *lse - picked;
+                });
+        }
+        (nll, lse)
+    }
+
+    /// `(dh, dw)` from the inputs, the row log-sum-exp and the gradient of
+    /// the NLLs: on the host on `flex` ([`Head::backward_host`]), else from tensor ops.
     fn backward(&self, h: Tensor<2>, w: Tensor<2>, lse: Tensor<1>, d_nll: Tensor<1>) -> [Tensor<2>; 2] {
         let device = h.device();
+        let host = (
+            host::values(&h),
+            host::matrix(&w),
+            host::values(&lse),
+            host::values(&d_nll),
+        );
+        if let (Some(hv), Some(wm), Some(lv), Some(gv)) = host {
+            let [n, d] = h.dims();
+            let (dh, dw) = self.backward_host(&hv, wm.view(), &lv, &gv, [d, w.dims()[1]]);
+            return [host::tensor(dh, [n, d]), host::tensor(dw, w.dims())];
+        }
         let w_t = w.clone().transpose();
         let mut dh = Vec::new();
         let mut dw: Option<Tensor<2>> = None;
@@ -162,6 +216,48 @@ impl Head {
         }
         let dw = dw.unwrap_or_else(|| w.zeros_like());
         [Tensor::cat(dh, 0), dw]
+    }
+
+    /// [`Head::backward`] on slices: `(dh [n, d], dw [d, vocab])`.
+    fn backward_host(
+        &self,
+        h: &[f32],
+        w: host::View<'_>,
+        lse: &[f32],
+        d_nll: &[f32],
+        [d, vocab]: [usize; 2],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let n = self.targets.len();
+        let (mut dh, mut dw) = (vec![0.0f32; n * d], vec![0.0f32; d * vocab]);
+        let mut p = vec![0.0f32; self.chunk.min(n) * vocab];
+        for rows in self.ranges() {
+            let r = rows.len();
+            let p = &mut p[..r * vocab];
+            let hc = &h[rows.start * d..rows.end * d];
+            host::matmul(p, vocab, (r, vocab, d), host::rows(hc, d), w, 1.0, false, true);
+            // d nll_i / d logit_ij = softmax_ij − [j = target_i], times the incoming gradient.
+            p.par_chunks_mut(vocab)
+                .zip(rows.clone().into_par_iter())
+                .for_each(|(row, i)| {
+                    let g = d_nll[i];
+                    host::exp_shifted(row, lse[i]);
+                    row.iter_mut().for_each(|x| *x *= g);
+                    row[self.targets[i] as usize] -= g;
+                });
+            let dhc = &mut dh[rows.start * d..rows.end * d];
+            host::matmul(dhc, d, (r, d, vocab), host::rows(p, vocab), w.t(), 1.0, false, true);
+            host::matmul(
+                &mut dw,
+                vocab,
+                (d, vocab, r),
+                host::transposed(hc, d),
+                host::rows(p, vocab),
+                1.0,
+                true,
+                true,
+            );
+        }
+        (dh, dw)
     }
 }
 

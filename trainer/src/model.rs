@@ -8,11 +8,12 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use crate::attention::{AttentionPlan, chunked_attention_planned, naive_attention};
 use crate::data::PAD_DOC;
+use crate::rope::rope;
+use crate::swiglu::swiglu;
 
 /// Llama-3's RoPE frequency scaling: long wavelengths divided by `factor`,
 /// short ones kept, a smooth blend between.
@@ -184,7 +185,7 @@ impl Block {
         let x = self.mlp_norm.forward(h.clone());
         h + self
             .w_down
-            .forward(silu(self.w_gate.forward(x.clone())) * self.w_up.forward(x))
+            .forward(swiglu(self.w_gate.forward(x.clone()), self.w_up.forward(x)))
     }
 }
 
@@ -283,16 +284,6 @@ impl Inputs {
             documents: Tensor::from_data(TensorData::new(documents, [b, t]), device),
         }
     }
-}
-
-/// `x * cos + rotate_half(x) * sin` with `rotate_half([a, b]) = [-b, a]` (HF).
-fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
-    let [_, _, _, d] = x.dims();
-    let half = d / 2;
-    let a = x.clone().narrow(3, 0, half);
-    let b = x.clone().narrow(3, half, half);
-    let rotated = Tensor::cat(vec![b.neg(), a], 3);
-    x * cos + rotated * sin
 }
 
 impl Llama {

@@ -8,8 +8,9 @@
 //! - [`model`]: the Llama architecture (RMSNorm, HF rotate-half RoPE with
 //!   Llama-3 scaling, grouped-query attention, SwiGLU, tied or untied output);
 //!   [`attention`]: the naive reference and the memory-efficient chunked
-//!   attention with its own backward pass; [`rope`] and [`swiglu`]: the
-//!   rotary embedding and the MLP's gating as ops of their own; on the `flex` (CPU) backend these and the tiled loss run as
+//!   attention with its own backward pass; [`rms_norm`], [`rope`] and
+//!   [`swiglu`]: RMSNorm, the rotary embedding and the MLP's gating as ops of
+//!   their own; on the `flex` (CPU) backend these and the tiled loss run as
 //!   kernels on host memory (vectorised `exp`, `gemm` on slices);
 //! - [`params`], [`weights`], [`gguf`]: parameters by HF name, safetensors in and
 //!   out, GGUF reading and dequantization, seeded init;
@@ -41,6 +42,7 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod plot;
+pub mod rms_norm;
 pub mod rope;
 pub mod schedule;
 pub mod swiglu;

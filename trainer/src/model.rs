@@ -12,6 +12,7 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use crate::attention::{AttentionPlan, chunked_attention_planned, naive_attention};
 use crate::data::PAD_DOC;
+use crate::rms_norm::rms_norm;
 use crate::rope::rope;
 use crate::swiglu::swiglu;
 
@@ -166,7 +167,7 @@ impl Block {
     ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
         let [b, t, d] = h.dims();
         let hd = d / n_heads;
-        let x = self.attn_norm.forward(h);
+        let x = rms_norm(&self.attn_norm, h);
         let q = self.wq.forward(x.clone()).reshape([b, t, n_heads, hd]).swap_dims(1, 2);
         let k = self
             .wk
@@ -182,7 +183,7 @@ impl Block {
     fn finish(&self, h: Tensor<3>, attn: Tensor<4>) -> Tensor<3> {
         let [b, heads, t, hd] = attn.dims();
         let h = h + self.wo.forward(attn.swap_dims(1, 2).reshape([b, t, heads * hd]));
-        let x = self.mlp_norm.forward(h.clone());
+        let x = rms_norm(&self.mlp_norm, h.clone());
         h + self
             .w_down
             .forward(swiglu(self.w_gate.forward(x.clone()), self.w_up.forward(x)))
@@ -377,7 +378,7 @@ impl Llama {
             };
             h = layer.finish(h, attn);
         }
-        self.norm.forward(h)
+        rms_norm(&self.norm, h)
     }
 
     /// RoPE's cos and sin tables `[b, 1, t, head_dim]` for positions `[b, t]`
@@ -446,7 +447,7 @@ impl Llama {
             h = layer.finish(h, Tensor::cat(parts, 2));
             layers.push((k, v));
         }
-        let h = self.norm.forward(h).reshape([s, d_model]);
+        let h = rms_norm(&self.norm, h).reshape([s, d_model]);
         (h, KvCache { layers, len: p + s })
     }
 }

@@ -3,16 +3,8 @@
 use super::*;
 use crate::data::{Example, PAD_DOC, SplitMix64};
 use crate::model::Inputs;
+use crate::test_util::{max_diff, random, values};
 use burn::tensor::Device;
-
-/// Uniform in [-2, 2), from a fixed seed.
-fn random(rng: &mut SplitMix64, shape: [usize; 4], device: &Device) -> Tensor<4> {
-    let n = shape.iter().product::<usize>();
-    let v: Vec<f32> = (0..n)
-        .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0)
-        .collect();
-    Tensor::from_data(TensorData::new(v, shape), device)
-}
 
 /// One row of document ids: documents of the given lengths, then `pad`
 /// padding tokens (negative ids of their own, as `Inputs::from_examples`).
@@ -105,23 +97,12 @@ impl Case {
         let (b, t) = self.dims();
         let mut rng = SplitMix64(seed);
         [
-            random(&mut rng, [b, self.h, t, self.d], device),
-            random(&mut rng, [b, self.kv, t, self.d], device),
-            random(&mut rng, [b, self.kv, t, self.d], device),
-            random(&mut rng, [b, self.h, t, self.d], device),
+            random(&mut rng, [b, self.h, t, self.d], 2.0, device),
+            random(&mut rng, [b, self.kv, t, self.d], 2.0, device),
+            random(&mut rng, [b, self.kv, t, self.d], 2.0, device),
+            random(&mut rng, [b, self.h, t, self.d], 2.0, device),
         ]
     }
-}
-
-fn values(x: Tensor<4>) -> Vec<f32> {
-    x.into_data().iter::<f32>().collect()
-}
-
-fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let (a, b) = (values(a), values(b));
-    assert!(a.iter().chain(&b).all(|x| x.is_finite()));
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]

@@ -46,5 +46,7 @@ pub mod rms_norm;
 pub mod rope;
 pub mod schedule;
 pub mod swiglu;
+#[cfg(test)]
+mod test_util;
 pub mod train;
 pub mod weights;

@@ -172,7 +172,8 @@ impl Head {
                 .zip(lse[rows.clone()].par_iter_mut())
                 .zip(self.targets[rows].par_iter())
                 .for_each(|(((row, nll), lse), &target)| {
-                    let picked = row[target as usize];
+                    // A target outside the vocabulary gets a NaN loss (reported by the trainer), not a panic.
+                    let picked = row.get(target as usize).copied().unwrap_or(f32::NAN);
                     let max = host::max_of(row);
                     *lse = max + host::exp_shifted(row, max).ln();
                     *nll = *lse - picked;
@@ -242,7 +243,9 @@ impl Head {
                     let g = d_nll[i];
                     host::exp_shifted(row, lse[i]);
                     row.iter_mut().for_each(|x| *x *= g);
-                    row[self.targets[i] as usize] -= g;
+                    if let Some(x) = row.get_mut(self.targets[i] as usize) {
+                        *x -= g;
+                    }
                 });
             let dhc = &mut dh[rows.start * d..rows.end * d];
             host::matmul(dhc, d, (r, d, vocab), host::rows(p, vocab), w.t(), 1.0, false, true);
@@ -347,6 +350,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::random;
 
     fn logits(v: Vec<f32>, b: usize, t: usize, n: usize) -> Tensor<3> {
         Tensor::from_data(TensorData::new(v, [b, t, n]), &Device::flex())
@@ -398,14 +402,6 @@ mod tests {
         assert!((a + b - full).abs() < 1e-5, "{a} + {b} vs {full}");
     }
 
-    /// Uniform in [-1.5, 1.5) from a fixed seed.
-    fn random(rng: &mut crate::data::SplitMix64, shape: [usize; 2], device: &Device) -> Tensor<2> {
-        let v: Vec<f32> = (0..shape[0] * shape[1])
-            .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 3.0 - 1.5)
-            .collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-
     fn host<const D: usize>(x: Tensor<D>) -> Vec<f32> {
         x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
@@ -423,8 +419,8 @@ mod tests {
         chunk: Option<usize>,
     ) -> (f32, Vec<f32>, Vec<f32>) {
         let mut rng = crate::data::SplitMix64(seed);
-        let h = random(&mut rng, [n, d], device).require_grad();
-        let w = random(&mut rng, [d, v], device).require_grad();
+        let h = random(&mut rng, [n, d], 1.5, device).require_grad();
+        let w = random(&mut rng, [d, v], 1.5, device).require_grad();
         let targets: Vec<u32> = (0..n).map(|_| (rng.next_u64() % v as u64) as u32).collect();
         let weights: Vec<f32> = (0..n).map(|i| [1.0, 0.0, 0.5][i % 3]).collect();
         let total = 7.5;
@@ -447,8 +443,8 @@ mod tests {
         let device = Device::flex();
         let mut rng = crate::data::SplitMix64(3);
         let (n, d, v) = (29, 8, 50);
-        let h = random(&mut rng, [n, d], &device);
-        let w = random(&mut rng, [d, v], &device);
+        let h = random(&mut rng, [n, d], 1.5, &device);
+        let w = random(&mut rng, [d, v], 1.5, &device);
         let targets: Vec<u32> = (0..n).map(|i| (i * 17 % v) as u32).collect();
         let want = host(target_logprobs(h.clone().matmul(w.clone()), &targets).neg());
         for chunk in [1, 4, 29, 64] {
@@ -485,10 +481,16 @@ mod tests {
             chunk: 2,
         };
         let device = Device::flex().autodiff();
-        let (h, w) = (random(&mut rng, [3, 4], &device), random(&mut rng, [4, 5], &device));
+        let (h, w) = (
+            random(&mut rng, [3, 4], 1.5, &device),
+            random(&mut rng, [4, 5], 1.5, &device),
+        );
         assert!(with_own_backward::<Flex, NoCheckpointing>(h.require_grad(), w.require_grad(), head.clone()).is_ok());
         let device = Device::flex().autodiff().gradient_checkpointing();
-        let (h, w) = (random(&mut rng, [3, 4], &device), random(&mut rng, [4, 5], &device));
+        let (h, w) = (
+            random(&mut rng, [3, 4], 1.5, &device),
+            random(&mut rng, [4, 5], 1.5, &device),
+        );
         assert!(with_own_backward::<Flex, BalancedCheckpointing>(h.require_grad(), w, head).is_ok());
     }
 
@@ -497,8 +499,8 @@ mod tests {
         // A frozen head (no gradient asked) next to tracked hidden states.
         let device = Device::flex().autodiff();
         let mut rng = crate::data::SplitMix64(4);
-        let h = random(&mut rng, [10, 6], &device).require_grad();
-        let w = random(&mut rng, [6, 12], &Device::flex());
+        let h = random(&mut rng, [10, 6], 1.5, &device).require_grad();
+        let w = random(&mut rng, [6, 12], 1.5, &Device::flex());
         let targets: Vec<u32> = (0..10).map(|i| i as u32).collect();
         let full = target_logprobs(h.clone().matmul(w.clone().autodiff()), &targets)
             .neg()

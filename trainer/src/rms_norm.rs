@@ -209,33 +209,20 @@ where
 mod tests {
     use super::*;
     use crate::data::SplitMix64;
+    use crate::test_util::{max_diff, random};
     use burn::nn::RmsNormConfig;
-    use burn::tensor::{Device, TensorData};
-
-    fn random<const D: usize>(rng: &mut SplitMix64, shape: [usize; D], device: &Device) -> Tensor<D> {
-        let n = shape.iter().product::<usize>();
-        let v: Vec<f32> = (0..n)
-            .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0)
-            .collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-
-    fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        let (a, b): (Vec<f32>, Vec<f32>) = (a.into_data().iter().collect(), b.into_data().iter().collect());
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-    }
+    use burn::tensor::Device;
 
     /// `(y, dx, d gamma)` of `sum(f(x) ∘ w)` for a norm with a random gain.
     fn run(f: impl Fn(&RmsNorm, Tensor<3>) -> Tensor<3>, device: &Device) -> (Tensor<3>, Tensor<3>, Tensor<1>) {
         let mut rng = SplitMix64(4);
         // 130 rows: more than two of the host kernel's blocks.
         let (x, w) = (
-            random(&mut rng, [2, 65, 12], device),
-            random(&mut rng, [2, 65, 12], device),
+            random(&mut rng, [2, 65, 12], 2.0, device),
+            random(&mut rng, [2, 65, 12], 2.0, device),
         );
         let mut norm = RmsNormConfig::new(12).init(device);
-        norm.gamma = burn::module::Param::from_tensor(random(&mut rng, [12], device));
+        norm.gamma = burn::module::Param::from_tensor(random(&mut rng, [12], 2.0, device));
         let x = x.require_grad();
         let y = f(&norm, x.clone());
         let g = (y.clone() * w).sum().backward();
@@ -265,9 +252,9 @@ mod tests {
         let device = Device::flex();
         let mut rng = SplitMix64(6);
         let (x, dy, gamma) = (
-            random(&mut rng, [3, 70, 10], &device),
-            random(&mut rng, [3, 70, 10], &device),
-            random(&mut rng, [10], &device),
+            random(&mut rng, [3, 70, 10], 2.0, &device),
+            random(&mut rng, [3, 70, 10], 2.0, &device),
+            random(&mut rng, [10], 2.0, &device),
         );
         let host = backward(x.clone(), gamma.clone(), 1e-5, dy.clone());
         // The host path is skipped for a non-f32 tensor: compose by hand instead.

@@ -169,30 +169,17 @@ where
 mod tests {
     use super::*;
     use crate::data::SplitMix64;
-    use burn::tensor::{Device, TensorData};
-
-    fn random(rng: &mut SplitMix64, shape: [usize; 4], device: &Device) -> Tensor<4> {
-        let n = shape.iter().product::<usize>();
-        let v: Vec<f32> = (0..n)
-            .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0)
-            .collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-
-    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        let (a, b): (Vec<f32>, Vec<f32>) = (a.into_data().iter().collect(), b.into_data().iter().collect());
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-    }
+    use crate::test_util::{max_diff, random};
+    use burn::tensor::Device;
 
     /// A `[b, h, t, d]` input as the model makes it: `[b, t, h, d]` swapped (a strided view).
     fn inputs(device: &Device) -> [Tensor<4>; 4] {
         let mut rng = SplitMix64(3);
         let (b, h, t, d) = (2, 3, 5, 8);
-        let x = random(&mut rng, [b, t, h, d], device).swap_dims(1, 2);
-        let angles = random(&mut rng, [b, 1, t, d / 2], device);
+        let x = random(&mut rng, [b, t, h, d], 2.0, device).swap_dims(1, 2);
+        let angles = random(&mut rng, [b, 1, t, d / 2], 2.0, device);
         let angles = Tensor::cat(vec![angles.clone(), angles], 3);
-        let w = random(&mut rng, [b, h, t, d], device);
+        let w = random(&mut rng, [b, h, t, d], 2.0, device);
         [x, angles.clone().cos(), angles.sin(), w]
     }
 

@@ -139,25 +139,8 @@ where
 mod tests {
     use super::*;
     use crate::data::SplitMix64;
-    use burn::tensor::{Device, TensorData};
-
-    fn random(rng: &mut SplitMix64, shape: [usize; 3], scale: f32, device: &Device) -> Tensor<3> {
-        let n = shape.iter().product::<usize>();
-        let v: Vec<f32> = (0..n)
-            .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale)
-            .collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-
-    fn values(x: Tensor<3>) -> Vec<f32> {
-        x.into_data().iter::<f32>().collect()
-    }
-
-    fn max_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
-        let (a, b) = (values(a), values(b));
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-    }
+    use crate::test_util::{max_diff, random};
+    use burn::tensor::Device;
 
     /// `(output, d gate, d up)` of `sum(f(gate, up) ∘ w)`.
     fn run(f: impl Fn(Tensor<3>, Tensor<3>) -> Tensor<3>, device: &Device) -> [Tensor<3>; 3] {

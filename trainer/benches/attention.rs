@@ -162,8 +162,8 @@ fn random(seed: u64, shape: [usize; 4], device: &Device) -> Tensor<4> {
 
 /// One forward + backward; seconds.
 fn run(case: &Case) -> f64 {
-    repo2agent_trainer::device::keep_freed_memory();
-    let device = Device::flex().autodiff();
+    // The CPU device as a run chooses it (allocator setting included).
+    let device = repo2agent_trainer::device::device("flex").expect("flex").autodiff();
     let q = random(1, [B, H, case.t, D], &device).require_grad();
     let k = random(2, [B, KV, case.t, D], &device).require_grad();
     let v = random(3, [B, KV, case.t, D], &device).require_grad();

@@ -23,7 +23,6 @@
 
 use std::time::Instant;
 
-use burn::tensor::Device;
 use repo2agent_core::shard::mds::Sample;
 use repo2agent_trainer::config::AttentionKind;
 use repo2agent_trainer::data::{Example, SplitMix64};
@@ -78,8 +77,8 @@ fn examples(s: &Setup) -> Vec<Example> {
 /// Mean seconds per optimizer step (the first step is a warm-up) and the
 /// peak RSS in MB while stepping.
 fn measure(s: &Setup) -> (f64, f64) {
-    repo2agent_trainer::device::keep_freed_memory();
-    let device = Device::flex().autodiff();
+    // The CPU device as a run chooses it (allocator setting included).
+    let device = repo2agent_trainer::device::device("flex").expect("flex").autodiff();
     let examples = examples(s);
     let total: f64 = examples.iter().map(Example::total_weight).sum();
     let targets: Vec<u32> = examples.iter().flat_map(|e| e.targets.clone()).collect();

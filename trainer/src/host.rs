@@ -39,36 +39,6 @@ pub(crate) fn values<const D: usize>(x: &Tensor<D>) -> Option<Values> {
     p.as_slice::<f32>().is_some().then_some(Values(p))
 }
 
-/// A `flex` f32 matrix as a [`View`] of its own storage, whatever its strides
-/// (a transposed weight stays a transposed view: no copy).
-#[derive(Debug)]
-pub(crate) struct Matrix(FlexTensor);
-
-impl Matrix {
-    /// The matrix, element `(r, c)` at `r · rs + c · cs` of its storage.
-    pub(crate) fn view(&self) -> View<'_> {
-        let layout = self.0.layout();
-        let (strides, offset) = (layout.strides(), layout.start_offset());
-        let storage: &[f32] = self.0.storage();
-        View {
-            data: &storage[offset..],
-            rs: strides[0].unsigned_abs(),
-            cs: strides[1].unsigned_abs(),
-        }
-    }
-}
-
-/// `x` as a [`Matrix`] when it lives on the `flex` backend in f32 (copied
-/// only if its strides are not positive, e.g. broadcast or flipped).
-pub(crate) fn matrix(x: &Tensor<2>) -> Option<Matrix> {
-    if x.dtype() != DType::F32 {
-        return None;
-    }
-    let p = x.clone().try_into_primitive::<Flex>().ok()?;
-    let plain = p.layout().strides().iter().all(|s| *s > 0);
-    Some(Matrix(if plain { p } else { p.to_contiguous() }))
-}
-
 /// A `flex` f32 tensor read in place through its strides (a swapped or
 /// narrowed view is not copied).
 #[derive(Debug)]
@@ -84,6 +54,14 @@ impl<const D: usize> Strided<D> {
             *s = l.unsigned_abs();
         }
         (&storage[layout.start_offset()..], strides)
+    }
+}
+
+impl Strided<2> {
+    /// The matrix as a [`View`] (a transposed weight stays a transposed view).
+    pub(crate) fn view(&self) -> View<'_> {
+        let (data, [rs, cs]) = self.parts();
+        View { data, rs, cs }
     }
 }
 
@@ -199,10 +177,10 @@ pub(crate) fn matmul(
     }
 }
 
-/// `exp(x)` of one value, as [`exp_in_place`] computes it.
+/// `exp(x)` of one value, as [`exp_shifted`] computes it.
 pub(crate) fn exp1(x: f32) -> f32 {
     let mut one = [x];
-    exp_in_place(&mut one);
+    exp_shifted(&mut one, 0.0);
     one[0]
 }
 
@@ -214,16 +192,11 @@ fn avx2() -> bool {
     false
 }
 
-/// `x ← exp(x)` for every element up to 88 (relative error about 2e-7; `exp`
-/// of anything below -87.3, `-inf` included, is exactly 0; above 88 it stays
-/// `exp(88)`): vectorised with AVX2 and FMA where the CPU has them. The
+/// `x ← exp(x - shift)` for every element, returning their sum (relative
+/// error about 2e-7; `exp` of anything below -87.3, `-inf` included, is
+/// exactly 0; above 88 it stays `exp(88)`): vectorised with AVX2 and FMA where the CPU has them. The
 /// kernels take `exp` of values at most 0 (shifted by a row's max or
 /// log-sum-exp) or of sigmoid's `-|x|`.
-pub(crate) fn exp_in_place(xs: &mut [f32]) {
-    exp_shifted(xs, 0.0);
-}
-
-/// `x ← exp(x - shift)` for every element (as [`exp_in_place`]); returns their sum.
 pub(crate) fn exp_shifted(xs: &mut [f32], shift: f32) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if avx2() {
@@ -404,7 +377,7 @@ mod tests {
         xs.retain(|x| *x <= 88.0);
         xs.extend([0.0, -0.0, 1e-8, -87.0, 88.0, f32::NEG_INFINITY, -1e30]);
         let mut got = xs.clone();
-        exp_in_place(&mut got);
+        exp_shifted(&mut got, 0.0);
         for (x, e) in xs.iter().zip(&got) {
             if *x < -87.3 {
                 assert_eq!(*e, 0.0, "exp({x})");

@@ -130,7 +130,7 @@ impl Head {
     /// host on `flex` ([`Head::forward_host`]), else from tensor ops.
     fn forward(&self, h: Tensor<2>, w: Tensor<2>) -> (Tensor<1>, Tensor<1>) {
         let device = h.device();
-        if let (Some(hv), Some(wm)) = (host::values(&h), host::matrix(&w)) {
+        if let (Some(hv), Some(wm)) = (host::values(&h), host::strided(&w)) {
             let [n, d] = h.dims();
             let (nll, lse) = self.forward_host(&hv, wm.view(), [d, w.dims()[1]]);
             return (host::tensor(nll, [n]), host::tensor(lse, [n]));
@@ -188,7 +188,7 @@ impl Head {
         let device = h.device();
         let host = (
             host::values(&h),
-            host::matrix(&w),
+            host::strided(&w),
             host::values(&lse),
             host::values(&d_nll),
         );

@@ -395,8 +395,14 @@ impl Formatter for DylibFormatter {
         self.needs_trajectory
     }
 
-    fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
-        self.inst.call_json("format", &input)
+    fn format_each(
+        &self,
+        input: FormatInput<'_>,
+        emit: &mut dyn FnMut(Segment) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
+        // The plugin's ABI returns the whole document.
+        let segments: Vec<Segment> = self.inst.call_json("format", &input)?;
+        segments.into_iter().try_for_each(emit)
     }
 }
 

@@ -31,19 +31,24 @@ pub trait Formatter: Send + Sync {
         Vec::new()
     }
 
-    /// The segments of one document.
-    fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError>;
-
-    /// The same segments handed to `emit` one at a time, in order, so that
-    /// the document is never held whole (the run tokenizes and stores each
-    /// as it comes). An error from `emit` stops the formatting and is
-    /// returned. The default renders with [`Formatter::format`] first.
+    /// The segments of one document, handed to `emit` one at a time, in
+    /// order, so that the document is never held whole (the run tokenizes and
+    /// stores each as it comes). An error from `emit` stops the formatting and
+    /// is returned.
     fn format_each(
         &self,
         input: FormatInput<'_>,
         emit: &mut dyn FnMut(Segment) -> Result<(), StageError>,
-    ) -> Result<(), StageError> {
-        self.format(input)?.into_iter().try_for_each(emit)
+    ) -> Result<(), StageError>;
+
+    /// The segments of one document, collected from [`Formatter::format_each`].
+    fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
+        let mut segments = Vec::new();
+        self.format_each(input, &mut |s| {
+            segments.push(s);
+            Ok(())
+        })?;
+        Ok(segments)
     }
 }
 

@@ -161,10 +161,6 @@ impl Formatter for AgentFormatter {
         SPECIAL_TOKENS.map(str::to_owned).to_vec()
     }
 
-    fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
-        crate::collect(self, input)
-    }
-
     fn format_each(
         &self,
         input: FormatInput<'_>,

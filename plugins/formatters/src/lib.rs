@@ -9,24 +9,11 @@ mod raw_repos;
 pub use agent::{AgentFormatter, AgentFormatterConfig, SPECIAL_TOKENS};
 pub use raw_repos::{RawReposConfig, RawReposFormatter, RawStyle};
 
-use repo2agent_core::StageError;
-use repo2agent_core::model::Segment;
 use repo2agent_core::registry::{Origin, Registry, RegistryError};
-use repo2agent_core::stage::{FormatInput, Formatter};
+use repo2agent_core::stage::Formatter;
 use std::sync::Arc;
 
 const CRATE: &str = "repo2agent-formatters";
-
-/// `format` of a formatter that renders segment by segment: every segment
-/// its `format_each` hands on, in order.
-fn collect(f: &dyn Formatter, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
-    let mut segments = Vec::new();
-    f.format_each(input, &mut |s| {
-        segments.push(s);
-        Ok(())
-    })?;
-    Ok(segments)
-}
 
 /// Registers `agent` and `raw-repos`.
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {

@@ -57,10 +57,6 @@ impl Formatter for RawReposFormatter {
         }
     }
 
-    fn format(&self, input: FormatInput<'_>) -> Result<Vec<Segment>, StageError> {
-        crate::collect(self, input)
-    }
-
     fn format_each(
         &self,
         input: FormatInput<'_>,
